@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -114,7 +115,12 @@ Eal::Eal(const Profile& profile, std::string program_name)
 
 Eal::~Eal()
 {
+    // EAL leaves its runtime directory (config, sockets, fbarrays) behind;
+    // the prefix is this run's own, so nothing else can be using it.
+    const std::filesystem::path runtime_dir = rte_eal_get_runtime_dir();
     if (rte_eal_cleanup() != 0) spdlog::warn("rte_eal_cleanup failed: {}", rte_strerror(rte_errno));
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
 }
 
 } // namespace ringsock::dataplane

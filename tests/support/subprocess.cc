@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include <fcntl.h>
@@ -47,6 +48,8 @@ Child::Child(const std::vector<std::string>& argv)
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         execvp(args[0], args.data());
+        const std::string why = "exec " + argv[0] + ": " + std::strerror(errno) + "\n";
+        (void)!write(STDERR_FILENO, why.data(), why.size());
         _exit(127);
     }
     close(pipe_fds[1]);
