@@ -1,5 +1,6 @@
 // `meson install` into a scratch root, then a consumer program compiled and
 // linked with nothing but `pkg-config ringsock`, and run.
+#include <cstdlib>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -24,7 +25,10 @@ TEST(Install, AConsumerBuildsAndRunsAgainstRingsockPc)
     const auto moved = run_shell("sed -i \"s|^prefix=|prefix=" + root + "|\" $(find " + root + " -name ringsock.pc)");
     ASSERT_EQ(moved.exit_code, 0) << moved.output;
     const std::string pkgconfig = "PKG_CONFIG_PATH=$(dirname $(find " + root + " -name ringsock.pc)) pkg-config ringsock";
-    const auto built = run_shell("c++ -std=c++20 " + ringsock::testing::source_root() +
+    const char* sanitize = std::getenv("RINGSOCK_SANITIZE");
+    const std::string sanitizer_flags =
+        sanitize != nullptr && std::string(sanitize) != "none" ? std::string(" -fsanitize=") + sanitize : "";
+    const auto built = run_shell("c++ -std=c++20" + sanitizer_flags + " " + ringsock::testing::source_root() +
                                      "/tests/data/consumer/main.cc -o " + root + "/consumer $(" + pkgconfig +
                                      " --cflags --libs) 2>&1",
                                  std::chrono::seconds(120));
