@@ -17,7 +17,10 @@ inline constexpr std::size_t kCacheLine = 64;
 class RelaxedCounter {
 public:
     // Owner core only.
-    void add(uint64_t n) noexcept { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void add(uint64_t n) noexcept
+    {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
     // Any thread.
     uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
 
@@ -31,7 +34,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 struct alignas(kCacheLine) QueueCounters {
     RelaxedCounter rx_packets;
     RelaxedCounter rx_bytes;
-    RelaxedCounter rx_bursts;   // non-empty rx_burst calls: rx_packets / rx_bursts is the burst fill
+    RelaxedCounter rx_bursts; // non-empty rx_burst calls: rx_packets / rx_bursts is the burst fill
 };
 
 // Per engine.
@@ -55,9 +58,16 @@ struct EngineSnapshot {
 
     static EngineSnapshot of(unsigned lcore, const EngineCounters& c) noexcept
     {
-        return {lcore,          c.rx_packets.get(), c.rx_bytes.get(),      c.tx_packets.get(),
-                c.tx_bytes.get(), c.tx_drops.get(), c.unclaimed.get(), c.handler_drops.get(),
-                c.polls.get(),  c.busy_polls.get()};
+        return {lcore,
+                c.rx_packets.get(),
+                c.rx_bytes.get(),
+                c.tx_packets.get(),
+                c.tx_bytes.get(),
+                c.tx_drops.get(),
+                c.unclaimed.get(),
+                c.handler_drops.get(),
+                c.polls.get(),
+                c.busy_polls.get()};
     }
 };
 

@@ -38,14 +38,16 @@ Dataplane::Dataplane(const Profile& profile, std::string program_name)
         return mempools_->for_socket(static_cast<int>(rte_lcore_to_socket_id(engine_of_queue(queue).lcore())));
     });
 
-    for (uint16_t q = 0; q < port_->rx_queues(); ++q) engine_of_queue(q).add_rx_queue({port_->id(), q});
-    for (uint16_t k = 0; k < engines_.size() && k < port_->tx_queues(); ++k) engines_[k]->add_tx_queue(port_->id(), k);
+    for (uint16_t q = 0; q < port_->rx_queues(); ++q)
+        engine_of_queue(q).add_rx_queue({port_->id(), q});
+    for (uint16_t k = 0; k < engines_.size() && k < port_->tx_queues(); ++k)
+        engines_[k]->add_tx_queue(port_->id(), k);
     if (engines_.size() > port_->rx_queues())
         spdlog::warn("{} engines but port {} has {} RX queue(s): {} engine(s) will idle", engines_.size(),
                      port_->name(), port_->rx_queues(), engines_.size() - port_->rx_queues());
     if (engines_.size() > port_->tx_queues())
-        spdlog::warn("{} engines but port {} has {} TX queue(s): engines beyond them cannot transmit",
-                     engines_.size(), port_->name(), port_->tx_queues());
+        spdlog::warn("{} engines but port {} has {} TX queue(s): engines beyond them cannot transmit", engines_.size(),
+                     port_->name(), port_->tx_queues());
 
     telemetry_.emplace([this] { return snapshot(); });
 }
@@ -101,13 +103,14 @@ DataplaneSnapshot Dataplane::snapshot() const
         for (std::size_t i = 0; i < engine->rx_queues().size(); ++i) {
             const auto& ref = engine->rx_queues()[i];
             const auto& c = engine->queue_counters(i);
-            s.queues.push_back({ref.port, ref.queue, engine->lcore(), c.rx_packets.get(), c.rx_bytes.get(),
-                                c.rx_bursts.get()});
+            s.queues.push_back(
+                {ref.port, ref.queue, engine->lcore(), c.rx_packets.get(), c.rx_bytes.get(), c.rx_bursts.get()});
         }
     }
     if (port_) s.port = port_->stats();
     if (mempools_) {
-        for (const auto& pool : mempools_->pools()) s.mbufs_capacity += pool.capacity();
+        for (const auto& pool : mempools_->pools())
+            s.mbufs_capacity += pool.capacity();
         s.mbufs_in_use = mempools_->in_use();
     }
     return s;

@@ -44,19 +44,30 @@ uint64_t free_hugepages()
 std::string advice_for(int error)
 {
     switch (error) {
-    case EACCES: return "permission denied: run as root (or with CAP_SYS_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK)";
-    case EAGAIN: return "EAL could not reserve memory or lock its runtime files: is another process using "
-                        "the same --file-prefix? With --no-huge, raise eal.memory_mb";
-    case EALREADY: return "EAL is already initialised in this process: create one Eal per process";
-    case ENODEV: return "a device named in the profile could not be probed: check port.device (vdev "
-                        "driver name, or a PCI address bound to vfio-pci)";
-    case ENOMEM: return "out of memory: raise eal.memory_mb (with --no-huge) or reserve more hugepages";
-    case ENOTSUP: return "the EAL was asked for something this build or host does not support";
-    case EPROTO: return "the lcore list or EAL arguments could not be parsed: check eal.lcores and eal.extra_args";
-    case EINVAL: return "EAL rejected an argument: check eal.lcores, eal.extra_args and port.device";
-    case ENOEXEC: return "a DPDK plugin could not be loaded";
-    case EFAULT: return "the tailq configuration is corrupt";
-    default: return std::strerror(error);
+    case EACCES:
+        return "permission denied: run as root (or with CAP_SYS_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK)";
+    case EAGAIN:
+        return "EAL could not reserve memory or lock its runtime files: is another process using "
+               "the same --file-prefix? With --no-huge, raise eal.memory_mb";
+    case EALREADY:
+        return "EAL is already initialised in this process: create one Eal per process";
+    case ENODEV:
+        return "a device named in the profile could not be probed: check port.device (vdev "
+               "driver name, or a PCI address bound to vfio-pci)";
+    case ENOMEM:
+        return "out of memory: raise eal.memory_mb (with --no-huge) or reserve more hugepages";
+    case ENOTSUP:
+        return "the EAL was asked for something this build or host does not support";
+    case EPROTO:
+        return "the lcore list or EAL arguments could not be parsed: check eal.lcores and eal.extra_args";
+    case EINVAL:
+        return "EAL rejected an argument: check eal.lcores, eal.extra_args and port.device";
+    case ENOEXEC:
+        return "a DPDK plugin could not be loaded";
+    case EFAULT:
+        return "the tailq configuration is corrupt";
+    default:
+        return std::strerror(error);
     }
 }
 
@@ -67,8 +78,7 @@ HostMemory probe_host_memory()
     return HostMemory{hugetlbfs_mounted() && free_hugepages() > 0};
 }
 
-std::vector<std::string> eal_arguments(const Profile& profile, const HostMemory& host,
-                                       const std::string& file_prefix)
+std::vector<std::string> eal_arguments(const Profile& profile, const HostMemory& host, const std::string& file_prefix)
 {
     std::vector<std::string> args{"-l", profile.eal.lcores};
     if (profile.eal.main_lcore) args.insert(args.end(), {"--main-lcore", std::to_string(*profile.eal.main_lcore)});
@@ -99,11 +109,13 @@ Eal::Eal(const Profile& profile, std::string program_name)
     std::vector<std::string> argv_storage{std::move(program_name)};
     argv_storage.insert(argv_storage.end(), arguments_.begin(), arguments_.end());
     std::vector<char*> argv;
-    for (auto& arg : argv_storage) argv.push_back(arg.data());
+    for (auto& arg : argv_storage)
+        argv.push_back(arg.data());
     argv.push_back(nullptr);
 
     std::ostringstream joined;
-    for (const auto& arg : arguments_) joined << ' ' << arg;
+    for (const auto& arg : arguments_)
+        joined << ' ' << arg;
     spdlog::debug("EAL arguments:{}", joined.str());
 
     if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {

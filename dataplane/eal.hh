@@ -30,8 +30,7 @@ struct HostMemory {
 HostMemory probe_host_memory();
 
 // The argv EAL gets (without argv[0]) for `profile` on a host like `host`.
-std::vector<std::string> eal_arguments(const Profile& profile, const HostMemory& host,
-                                       const std::string& file_prefix);
+std::vector<std::string> eal_arguments(const Profile& profile, const HostMemory& host, const std::string& file_prefix);
 
 class Eal {
 public:

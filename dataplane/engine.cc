@@ -25,9 +25,8 @@ struct Engine::TxQueue {
     std::unique_ptr<rte_eth_dev_tx_buffer, BufferFree> buffer;
 
     TxQueue(uint16_t port_id, uint16_t queue_id, unsigned burst, int socket, RelaxedCounter& drops)
-        : port(port_id), queue(queue_id),
-          buffer(static_cast<rte_eth_dev_tx_buffer*>(
-              rte_zmalloc_socket("ringsock_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(burst), 0, socket)))
+        : port(port_id), queue(queue_id), buffer(static_cast<rte_eth_dev_tx_buffer*>(rte_zmalloc_socket(
+                                              "ringsock_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(burst), 0, socket)))
     {
         if (!buffer) throw std::runtime_error("cannot allocate a TX buffer for port " + std::to_string(port));
         rte_eth_tx_buffer_init(buffer.get(), static_cast<uint16_t>(burst));
@@ -57,12 +56,14 @@ void Engine::add_rx_queue(RxQueueRef queue)
 
 void Engine::add_tx_queue(uint16_t port, uint16_t queue)
 {
-    tx_queues_.push_back(std::make_unique<TxQueue>(port, queue, profile_.burst,
-                                                   static_cast<int>(rte_lcore_to_socket_id(lcore_)),
-                                                   counters_.tx_drops));
+    tx_queues_.push_back(std::make_unique<TxQueue>(
+        port, queue, profile_.burst, static_cast<int>(rte_lcore_to_socket_id(lcore_)), counters_.tx_drops));
 }
 
-void Engine::add_handler(BurstHandler& handler) { handlers_.push_back(&handler); }
+void Engine::add_handler(BurstHandler& handler)
+{
+    handlers_.push_back(&handler);
+}
 
 Engine::TxQueue* Engine::tx_queue_of(uint16_t port) noexcept
 {
@@ -90,7 +91,8 @@ bool Engine::send(uint16_t port, rte_mbuf* mbuf)
 
 void Engine::flush_tx()
 {
-    for (auto& tx : tx_queues_) counters_.tx_packets.add(rte_eth_tx_buffer_flush(tx->port, tx->queue, tx->buffer.get()));
+    for (auto& tx : tx_queues_)
+        counters_.tx_packets.add(rte_eth_tx_buffer_flush(tx->port, tx->queue, tx->buffer.get()));
 }
 
 void Engine::dispatch(RxQueueRef from, rte_mbuf** pkts, uint16_t n)
@@ -113,7 +115,8 @@ unsigned Engine::poll_once()
         const uint16_t n = rte_eth_rx_burst(from.port, from.queue, pkts.data(), burst);
         if (n == 0) continue;
         uint64_t bytes = 0;
-        for (uint16_t k = 0; k < n; ++k) bytes += pkts[k]->pkt_len;
+        for (uint16_t k = 0; k < n; ++k)
+            bytes += pkts[k]->pkt_len;
         QueueCounters& queue = queue_counters_[i];
         queue.rx_packets.add(n);
         queue.rx_bytes.add(bytes);
@@ -123,7 +126,8 @@ unsigned Engine::poll_once()
         received += n;
         dispatch(from, pkts.data(), n);
     }
-    for (BurstHandler* handler : handlers_) handler->on_poll(*this);
+    for (BurstHandler* handler : handlers_)
+        handler->on_poll(*this);
     flush_tx();
     counters_.polls.add(1);
     if (received != 0) counters_.busy_polls.add(1);

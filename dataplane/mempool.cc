@@ -10,23 +10,35 @@ namespace ringsock::dataplane {
 
 Mempool::Mempool(const std::string& name, const MempoolProfile& profile, int socket) : socket_(socket)
 {
-    pool_ = rte_pktmbuf_pool_create(name.c_str(), profile.mbufs, profile.cache,
-                                    static_cast<uint16_t>(profile.priv_size),
-                                    static_cast<uint16_t>(profile.data_room), socket);
+    pool_ =
+        rte_pktmbuf_pool_create(name.c_str(), profile.mbufs, profile.cache, static_cast<uint16_t>(profile.priv_size),
+                                static_cast<uint16_t>(profile.data_room), socket);
     if (pool_ == nullptr)
-        throw MempoolError("cannot create mempool " + name + " of " + std::to_string(profile.mbufs) +
-                           " mbufs x " + std::to_string(profile.data_room) + " bytes on socket " +
-                           std::to_string(socket) + ": " + rte_strerror(rte_errno) +
+        throw MempoolError("cannot create mempool " + name + " of " + std::to_string(profile.mbufs) + " mbufs x " +
+                           std::to_string(profile.data_room) + " bytes on socket " + std::to_string(socket) + ": " +
+                           rte_strerror(rte_errno) +
                            " (lower mempool.mbufs, or raise eal.memory_mb when running with --no-huge)");
 }
 
-Mempool::~Mempool() { rte_mempool_free(pool_); }
+Mempool::~Mempool()
+{
+    rte_mempool_free(pool_);
+}
 
-Mempool::Mempool(Mempool&& other) noexcept : pool_(other.pool_), socket_(other.socket_) { other.pool_ = nullptr; }
+Mempool::Mempool(Mempool&& other) noexcept : pool_(other.pool_), socket_(other.socket_)
+{
+    other.pool_ = nullptr;
+}
 
-unsigned Mempool::capacity() const noexcept { return pool_->size; }
+unsigned Mempool::capacity() const noexcept
+{
+    return pool_->size;
+}
 
-unsigned Mempool::available() const noexcept { return rte_mempool_avail_count(pool_); }
+unsigned Mempool::available() const noexcept
+{
+    return rte_mempool_avail_count(pool_);
+}
 
 MempoolSet::MempoolSet(const std::string& prefix, const MempoolProfile& profile, const std::vector<int>& sockets)
 {
@@ -35,7 +47,8 @@ MempoolSet::MempoolSet(const std::string& prefix, const MempoolProfile& profile,
     unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
     if (unique.empty()) unique.push_back(0);
     pools_.reserve(unique.size());
-    for (int socket : unique) pools_.emplace_back(prefix + "_s" + std::to_string(socket), profile, socket);
+    for (int socket : unique)
+        pools_.emplace_back(prefix + "_s" + std::to_string(socket), profile, socket);
 }
 
 const Mempool& MempoolSet::for_socket(int socket) const noexcept
@@ -48,7 +61,8 @@ const Mempool& MempoolSet::for_socket(int socket) const noexcept
 unsigned MempoolSet::in_use() const noexcept
 {
     unsigned total = 0;
-    for (const auto& pool : pools_) total += pool.in_use();
+    for (const auto& pool : pools_)
+        total += pool.in_use();
     return total;
 }
 

@@ -27,7 +27,8 @@ std::string offload_names(uint64_t flags, OffloadNameFn name_of)
         if ((flags & (1ULL << bit)) == 0) continue;
         if (!names.empty()) names += ", ";
         std::string name = name_of(1ULL << bit);
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (auto& c : name)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         names += name;
     }
     return names.empty() ? "none" : names;
@@ -67,9 +68,8 @@ uint16_t find_or_probe_port(const PortProfile& profile)
 
 // The offloads to ask for: every supported request, minus the `preferred`
 // ones the PMD lacks (warned), failing on `required` ones it lacks.
-uint64_t negotiate_offloads(const std::string& port, const char* direction,
-                            const std::vector<OffloadRequest>& requests, uint64_t capability,
-                            OffloadNameFn name_of)
+uint64_t negotiate_offloads(const std::string& port, const char* direction, const std::vector<OffloadRequest>& requests,
+                            uint64_t capability, OffloadNameFn name_of)
 {
     uint64_t granted = 0;
     for (const auto& request : requests) {
@@ -79,9 +79,9 @@ uint64_t negotiate_offloads(const std::string& port, const char* direction,
             continue;
         }
         if (request.policy == OffloadPolicy::required)
-            throw PortError(port + ": port.offloads." + direction + "." + request.name +
-                            " is required but the PMD does not offer it (it offers: " +
-                            offload_names(capability, name_of) + ")");
+            throw PortError(
+                port + ": port.offloads." + direction + "." + request.name +
+                " is required but the PMD does not offer it (it offers: " + offload_names(capability, name_of) + ")");
         spdlog::warn("{}: preferred {} offload {} is not offered by the PMD; going without it", port, direction,
                      request.name);
     }
@@ -104,18 +104,17 @@ void check_rss(const std::string& port, const PortProfile& profile, const rte_et
                         " bytes but the PMD's RSS key is " + std::to_string(info.hash_key_size) + " bytes");
     if (rss.reta_size && *rss.reta_size != info.reta_size)
         throw PortError(port + ": port.rss.reta_size = " + std::to_string(*rss.reta_size) +
-                        " but the PMD reports a redirection table of " + std::to_string(info.reta_size) +
-                        " entries");
+                        " but the PMD reports a redirection table of " + std::to_string(info.reta_size) + " entries");
 }
 
 void check_limits(const std::string& port, const PortProfile& profile, const rte_eth_dev_info& info)
 {
     if (profile.rx_queues > info.max_rx_queues)
-        throw PortError(port + ": port.rx_queues = " + std::to_string(profile.rx_queues) +
-                        " but the PMD has at most " + std::to_string(info.max_rx_queues));
+        throw PortError(port + ": port.rx_queues = " + std::to_string(profile.rx_queues) + " but the PMD has at most " +
+                        std::to_string(info.max_rx_queues));
     if (profile.tx_queues > info.max_tx_queues)
-        throw PortError(port + ": port.tx_queues = " + std::to_string(profile.tx_queues) +
-                        " but the PMD has at most " + std::to_string(info.max_tx_queues));
+        throw PortError(port + ": port.tx_queues = " + std::to_string(profile.tx_queues) + " but the PMD has at most " +
+                        std::to_string(info.max_tx_queues));
     if (profile.mtu < info.min_mtu || profile.mtu > info.max_mtu)
         throw PortError(port + ": port.mtu = " + std::to_string(profile.mtu) + " is outside the PMD's range " +
                         std::to_string(info.min_mtu) + ".." + std::to_string(info.max_mtu));
@@ -153,10 +152,10 @@ void Port::configure_and_start(const PortProfile& profile,
     const std::string port = "port " + name_ + " (" + driver_ + ")";
 
     check_limits(port, profile, info);
-    rx_offloads_ = negotiate_offloads(port, "rx", profile.rx_offloads, info.rx_offload_capa,
-                                      rte_eth_dev_rx_offload_name);
-    tx_offloads_ = negotiate_offloads(port, "tx", profile.tx_offloads, info.tx_offload_capa,
-                                      rte_eth_dev_tx_offload_name);
+    rx_offloads_ =
+        negotiate_offloads(port, "rx", profile.rx_offloads, info.rx_offload_capa, rte_eth_dev_rx_offload_name);
+    tx_offloads_ =
+        negotiate_offloads(port, "tx", profile.tx_offloads, info.tx_offload_capa, rte_eth_dev_tx_offload_name);
 
     rte_eth_conf conf{};
     conf.rxmode.mtu = profile.mtu;
@@ -209,8 +208,8 @@ void Port::configure_and_start(const PortProfile& profile,
         throw PortError(port + ": rte_eth_dev_start failed: " + rte_strerror(-rc));
     started_ = true;
     wait_for_link(profile);
-    spdlog::info("{}: started, {} RX / {} TX queues, rx offloads [{}], tx offloads [{}]", port, rx_queues_,
-                 tx_queues_, offload_names(rx_offloads_, rte_eth_dev_rx_offload_name),
+    spdlog::info("{}: started, {} RX / {} TX queues, rx offloads [{}], tx offloads [{}]", port, rx_queues_, tx_queues_,
+                 offload_names(rx_offloads_, rte_eth_dev_rx_offload_name),
                  offload_names(tx_offloads_, rte_eth_dev_tx_offload_name));
 }
 

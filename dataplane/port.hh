@@ -32,7 +32,7 @@ public:
 // Device-level counters (rte_eth_stats) for one port.
 struct PortStats {
     uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
-    uint64_t imissed = 0;   // dropped by the NIC: RX descriptors were full
+    uint64_t imissed = 0; // dropped by the NIC: RX descriptors were full
     uint64_t ierrors = 0, oerrors = 0;
     uint64_t rx_nombuf = 0; // the PMD could not refill: the mempool was empty
 };
@@ -61,8 +61,7 @@ public:
     static int socket_of(const PortProfile& profile);
 
 private:
-    void configure_and_start(const PortProfile& profile,
-                             const std::function<const Mempool&(uint16_t)>& pool_for_queue);
+    void configure_and_start(const PortProfile& profile, const std::function<const Mempool&(uint16_t)>& pool_for_queue);
     void wait_for_link(const PortProfile& profile);
     void release() noexcept;
 

@@ -34,29 +34,29 @@ enum class OffloadPolicy {
 };
 
 struct OffloadRequest {
-    std::string name;   // DPDK's name, lower case: "ipv4_cksum"
-    uint64_t flag = 0;  // RTE_ETH_RX_OFFLOAD_* or RTE_ETH_TX_OFFLOAD_*
+    std::string name;  // DPDK's name, lower case: "ipv4_cksum"
+    uint64_t flag = 0; // RTE_ETH_RX_OFFLOAD_* or RTE_ETH_TX_OFFLOAD_*
     OffloadPolicy policy = OffloadPolicy::off;
 };
 
 struct EalProfile {
-    std::string lcores = "0";           // EAL -l list; engines run on every lcore listed
-    std::optional<unsigned> main_lcore; // default: the first lcore listed
-    unsigned memory_mb = 512;           // -m, used when no hugepages are mounted
-    std::string file_prefix;            // default: "ringsock-<pid>", unique per run
+    std::string lcores = "0";            // EAL -l list; engines run on every lcore listed
+    std::optional<unsigned> main_lcore;  // default: the first lcore listed
+    unsigned memory_mb = 512;            // -m, used when no hugepages are mounted
+    std::string file_prefix;             // default: "ringsock-<pid>", unique per run
     std::vector<std::string> extra_args; // passed to EAL verbatim, last
 };
 
 struct RssProfile {
-    std::vector<std::string> fields; // as written: "ipv4", "udp", ...
-    uint64_t hash_fields = 0;        // RTE_ETH_RSS_* union of `fields`
-    std::vector<uint8_t> key;        // empty: the PMD's default key
+    std::vector<std::string> fields;   // as written: "ipv4", "udp", ...
+    uint64_t hash_fields = 0;          // RTE_ETH_RSS_* union of `fields`
+    std::vector<uint8_t> key;          // empty: the PMD's default key
     std::optional<unsigned> reta_size; // expected RETA size; checked against the PMD
 };
 
 struct PortProfile {
-    std::string device;   // vdev string ("net_memif0,role=client,...") or PCI address
-    bool is_pci = false;  // device parsed as a PCI address (DDDD:BB:DD.F or BB:DD.F)
+    std::string device;  // vdev string ("net_memif0,role=client,...") or PCI address
+    bool is_pci = false; // device parsed as a PCI address (DDDD:BB:DD.F or BB:DD.F)
     uint16_t rx_queues = 1;
     uint16_t tx_queues = 1;
     uint16_t rx_descriptors = 1024;
@@ -82,9 +82,9 @@ struct MempoolProfile {
 };
 
 struct EngineProfile {
-    unsigned burst = 32;         // rx_burst size; at most kMaxBurst
-    unsigned idle_sleep_us = 0;  // 0: poll without pause; else sleep this long when idle
-    unsigned idle_polls = 64;    // empty polls in a row before the engine counts as idle
+    unsigned burst = 32;        // rx_burst size; at most kMaxBurst
+    unsigned idle_sleep_us = 0; // 0: poll without pause; else sleep this long when idle
+    unsigned idle_polls = 64;   // empty polls in a row before the engine counts as idle
 
     static constexpr unsigned kMaxBurst = 256;
 };
@@ -109,8 +109,7 @@ struct Profile {
 // Parses and validates `path`, then applies `overrides` ("port.rx_queues=4";
 // the value is TOML: strings quoted or bare, numbers, booleans, [arrays]).
 // Throws ProfileError; never returns a half-valid profile.
-Profile load_profile(const std::filesystem::path& path,
-                     const std::vector<std::string>& overrides = {});
+Profile load_profile(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
 
 // The same, from TOML text; `source_name` stands for the file in messages.
 Profile parse_profile(std::string_view toml_text, std::string_view source_name,

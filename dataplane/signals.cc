@@ -13,7 +13,10 @@ SignalWatcher::SignalWatcher()
     pthread_sigmask(SIG_BLOCK, &watched_, &previous_);
 }
 
-SignalWatcher::~SignalWatcher() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+SignalWatcher::~SignalWatcher()
+{
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
 
 std::optional<int> SignalWatcher::wait(std::chrono::milliseconds timeout) const
 {

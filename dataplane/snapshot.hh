@@ -29,13 +29,15 @@ struct DataplaneSnapshot {
     uint64_t rx_packets() const noexcept
     {
         uint64_t total = 0;
-        for (const auto& e : engines) total += e.rx_packets;
+        for (const auto& e : engines)
+            total += e.rx_packets;
         return total;
     }
     uint64_t rx_bytes() const noexcept
     {
         uint64_t total = 0;
-        for (const auto& e : engines) total += e.rx_bytes;
+        for (const auto& e : engines)
+            total += e.rx_bytes;
         return total;
     }
     // Every frame lost on receive, wherever: the NIC (imissed, ierrors), the
@@ -43,7 +45,8 @@ struct DataplaneSnapshot {
     uint64_t rx_drops() const noexcept
     {
         uint64_t total = port.imissed + port.ierrors + port.rx_nombuf;
-        for (const auto& e : engines) total += e.unclaimed + e.handler_drops;
+        for (const auto& e : engines)
+            total += e.unclaimed + e.handler_drops;
         return total;
     }
 };

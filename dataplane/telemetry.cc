@@ -33,7 +33,10 @@ std::optional<DataplaneSnapshot> current()
     return r.snapshot();
 }
 
-void add(rte_tel_data* d, const char* name, uint64_t value) { rte_tel_data_add_dict_u64(d, name, value); }
+void add(rte_tel_data* d, const char* name, uint64_t value)
+{
+    rte_tel_data_add_dict_u64(d, name, value);
+}
 
 void add_engine(rte_tel_data* d, const EngineSnapshot& e)
 {
@@ -94,7 +97,8 @@ int engines(const char*, const char*, rte_tel_data* d)
     auto s = current();
     if (!s) return -ENODEV;
     rte_tel_data_start_array(d, RTE_TEL_U64_VAL);
-    for (const auto& e : s->engines) rte_tel_data_add_array_u64(d, e.lcore);
+    for (const auto& e : s->engines)
+        rte_tel_data_add_array_u64(d, e.lcore);
     return 0;
 }
 
@@ -115,14 +119,18 @@ int engine(const char*, const char* params, rte_tel_data* d)
     return -EINVAL;
 }
 
-std::string queue_name(const QueueSnapshot& q) { return std::to_string(q.port) + ":" + std::to_string(q.queue); }
+std::string queue_name(const QueueSnapshot& q)
+{
+    return std::to_string(q.port) + ":" + std::to_string(q.queue);
+}
 
 int queues(const char*, const char*, rte_tel_data* d)
 {
     auto s = current();
     if (!s) return -ENODEV;
     rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
-    for (const auto& q : s->queues) rte_tel_data_add_array_string(d, queue_name(q).c_str());
+    for (const auto& q : s->queues)
+        rte_tel_data_add_array_string(d, queue_name(q).c_str());
     return 0;
 }
 

@@ -53,8 +53,8 @@ public:
                 const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
                 if (eth->ether_type == rte_cpu_to_be_16(0x88B5)) {
                     const auto* p = rte_pktmbuf_mtod_offset(m, const uint8_t*, sizeof(rte_ether_hdr));
-                    const uint32_t sequence = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-                                              (uint32_t{p[2]} << 8) | p[3];
+                    const uint32_t sequence =
+                        (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
                     ++ours;
                     if (sequence < seen_.size()) ++seen_[sequence];
                 } else {
@@ -69,13 +69,15 @@ public:
     unsigned missing() const
     {
         unsigned count = 0;
-        for (auto s : seen_) count += s == 0;
+        for (auto s : seen_)
+            count += s == 0;
         return count;
     }
     unsigned duplicated() const
     {
         unsigned count = 0;
-        for (auto s : seen_) count += s > 1;
+        for (auto s : seen_)
+            count += s > 1;
         return count;
     }
 
@@ -109,10 +111,12 @@ TEST_F(AfPacket, EveryFrameTheKernelSendsIsCountedExactlyOnce)
 
         Child sender({"/bin/sh", "-c", testbed->netns->exec(ringsock::testing::raw_frame_sender(kFrames))});
         const auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (counter.ours < kFrames && std::chrono::steady_clock::now() < deadline) engine.poll_once();
+        while (counter.ours < kFrames && std::chrono::steady_clock::now() < deadline)
+            engine.poll_once();
         const auto sent = sender.wait(10s);
         // Anything late still in the socket ring is drained before judging.
-        for (int i = 0; i < 1000; ++i) engine.poll_once();
+        for (int i = 0; i < 1000; ++i)
+            engine.poll_once();
 
         EXPECT_EQ(sent.exit_code, 0) << sent.output;
         EXPECT_EQ(counter.ours, kFrames) << "other frames seen: " << counter.other;
@@ -132,8 +136,8 @@ TEST_F(AfPacket, FramesWeSendReachTheNamespacesKernel)
     const Mempool& pool = testbed->mempools->for_socket(0);
     const unsigned before = pool.in_use();
     const auto rx_packets = [] {
-        const auto out = ringsock::testing::run_shell(
-            testbed->netns->exec("cat /sys/class/net/eth0/statistics/rx_packets"));
+        const auto out =
+            ringsock::testing::run_shell(testbed->netns->exec("cat /sys/class/net/eth0/statistics/rx_packets"));
         return std::stoull(out.output);
     };
     {
@@ -174,10 +178,10 @@ int main(int argc, char** argv)
     testbed = &bed;
     bed.netns.emplace(kNamespace);
     if (bed.netns->ok()) {
-        bed.profile = load_profile(ringsock::testing::source_root() + "/drivers_config/af_packet.toml",
-                                   {"port.device=net_af_packet0,iface=" + bed.netns->host_interface() + ",qpairs=1",
-                                    "eal.lcores=0", "eal.memory_mb=256", "mempool.mbufs=8191",
-                                    "port.link_timeout_ms=2000"});
+        bed.profile =
+            load_profile(ringsock::testing::source_root() + "/drivers_config/af_packet.toml",
+                         {"port.device=net_af_packet0,iface=" + bed.netns->host_interface() + ",qpairs=1",
+                          "eal.lcores=0", "eal.memory_mb=256", "mempool.mbufs=8191", "port.link_timeout_ms=2000"});
         bed.eal.emplace(bed.profile, "test_af_packet");
         bed.mempools.emplace("afp_mbufs", bed.profile.mempool, std::vector<int>{0});
     }

@@ -64,7 +64,10 @@ public:
 
 EalEnvironment* environment = nullptr;
 
-const Mempool& pool() { return environment->mempools->for_socket(0); }
+const Mempool& pool()
+{
+    return environment->mempools->for_socket(0);
+}
 
 PortProfile port_profile(const std::string& device)
 {
@@ -179,7 +182,8 @@ TEST(Port, NullPortStartsWithLinkAndReceives)
         engine.add_rx_queue({port->id(), 0});
         CountingSink sink;
         engine.add_handler(sink);
-        for (int i = 0; i < 10; ++i) engine.poll_once();
+        for (int i = 0; i < 10; ++i)
+            engine.poll_once();
         EXPECT_EQ(sink.frames, 10u * environment->profile.engine.burst);
         EXPECT_EQ(engine.counters().rx_packets.get(), sink.frames);
         EXPECT_EQ(engine.queue_counters(0).rx_packets.get(), sink.frames);
@@ -207,8 +211,7 @@ TEST(Port, RequiredOffloadTheDriverLacksIsRefused)
         open_port(profile);
         FAIL() << "a required offload net_null lacks was accepted";
     } catch (const PortError& e) {
-        EXPECT_NE(std::string(e.what()).find("port.offloads.rx.timestamp is required"), std::string::npos)
-            << e.what();
+        EXPECT_NE(std::string(e.what()).find("port.offloads.rx.timestamp is required"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("net_null"), std::string::npos) << e.what();
     }
 }
@@ -335,8 +338,7 @@ TEST(Engine, EveryFrameSentOnOneRingEndIsCountedExactlyOnceOnTheOther)
             ++sent;
         }
         sender.flush_tx();
-        while (receiver.poll_once() != 0) {
-        }
+        while (receiver.poll_once() != 0) {}
     }
     EXPECT_EQ(sink.frames, kFrames);
     EXPECT_EQ(sender.counters().tx_packets.get(), kFrames);
@@ -359,10 +361,10 @@ TEST(Engine, HandlersChainAndWhatNoneTakesIsFreedAndCounted)
     OddSizeTaker odd;
     receiver.add_handler(odd);
 
-    for (uint32_t i = 0; i < 100; ++i) ASSERT_TRUE(sender.send(sender_port->id(), test_frame(i % 2 ? 61 : 60, i)));
+    for (uint32_t i = 0; i < 100; ++i)
+        ASSERT_TRUE(sender.send(sender_port->id(), test_frame(i % 2 ? 61 : 60, i)));
     sender.flush_tx();
-    while (receiver.poll_once() != 0) {
-    }
+    while (receiver.poll_once() != 0) {}
     EXPECT_EQ(odd.taken, 50u);
     EXPECT_EQ(receiver.counters().unclaimed.get(), 50u);
     EXPECT_EQ(pool().in_use(), before);

@@ -17,12 +17,15 @@ bool contains_sequence(const std::vector<std::string>& args, const std::vector<s
     return std::search(args.begin(), args.end(), seq.begin(), seq.end()) != args.end();
 }
 
-Profile profile_of(const std::string& body) { return parse_profile(body, "test"); }
+Profile profile_of(const std::string& body)
+{
+    return parse_profile(body, "test");
+}
 
 TEST(EalArguments, NoHugepagesMeansNoHugeWithTheProfilesMemory)
 {
-    const auto args = eal_arguments(profile_of("[eal]\nmemory_mb = 300\n[port]\ndevice = \"net_null0\"\n"),
-                                    HostMemory{false}, "p1");
+    const auto args =
+        eal_arguments(profile_of("[eal]\nmemory_mb = 300\n[port]\ndevice = \"net_null0\"\n"), HostMemory{false}, "p1");
     EXPECT_TRUE(contains_sequence(args, {"--no-huge", "-m", "300"}));
 }
 
@@ -40,7 +43,8 @@ TEST(EalArguments, EveryRunHasItsFilePrefix)
 
 TEST(EalArguments, VdevSkipsThePciScan)
 {
-    const auto args = eal_arguments(profile_of("[port]\ndevice = \"net_memif0,role=client\"\n"), HostMemory{false}, "p");
+    const auto args =
+        eal_arguments(profile_of("[port]\ndevice = \"net_memif0,role=client\"\n"), HostMemory{false}, "p");
     EXPECT_TRUE(contains_sequence(args, {"--no-pci", "--vdev", "net_memif0,role=client"}));
 }
 
@@ -53,10 +57,10 @@ TEST(EalArguments, PciDeviceIsAllowListed)
 
 TEST(EalArguments, LcoresMainLcoreAndExtraArgumentsPassThrough)
 {
-    const auto args = eal_arguments(
-        profile_of("[eal]\nlcores = \"2-3\"\nmain_lcore = 3\nextra_args = [\"--log-level=pmd,8\"]\n"
-                   "[port]\ndevice = \"net_null0\"\n"),
-        HostMemory{false}, "p");
+    const auto args =
+        eal_arguments(profile_of("[eal]\nlcores = \"2-3\"\nmain_lcore = 3\nextra_args = [\"--log-level=pmd,8\"]\n"
+                                 "[port]\ndevice = \"net_null0\"\n"),
+                      HostMemory{false}, "p");
     EXPECT_TRUE(contains_sequence(args, {"-l", "2-3"}));
     EXPECT_TRUE(contains_sequence(args, {"--main-lcore", "3"}));
     EXPECT_EQ(args.back(), "--log-level=pmd,8");

@@ -48,14 +48,14 @@ TEST(Pdump, DumpcapCapturesARunningSinksTraffic)
     Child sink({ringsock::testing::build_root() + "/dataplane/tools/ringsock-sink", "--profile",
                 ringsock::testing::source_root() + "/drivers_config/af_packet.toml", "--set",
                 "port.device=net_af_packet0,iface=" + netns.host_interface() + ",qpairs=1", "--set",
-                "eal.file_prefix=" + prefix, "--set", "eal.lcores=0", "--duration", "60", "--json",
-                "--interval-ms", "200"});
+                "eal.file_prefix=" + prefix, "--set", "eal.lcores=0", "--duration", "60", "--json", "--interval-ms",
+                "200"});
     ASSERT_TRUE(wait_for(sink, "\"t\":", 60s)) << sink.poll_output();
     EXPECT_EQ(sink.poll_output().find("--no-huge"), std::string::npos) << "the sink should use the hugepages";
 
     constexpr int kCapture = 100;
-    Child dumpcap({"dpdk-dumpcap", "--file-prefix=" + prefix, "-i", "net_af_packet0", "-c",
-                   std::to_string(kCapture), "-w", capture});
+    Child dumpcap({"dpdk-dumpcap", "--file-prefix=" + prefix, "-i", "net_af_packet0", "-c", std::to_string(kCapture),
+                   "-w", capture});
     // dumpcap names its file once it has attached to the primary and
     // enabled capture on the port.
     ASSERT_TRUE(wait_for(dumpcap, "File:", 30s)) << dumpcap.poll_output();
@@ -71,7 +71,8 @@ TEST(Pdump, DumpcapCapturesARunningSinksTraffic)
     EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
     EXPECT_NE(stopped.output.find("\"mbufs_taken_after_close\":0"), std::string::npos) << stopped.output;
 
-    const Finished read = ringsock::testing::run_shell("tshark -r " + capture + " -Y 'eth.type == 0x88b5' 2>&1 | wc -l");
+    const Finished read =
+        ringsock::testing::run_shell("tshark -r " + capture + " -Y 'eth.type == 0x88b5' 2>&1 | wc -l");
     EXPECT_GE(std::stoi(read.output), kCapture - 10) << "capture held too few of our frames";
     const Finished total = ringsock::testing::run_shell("tshark -r " + capture + " 2>/dev/null | wc -l");
     // dumpcap stops at the burst that reaches the count, so a few more may land.

@@ -21,22 +21,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path source_root() {
+fs::path source_root()
+{
     const char* root = std::getenv("RINGSOCK_SOURCE_ROOT");
     return root != nullptr ? fs::path(root) : fs::current_path();
 }
 
 // The *.toml files of a folder, sorted so failures read in a stable order.
-std::vector<fs::path> toml_files_in(const fs::path& folder) {
+std::vector<fs::path> toml_files_in(const fs::path& folder)
+{
     std::vector<fs::path> files;
     for (const fs::directory_entry& entry : fs::directory_iterator(folder))
-        if (entry.is_regular_file() && entry.path().extension() == ".toml")
-            files.push_back(entry.path());
+        if (entry.is_regular_file() && entry.path().extension() == ".toml") files.push_back(entry.path());
     std::sort(files.begin(), files.end());
     return files;
 }
 
-std::string first_line_of(const fs::path& file) {
+std::string first_line_of(const fs::path& file)
+{
     std::ifstream in(file);
     std::string line;
     std::getline(in, line);
@@ -45,7 +47,8 @@ std::string first_line_of(const fs::path& file) {
 
 // The message load/parse threw, or "" when nothing was thrown.
 template <typename Load>
-std::string error_of(Load&& load) {
+std::string error_of(Load&& load)
+{
     try {
         load();
     } catch (const ProfileError& error) {
@@ -56,20 +59,21 @@ std::string error_of(Load&& load) {
 
 constexpr std::string_view kMinimal = "[port]\ndevice = \"net_null0\"\n";
 
-Profile parse(std::string_view text, const std::vector<std::string>& overrides = {}) {
+Profile parse(std::string_view text, const std::vector<std::string>& overrides = {})
+{
     return parse_profile(text, "test.toml", overrides);
 }
 
-const OffloadRequest* find_offload(const std::vector<OffloadRequest>& list,
-                                   std::string_view name) {
-    auto it = std::find_if(list.begin(), list.end(),
-                           [&](const OffloadRequest& r) { return r.name == name; });
+const OffloadRequest* find_offload(const std::vector<OffloadRequest>& list, std::string_view name)
+{
+    auto it = std::find_if(list.begin(), list.end(), [&](const OffloadRequest& r) { return r.name == name; });
     return it != list.end() ? &*it : nullptr;
 }
 
 // --- Shipped profiles -------------------------------------------------------
 
-TEST(Profile, EveryShippedProfileValidates) {
+TEST(Profile, EveryShippedProfileValidates)
+{
     std::vector<fs::path> profiles = toml_files_in(source_root() / "drivers_config");
     ASSERT_FALSE(profiles.empty()) << "no profiles under " << source_root() / "drivers_config";
     for (const fs::path& file : profiles) {
@@ -82,14 +86,16 @@ TEST(Profile, EveryShippedProfileValidates) {
     }
 }
 
-TEST(Profile, EveryShippedProfileOpensWithAParagraph) {
+TEST(Profile, EveryShippedProfileOpensWithAParagraph)
+{
     for (const fs::path& file : toml_files_in(source_root() / "drivers_config")) {
         SCOPED_TRACE(file.string());
         EXPECT_TRUE(first_line_of(file).starts_with("# "));
     }
 }
 
-TEST(Profile, NullProfileSpellsOutTheHeaderDefaults) {
+TEST(Profile, NullProfileSpellsOutTheHeaderDefaults)
+{
     // null.toml is the schema's reference; its values must be the defaults.
     const Profile defaults;
     const Profile null = load_profile(source_root() / "drivers_config/null.toml");
@@ -119,7 +125,8 @@ TEST(Profile, NullProfileSpellsOutTheHeaderDefaults) {
 
 // --- Defaults and values ----------------------------------------------------
 
-TEST(Profile, OmittedKeysTakeTheHeaderDefaults) {
+TEST(Profile, OmittedKeysTakeTheHeaderDefaults)
+{
     const Profile defaults;
     const Profile profile = parse(kMinimal);
     EXPECT_EQ(profile.port.device, "net_null0");
@@ -143,11 +150,11 @@ TEST(Profile, OmittedKeysTakeTheHeaderDefaults) {
     EXPECT_EQ(profile.interface.ipv4, "");
 }
 
-TEST(Profile, OffloadNamesResolveToDpdkFlagsWhateverTheirCase) {
-    const Profile profile = parse(std::string(kMinimal) +
-                                  "[port.offloads.rx]\nIPV4_CKSUM = \"required\"\n"
-                                  "udp_cksum = \"preferred\"\n"
-                                  "[port.offloads.tx]\nmbuf_fast_free = \"off\"\n");
+TEST(Profile, OffloadNamesResolveToDpdkFlagsWhateverTheirCase)
+{
+    const Profile profile = parse(std::string(kMinimal) + "[port.offloads.rx]\nIPV4_CKSUM = \"required\"\n"
+                                                          "udp_cksum = \"preferred\"\n"
+                                                          "[port.offloads.tx]\nmbuf_fast_free = \"off\"\n");
     const OffloadRequest* ipv4 = find_offload(profile.port.rx_offloads, "ipv4_cksum");
     ASSERT_NE(ipv4, nullptr);
     EXPECT_EQ(ipv4->flag, RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
@@ -162,20 +169,20 @@ TEST(Profile, OffloadNamesResolveToDpdkFlagsWhateverTheirCase) {
     EXPECT_EQ(fast_free->policy, OffloadPolicy::off);
 }
 
-TEST(Profile, RssFieldsAndKeyBecomeHashFlagsAndBytes) {
-    const Profile profile = parse(std::string(kMinimal) +
-                                  "[port.rss]\nfields = [\"ipv4\", \"ipv6-udp\", \"l2-payload\"]\n"
-                                  "key = \"6d:5a:56:DA\"\nreta_size = 512\n");
-    EXPECT_EQ(profile.port.rss.hash_fields,
-              RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER |
-                  RTE_ETH_RSS_NONFRAG_IPV6_UDP | RTE_ETH_RSS_L2_PAYLOAD);
+TEST(Profile, RssFieldsAndKeyBecomeHashFlagsAndBytes)
+{
+    const Profile profile =
+        parse(std::string(kMinimal) + "[port.rss]\nfields = [\"ipv4\", \"ipv6-udp\", \"l2-payload\"]\n"
+                                      "key = \"6d:5a:56:DA\"\nreta_size = 512\n");
+    EXPECT_EQ(profile.port.rss.hash_fields, RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER |
+                                                RTE_ETH_RSS_NONFRAG_IPV6_UDP | RTE_ETH_RSS_L2_PAYLOAD);
     EXPECT_EQ(profile.port.rss.key, (std::vector<uint8_t>{0x6d, 0x5a, 0x56, 0xda}));
     EXPECT_EQ(profile.port.rss.reta_size, 512u);
-    EXPECT_EQ(parse(std::string(kMinimal) + "[port.rss]\nkey = \"6d5a56da\"\n").port.rss.key,
-              profile.port.rss.key);
+    EXPECT_EQ(parse(std::string(kMinimal) + "[port.rss]\nkey = \"6d5a56da\"\n").port.rss.key, profile.port.rss.key);
 }
 
-TEST(Profile, PciAddressesAreToldApartFromVdevStrings) {
+TEST(Profile, PciAddressesAreToldApartFromVdevStrings)
+{
     auto port_of = [](std::string_view device) {
         return parse("[port]\ndevice = \"" + std::string(device) + "\"\n").port;
     };
@@ -191,54 +198,53 @@ TEST(Profile, PciAddressesAreToldApartFromVdevStrings) {
     EXPECT_EQ(port_of("net_null0").device_name(), "net_null0");
 }
 
-TEST(Profile, LcoreListsFollowEalSyntax) {
-    EXPECT_EQ(parse(std::string(kMinimal) + "[eal]\nlcores = \"1,3,5-7\"\nmain_lcore = 6\n")
-                  .eal.main_lcore,
-              6u);
+TEST(Profile, LcoreListsFollowEalSyntax)
+{
+    EXPECT_EQ(parse(std::string(kMinimal) + "[eal]\nlcores = \"1,3,5-7\"\nmain_lcore = 6\n").eal.main_lcore, 6u);
     for (const char* bad : {"", "a", "1,", ",1", "3-1", "1-2-3", "0-128", " 1", "1;2"}) {
         SCOPED_TRACE(bad);
-        EXPECT_THROW(parse(std::string(kMinimal) + "[eal]\nlcores = \"" + bad + "\"\n"),
-                     ProfileError);
+        EXPECT_THROW(parse(std::string(kMinimal) + "[eal]\nlcores = \"" + bad + "\"\n"), ProfileError);
     }
 }
 
 // --- Overrides --------------------------------------------------------------
 
-TEST(ProfileOverrides, ValuesAreReadAsToml) {
+TEST(ProfileOverrides, ValuesAreReadAsToml)
+{
     const Profile profile =
         parse(kMinimal, {"port.rx_queues=4", "port.promiscuous = false",
-                         "eal.extra_args=[\"--log-level=pmd.*:8\", \"--no-pci\"]",
-                         "port.device='net_ring0'"});
+                         "eal.extra_args=[\"--log-level=pmd.*:8\", \"--no-pci\"]", "port.device='net_ring0'"});
     EXPECT_EQ(profile.port.rx_queues, 4);
     EXPECT_FALSE(profile.port.promiscuous);
-    EXPECT_EQ(profile.eal.extra_args,
-              (std::vector<std::string>{"--log-level=pmd.*:8", "--no-pci"}));
+    EXPECT_EQ(profile.eal.extra_args, (std::vector<std::string>{"--log-level=pmd.*:8", "--no-pci"}));
     EXPECT_EQ(profile.port.device, "net_ring0");
 }
 
-TEST(ProfileOverrides, TextThatIsNotTomlIsTakenAsAString) {
-    const Profile profile = parse(kMinimal, {"port.device=net_memif0,role=client",
-                                             "eal.lcores=0-3", "interface.ipv4=198.18.0.2/24",
-                                             "eal.file_prefix=run1"});
+TEST(ProfileOverrides, TextThatIsNotTomlIsTakenAsAString)
+{
+    const Profile profile = parse(kMinimal, {"port.device=net_memif0,role=client", "eal.lcores=0-3",
+                                             "interface.ipv4=198.18.0.2/24", "eal.file_prefix=run1"});
     EXPECT_EQ(profile.port.device, "net_memif0,role=client");
     EXPECT_EQ(profile.eal.lcores, "0-3");
     EXPECT_EQ(profile.interface.ipv4, "198.18.0.2/24");
     EXPECT_EQ(profile.eal.file_prefix, "run1");
 }
 
-TEST(ProfileOverrides, BareNumberIsTakenAsTextWhereAStringIsExpected) {
+TEST(ProfileOverrides, BareNumberIsTakenAsTextWhereAStringIsExpected)
+{
     EXPECT_EQ(parse(kMinimal, {"eal.lcores=2"}).eal.lcores, "2");
 }
 
-TEST(ProfileOverrides, LaterOverrideAndOverrideOverFileWin) {
-    const Profile profile = parse(std::string(kMinimal) + "rx_queues = 2\n",
-                                  {"port.rx_queues=3", "port.rx_queues=5"});
+TEST(ProfileOverrides, LaterOverrideAndOverrideOverFileWin)
+{
+    const Profile profile = parse(std::string(kMinimal) + "rx_queues = 2\n", {"port.rx_queues=3", "port.rx_queues=5"});
     EXPECT_EQ(profile.port.rx_queues, 5);
 }
 
-TEST(ProfileOverrides, DottedKeysCreateTheTablesTheyNeed) {
-    const Profile profile = parse(kMinimal, {"port.offloads.rx.udp_cksum=required",
-                                             "port.rss.fields=[\"udp\"]", "engine.burst=64"});
+TEST(ProfileOverrides, DottedKeysCreateTheTablesTheyNeed)
+{
+    const Profile profile =
+        parse(kMinimal, {"port.offloads.rx.udp_cksum=required", "port.rss.fields=[\"udp\"]", "engine.burst=64"});
     const OffloadRequest* udp = find_offload(profile.port.rx_offloads, "udp_cksum");
     ASSERT_NE(udp, nullptr);
     EXPECT_EQ(udp->policy, OffloadPolicy::required);
@@ -246,22 +252,24 @@ TEST(ProfileOverrides, DottedKeysCreateTheTablesTheyNeed) {
     EXPECT_EQ(profile.engine.burst, 64u);
 }
 
-TEST(ProfileOverrides, InlineTableReplacesTheWholeTable) {
-    const Profile profile =
-        parse(std::string(kMinimal) + "[port.offloads.tx]\nipv4_cksum = \"required\"\n",
-              {"port.offloads.tx={udp_cksum = \"preferred\"}"});
+TEST(ProfileOverrides, InlineTableReplacesTheWholeTable)
+{
+    const Profile profile = parse(std::string(kMinimal) + "[port.offloads.tx]\nipv4_cksum = \"required\"\n",
+                                  {"port.offloads.tx={udp_cksum = \"preferred\"}"});
     ASSERT_EQ(profile.port.tx_offloads.size(), 1u);
     EXPECT_EQ(profile.port.tx_offloads[0].name, "udp_cksum");
 }
 
-TEST(ProfileOverrides, UnknownKeyIsRefusedNamingTheCommandLine) {
+TEST(ProfileOverrides, UnknownKeyIsRefusedNamingTheCommandLine)
+{
     const std::string message = error_of([] { parse(kMinimal, {"port.rx_queus=4"}); });
     EXPECT_TRUE(message.starts_with("command line --set port.rx_queus=4: port.rx_queus = 4: "
                                     "unknown key (did you mean rx_queues?)"))
         << message;
 }
 
-TEST(ProfileOverrides, BadValueIsRefusedNamingTheCommandLine) {
+TEST(ProfileOverrides, BadValueIsRefusedNamingTheCommandLine)
+{
     EXPECT_EQ(error_of([] { parse(kMinimal, {"port.rx_queues=0"}); }),
               "command line --set port.rx_queues=0: port.rx_queues = 0: "
               "expected an integer from 1 to 1024");
@@ -271,16 +279,18 @@ TEST(ProfileOverrides, BadValueIsRefusedNamingTheCommandLine) {
               "expected \"off\", \"preferred\" or \"required\"");
 }
 
-TEST(ProfileOverrides, TextWithoutKeyAndValueIsRefused) {
+TEST(ProfileOverrides, TextWithoutKeyAndValueIsRefused)
+{
     for (const char* bad : {"port.rx_queues", "=4", "port..mtu=1", "port.mtu x=1"}) {
         SCOPED_TRACE(bad);
         const std::string message = error_of([&] { parse(kMinimal, {bad}); });
-        EXPECT_EQ(message, "command line --set " + std::string(bad) +
-                               ": expected section.key=value, such as port.rx_queues=4");
+        EXPECT_EQ(message,
+                  "command line --set " + std::string(bad) + ": expected section.key=value, such as port.rx_queues=4");
     }
 }
 
-TEST(ProfileOverrides, KeyBelowAValueIsRefused) {
+TEST(ProfileOverrides, KeyBelowAValueIsRefused)
+{
     const std::string message = error_of([] { parse(kMinimal, {"port.device.name=x"}); });
     EXPECT_EQ(message, "command line --set port.device.name=x: port.device = \"net_null0\": "
                        "expected a table to hold port.device.name");
@@ -288,33 +298,37 @@ TEST(ProfileOverrides, KeyBelowAValueIsRefused) {
 
 // --- Errors -----------------------------------------------------------------
 
-TEST(ProfileErrors, MessageNamesSourceLineKeyValueAndExpectation) {
+TEST(ProfileErrors, MessageNamesSourceLineKeyValueAndExpectation)
+{
     const std::string text = "# a comment\n[port]\ndevice = \"net_null0\"\nrx_queues = 0\n";
     EXPECT_EQ(error_of([&] { parse_profile(text, "drivers_config/bad.toml"); }),
               "drivers_config/bad.toml:4: port.rx_queues = 0: expected an integer from 1 to 1024");
 }
 
-TEST(ProfileErrors, MissingRequiredKeyHasNoLine) {
+TEST(ProfileErrors, MissingRequiredKeyHasNoLine)
+{
     EXPECT_EQ(error_of([] { parse("[eal]\nlcores = \"0\"\n"); }),
               "test.toml: port.device: missing; expected a vdev string such as \"net_null0\" "
               "or a PCI address such as \"0000:3b:00.0\"");
 }
 
-TEST(ProfileErrors, SyntaxErrorNamesLineAndColumn) {
+TEST(ProfileErrors, SyntaxErrorNamesLineAndColumn)
+{
     const std::string message = error_of([] { parse("[port]\ndevice = = 1\n"); });
     EXPECT_TRUE(message.starts_with("test.toml:2:10: TOML syntax: ")) << message;
 }
 
-TEST(ProfileErrors, UnreadableFileIsRefusedWithTheReason) {
+TEST(ProfileErrors, UnreadableFileIsRefusedWithTheReason)
+{
     const fs::path missing = source_root() / "tests/data/no-such-profile.toml";
     EXPECT_EQ(error_of([&] { load_profile(missing); }),
               missing.string() + ": cannot read profile: No such file or directory");
     const fs::path folder = source_root() / "tests/data";
-    EXPECT_EQ(error_of([&] { load_profile(folder); }),
-              folder.string() + ": cannot read profile: Is a directory");
+    EXPECT_EQ(error_of([&] { load_profile(folder); }), folder.string() + ": cannot read profile: Is a directory");
 }
 
-TEST(ProfileErrors, EveryBadProfileIsRefusedWithTheMessageItExpects) {
+TEST(ProfileErrors, EveryBadProfileIsRefusedWithTheMessageItExpects)
+{
     std::vector<fs::path> files = toml_files_in(source_root() / "tests/data/bad_profiles");
     ASSERT_GE(files.size(), 18u);
     for (const fs::path& file : files) {

@@ -15,7 +15,10 @@ using namespace std::chrono_literals;
 using ringsock::testing::Child;
 using ringsock::testing::Finished;
 
-std::string sink() { return ringsock::testing::build_root() + "/dataplane/tools/ringsock-sink"; }
+std::string sink()
+{
+    return ringsock::testing::build_root() + "/dataplane/tools/ringsock-sink";
+}
 std::string profile(const std::string& name)
 {
     return ringsock::testing::source_root() + "/drivers_config/" + name + ".toml";
@@ -53,9 +56,15 @@ void expect_clean_stop(int signal, const char* stopped_by)
     EXPECT_EQ(field(summary, "unclaimed"), 0u) << summary;
 }
 
-TEST(Sink, SigtermStopsItCleanlyWithEveryMbufBack) { expect_clean_stop(SIGTERM, "SIGTERM"); }
+TEST(Sink, SigtermStopsItCleanlyWithEveryMbufBack)
+{
+    expect_clean_stop(SIGTERM, "SIGTERM");
+}
 
-TEST(Sink, SigintStopsItCleanlyWithEveryMbufBack) { expect_clean_stop(SIGINT, "SIGINT"); }
+TEST(Sink, SigintStopsItCleanlyWithEveryMbufBack)
+{
+    expect_clean_stop(SIGINT, "SIGINT");
+}
 
 TEST(Sink, DurationStopsItByItselfAndTheSummaryAddsUp)
 {
@@ -97,8 +106,8 @@ TEST(Sink, AMissingProfileIsRefusedWithItsPath)
 
 TEST(Sink, AnUnknownDeviceFailsStartUpWithExitOne)
 {
-    Child child({sink(), "--profile", profile("null"), "--set", "port.device=net_nosuchdriver0", "--log-level",
-                 "error"});
+    Child child(
+        {sink(), "--profile", profile("null"), "--set", "port.device=net_nosuchdriver0", "--log-level", "error"});
     const Finished done = child.wait(30s);
     EXPECT_EQ(done.exit_code, 1) << done.output;
     EXPECT_NE(done.output.find("EAL"), std::string::npos) << done.output;

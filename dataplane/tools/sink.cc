@@ -108,7 +108,8 @@ int run(const Options& options, const SignalWatcher& signals)
     Profile profile = load_profile(options.profile, options.overrides);
     Dataplane dataplane(profile, "ringsock-sink");
     FreeingSink sink;
-    for (std::size_t i = 0; i < dataplane.engine_count(); ++i) dataplane.engine(i).add_handler(sink);
+    for (std::size_t i = 0; i < dataplane.engine_count(); ++i)
+        dataplane.engine(i).add_handler(sink);
 
     const auto start = Clock::now();
     const auto interval = std::chrono::milliseconds(options.interval_ms);

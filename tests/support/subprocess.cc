@@ -28,7 +28,10 @@ void drain(int fd, std::string& into)
     }
 }
 
-int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+int exit_code_of(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 } // namespace
 
@@ -45,7 +48,8 @@ Child::Child(const std::vector<std::string>& argv)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         execvp(args[0], args.data());
         const std::string why = "exec " + argv[0] + ": " + std::strerror(errno) + "\n";
@@ -117,6 +121,9 @@ std::string build_root()
     return root != nullptr ? root : ".";
 }
 
-bool running_as_root() { return geteuid() == 0; }
+bool running_as_root()
+{
+    return geteuid() == 0;
+}
 
 } // namespace ringsock::testing

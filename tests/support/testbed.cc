@@ -27,9 +27,15 @@ Namespace::Namespace(std::string name) : name_(std::move(name))
         if (!line.empty()) host_interface_ = line;
 }
 
-Namespace::~Namespace() { run_shell(source_root() + "/scripts/netns down " + name_ + " >/dev/null 2>&1"); }
+Namespace::~Namespace()
+{
+    run_shell(source_root() + "/scripts/netns down " + name_ + " >/dev/null 2>&1");
+}
 
-std::string Namespace::exec(const std::string& command) const { return "ip netns exec " + name_ + " " + command; }
+std::string Namespace::exec(const std::string& command) const
+{
+    return "ip netns exec " + name_ + " " + command;
+}
 
 std::string raw_frame_sender(unsigned count, unsigned frame_size)
 {
