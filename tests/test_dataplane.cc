@@ -117,6 +117,22 @@ private:
 constexpr const char* kRing0 = "net_ring_rs_ring0"; // rte_eth_from_rings prefixes "net_ring_"
 constexpr const char* kRing1 = "net_ring_rs_ring1";
 
+// A sender engine on one end of a ring pair and a receiver engine on the
+// other, both polled from the test's thread.
+struct RingLink {
+    RingPair pair;
+    std::unique_ptr<Port> receiver_port = open_port(port_profile(kRing0));
+    std::unique_ptr<Port> sender_port = open_port(port_profile(kRing1));
+    Engine sender{rte_lcore_id(), environment->profile.engine};
+    Engine receiver{rte_lcore_id(), environment->profile.engine};
+
+    RingLink()
+    {
+        sender.add_tx_queue(sender_port->id(), 0);
+        receiver.add_rx_queue({receiver_port->id(), 0});
+    }
+};
+
 // A broadcast frame of our test ethertype, `size` bytes without the FCS.
 rte_mbuf* test_frame(uint16_t size, uint32_t sequence)
 {
@@ -314,16 +330,12 @@ TEST(Port, UnknownDeviceIsNamed)
 
 TEST(Engine, EveryFrameSentOnOneRingEndIsCountedExactlyOnceOnTheOther)
 {
-    RingPair pair;
     constexpr uint32_t kFrames = 20000;
-    auto receiver_port = open_port(port_profile(kRing0));
-    auto sender_port = open_port(port_profile(kRing1));
+    RingLink link;
+    Engine& sender = link.sender;
+    Engine& receiver = link.receiver;
+    const uint16_t sender_port = link.sender_port->id();
     const unsigned before = pool().in_use();
-
-    Engine sender(rte_lcore_id(), environment->profile.engine);
-    sender.add_tx_queue(sender_port->id(), 0);
-    Engine receiver(rte_lcore_id(), environment->profile.engine);
-    receiver.add_rx_queue({receiver_port->id(), 0});
     CountingSink sink;
     receiver.add_handler(sink);
 
@@ -334,7 +346,7 @@ TEST(Engine, EveryFrameSentOnOneRingEndIsCountedExactlyOnceOnTheOther)
         for (int i = 0; i < 256 && sent < kFrames; ++i) {
             rte_mbuf* frame = test_frame(60, sent);
             ASSERT_NE(frame, nullptr);
-            ASSERT_TRUE(sender.send(sender_port->id(), frame));
+            ASSERT_TRUE(sender.send(sender_port, frame));
             ++sent;
         }
         sender.flush_tx();
@@ -349,20 +361,16 @@ TEST(Engine, EveryFrameSentOnOneRingEndIsCountedExactlyOnceOnTheOther)
 
 TEST(Engine, HandlersChainAndWhatNoneTakesIsFreedAndCounted)
 {
-    RingPair pair;
-    auto receiver_port = open_port(port_profile(kRing0));
-    auto sender_port = open_port(port_profile(kRing1));
+    RingLink link;
+    Engine& sender = link.sender;
+    Engine& receiver = link.receiver;
+    const uint16_t sender_port = link.sender_port->id();
     const unsigned before = pool().in_use();
-
-    Engine sender(rte_lcore_id(), environment->profile.engine);
-    sender.add_tx_queue(sender_port->id(), 0);
-    Engine receiver(rte_lcore_id(), environment->profile.engine);
-    receiver.add_rx_queue({receiver_port->id(), 0});
     OddSizeTaker odd;
     receiver.add_handler(odd);
 
     for (uint32_t i = 0; i < 100; ++i)
-        ASSERT_TRUE(sender.send(sender_port->id(), test_frame(i % 2 ? 61 : 60, i)));
+        ASSERT_TRUE(sender.send(sender_port, test_frame(i % 2 ? 61 : 60, i)));
     sender.flush_tx();
     while (receiver.poll_once() != 0) {}
     EXPECT_EQ(odd.taken, 50u);
