@@ -5,6 +5,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "tests/support/subprocess.hh"
@@ -86,6 +88,25 @@ TEST(Sink, TextModePrintsLiveLinesAndASummary)
     EXPECT_NE(done.output.find("Mpps"), std::string::npos) << done.output;
     EXPECT_NE(done.output.find("summary:"), std::string::npos) << done.output;
     EXPECT_NE(done.output.find("mbufs still taken after the port closed: 0"), std::string::npos) << done.output;
+}
+
+TEST(Sink, DpdkTelemetryPyReadsTheCountersOfARunningSink)
+{
+    if (ringsock::testing::run_shell("command -v dpdk-telemetry.py").exit_code != 0)
+        GTEST_SKIP() << "dpdk-telemetry.py not installed (package dpdk-dev)";
+    const std::string prefix = "rstelemetry" + std::to_string(getpid());
+    Child child({sink(), "--profile", profile("null"), "--set", "eal.file_prefix=" + prefix, "--json", "--interval-ms",
+                 "200", "--duration", "30"});
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (child.poll_output().find("\"t\":") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    const Finished asked = ringsock::testing::run_shell(
+        "printf '/ringsock/summary\\n/ringsock/engine,0\\n' | dpdk-telemetry.py -f " + prefix + " 2>&1");
+    child.signal(SIGTERM);
+    EXPECT_EQ(child.wait(30s).exit_code, 0);
+    EXPECT_NE(asked.output.find("\"/ringsock/summary\": {\"engines\": 1, \"rx_packets\": "), std::string::npos)
+        << asked.output;
+    EXPECT_NE(asked.output.find("\"/ringsock/engine\": {\"lcore\": 0"), std::string::npos) << asked.output;
 }
 
 TEST(Sink, ABadOverrideIsRefusedWithTheKeyAndExitTwo)
