@@ -5,14 +5,18 @@
 # and does nothing (and prints nothing) when all are installed; otherwise it
 # runs `apt-get update` once, preseeds tshark's debconf question (no setuid
 # dumpcap), installs only the missing packages and prints one line
-# "installing: <list>". Runs apt as root, or through sudo when not root.
+# "installing: <list>". Then it makes lwIP's source tarball available for
+# the Meson wrap (scripts/lib/lwip-source.sh: quiet when already there,
+# one line "fetching: ..." when it downloads). Runs apt as root, or through
+# sudo when not root.
 # Limits: Debian/Ubuntu with apt only; needs network access to a mirror when
 # something is missing; does not upgrade packages that are already present.
 
 # The package list. dpdk-dev carries dpdk-testpmd, dpdk-dumpcap and
 # dpdk-telemetry.py; libclang-rt-14-dev carries clang's sanitizer runtimes;
 # ethtool, iputils-ping and netcat-openbsd are what scripts/netns and the
-# integration tests run on the namespace side (offloads off, ping/ping -6, nc).
+# integration tests run on the namespace side (offloads off, ping/ping -6, nc);
+# dpkg-dev and xz-utils are what `apt-get source lwip` needs to fetch lwIP.
 RINGSOCK_DEB_PACKAGES=(
     build-essential pkg-config meson ninja-build
     libdpdk-dev dpdk dpdk-dev
@@ -21,11 +25,17 @@ RINGSOCK_DEB_PACKAGES=(
     iproute2 python3 python3-scapy iperf3 tshark
     clang libclang-rt-14-dev procps
     ethtool iputils-ping netcat-openbsd
+    dpkg-dev xz-utils
 )
 
-# ringsock_install_deps: install whatever in RINGSOCK_DEB_PACKAGES is missing.
-# Returns 0 when everything is installed afterwards; non-zero (apt's status)
-# on failure, or 1 when not root and sudo is absent.
+# shellcheck source=scripts/lib/lwip-source.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lwip-source.sh"
+
+# ringsock_install_deps: install whatever in RINGSOCK_DEB_PACKAGES is missing,
+# then fetch lwIP's source tarball when it is not yet in
+# subprojects/packagecache/. Returns 0 when everything is in place
+# afterwards; non-zero (apt's status) on failure, or 1 when not root and
+# sudo is absent.
 ringsock_install_deps() {
     local pkg status
     local -a missing=() sudo=()
@@ -36,7 +46,8 @@ ringsock_install_deps() {
         fi
     done
     if ((${#missing[@]} == 0)); then
-        return 0
+        ringsock_fetch_lwip_source
+        return
     fi
     if ((EUID != 0)); then
         if ! command -v sudo >/dev/null 2>&1; then
@@ -62,5 +73,8 @@ ringsock_install_deps() {
         echo "deps: installing ${missing[*]} failed (exit $rc)" >&2
     fi
     rm -f "$log"
-    return "$rc"
+    if ((rc != 0)); then
+        return "$rc"
+    fi
+    ringsock_fetch_lwip_source
 }

@@ -1,0 +1,139 @@
+/*
+ * stack/lwip/lwipopts.h — ringsock's lwIP 2.1.3 configuration.
+ *
+ * Included by every lwIP translation unit (through lwip/opt.h) and by every
+ * ringsock file that includes an lwIP header, so both sides agree on every
+ * size: the Debian liblwip.so heap overflow came from TUs disagreeing on
+ * TCP_MSS. lwIP runs with NO_SYS=1 on one engine lcore (one lwIP per
+ * process, state in globals); nothing here is thread-safe. Each option's
+ * reason is in README.md beside this file; change both together. C header,
+ * also valid C++.
+ */
+#ifndef RINGSOCK_STACK_LWIP_LWIPOPTS_H
+#define RINGSOCK_STACK_LWIP_LWIPOPTS_H
+
+/* The TCP_MSS trap: glibc's <netinet/tcp.h> defines TCP_MSS 512. Any TU that
+ * sees it before (or after) this file sizes pools differently from the
+ * others. Refuse to build such a TU instead of corrupting the heap. */
+#ifdef _NETINET_TCP_H
+#error "lwipopts.h: <netinet/tcp.h> was included before lwIP; it redefines TCP_MSS. Keep it out of lwIP translation units."
+#endif
+
+/* ---- Operating system, memory ------------------------------------------ */
+#define NO_SYS                          1
+#define SYS_LIGHTWEIGHT_PROT            0
+#define LWIP_TIMERS                     1
+#define MEM_ALIGNMENT                   8
+#define MEM_LIBC_MALLOC                 0
+#define MEMP_MEM_MALLOC                 0
+#define MEM_USE_POOLS                   0
+#define MEM_SIZE                        (8 * 1024 * 1024)
+
+/* ---- Pools -------------------------------------------------------------- */
+#define MEMP_NUM_PBUF                   16384
+#define MEMP_NUM_RAW_PCB                16
+#define MEMP_NUM_UDP_PCB                64
+#define MEMP_NUM_TCP_PCB                1024
+#define MEMP_NUM_TCP_PCB_LISTEN         64
+#define MEMP_NUM_TCP_SEG                16384
+#define MEMP_NUM_REASSDATA              16
+#define MEMP_NUM_FRAG_PBUF              256
+#define MEMP_NUM_ARP_QUEUE              256
+#define MEMP_NUM_IGMP_GROUP             64
+#define MEMP_NUM_MLD6_GROUP             64
+#define MEMP_NUM_ND6_QUEUE              64
+#define PBUF_POOL_SIZE                  1024
+/* Room for the largest frame lwIP builds itself: Ethernet + IPv6 + TCP +
+ * TCP_MSS = 14 + 40 + 20 + 1460 = 1534, rounded up to MEM_ALIGNMENT. */
+#define PBUF_POOL_BUFSIZE               1536
+#define LWIP_SUPPORT_CUSTOM_PBUF        1
+
+/* ---- Link layer --------------------------------------------------------- */
+#define LWIP_ETHERNET                   1
+#define LWIP_ARP                        1
+#define ARP_TABLE_SIZE                  128
+#define ARP_QUEUEING                    1
+#define ETHARP_SUPPORT_VLAN             0
+#define ETH_PAD_SIZE                    0
+#define LWIP_NETIF_HWADDRHINT           1
+#define LWIP_NETIF_LINK_CALLBACK        1
+#define LWIP_NETIF_STATUS_CALLBACK      1
+#define LWIP_NETIF_TX_SINGLE_PBUF       0
+#define LWIP_HAVE_LOOPIF                0
+#define LWIP_NETIF_LOOPBACK             0
+#define LWIP_CHECKSUM_CTRL_PER_NETIF    1
+#define LWIP_CHKSUM_ALGORITHM           3
+
+/* ---- IPv4 --------------------------------------------------------------- */
+#define LWIP_IPV4                       1
+#define IP_FORWARD                      0
+#define IP_REASSEMBLY                   1
+#define IP_FRAG                         1
+/* A 65535-byte datagram in 1480-byte fragments is 45 pbufs; 256 lets five
+ * maximal datagrams reassemble at once (lwIP's default, 10, caps one at
+ * about 14 KB). */
+#define IP_REASS_MAX_PBUFS              256
+#define IP_REASS_MAXAGE                 15
+#define LWIP_ICMP                       1
+#define LWIP_IGMP                       1
+#define LWIP_DHCP                       0
+#define LWIP_AUTOIP                     0
+#define LWIP_DNS                        0
+
+/* ---- IPv6 --------------------------------------------------------------- */
+#define LWIP_IPV6                       1
+#define LWIP_IPV6_REASS                 1
+#define LWIP_IPV6_FRAG                  1
+#define LWIP_IPV6_MLD                   1
+#define LWIP_IPV6_AUTOCONFIG            0
+#define LWIP_IPV6_DHCP6                 0
+#define LWIP_ND6_NUM_NEIGHBORS          64
+#define LWIP_ND6_NUM_DESTINATIONS       64
+
+/* ---- Transport ---------------------------------------------------------- */
+#define LWIP_RAW                        1
+#define LWIP_UDP                        1
+#define LWIP_UDPLITE                    0
+#define LWIP_TCP                        1
+#define LWIP_CALLBACK_API               1
+#define LWIP_EVENT_API                  0
+#define LWIP_ALTCP                      0
+#define TCP_MSS                         1460
+/* 10 Gbit/s x 1 ms = 1 250 000 bytes in flight. 1280 KiB scaled by 2^5
+ * (the 16-bit window field then reaches 2 MiB). */
+#define LWIP_WND_SCALE                  1
+#define TCP_RCV_SCALE                   5
+#define TCP_WND                         (1280 * 1024)
+#define TCP_SND_BUF                     (1280 * 1024)
+/* lwIP requires at least 2 x TCP_SND_BUF / TCP_MSS (= 1795) segments. */
+#define TCP_SND_QUEUELEN                2048
+/* lwIP 2.1.3 still checks TCP_SNDLOWAT against a 16-bit limit. */
+#define TCP_SNDLOWAT                    (16 * TCP_MSS)
+#define TCP_QUEUE_OOSEQ                 1
+#define LWIP_TCP_SACK_OUT               1
+#define LWIP_TCP_TIMESTAMPS             0
+#define TCP_LISTEN_BACKLOG              1
+#define TCP_DEFAULT_LISTEN_BACKLOG      64
+#define LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS 1
+
+/* ---- APIs we do not use (NO_SYS=1, raw API only) ------------------------ */
+#define LWIP_SOCKET                     0
+#define LWIP_NETCONN                    0
+#define LWIP_NETIF_API                  0
+
+/* ---- Hooks: keyed TCP initial sequence numbers (RFC 6528) -------------- */
+#define LWIP_HOOK_FILENAME              "ringsock_hooks.h"
+#define LWIP_HOOK_TCP_ISN               ringsock_lwip_tcp_isn
+
+/* ---- Statistics, debugging --------------------------------------------- */
+#define LWIP_STATS                      1
+#define LWIP_STATS_DISPLAY              0
+#define MEM_STATS                       1
+#define MEMP_STATS                      1
+#define SYS_STATS                       0
+/* LWIP_DEBUG stays undefined: lwIP tests it with #ifdef. */
+#ifdef NDEBUG
+#define LWIP_NOASSERT                   1
+#endif
+
+#endif /* RINGSOCK_STACK_LWIP_LWIPOPTS_H */
