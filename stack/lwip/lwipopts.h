@@ -84,6 +84,10 @@
 #define LWIP_IPV6                       1
 #define LWIP_IPV6_REASS                 1
 #define LWIP_IPV6_FRAG                  1
+/* ip6_frag.c keeps a helper struct in each fragment header (8 bytes); on a
+ * 64-bit machine its pointer makes it larger, so lwIP must copy the header
+ * aside instead (lwIP asserts on this at the first IPv6 fragment). */
+#define IPV6_FRAG_COPYHEADER            1
 #define LWIP_IPV6_MLD                   1
 #define LWIP_IPV6_AUTOCONFIG            0
 #define LWIP_IPV6_DHCP6                 0
