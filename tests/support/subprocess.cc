@@ -90,6 +90,7 @@ Finished Child::wait(std::chrono::milliseconds limit)
         const pid_t done = waitpid(pid_, &status, WNOHANG);
         if (done == pid_) {
             result.exit_code = exit_code_of(status);
+            result.finished = true;
             pid_ = -1;
             break;
         }

@@ -15,6 +15,7 @@ namespace ringsock::testing {
 struct Finished {
     int exit_code = -1; // -1 when killed by a signal or not finished
     std::string output; // stdout and stderr together
+    bool finished = false;
 };
 
 // Runs `command` under /bin/sh, waiting at most `limit`; kills it past that.

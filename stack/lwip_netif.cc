@@ -1,0 +1,199 @@
+// lwIP's netif glue. This translation unit includes lwIP and DPDK's mbuf,
+// mempool and ring headers only: rte_ethdev.h and rte_ip.h pull glibc's
+// <netinet/ip6.h>, whose struct ip6_hdr clashes with lwIP's.
+#include "stack/lwip_netif.hh"
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+extern "C" {
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
+#include "lwip/init.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/timeouts.h"
+#include "netif/ethernet.h"
+}
+
+namespace ringsock::stack {
+namespace {
+
+// lwIP's state is process-wide globals: one interface per process. Forced
+// on us by lwIP, as is lwip_init() being callable only once.
+std::atomic<bool> interface_exists{false};
+
+void initialise_lwip_once()
+{
+    static std::once_flag once;
+    std::call_once(once, [] { lwip_init(); });
+}
+
+// The RX pbuf lives at the start of the mbuf's private area, before the
+// packet buffer and its headroom, so lwIP can move the payload pointer back
+// over headers it stripped (pbuf_add_header) as it does for ICMP replies.
+static_assert(sizeof(pbuf_custom) <= 64, "the default mempool.priv_size (64) must hold an RX pbuf");
+
+void free_rx_pbuf(pbuf* p)
+{
+    auto* custom = reinterpret_cast<pbuf_custom*>(p);
+    rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(custom) - 1);
+}
+
+ip4_addr_t ip4_of(const Ipv4Address& a)
+{
+    ip4_addr_t out;
+    IP4_ADDR(&out, a[0], a[1], a[2], a[3]);
+    return out;
+}
+
+ip6_addr_t ip6_of(const Ipv6Address& a)
+{
+    ip6_addr_t out{};
+    std::memcpy(out.addr, a.data(), sizeof(out.addr));
+    ip6_addr_clear_zone(&out);
+    return out;
+}
+
+} // namespace
+
+struct LwipInterface::State {
+    struct netif netif {};
+};
+
+LwipInterface::LwipInterface(dataplane::Engine& engine, rte_mempool* tx_pool, const LwipInterfaceConfig& config)
+    : engine_(engine), tx_pool_(tx_pool), config_(config), state_(std::make_unique<State>())
+{
+    if (interface_exists.exchange(true))
+        throw std::runtime_error("lwIP already runs an interface in this process: lwIP's state is global");
+    initialise_lwip_once();
+
+    const uint8_t prefix = config_.ipv4.prefix_len;
+    const uint32_t mask_host = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+    ip4_addr_t address = ip4_of(config_.ipv4.address);
+    ip4_addr_t mask;
+    ip4_addr_set_u32(&mask, lwip_htonl(mask_host));
+    ip4_addr_t gateway = ip4_of(config_.ipv4_gateway);
+
+    netif* added = netif_add(
+        &state_->netif, &address, &mask, &gateway, this,
+        [](netif* nif) -> err_t {
+            auto* self = static_cast<LwipInterface*>(nif->state);
+            nif->name[0] = 'r';
+            nif->name[1] = 's';
+            nif->output = etharp_output;
+            nif->output_ip6 = ethip6_output;
+            nif->linkoutput = &LwipInterface::link_output;
+            nif->mtu = self->config_.mtu;
+            nif->hwaddr_len = ETH_HWADDR_LEN;
+            std::memcpy(nif->hwaddr, self->config_.mac.data(), ETH_HWADDR_LEN);
+            nif->flags =
+                NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+            return ERR_OK;
+        },
+        ethernet_input);
+    if (added == nullptr) {
+        interface_exists = false;
+        throw std::runtime_error("lwIP refused the interface (netif_add)");
+    }
+
+    // Configured addresses are valid at once: duplicate detection would
+    // delay the first packets by a second and guard against nothing here.
+    netif_create_ip6_linklocal_address(added, 1);
+    netif_ip6_addr_set_state(added, 0, IP6_ADDR_PREFERRED);
+    if (config_.ipv6) {
+        ip6_addr_t ipv6 = ip6_of(*config_.ipv6);
+        s8_t index = -1;
+        if (netif_add_ip6_address(added, &ipv6, &index) == ERR_OK && index >= 0)
+            netif_ip6_addr_set_state(added, index, IP6_ADDR_PREFERRED);
+    }
+    netif_set_default(added);
+    netif_set_up(added);
+    netif_set_link_up(added); // announces us: gratuitous ARP, MLD reports
+}
+
+LwipInterface::~LwipInterface()
+{
+    netif_set_link_down(&state_->netif);
+    netif_set_down(&state_->netif);
+    netif_remove(&state_->netif);
+    interface_exists = false;
+}
+
+netif* LwipInterface::raw() noexcept
+{
+    return &state_->netif;
+}
+
+err_t LwipInterface::link_output(netif* nif, pbuf* p)
+{
+    auto* self = static_cast<LwipInterface*>(nif->state);
+    rte_mbuf* m = rte_pktmbuf_alloc(self->tx_pool_);
+    if (m == nullptr) [[unlikely]] {
+        self->counters_.tx_no_mbuf.add(1);
+        return ERR_MEM;
+    }
+    if (p->tot_len > rte_pktmbuf_tailroom(m)) [[unlikely]] {
+        rte_pktmbuf_free(m);
+        return ERR_BUF;
+    }
+    auto* out = rte_pktmbuf_append(m, p->tot_len);
+    pbuf_copy_partial(p, out, p->tot_len, 0);
+    self->engine_.send(self->config_.port, m);
+    self->counters_.tx_frames.add(1);
+    return ERR_OK;
+}
+
+void LwipInterface::input_one(rte_mbuf* m)
+{
+    pbuf* p = nullptr;
+    if (m->nb_segs == 1 && rte_pktmbuf_priv_size(m->pool) >= sizeof(pbuf_custom)) [[likely]] {
+        auto* custom = static_cast<pbuf_custom*>(rte_mbuf_to_priv(m));
+        custom->custom_free_function = free_rx_pbuf;
+        p = pbuf_alloced_custom(PBUF_RAW, m->data_len, PBUF_RAM, custom, rte_pktmbuf_mtod(m, void*), m->data_len);
+        counters_.rx_zero_copy.add(1);
+    } else {
+        p = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(m->pkt_len), PBUF_POOL);
+        if (p == nullptr) [[unlikely]] {
+            rte_pktmbuf_free(m);
+            counters_.rx_no_pbuf.add(1);
+            return;
+        }
+        u16_t offset = 0;
+        for (rte_mbuf* segment = m; segment != nullptr; segment = segment->next) {
+            pbuf_take_at(p, rte_pktmbuf_mtod(segment, void*), segment->data_len, offset);
+            offset = static_cast<u16_t>(offset + segment->data_len);
+        }
+        rte_pktmbuf_free(m);
+        counters_.rx_copied.add(1);
+    }
+    if (state_->netif.input(p, &state_->netif) != ERR_OK) [[unlikely]] {
+        pbuf_free(p);
+        counters_.rx_rejected.add(1);
+    }
+}
+
+void LwipInterface::on_lwip(rte_mbuf** pkts, uint16_t n)
+{
+    for (uint16_t i = 0; i < n; ++i)
+        input_one(pkts[i]);
+}
+
+void LwipInterface::poll()
+{
+    if (handoff_ != nullptr) {
+        rte_mbuf* frames[32];
+        const unsigned n = rte_ring_dequeue_burst(handoff_, reinterpret_cast<void**>(frames), 32, nullptr);
+        counters_.handoff_in.add(n);
+        on_lwip(frames, static_cast<uint16_t>(n));
+    }
+    sys_check_timeouts();
+}
+
+} // namespace ringsock::stack

@@ -1,0 +1,91 @@
+// lwIP on a dataplane port: one lwIP netif whose input is the frames the
+// classifier hands to lwIP and whose output leaves through an engine's own
+// TX queue. lwIP keeps its state in globals and is not re-entrant, so one
+// LwipInterface exists per process and every call below is made on the
+// lcore of the engine that owns it (the lwIP engine). Other engines hand
+// their lwIP-bound frames over an LwipHandoff ring, drained here.
+//
+// RX takes no copy: the mbuf's private area holds a pbuf_custom over the
+// mbuf's data, and lwIP's free of that pbuf frees the mbuf. Frames that do
+// not fit that scheme (chained mbufs, a pool without room in its private
+// area) are copied into a PBUF_POOL chain. TX copies the pbuf chain into
+// one mbuf (zero-copy TX is later work). Checksums are lwIP's, in software,
+// both ways, for now.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dataplane/counters.hh"
+#include "dataplane/engine.hh"
+#include "stack/classifier.hh"
+#include "stack/interface_config.hh"
+
+struct rte_mbuf;
+struct rte_mempool;
+struct rte_ring;
+struct netif;
+struct pbuf;
+
+namespace ringsock::stack {
+
+struct alignas(dataplane::kCacheLine) LwipCounters {
+    dataplane::RelaxedCounter rx_zero_copy; // frames given to lwIP in place
+    dataplane::RelaxedCounter rx_copied;    // frames copied (chained, or no room for the pbuf)
+    dataplane::RelaxedCounter rx_no_pbuf;   // dropped: lwIP had no pbuf for a copy
+    dataplane::RelaxedCounter rx_rejected;  // dropped: lwIP's input refused the frame
+    dataplane::RelaxedCounter tx_frames;    // handed to the engine
+    dataplane::RelaxedCounter tx_no_mbuf;   // dropped: the TX pool was empty
+    dataplane::RelaxedCounter handoff_in;   // frames other engines handed over
+};
+
+class LwipInterface final : public LwipSink {
+public:
+    // On the lwIP engine's lcore. `tx_pool` supplies TX mbufs. Initialises
+    // lwIP once per process, adds the netif, brings it up (gratuitous ARP)
+    // with its IPv6 link-local and static addresses valid at once (no DAD:
+    // the addresses are configured, not discovered). Throws
+    // std::runtime_error when a second interface is made or lwIP refuses.
+    LwipInterface(dataplane::Engine& engine, rte_mempool* tx_pool, const LwipInterfaceConfig& config);
+    ~LwipInterface() override; // removes the netif; lwIP's pbufs it still holds are freed
+    LwipInterface(const LwipInterface&) = delete;
+    LwipInterface& operator=(const LwipInterface&) = delete;
+
+    // LwipSink: takes ownership of every frame.
+    void on_lwip(rte_mbuf** pkts, uint16_t n) override;
+    // Once per engine iteration: lwIP's timers and the hand-off ring.
+    void poll();
+    // Frames other engines enqueue here are fed to lwIP in poll().
+    void attach_handoff(rte_ring* ring) noexcept { handoff_ = ring; }
+
+    struct netif* raw() noexcept;
+    const LwipCounters& counters() const noexcept { return counters_; }
+
+private:
+    struct State;
+    static int8_t link_output(struct netif* netif, struct pbuf* p);
+    void input_one(rte_mbuf* m);
+
+    LwipCounters counters_;
+    dataplane::Engine& engine_;
+    rte_mempool* tx_pool_;
+    LwipInterfaceConfig config_;
+    rte_ring* handoff_ = nullptr;
+    std::unique_ptr<State> state_;
+};
+
+// A BurstHandler for the lwIP engine's own loop: runs LwipInterface::poll()
+// each iteration. Register it beside the ClassifierHandler.
+class LwipPoller final : public dataplane::BurstHandler {
+public:
+    explicit LwipPoller(LwipInterface& lwip) : lwip_(lwip) {}
+    uint16_t on_burst(dataplane::Engine&, dataplane::RxQueueRef, rte_mbuf**, uint16_t n) override { return n; }
+    void on_poll(dataplane::Engine&) override { lwip_.poll(); }
+
+private:
+    LwipInterface& lwip_;
+};
+
+} // namespace ringsock::stack
