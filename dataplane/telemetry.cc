@@ -1,6 +1,7 @@
 #include "dataplane/telemetry.hh"
 
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@ namespace {
 struct Registry {
     std::mutex lock;
     std::function<DataplaneSnapshot()> snapshot;
+    std::map<std::string, CounterGroup> groups;
 };
 
 Registry& registry()
@@ -162,6 +164,29 @@ int port(const char*, const char*, rte_tel_data* d)
     return 0;
 }
 
+int groups(const char*, const char*, rte_tel_data* d)
+{
+    Registry& r = registry();
+    std::lock_guard guard(r.lock);
+    rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+    for (const auto& [name, group] : r.groups)
+        rte_tel_data_add_array_string(d, name.c_str());
+    return 0;
+}
+
+int group(const char*, const char* params, rte_tel_data* d)
+{
+    if (params == nullptr) return -EINVAL;
+    Registry& r = registry();
+    std::lock_guard guard(r.lock);
+    const auto found = r.groups.find(params);
+    if (found == r.groups.end()) return -EINVAL;
+    rte_tel_data_start_dict(d);
+    for (const auto& [name, value] : found->second())
+        add(d, name.c_str(), value);
+    return 0;
+}
+
 void register_commands()
 {
     static std::once_flag once; // DPDK cannot unregister a command: register for the process
@@ -178,6 +203,8 @@ void register_commands()
             {"/ringsock/queues", queues, "RX queues as port:queue. No parameters."},
             {"/ringsock/queue", queue, "One RX queue's counters. Parameter: port:queue."},
             {"/ringsock/port", port, "Device counters of the port. No parameters."},
+            {"/ringsock/groups", groups, "Counter groups published by other layers. No parameters."},
+            {"/ringsock/group", group, "One counter group. Parameter: its name."},
         };
         for (const auto& c : commands)
             if (rte_telemetry_register_cmd(c.name, c.callback, c.help) != 0)
@@ -200,6 +227,21 @@ TelemetryPublication::~TelemetryPublication()
     Registry& r = registry();
     std::lock_guard guard(r.lock);
     r.snapshot = nullptr;
+}
+
+TelemetryGroup::TelemetryGroup(std::string name, CounterGroup group) : name_(std::move(name))
+{
+    register_commands();
+    Registry& r = registry();
+    std::lock_guard guard(r.lock);
+    r.groups[name_] = std::move(group);
+}
+
+TelemetryGroup::~TelemetryGroup()
+{
+    Registry& r = registry();
+    std::lock_guard guard(r.lock);
+    r.groups.erase(name_);
 }
 
 } // namespace ringsock::dataplane

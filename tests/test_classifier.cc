@@ -21,6 +21,7 @@
 #include "dataplane/mempool.hh"
 #include "dataplane/profile.hh"
 #include "stack/classifier.hh"
+#include "stack/counter_groups.hh"
 
 namespace {
 
@@ -1094,6 +1095,17 @@ TEST(ClassifierConfigCheck, OutOfRangeConfigurationIsRefusedAtConstruction)
     c = default_config();
     c.ipv6.assign(ClassifierConfig::kMaxAddresses + 1, kOurIp6);
     EXPECT_THROW(Classifier{c}, std::invalid_argument);
+}
+
+TEST(ClassifierTelemetry, TheCounterGroupNamesEveryVerdictAndDropReason)
+{
+    Classifier classifier(default_config());
+    const auto counters = classifier_counter_group(classifier)();
+    ASSERT_EQ(counters.size(), 2 + kDropReasonCount);
+    EXPECT_EQ(counters[0].first, "udp_fastpath");
+    EXPECT_EQ(counters[1].first, "lwip");
+    for (std::size_t r = 0; r < kDropReasonCount; ++r)
+        EXPECT_EQ(counters[2 + r].first, "drop_" + std::string(drop_reason_name(static_cast<DropReason>(r))));
 }
 
 } // namespace

@@ -144,6 +144,20 @@ TEST_F(StackWithKernel, AFragmentedDatagramArrivesWhole)
         ASSERT_EQ(datagram[i], (i * 7 + 3) % 256) << "byte " << i;
 }
 
+TEST_F(StackWithKernel, TelemetryShowsTheClassifierAndLwipCounters)
+{
+    Child ping({"/bin/sh", "-c", in_namespace("ping -c 3 -i 0.05 -W 2 198.18.0.2")});
+    host->run_until_exit(ping, 30s);
+    const Finished asked =
+        ringsock::testing::run_shell("printf '/ringsock/group,classifier\\n/ringsock/group,lwip\\n' | "
+                                     "dpdk-telemetry.py -f " +
+                                     host->file_prefix() + " 2>&1");
+    EXPECT_NE(asked.output.find("\"/ringsock/group\": {\"udp_fastpath\": "), std::string::npos) << asked.output;
+    EXPECT_NE(asked.output.find("\"drop_not_for_us\": "), std::string::npos) << asked.output;
+    EXPECT_NE(asked.output.find("\"rx_zero_copy\": "), std::string::npos) << asked.output;
+    EXPECT_EQ(asked.output.find("\"rx_zero_copy\": 0,"), std::string::npos) << asked.output;
+}
+
 } // namespace
 
 int main(int argc, char** argv)

@@ -77,6 +77,21 @@ TEST(Telemetry, EnginesAndQueuesAreListedAndReadable)
     EXPECT_NE(ask("/ringsock/port").find("\"imissed\":7"), std::string::npos);
 }
 
+TEST(Telemetry, CounterGroupsArePublishedWhileTheyLive)
+{
+    {
+        TelemetryGroup group("classifier", [] {
+            return std::vector<std::pair<std::string, uint64_t>>{{"lwip", 5}, {"drop_truncated", 2}};
+        });
+        EXPECT_NE(ask("/ringsock/groups").find("\"classifier\""), std::string::npos);
+        const std::string reply = ask("/ringsock/group,classifier");
+        EXPECT_NE(reply.find("\"lwip\":5"), std::string::npos) << reply;
+        EXPECT_NE(reply.find("\"drop_truncated\":2"), std::string::npos) << reply;
+        EXPECT_NE(ask("/ringsock/group,nosuch").find("null"), std::string::npos);
+    }
+    EXPECT_EQ(ask("/ringsock/groups").find("\"classifier\""), std::string::npos);
+}
+
 TEST(Telemetry, BadParametersAndNoPublicationAnswerNull)
 {
     {

@@ -6,6 +6,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "stack/counter_groups.hh"
 #include "stack/interface_config.hh"
 
 namespace ringsock::testing {
@@ -69,12 +70,16 @@ StackHost::StackHost(const std::string& namespace_name, const std::string& progr
     engine_->add_handler(*sizes_);
     engine_->add_handler(*poller_);
     engine_->add_handler(*classify_);
+    classifier_group_.emplace("classifier", stack::classifier_counter_group(*classifier_));
+    lwip_group_.emplace("lwip", stack::lwip_counter_group(*lwip_));
 }
 
 StackHost::~StackHost()
 {
     // lwIP first (it may still hold mbufs), then the engine's TX buffers,
     // the port, the pools, EAL and the namespace.
+    lwip_group_.reset();
+    classifier_group_.reset();
     lwip_.reset();
     engine_.reset();
     port_.reset();

@@ -16,6 +16,7 @@
 #include "dataplane/mempool.hh"
 #include "dataplane/port.hh"
 #include "dataplane/profile.hh"
+#include "dataplane/telemetry.hh"
 #include "stack/classifier.hh"
 #include "stack/lwip_netif.hh"
 #include "tests/support/subprocess.hh"
@@ -47,6 +48,8 @@ public:
     // Sizes of the IPv4 frames seen so far ("pkt/data/ip-total/frag"), for
     // failure messages.
     const std::string& ipv4_frames_seen() const noexcept;
+    // EAL's file prefix, for dpdk-telemetry.py -f.
+    const std::string& file_prefix() const noexcept { return eal_->file_prefix(); }
 
 private:
     class NoUdpSockets;
@@ -64,6 +67,8 @@ private:
     std::unique_ptr<FrameSizes> sizes_;
     std::unique_ptr<stack::ClassifierHandler> classify_;
     std::unique_ptr<stack::LwipPoller> poller_;
+    std::optional<dataplane::TelemetryGroup> classifier_group_;
+    std::optional<dataplane::TelemetryGroup> lwip_group_;
     stack::MacAddress mac_{};
 };
 
