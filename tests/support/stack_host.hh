@@ -45,6 +45,7 @@ public:
     stack::LwipInterface& lwip() noexcept { return *lwip_; }
     const stack::MacAddress& mac() const noexcept { return mac_; }
     unsigned mbufs_in_use() const noexcept { return mempools_->in_use(); }
+    rte_mempool* pool() const noexcept { return mempools_->for_socket(0).get(); }
     // Sizes of the IPv4 frames seen so far ("pkt/data/ip-total/frag"), for
     // failure messages.
     const std::string& ipv4_frames_seen() const noexcept;
