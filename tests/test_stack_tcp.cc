@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "tests/support/lwip_tcp_client.hh"
 #include "tests/support/lwip_tcp_echo.hh"
 #include "tests/support/stack_host.hh"
 #include "tests/support/subprocess.hh"
@@ -308,6 +309,48 @@ TEST_F(StackTcp, PeerCloseIsSeenAsAClose)
     EXPECT_EQ(counters.closes, 1u);
     EXPECT_EQ(counters.resets, 0u);
     EXPECT_EQ(counters.other_errors, 0u);
+}
+
+TEST_F(StackTcp, WeConnectToAKernelServerAndItGetsEveryByte)
+{
+    // The kernel reads exactly the bytes it expects, checks them against
+    // the same pattern, answers "ok N" or "mismatch", and closes first.
+    constexpr size_t kBytes = 8u << 20;
+    Child server({"/bin/sh", "-c",
+                  host->in_namespace("timeout 60 python3 -c '\n"
+                                     "import socket, sys\n"
+                                     "n = int(sys.argv[1])\n"
+                                     "block = bytes((i * 7 + 3) % 256 for i in range(256))\n"
+                                     "expected = (block * (n // 256 + 1))[:n]\n"
+                                     "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                                     "s.bind((\"198.18.0.1\", 7200)); s.listen(1)\n"
+                                     "print(\"listening\", flush=True)\n"
+                                     "c, peer = s.accept()\n"
+                                     "got = bytearray()\n"
+                                     "while len(got) < n:\n"
+                                     "    chunk = c.recv(1 << 20)\n"
+                                     "    if not chunk: break\n"
+                                     "    got += chunk\n"
+                                     "answer = (\"ok %d\" % len(got)) if bytes(got) == expected else \"mismatch\"\n"
+                                     "c.sendall(answer.encode()); c.close()\n"
+                                     "print(answer, peer, flush=True)\n"
+                                     "' " +
+                                     std::to_string(kBytes))});
+    const auto ready = std::chrono::steady_clock::now() + 20s;
+    while (server.poll_output().find("listening") == std::string::npos && std::chrono::steady_clock::now() < ready)
+        host->poll_for(50ms);
+    ASSERT_NE(server.poll_output().find("listening"), std::string::npos) << server.poll_output();
+
+    ringsock::testing::LwipTcpClient client({198, 18, 0, 1}, 7200, kBytes);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!client.peer_closed() && !client.failed() && std::chrono::steady_clock::now() < deadline)
+        host->poll_for(20ms);
+    const Finished done = host->run_until_exit(server, 10s);
+    EXPECT_TRUE(client.connected());
+    EXPECT_FALSE(client.failed());
+    EXPECT_EQ(client.bytes_sent(), kBytes);
+    EXPECT_EQ(client.received(), "ok " + std::to_string(kBytes)) << done.output;
+    EXPECT_EQ(done.exit_code, 0) << done.output;
 }
 
 } // namespace
