@@ -14,6 +14,7 @@
 
 extern "C" {
 #include "lwip/etharp.h"
+#include "lwip/igmp.h"
 #include "lwip/ethip6.h"
 #include "lwip/init.h"
 #include "lwip/netif.h"
@@ -129,6 +130,18 @@ LwipInterface::~LwipInterface()
 netif* LwipInterface::raw() noexcept
 {
     return &state_->netif;
+}
+
+bool LwipInterface::join_ipv4_group(const Ipv4Address& group)
+{
+    const ip4_addr_t address = ip4_of(group);
+    return ip4_addr_ismulticast(&address) && igmp_joingroup_netif(&state_->netif, &address) == ERR_OK;
+}
+
+bool LwipInterface::leave_ipv4_group(const Ipv4Address& group)
+{
+    const ip4_addr_t address = ip4_of(group);
+    return ip4_addr_ismulticast(&address) && igmp_leavegroup_netif(&state_->netif, &address) == ERR_OK;
 }
 
 err_t LwipInterface::link_output(netif* nif, pbuf* p)

@@ -60,6 +60,13 @@ public:
     // Frames other engines enqueue here are fed to lwIP in poll().
     void attach_handoff(rte_ring* ring) noexcept { handoff_ = ring; }
 
+    // IGMP membership of an IPv4 multicast group on this interface: lwIP
+    // sends the report (or leave) and answers the router's queries. The
+    // port itself is promiscuous or filters by MAC elsewhere. False when
+    // lwIP refuses (not multicast, no free group slot, not a member).
+    bool join_ipv4_group(const Ipv4Address& group);
+    bool leave_ipv4_group(const Ipv4Address& group);
+
     struct netif* raw() noexcept;
     const LwipCounters& counters() const noexcept { return counters_; }
 

@@ -240,6 +240,29 @@ TEST_F(StackWithKernel, AFullHandoffRingDropsAndCountsInsteadOfBlocking)
     // The ring's destructor frees what nobody drained; TearDown checks the pool.
 }
 
+TEST_F(StackWithKernel, JoiningAndLeavingAGroupSendsIgmpReportAndLeave)
+{
+    // tshark in the namespace prints the IGMP messages that reach eth0;
+    // it says "Capturing on" once it listens.
+    Child capture(
+        {"/bin/sh", "-c",
+         in_namespace("timeout 30 tshark -l -n -i eth0 -f igmp -a duration:6 -T fields -e igmp.type -e igmp.maddr")});
+    const auto listening = std::chrono::steady_clock::now() + 20s;
+    while (capture.poll_output().find("Capturing on") == std::string::npos &&
+           std::chrono::steady_clock::now() < listening)
+        host->poll_for(50ms);
+    ASSERT_NE(capture.poll_output().find("Capturing on"), std::string::npos) << capture.poll_output();
+    EXPECT_TRUE(host->lwip().join_ipv4_group({239, 1, 2, 3}));
+    host->poll_for(1500ms);
+    EXPECT_TRUE(host->lwip().leave_ipv4_group({239, 1, 2, 3}));
+    const Finished done = host->run_until_exit(capture, 30s);
+    // IGMPv2 membership report (0x16) then leave group (0x17), both for the group.
+    EXPECT_NE(done.output.find("0x16\t239.1.2.3"), std::string::npos) << done.output;
+    EXPECT_NE(done.output.find("0x17\t239.1.2.3"), std::string::npos) << done.output;
+    EXPECT_FALSE(host->lwip().leave_ipv4_group({239, 1, 2, 3})) << "not a member any more";
+    EXPECT_FALSE(host->lwip().join_ipv4_group({198, 18, 0, 9})) << "not a multicast address";
+}
+
 } // namespace
 
 int main(int argc, char** argv)
