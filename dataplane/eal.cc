@@ -120,6 +120,10 @@ Eal::Eal(const Profile& profile, std::string program_name)
 
     if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
         const int error = rte_errno;
+        // A failed start leaves the runtime directory it made; the prefix is ours.
+        std::error_code ignored;
+        if (const char* dir = rte_eal_get_runtime_dir(); dir != nullptr && *dir != '\0')
+            std::filesystem::remove_all(dir, ignored);
         throw EalError("EAL start-up failed (" + std::string(rte_strerror(error)) + "): " + advice_for(error) +
                        ". Arguments:" + joined.str());
     }
