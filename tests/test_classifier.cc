@@ -22,6 +22,7 @@
 #include "dataplane/profile.hh"
 #include "stack/classifier.hh"
 #include "stack/counter_groups.hh"
+#include "tests/support/eal_environment.hh"
 
 namespace {
 
@@ -39,24 +40,7 @@ mbufs = 4095
 cache = 0
 )";
 
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override
-    {
-        profile = parse_profile(kProfile, "test_classifier");
-        eal.emplace(profile, "test_classifier");
-        mempools.emplace("cls_mbufs", profile.mempool, std::vector<int>{0});
-    }
-    void TearDown() override
-    {
-        mempools.reset();
-        eal.reset();
-    }
-
-    Profile profile;
-    std::optional<Eal> eal;
-    std::optional<MempoolSet> mempools;
-};
+using ringsock::testing::EalEnvironment;
 
 EalEnvironment* environment = nullptr;
 
@@ -1113,7 +1097,7 @@ TEST(ClassifierTelemetry, TheCounterGroupNamesEveryVerdictAndDropReason)
 int main(int argc, char** argv)
 {
     ::testing::InitGoogleTest(&argc, argv);
-    environment = new EalEnvironment; // gtest owns and deletes it
+    environment = new EalEnvironment(kProfile, "test_classifier"); // gtest owns and deletes it
     ::testing::AddGlobalTestEnvironment(environment);
     return RUN_ALL_TESTS();
 }

@@ -24,6 +24,7 @@
 #include "dataplane/mempool.hh"
 #include "dataplane/port.hh"
 #include "dataplane/profile.hh"
+#include "tests/support/eal_environment.hh"
 
 namespace {
 
@@ -43,24 +44,7 @@ cache = 64
 
 constexpr uint16_t kTestEtherType = 0x88B5; // IEEE 802 local experimental
 
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override
-    {
-        profile = parse_profile(kProfile, "test_dataplane");
-        eal.emplace(profile, "test_dataplane");
-        mempools.emplace("test_mbufs", profile.mempool, std::vector<int>{0});
-    }
-    void TearDown() override
-    {
-        mempools.reset();
-        eal.reset();
-    }
-
-    Profile profile;
-    std::optional<Eal> eal;
-    std::optional<MempoolSet> mempools;
-};
+using ringsock::testing::EalEnvironment;
 
 EalEnvironment* environment = nullptr;
 
@@ -427,7 +411,7 @@ TEST(Engine, RunsOnAWorkerLcoreUntilStopped)
 int main(int argc, char** argv)
 {
     ::testing::InitGoogleTest(&argc, argv);
-    environment = new EalEnvironment; // gtest owns and deletes it
+    environment = new EalEnvironment(kProfile, "test_dataplane"); // gtest owns and deletes it
     ::testing::AddGlobalTestEnvironment(environment);
     return RUN_ALL_TESTS();
 }
