@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +16,7 @@
 #include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
+#include "dataplane/control_loop.hh"
 #include "dataplane/dataplane.hh"
 #include "dataplane/log.hh"
 #include "dataplane/signals.hh"
@@ -111,41 +111,23 @@ int run(const Options& options, const SignalWatcher& signals)
     for (std::size_t i = 0; i < dataplane.engine_count(); ++i)
         dataplane.engine(i).add_handler(sink);
 
-    const auto start = Clock::now();
-    const auto interval = std::chrono::milliseconds(options.interval_ms);
-    const char* stopped_by = "duration";
-    std::thread control([&] {
-        DataplaneSnapshot previous = dataplane.snapshot();
-        auto previous_time = start;
-        for (;;) {
-            auto wait = interval;
-            if (options.duration_s > 0) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    start + std::chrono::duration<double>(options.duration_s) - Clock::now());
-                if (left.count() <= 0) break;
-                wait = std::min(wait, left);
-            }
-            if (auto signal = signals.wait(wait)) {
-                stopped_by = *signal == SIGINT ? "SIGINT" : "SIGTERM";
-                break;
-            }
-            const auto now = Clock::now();
+    DataplaneSnapshot previous = dataplane.snapshot();
+    double previous_time = 0;
+    const DataplaneSnapshot at_start = previous;
+    ControlLoop control(
+        dataplane, signals, options.duration_s, std::chrono::milliseconds(options.interval_ms), [&](double elapsed) {
             DataplaneSnapshot current = dataplane.snapshot();
-            print_live(options, std::chrono::duration<double>(now - start).count(),
-                       rates_between(previous, current, std::chrono::duration<double>(now - previous_time).count()),
-                       current);
+            print_live(options, elapsed, rates_between(previous, current, elapsed - previous_time), current);
             previous = std::move(current);
-            previous_time = now;
-        }
-        dataplane.request_stop();
-    });
-    const DataplaneSnapshot at_start = dataplane.snapshot();
+            previous_time = elapsed;
+        });
     dataplane.run();
     control.join();
-    const auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const auto elapsed = std::chrono::duration<double>(Clock::now() - control.start()).count();
     const DataplaneSnapshot final_counts = dataplane.snapshot();
     const unsigned taken = dataplane.close_port();
-    print_summary(options, rates_between(at_start, final_counts, elapsed), final_counts, taken, stopped_by);
+    print_summary(options, rates_between(at_start, final_counts, elapsed), final_counts, taken,
+                  control.stopped_by().c_str());
     return taken == 0 ? 0 : 3;
 }
 

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +16,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include "dataplane/control_loop.hh"
 #include "dataplane/dataplane.hh"
 #include "dataplane/log.hh"
 #include "dataplane/signals.hh"
@@ -87,42 +87,26 @@ int run(const Options& options, const dataplane::SignalWatcher& signals)
     }
     stack::TcpDiscardServer discard(options.port);
 
-    const auto start = Clock::now();
-    const char* stopped_by = "duration";
-    std::thread control([&] {
-        uint64_t previous = 0;
-        auto previous_time = start;
-        for (;;) {
-            auto wait = std::chrono::milliseconds(options.interval_ms);
-            if (options.duration_s > 0) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    start + std::chrono::duration<double>(options.duration_s) - Clock::now());
-                if (left.count() <= 0) break;
-                wait = std::min(wait, left);
-            }
-            if (auto signal = signals.wait(wait)) {
-                stopped_by = *signal == SIGINT ? "SIGINT" : "SIGTERM";
-                break;
-            }
-            const auto now = Clock::now();
+    uint64_t previous = 0;
+    double previous_time = 0;
+    dataplane::ControlLoop control(
+        dp, signals, options.duration_s, std::chrono::milliseconds(options.interval_ms), [&](double elapsed) {
             const uint64_t bytes = discard.bytes();
-            const double mbps = static_cast<double>(bytes - previous) * 8 / 1e6 /
-                                std::chrono::duration<double>(now - previous_time).count();
+            const double mbps = static_cast<double>(bytes - previous) * 8 / 1e6 / (elapsed - previous_time);
             if (options.json)
-                fmt::print("{{\"t\":{:.3f},\"mbps\":{:.1f},\"bytes\":{},\"connections\":{}}}\n",
-                           std::chrono::duration<double>(now - start).count(), mbps, bytes, discard.connections());
+                fmt::print("{{\"t\":{:.3f},\"mbps\":{:.1f},\"bytes\":{},\"connections\":{}}}\n", elapsed, mbps, bytes,
+                           discard.connections());
             else
-                fmt::print("[{:7.1f}s] {:9.1f} Mbit/s  {} bytes  {} connections\n",
-                           std::chrono::duration<double>(now - start).count(), mbps, bytes, discard.connections());
+                fmt::print("[{:7.1f}s] {:9.1f} Mbit/s  {} bytes  {} connections\n", elapsed, mbps, bytes,
+                           discard.connections());
             std::fflush(stdout);
             previous = bytes;
-            previous_time = now;
-        }
-        dp.request_stop();
-    });
+            previous_time = elapsed;
+        });
     dp.run();
     control.join();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const double seconds = std::chrono::duration<double>(Clock::now() - control.start()).count();
+    const char* stopped_by = control.stopped_by().c_str();
     const uint64_t bytes = discard.bytes();
     const uint64_t connections = discard.connections();
     const uint64_t closed = discard.closed();
