@@ -18,8 +18,8 @@
 
 #include "dataplane/control_loop.hh"
 #include "dataplane/dataplane.hh"
-#include "dataplane/log.hh"
 #include "dataplane/signals.hh"
+#include "dataplane/tool_main.hh"
 
 namespace {
 
@@ -37,15 +37,6 @@ public:
     }
 };
 
-struct Options {
-    std::string profile = "drivers_config/null.toml";
-    std::vector<std::string> overrides;
-    double duration_s = 0;
-    unsigned interval_ms = 1000;
-    bool json = false;
-    std::string log_level = "info";
-};
-
 struct Rates {
     double seconds;
     double pps;
@@ -61,7 +52,7 @@ Rates rates_between(const DataplaneSnapshot& before, const DataplaneSnapshot& af
             static_cast<double>(after.rx_drops() - before.rx_drops()) / seconds};
 }
 
-void print_live(const Options& options, double elapsed, const Rates& r, const DataplaneSnapshot& s)
+void print_live(const ToolOptions& options, double elapsed, const Rates& r, const DataplaneSnapshot& s)
 {
     if (options.json)
         fmt::print("{{\"t\":{:.3f},\"rx_pps\":{:.0f},\"rx_mbps\":{:.1f},\"drops_per_s\":{:.0f},\"rx_packets\":{},"
@@ -74,7 +65,7 @@ void print_live(const Options& options, double elapsed, const Rates& r, const Da
     std::fflush(stdout);
 }
 
-void print_summary(const Options& options, const Rates& r, const DataplaneSnapshot& s, unsigned mbufs_taken,
+void print_summary(const ToolOptions& options, const Rates& r, const DataplaneSnapshot& s, unsigned mbufs_taken,
                    const char* stopped_by)
 {
     uint64_t unclaimed = 0, handler_drops = 0;
@@ -103,7 +94,7 @@ void print_summary(const Options& options, const Rates& r, const DataplaneSnapsh
     std::fflush(stdout);
 }
 
-int run(const Options& options, const SignalWatcher& signals)
+int run(const ToolOptions& options, const SignalWatcher& signals)
 {
     Profile profile = load_profile(options.profile, options.overrides);
     Dataplane dataplane(profile, "ringsock-sink");
@@ -138,33 +129,10 @@ int main(int argc, char** argv)
     // Before anything starts a thread, so every thread inherits the mask.
     SignalWatcher signals;
 
-    Options options;
+    ToolOptions options;
+    options.profile = "drivers_config/null.toml";
     CLI::App app{"ringsock-sink: receive on a DPDK port and count frames at L2"};
-    app.add_option("--profile,-p", options.profile, "driver profile (TOML) from drivers_config/")
-        ->capture_default_str();
-    app.add_option("--set,-s", options.overrides, "override a profile key: section.key=value (repeatable)");
-    app.add_option("--duration,-d", options.duration_s, "stop after this many seconds (0: at SIGINT/SIGTERM)")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--interval-ms", options.interval_ms, "live line period")->check(CLI::Range(10u, 60000u));
-    app.add_flag("--json", options.json, "one JSON object per line instead of text");
-    app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, critical, off")
-        ->capture_default_str();
+    options.add_to(app);
     CLI11_PARSE(app, argc, argv);
-
-    try {
-        set_log_level(options.log_level);
-    } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "ringsock-sink: --log-level %s\n", e.what());
-        return 2;
-    }
-    DpdkLogBridge dpdk_log;
-    try {
-        return run(options, signals);
-    } catch (const ProfileError& e) {
-        std::fprintf(stderr, "ringsock-sink: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "ringsock-sink: %s\n", e.what());
-        return 1;
-    }
+    return run_tool("ringsock-sink", options, [&] { return run(options, signals); });
 }

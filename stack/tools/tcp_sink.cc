@@ -18,8 +18,8 @@
 
 #include "dataplane/control_loop.hh"
 #include "dataplane/dataplane.hh"
-#include "dataplane/log.hh"
 #include "dataplane/signals.hh"
+#include "dataplane/tool_main.hh"
 #include "stack/classifier.hh"
 #include "stack/interface_config.hh"
 #include "stack/lwip_handoff.hh"
@@ -41,14 +41,8 @@ public:
     }
 };
 
-struct Options {
-    std::string profile = "drivers_config/af_packet.toml";
-    std::vector<std::string> overrides;
+struct Options : dataplane::ToolOptions {
     uint16_t port = 5001;
-    double duration_s = 0;
-    unsigned interval_ms = 1000;
-    bool json = false;
-    std::string log_level = "warn";
 };
 
 int run(const Options& options, const dataplane::SignalWatcher& signals)
@@ -128,32 +122,11 @@ int main(int argc, char** argv)
     dataplane::SignalWatcher signals; // before any thread starts
 
     Options options;
+    options.profile = "drivers_config/af_packet.toml";
+    options.log_level = "warn";
     CLI::App app{"ringsock-tcp-sink: a TCP discard server on ringsock's stack"};
-    app.add_option("--profile,-p", options.profile, "driver profile (TOML)")->capture_default_str();
-    app.add_option("--set,-s", options.overrides, "override a profile key: section.key=value (repeatable)");
+    options.add_to(app);
     app.add_option("--port", options.port, "TCP port to listen on")->capture_default_str();
-    app.add_option("--duration,-d", options.duration_s, "stop after this many seconds (0: at SIGINT/SIGTERM)")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--interval-ms", options.interval_ms, "live line period")->check(CLI::Range(10u, 60000u));
-    app.add_flag("--json", options.json, "one JSON object per line instead of text");
-    app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, critical, off")
-        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-
-    try {
-        dataplane::set_log_level(options.log_level);
-    } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "ringsock-tcp-sink: --log-level %s\n", e.what());
-        return 2;
-    }
-    dataplane::DpdkLogBridge dpdk_log;
-    try {
-        return run(options, signals);
-    } catch (const dataplane::ProfileError& e) {
-        std::fprintf(stderr, "ringsock-tcp-sink: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "ringsock-tcp-sink: %s\n", e.what());
-        return 1;
-    }
+    return dataplane::run_tool("ringsock-tcp-sink", options, [&] { return run(options, signals); });
 }
