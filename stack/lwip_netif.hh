@@ -80,6 +80,7 @@ private:
     rte_mempool* tx_pool_;
     LwipInterfaceConfig config_;
     rte_ring* handoff_ = nullptr;
+    uint64_t next_timer_check_ = 0; // TSC
     std::unique_ptr<State> state_;
 };
 
