@@ -48,7 +48,13 @@ TEST(Pdump, DumpcapCapturesARunningSinksTraffic)
     Child sink({ringsock::testing::build_root() + "/dataplane/tools/ringsock-sink", "--profile",
                 ringsock::testing::source_root() + "/drivers_config/af_packet.toml", "--set",
                 "port.device=net_af_packet0,iface=" + netns.host_interface() + ",qpairs=1", "--set",
-                "eal.file_prefix=" + prefix, "--set", "eal.lcores=0", "--duration", "60", "--json", "--interval-ms",
+                "eal.file_prefix=" + prefix, "--set", "eal.lcores=0", "--set",
+                // dumpcap maps the primary's memory at the primary's
+                // addresses. Under ASan DPDK's default base (4 GiB) lies in the
+                // shadow gap, so the primary's memory lands wherever mmap put
+                // it and may collide with a library in dumpcap; an explicit
+                // base above ASan's high shadow is free in both.
+                "eal.extra_args=[\"--base-virtaddr=0x200000000000\"]", "--duration", "60", "--json", "--interval-ms",
                 "200"});
     ASSERT_TRUE(wait_for(sink, "\"t\":", 60s)) << sink.poll_output();
     EXPECT_EQ(sink.poll_output().find("--no-huge"), std::string::npos) << "the sink should use the hugepages";
