@@ -1,0 +1,41 @@
+/* What ringsock adds to Winsock: naming the profile that WSAStartup brings
+ * up (the only start-up change a ported program makes), and socket options
+ * for spreading one port's traffic over several engine cores. */
+#ifndef RINGSOCK_RINGSOCK_H
+#define RINGSOCK_RINGSOCK_H
+
+#include "winsock2.h"
+
+RINGSOCK_BEGIN_C
+
+/* Names the profile (a TOML file from drivers_config/) and `section.key=value`
+ * overrides for the next WSAStartup that starts the stack. Without it,
+ * WSAStartup reads the environment: RINGSOCK_PROFILE (the file) and
+ * RINGSOCK_SET (overrides separated by ';'). Returns 0, or WSAEINVAL with
+ * the reason in ringsock_startup_error() when the profile is refused, or
+ * WSAEALREADY once the stack runs. The strings are copied. */
+int ringsock_configure(const char* profile_path, int override_count, const char* const* overrides);
+
+/* Why the last ringsock_configure or WSAStartup failed ("" if it did not):
+ * the profile's file, key and expected value, or what EAL or the port said. */
+const char* ringsock_startup_error(void);
+
+/* How many engine cores poll the port (0 before WSAStartup). */
+int ringsock_engine_count(void);
+
+RINGSOCK_END_C
+
+/* SOL_SOCKET options, values outside Windows' ranges. */
+
+/* BOOL, before bind: several datagram sockets may bind the same address and
+ * port, one per engine; each receives the flows that RSS steers to its
+ * engine (set its engine with SO_RINGSOCK_HOME_ENGINE). */
+#define SO_RINGSOCK_PORT_SHARE 0x7301
+/* int, before bind: the engine (0 .. ringsock_engine_count()-1) that owns
+ * the socket, receives for it and completes its requests. Default: engine 0. */
+#define SO_RINGSOCK_HOME_ENGINE 0x7302
+/* int, read only: datagrams dropped because the receive queue (SO_RCVBUF)
+ * was full. */
+#define SO_RINGSOCK_RCV_DROPS 0x7303
+
+#endif /* RINGSOCK_RINGSOCK_H */

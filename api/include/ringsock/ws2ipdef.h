@@ -1,0 +1,43 @@
+/* ringsock's <ws2ipdef.h>: IPv6 addresses and the IP-level socket options. */
+#ifndef RINGSOCK_WS2IPDEF_H
+#define RINGSOCK_WS2IPDEF_H
+
+#include "winsock2.h"
+
+typedef struct in6_addr {
+    union {
+        UCHAR Byte[16];
+        USHORT Word[8];
+    } u;
+} IN6_ADDR, *PIN6_ADDR, *LPIN6_ADDR;
+#define s6_addr u.Byte
+#define s6_words u.Word
+
+typedef struct sockaddr_in6 {
+    ADDRESS_FAMILY sin6_family;
+    USHORT sin6_port;
+    ULONG sin6_flowinfo;
+    IN6_ADDR sin6_addr;
+    ULONG sin6_scope_id;
+} SOCKADDR_IN6, *PSOCKADDR_IN6, *LPSOCKADDR_IN6;
+
+typedef struct ip_mreq {
+    IN_ADDR imr_multiaddr;
+    IN_ADDR imr_interface;
+} IP_MREQ, *PIP_MREQ;
+
+/* IPPROTO_IP level */
+#define IP_OPTIONS 1
+#define IP_HDRINCL 2
+#define IP_TOS 3
+#define IP_TTL 4
+#define IP_MULTICAST_IF 9
+#define IP_MULTICAST_TTL 10
+#define IP_MULTICAST_LOOP 11
+#define IP_ADD_MEMBERSHIP 12
+#define IP_DROP_MEMBERSHIP 13
+
+/* IPPROTO_IPV6 level */
+#define IPV6_V6ONLY 27
+
+#endif /* RINGSOCK_WS2IPDEF_H */

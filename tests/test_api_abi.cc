@@ -1,0 +1,110 @@
+// Pins the public header to Windows: sizes and offsets as on 64-bit
+// Windows, and the numeric values of the constants a ported program's
+// logic compares against. Compiles against the public header alone, in C++
+// here and in C (test_api_abi_c.c) so both languages see the same layout.
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2spi.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <cstddef>
+#include <type_traits>
+
+#include <gtest/gtest.h>
+
+// Base types: Windows' widths, not Linux's.
+static_assert(sizeof(DWORD) == 4 && std::is_unsigned_v<DWORD>);
+static_assert(sizeof(ULONG) == 4 && std::is_unsigned_v<ULONG>);
+static_assert(sizeof(LONG) == 4 && std::is_signed_v<LONG>);
+static_assert(sizeof(WORD) == 2 && sizeof(BYTE) == 1 && sizeof(BOOL) == 4);
+static_assert(sizeof(SOCKET) == 8 && std::is_unsigned_v<SOCKET>, "SOCKET is UINT_PTR");
+static_assert(sizeof(ULONG_PTR) == 8 && sizeof(HANDLE) == 8);
+static_assert(INVALID_SOCKET == ~static_cast<SOCKET>(0));
+static_assert(SOCKET_ERROR == -1);
+
+// WSABUF {ULONG len; CHAR *buf;}
+static_assert(sizeof(WSABUF) == 16);
+static_assert(offsetof(WSABUF, len) == 0 && offsetof(WSABUF, buf) == 8);
+
+// OVERLAPPED on 64-bit Windows.
+static_assert(sizeof(WSAOVERLAPPED) == 32);
+static_assert(offsetof(WSAOVERLAPPED, Internal) == 0);
+static_assert(offsetof(WSAOVERLAPPED, InternalHigh) == 8);
+static_assert(offsetof(WSAOVERLAPPED, Offset) == 16);
+static_assert(offsetof(WSAOVERLAPPED, OffsetHigh) == 20);
+static_assert(offsetof(WSAOVERLAPPED, Pointer) == 16);
+static_assert(offsetof(WSAOVERLAPPED, hEvent) == 24);
+static_assert(sizeof(OVERLAPPED_ENTRY) == 32);
+static_assert(offsetof(OVERLAPPED_ENTRY, lpCompletionKey) == 0);
+static_assert(offsetof(OVERLAPPED_ENTRY, lpOverlapped) == 8);
+static_assert(offsetof(OVERLAPPED_ENTRY, Internal) == 16);
+static_assert(offsetof(OVERLAPPED_ENTRY, dwNumberOfBytesTransferred) == 24);
+static_assert(std::is_same_v<WSAOVERLAPPED, OVERLAPPED>);
+
+// WSADATA, _WIN64 member order.
+static_assert(sizeof(WSADATA) == 408);
+static_assert(offsetof(WSADATA, iMaxSockets) == 4 && offsetof(WSADATA, lpVendorInfo) == 8);
+static_assert(offsetof(WSADATA, szDescription) == 16 && offsetof(WSADATA, szSystemStatus) == 273);
+
+// Addresses.
+static_assert(sizeof(sockaddr) == 16 && sizeof(sockaddr_in) == 16 && sizeof(sockaddr_in6) == 28);
+static_assert(offsetof(sockaddr_in, sin_port) == 2 && offsetof(sockaddr_in, sin_addr) == 4);
+static_assert(offsetof(sockaddr_in6, sin6_flowinfo) == 4 && offsetof(sockaddr_in6, sin6_addr) == 8 &&
+              offsetof(sockaddr_in6, sin6_scope_id) == 24);
+static_assert(sizeof(sockaddr_storage) == 128 && sizeof(in_addr) == 4 && sizeof(in6_addr) == 16);
+static_assert(sizeof(ip_mreq) == 8);
+static_assert(sizeof(WSATHREADID) == 16);
+static_assert(AF_INET == 2 && AF_INET6 == 23 && SOCK_STREAM == 1 && SOCK_DGRAM == 2 && IPPROTO_UDP == 17);
+
+// The errors of the two reference pages and the overlapped statuses.
+static_assert(WSA_IO_PENDING == 997 && WSA_OPERATION_ABORTED == 995 && WSA_IO_INCOMPLETE == 996);
+static_assert(WSA_INVALID_HANDLE == 6 && WSA_INVALID_PARAMETER == 87 && WSA_NOT_ENOUGH_MEMORY == 8);
+static_assert(WSANOTINITIALISED == 10093 && WSAENETDOWN == 10050 && WSAEFAULT == 10014);
+static_assert(WSAENOTCONN == 10057 && WSAEINTR == 10004 && WSAEINPROGRESS == 10036);
+static_assert(WSAENETRESET == 10052 && WSAENOTSOCK == 10038 && WSAEOPNOTSUPP == 10045);
+static_assert(WSAESHUTDOWN == 10058 && WSAEWOULDBLOCK == 10035 && WSAEMSGSIZE == 10040);
+static_assert(WSAEINVAL == 10022 && WSAECONNABORTED == 10053 && WSAETIMEDOUT == 10060);
+static_assert(WSAECONNRESET == 10054 && WSAEDISCON == 10101 && WSAEISCONN == 10056);
+static_assert(WSAENOBUFS == 10055 && WSAEADDRINUSE == 10048 && WSAEAFNOSUPPORT == 10047);
+
+// Flags, options and waits.
+static_assert(MSG_OOB == 1 && MSG_PEEK == 2 && MSG_PARTIAL == 0x8000);
+static_assert(SD_RECEIVE == 0 && SD_SEND == 1 && SD_BOTH == 2);
+static_assert(SOL_SOCKET == 0xffff && SO_RCVBUF == 0x1002 && SO_SNDBUF == 0x1001 && SO_REUSEADDR == 4);
+static_assert(SO_RCVTIMEO == 0x1006 && IP_ADD_MEMBERSHIP == 12 && IP_DROP_MEMBERSHIP == 13);
+static_assert(static_cast<uint32_t>(FIONBIO) == 0x8004667Eu && static_cast<uint32_t>(FIONREAD) == 0x4004667Fu);
+static_assert(static_cast<uint32_t>(FIONBIO) == static_cast<uint32_t>(_IOW('f', 126, ULONG)));
+static_assert(WSA_FLAG_OVERLAPPED == 1 && WSA_MAXIMUM_WAIT_EVENTS == 64);
+static_assert(WSA_WAIT_EVENT_0 == 0 && WSA_WAIT_IO_COMPLETION == 0xC0 && WSA_WAIT_TIMEOUT == 258);
+static_assert(WSA_WAIT_FAILED == 0xFFFFFFFFu && WSA_INFINITE == 0xFFFFFFFFu && STATUS_PENDING == 0x103);
+static_assert(FILE_SKIP_COMPLETION_PORT_ON_SUCCESS == 1 && MAKEWORD(2, 2) == 0x0202);
+
+// The completion routine's prototype.
+static_assert(std::is_same_v<LPWSAOVERLAPPED_COMPLETION_ROUTINE, void (*)(DWORD, DWORD, LPWSAOVERLAPPED, DWORD)>);
+
+extern "C" int abi_from_c(void);
+
+TEST(ApiAbi, CAndCppAgree)
+{
+    // test_api_abi_c.c returns its own sizeof/offsetof sums.
+    const int cpp = static_cast<int>(sizeof(WSAOVERLAPPED) + offsetof(WSAOVERLAPPED, hEvent) + sizeof(WSABUF) +
+                                     sizeof(WSADATA) + sizeof(sockaddr_in6) + sizeof(OVERLAPPED_ENTRY));
+    EXPECT_EQ(abi_from_c(), cpp);
+}
+
+TEST(ApiAbi, ByteOrderAndAddressText)
+{
+    EXPECT_EQ(htons(0x1234), 0x3412);
+    EXPECT_EQ(ntohl(htonl(0x01020304u)), 0x01020304u);
+    in_addr a{};
+    ASSERT_EQ(inet_pton(AF_INET, "198.18.0.2", &a), 1);
+    EXPECT_EQ(a.S_un.S_un_b.s_b1, 198);
+    EXPECT_EQ(a.S_un.S_un_b.s_b4, 2);
+    in6_addr b{};
+    ASSERT_EQ(inet_pton(AF_INET6, "2001:2::1", &b), 1);
+    char text[INET6_ADDRSTRLEN];
+    EXPECT_STREQ(inet_ntop(AF_INET6, &b, text, sizeof(text)), "2001:2::1");
+    EXPECT_EQ(inet_pton(AF_INET, "not an address", &a), 0);
+    EXPECT_EQ(inet_pton(99, "1.2.3.4", &a), -1);
+    EXPECT_EQ(WSAGetLastError(), WSAEAFNOSUPPORT);
+    EXPECT_EQ(inet_addr("1.2.3.4"), 0x04030201u);
+}
