@@ -21,16 +21,20 @@ PdumpServer::~PdumpServer()
     if (initialised_) rte_pdump_uninit();
 }
 
-Dataplane::Dataplane(const Profile& profile, std::string program_name)
+Dataplane::Dataplane(const Profile& profile, std::string program_name, EngineLcores lcores)
     : profile_(profile), eal_(profile_, std::move(program_name))
 {
     std::vector<int> sockets{Port::socket_of(profile_.port)};
     unsigned lcore = 0;
     RTE_LCORE_FOREACH(lcore)
     {
+        if (lcores == EngineLcores::workers && lcore == rte_get_main_lcore()) continue;
         engines_.push_back(std::make_unique<Engine>(lcore, profile_.engine));
         sockets.push_back(static_cast<int>(rte_lcore_to_socket_id(lcore)));
     }
+    if (engines_.empty())
+        throw EalError("eal.lcores = \"" + profile_.eal.lcores +
+                       "\": expected at least two lcores: the main one is the application's, engines run on the others");
     mempools_.emplace("ringsock_mbufs", profile_.mempool, sockets);
 
     const auto engine_of_queue = [this](uint16_t queue) -> Engine& { return *engines_[queue % engines_.size()]; };

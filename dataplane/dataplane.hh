@@ -41,10 +41,17 @@ private:
     bool initialised_ = false;
 };
 
+// Where engines run: on every EAL lcore (tools: run() uses the main thread
+// too), or only on the worker lcores, leaving the main lcore's thread to the
+// application (the socket API).
+enum class EngineLcores { all, workers };
+
 class Dataplane {
 public:
-    // Throws EalError, MempoolError or PortError with the reason.
-    explicit Dataplane(const Profile& profile, std::string program_name = "ringsock");
+    // Throws EalError, MempoolError or PortError with the reason, or
+    // EalError when `lcores` is workers and EAL was given no worker lcore.
+    explicit Dataplane(const Profile& profile, std::string program_name = "ringsock",
+                       EngineLcores lcores = EngineLcores::all);
     ~Dataplane();
     Dataplane(const Dataplane&) = delete;
     Dataplane& operator=(const Dataplane&) = delete;

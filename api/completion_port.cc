@@ -1,0 +1,149 @@
+// CompletionPort: admission, the engines' push, posted packets, the
+// reapers' dequeue and CloseHandle's abandonment. Abandonment uses the same
+// Dekker handshake as ApcQueue (see apc_queue.cc): the closer sets the flag,
+// fences and drains; a late producer enqueues, fences, reads the flag and
+// drains what it produced into. Producers hold a reference throughout, so
+// the slot is recycled only with every ring empty.
+#include "api/completion_port.hh"
+
+#include <bit>
+
+#include "api/wait_objects.hh"
+
+namespace ringsock::api {
+
+void CompletionPort::reset(uint64_t handle) noexcept
+{
+    dropped_.store(0, std::memory_order_relaxed);
+    cursor_.store(0, std::memory_order_relaxed);
+    abandoned_.store(false, std::memory_order_release);
+    handle_.store(handle, std::memory_order_release);
+}
+
+bool CompletionPort::try_reserve(unsigned engine) noexcept
+{
+    if (engine >= kMaxEngines) [[unlikely]]
+        return false;
+    const uint64_t h = handle();
+    auto& ports = wait_objects().ports();
+    if (ports.retain_live(h) == nullptr) [[unlikely]]
+        return false;
+    Ring* ring = rings_[engine].get();
+    if (ring == nullptr) [[unlikely]] {
+        ring = rings_[engine].get_or_create(ring_capacity_);
+        if (ring == nullptr) {
+            ports.release(h);
+            return false;
+        }
+        ring_mask_.fetch_or(uint64_t{1} << engine, std::memory_order_acq_rel); // after the pointer
+    }
+    if (!ring->try_reserve(1)) {
+        ports.release(h);
+        return false;
+    }
+    return true;
+}
+
+void CompletionPort::unreserve(unsigned engine) noexcept
+{
+    rings_[engine].get()->unreserve(1);
+    wait_objects().ports().release(handle());
+}
+
+void CompletionPort::push_burst(unsigned engine, const Completion* c, uint32_t n) noexcept
+{
+    if (n == 0) return;
+    WaitObjects& w = wait_objects();
+    const uint64_t h = handle(); // stable: our reservations keep the slot
+    Ring& ring = *rings_[engine].get();
+    const uint32_t queued = ring.enqueue_burst(c, n);
+    if (queued != n) [[unlikely]]
+        dropped_.fetch_add(n - queued, std::memory_order_relaxed); // pushed without reservations
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (abandoned_.load(std::memory_order_relaxed)) [[unlikely]]
+        drop_ring(ring);
+    w.ports().release(h, n);
+    w.hub().notify();
+}
+
+bool CompletionPort::post(const Completion& c) noexcept
+{
+    if (abandoned_.load(std::memory_order_acquire)) return false;
+    MpmcQueue<Completion>* q = posted_.get_or_create(kPostedCapacity);
+    if (q == nullptr || !q->try_push(c)) return false;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (abandoned_.load(std::memory_order_relaxed)) [[unlikely]]
+        drop_posted();
+    wait_objects().hub().notify();
+    return true;
+}
+
+unsigned CompletionPort::dequeue(Completion* out, unsigned max) noexcept
+{
+    if (max == 0) return 0;
+    // A racy increment is enough: it only spreads where calls start.
+    const uint32_t turn = cursor_.load(std::memory_order_relaxed);
+    cursor_.store(turn + 1, std::memory_order_relaxed);
+
+    unsigned n = 0;
+    MpmcQueue<Completion>* posted = posted_.get();
+    const bool posted_first = (turn & 1) != 0;
+    if (posted != nullptr && posted_first) n += posted->pop_burst(out, max);
+
+    uint64_t mask = ring_mask_.load(std::memory_order_acquire);
+    if (mask != 0 && n < max) {
+        unsigned engines[kMaxEngines];
+        unsigned count = 0;
+        for (; mask != 0; mask &= mask - 1)
+            engines[count++] = static_cast<unsigned>(std::countr_zero(mask));
+        const unsigned first = (turn >> 1) % count;
+        for (unsigned i = 0; i < count && n < max; ++i) {
+            Ring& ring = *rings_[engines[(first + i) % count]].get();
+            // Consumer side (multi-consumer): each taken entry releases its
+            // ring reservation.
+            n += ring.dequeue_burst_mc(out + n, max - n);
+        }
+    }
+    if (posted != nullptr && !posted_first && n < max) n += posted->pop_burst(out + n, max - n);
+    return n;
+}
+
+uint32_t CompletionPort::reserved(unsigned engine) const noexcept
+{
+    const Ring* ring = engine < kMaxEngines ? rings_[engine].get() : nullptr;
+    return ring == nullptr ? 0 : ring->reserved();
+}
+
+void CompletionPort::release_association() noexcept
+{
+    wait_objects().ports().release(handle());
+}
+
+void CompletionPort::drop_ring(Ring& ring) noexcept
+{
+    Completion batch[kBurst];
+    for (uint32_t n; (n = ring.dequeue_burst_mc(batch, kBurst)) != 0;)
+        dropped_.fetch_add(n, std::memory_order_relaxed);
+}
+
+void CompletionPort::drop_posted() noexcept
+{
+    MpmcQueue<Completion>* q = posted_.get();
+    if (q == nullptr) return;
+    Completion batch[kBurst];
+    for (uint32_t n; (n = q->pop_burst(batch, kBurst)) != 0;)
+        dropped_.fetch_add(n, std::memory_order_relaxed);
+}
+
+void CompletionPort::abandon() noexcept
+{
+    abandoned_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    uint64_t mask = ring_mask_.load(std::memory_order_acquire);
+    for (; mask != 0; mask &= mask - 1)
+        drop_ring(*rings_[static_cast<unsigned>(std::countr_zero(mask))].get());
+    drop_posted();
+    wait_objects().hub().notify(); // blocked reapers see the port closed
+}
+
+} // namespace ringsock::api

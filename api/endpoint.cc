@@ -1,0 +1,58 @@
+#include "api/endpoint.hh"
+
+#include <cstring>
+
+#include "ringsock/ws2tcpip.h"
+
+namespace ringsock::api {
+
+int sockaddr_size(uint8_t family) noexcept
+{
+    return family == 6 ? static_cast<int>(sizeof(sockaddr_in6)) : static_cast<int>(sizeof(sockaddr_in));
+}
+
+int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, Endpoint& out) noexcept
+{
+    if (name == nullptr || namelen < static_cast<int>(sizeof(sockaddr::sa_family))) return WSAEFAULT;
+    const int want_af = family == 6 ? AF_INET6 : AF_INET;
+    if (name->sa_family != want_af) return WSAEAFNOSUPPORT;
+    if (namelen < sockaddr_size(family)) return WSAEFAULT;
+    out = Endpoint{};
+    out.family = family;
+    if (family == 4) {
+        sockaddr_in in;
+        std::memcpy(&in, name, sizeof(in));
+        out.port = static_cast<uint16_t>((in.sin_port >> 8) | (in.sin_port << 8));
+        std::memcpy(out.addr.data(), &in.sin_addr, 4);
+    } else {
+        sockaddr_in6 in6;
+        std::memcpy(&in6, name, sizeof(in6));
+        out.port = static_cast<uint16_t>((in6.sin6_port >> 8) | (in6.sin6_port << 8));
+        std::memcpy(out.addr.data(), &in6.sin6_addr, 16);
+    }
+    return 0;
+}
+
+int endpoint_to_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept
+{
+    const int size = sockaddr_size(e.family);
+    if (name == nullptr || namelen == nullptr || *namelen < size) return WSAEFAULT;
+    const auto port = static_cast<USHORT>((e.port >> 8) | (e.port << 8));
+    if (e.family == 6) {
+        sockaddr_in6 in6{};
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = port;
+        std::memcpy(&in6.sin6_addr, e.addr.data(), 16);
+        std::memcpy(name, &in6, sizeof(in6));
+    } else {
+        sockaddr_in in{};
+        in.sin_family = AF_INET;
+        in.sin_port = port;
+        std::memcpy(&in.sin_addr, e.addr.data(), 4);
+        std::memcpy(name, &in, sizeof(in));
+    }
+    *namelen = size;
+    return 0;
+}
+
+} // namespace ringsock::api

@@ -1,0 +1,40 @@
+// A socket address in the form the engines compare: family, port and the
+// address bytes in network order, whatever sockaddr the caller used.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+struct sockaddr;
+
+namespace ringsock::api {
+
+struct Endpoint {
+    uint8_t family = 0;             // 4 or 6; 0: none
+    uint16_t port = 0;              // host order
+    std::array<uint8_t, 16> addr{}; // network order; IPv4 in the first 4 bytes
+
+    bool is_any() const noexcept
+    {
+        for (uint8_t b : addr)
+            if (b != 0) return false;
+        return true;
+    }
+    bool is_ipv4_multicast() const noexcept { return family == 4 && (addr[0] & 0xf0) == 0xe0; }
+    bool same_address(const Endpoint& o) const noexcept { return family == o.family && addr == o.addr; }
+    bool operator==(const Endpoint&) const = default;
+};
+
+// The size of the sockaddr for a family (sockaddr_in or sockaddr_in6).
+int sockaddr_size(uint8_t family) noexcept;
+
+// Reads `name` for a socket of `family`. Returns 0, WSAEFAULT when the
+// pointer is null or `namelen` too small, WSAEAFNOSUPPORT when the family
+// differs from the socket's.
+int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, Endpoint& out) noexcept;
+
+// Writes `e` into `name` (room `*namelen`) and sets *namelen to the size
+// written. Returns 0 or WSAEFAULT when the room is short (nothing written).
+int endpoint_to_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept;
+
+} // namespace ringsock::api

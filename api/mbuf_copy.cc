@@ -1,0 +1,32 @@
+#define RINGSOCK_NO_BSD_NAMES
+#include "api/mbuf_copy.hh"
+
+#include <algorithm>
+#include <cstring>
+
+#include <rte_mbuf.h>
+
+namespace ringsock::api {
+
+uint32_t copy_payload(const rte_mbuf* m, uint32_t offset, uint32_t length, const WSABUF* buffers,
+                      uint32_t count) noexcept
+{
+    uint32_t copied = 0;
+    for (uint32_t i = 0; i < count && copied < length; ++i) {
+        const uint32_t take = std::min<uint32_t>(buffers[i].len, length - copied);
+        if (take == 0) continue;
+        // Contiguous data comes back in place and is copied here; data
+        // spanning segments is gathered into the buffer by the read itself.
+        const void* src = rte_pktmbuf_read(m, offset + copied, take, buffers[i].buf);
+        if (src != buffers[i].buf) std::memcpy(buffers[i].buf, src, take);
+        copied += take;
+    }
+    return copied;
+}
+
+void free_mbuf(rte_mbuf* m) noexcept
+{
+    rte_pktmbuf_free(m);
+}
+
+} // namespace ringsock::api

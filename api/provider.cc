@@ -1,0 +1,778 @@
+// The service provider: every WSP* call, reporting errors through lpErrno
+// as the WSPRecvFrom page describes. The WSA* facade (facade.cc) calls these
+// and moves *lpErrno into the thread's last error.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "api/apc_queue.hh"
+#include "api/completion_port.hh"
+#include "api/event.hh"
+#include "api/mbuf_copy.hh"
+#include "api/process_state.hh"
+#include "api/runtime.hh"
+#include "api/socket_hooks.hh"
+#include "api/wait_objects.hh"
+#include "ringsock/ringsock.h"
+#include "ringsock/ws2spi.h"
+#include "ringsock/ws2tcpip.h"
+
+namespace ringsock::api {
+namespace {
+
+int fail(LPINT lpErrno, int error) noexcept
+{
+    if (lpErrno != nullptr) *lpErrno = error;
+    return SOCKET_ERROR;
+}
+
+int succeed(LPINT lpErrno) noexcept
+{
+    if (lpErrno != nullptr) *lpErrno = 0;
+    return 0;
+}
+
+// The socket behind `handle`, or the error to report.
+Socket* lookup(SOCKET handle, int& error) noexcept
+{
+    if (!started()) {
+        error = WSANOTINITIALISED;
+        return nullptr;
+    }
+    Runtime* rt = runtime();
+    Socket* s = rt != nullptr ? rt->find(handle) : nullptr;
+    if (s == nullptr) error = WSAENOTSOCK;
+    return s;
+}
+
+bool is_our_address(const Runtime& rt, const Endpoint& e) noexcept
+{
+    if (e.is_any()) return true;
+    if (e.family == 4) {
+        if (e.is_ipv4_multicast()) return true;
+        return std::equal(rt.interface().ipv4.address.begin(), rt.interface().ipv4.address.end(), e.addr.begin());
+    }
+    if (e.addr[0] == 0xff) return true; // IPv6 multicast
+    if (rt.interface().ipv6 && *rt.interface().ipv6 == e.addr) return true;
+    // The link-local address lwIP derives from the MAC.
+    return e.addr[0] == 0xfe && (e.addr[1] & 0xc0) == 0x80;
+}
+
+// bind's work, also used for the implicit binds of connect and sendto.
+// Caller holds the control mutex.
+int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
+{
+    if (!is_our_address(rt, local)) return WSAEADDRNOTAVAIL;
+    if (local.port == 0) {
+        s.local = local;
+        local.port = rt.ephemeral_port(s);
+        if (local.port == 0) return WSAEADDRINUSE;
+    }
+    if (!rt.may_bind(s, local)) return WSAEADDRINUSE;
+    s.local = local;
+    rt.note_bound(s);
+    s.bound.store(true, std::memory_order_release);
+    ControlCall call;
+    return rt.control(s.home_engine, Op::attach, &s, call);
+}
+
+int ensure_bound(Runtime& rt, Socket& s) noexcept
+{
+    if (s.bound.load(std::memory_order_acquire)) return 0;
+    std::lock_guard lock(rt.control_mutex());
+    if (s.bound.load(std::memory_order_acquire)) return 0;
+    Endpoint any;
+    any.family = s.family;
+    return bind_locked(rt, s, any);
+}
+
+// Checks common to every receive; 0 or the error.
+int check_recv(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD flags, bool overlapped, bool from_call, sockaddr* from,
+               LPINT fromlen) noexcept
+{
+    if (buffers == nullptr || count == 0 || flags == nullptr) return WSAEFAULT;
+    for (DWORD i = 0; i < count; ++i)
+        if (buffers[i].buf == nullptr && buffers[i].len != 0) return WSAEFAULT;
+    if ((*flags & MSG_OOB) != 0) return WSAEOPNOTSUPP; // datagram sockets have no OOB data
+    if ((*flags & ~(MSG_PEEK | MSG_PARTIAL)) != 0) return WSAEOPNOTSUPP;
+    if (overlapped && (*flags & MSG_PEEK) != 0) return WSAEOPNOTSUPP; // "valid only for nonoverlapped sockets"
+    if (overlapped && !s.overlapped_capable) return WSAEINVAL;
+    if (!s.bound.load(std::memory_order_acquire)) return WSAEINVAL;
+    if (s.shut_for_receive()) return WSAESHUTDOWN;
+    if (from_call && s.connected.load(std::memory_order_acquire)) return WSAEISCONN;
+    if (from != nullptr && (fromlen == nullptr || *fromlen < sockaddr_size(s.family))) return WSAEFAULT;
+    return 0;
+}
+
+// Copies one datagram into `buffers` in array order with no holes.
+DWORD fill(const WSABUF* buffers, DWORD count, const QueuedDatagram& q, DWORD& bytes) noexcept
+{
+    const uint32_t copied = copy_payload(q.mbuf, q.payload_offset, q.payload_length, buffers, count);
+    bytes = copied;
+    return copied < q.payload_length ? WSAEMSGSIZE : 0;
+}
+
+// The immediate receive: when nothing is outstanding on the socket and a
+// datagram is queued, the caller's thread takes it at once. False when it
+// could not (the request must go to the engine).
+bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
+                 DWORD& error) noexcept
+{
+    s.app_consumers.fetch_add(1, std::memory_order_seq_cst);
+    if (s.outstanding.load(std::memory_order_seq_cst) != 0) {
+        s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
+        return false;
+    }
+    QueuedDatagram q;
+    const uint32_t n = s.queue.dequeue_burst_mc(&q, 1);
+    s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
+    if (n == 0) return false;
+    s.queued_bytes.fetch_sub(q.payload_length, std::memory_order_relaxed);
+    error = fill(buffers, count, q, bytes);
+    if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
+    free_mbuf(q.mbuf);
+    return true;
+}
+
+// Where an overlapped request's completion goes; reserves its ring slot.
+// 0 or the error.
+int choose_notification(Runtime& rt, Socket& s, Request& r, LPWSAOVERLAPPED ov,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread) noexcept
+{
+    r.overlapped = ov;
+    r.routine = routine;
+    r.event = nullptr;
+    r.port = nullptr;
+    r.apc = nullptr;
+    r.engine = s.home_engine;
+    if (routine != nullptr) {
+        ApcQueue* apc = thread != nullptr ? wait_objects().thread(thread->ThreadHandle) : &ApcQueue::current();
+        if (apc == nullptr) return WSAEINVAL;
+        if (!apc->try_reserve(r.engine)) return WSAEWOULDBLOCK;
+        r.apc = apc;
+        r.notify = Notify::apc;
+        return 0;
+    }
+    if (CompletionPort* port = s.port.load(std::memory_order_acquire)) {
+        if (!port->try_reserve(r.engine)) return WSAEWOULDBLOCK;
+        r.port = port;
+        r.key = s.port_key;
+        r.notify = Notify::port;
+        return 0;
+    }
+    r.notify = Notify::event;
+    if (ov->hEvent != nullptr) r.event = wait_objects().event(ov->hEvent);
+    (void)rt;
+    return 0;
+}
+
+void release_notification(Request& r) noexcept
+{
+    if (r.notify == Notify::apc) r.apc->unreserve(r.engine);
+    if (r.notify == Notify::port) r.port->unreserve(r.engine);
+}
+
+// An overlapped request that completed in the caller: OVERLAPPED written,
+// event set here; the port packet or routine through the engine (unless
+// the socket skips the port on success).
+void notify_immediate(Runtime& rt, Socket& s, Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept
+{
+    LPWSAOVERLAPPED ov = r.overlapped;
+    ov->InternalHigh = bytes;
+    ov->Offset = flags;
+    std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
+    const bool skip = r.notify == Notify::port && error == 0 &&
+                      (s.notification_modes.load(std::memory_order_acquire) & FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
+    if (r.notify == Notify::event || skip) {
+        if (r.notify == Notify::event && r.event != nullptr) r.event->set(rt.hub());
+        release_notification(r);
+        rt.requests().give_back(&r);
+        rt.hub().notify();
+        return;
+    }
+    r.result_error = error;
+    r.result_bytes = bytes;
+    r.result_flags = flags;
+    if (!rt.engine(r.engine).submit(Submission{Op::notify, 0, &s, &r})) {
+        release_notification(r);
+        rt.requests().give_back(&r);
+    }
+}
+
+int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDWORD flags, sockaddr* from,
+            LPINT fromlen, LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread,
+            LPINT lpErrno, bool from_call) noexcept
+{
+    int error = 0;
+    Socket* s = lookup(handle, error);
+    if (s == nullptr) return fail(lpErrno, error);
+    Runtime& rt = *runtime();
+    const bool overlapped = ov != nullptr || routine != nullptr;
+    if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
+    if ((error = check_recv(*s, buffers, count, flags, overlapped, from_call, from, fromlen)) != 0)
+        return fail(lpErrno, error);
+    if (!overlapped && received == nullptr) return fail(lpErrno, WSAEFAULT);
+    const bool peek = (*flags & MSG_PEEK) != 0;
+
+    if (overlapped) {
+        if (s->outstanding.load(std::memory_order_relaxed) >= Socket::kMaxOutstanding)
+            return fail(lpErrno, WSAEWOULDBLOCK); // too many outstanding overlapped requests
+        Request* r = rt.requests().take();
+        if (r == nullptr) return fail(lpErrno, WSAEWOULDBLOCK);
+        if ((error = choose_notification(rt, *s, *r, ov, routine, thread)) != 0) {
+            rt.requests().give_back(r);
+            return fail(lpErrno, error);
+        }
+        DWORD bytes = 0;
+        DWORD status = 0;
+        if (receive_now(*s, buffers, count, from, fromlen, bytes, status)) {
+            if (received != nullptr) *received = bytes;
+            *flags = 0; // a whole message (UDP has no MSG_PARTIAL)
+            if (status != 0) {
+                // Failed at once: no completion indication (the pages).
+                std::atomic_ref<ULONG_PTR>(ov->Internal).store(status, std::memory_order_release);
+                ov->InternalHigh = bytes;
+                release_notification(*r);
+                rt.requests().give_back(r);
+                return fail(lpErrno, static_cast<int>(status));
+            }
+            notify_immediate(rt, *s, *r, 0, bytes, 0);
+            return succeed(lpErrno);
+        }
+        if (!r->capture(buffers, count)) {
+            release_notification(*r);
+            rt.requests().give_back(r);
+            return fail(lpErrno, WSAENOBUFS);
+        }
+        r->kind = RequestKind::recv;
+        r->peek = false;
+        r->no_wait = false;
+        r->socket = s;
+        r->socket_generation = s->generation.load(std::memory_order_relaxed);
+        r->from = from;
+        r->fromlen = fromlen;
+        ov->InternalHigh = 0;
+        ov->Offset = 0;
+        std::atomic_ref<ULONG_PTR>(ov->Internal).store(STATUS_PENDING, std::memory_order_release);
+        if (r->event != nullptr) r->event->reset();
+        s->outstanding.fetch_add(1, std::memory_order_seq_cst);
+        if (!rt.engine(r->engine).submit(Submission{Op::recv, 0, s, r})) {
+            s->outstanding.fetch_sub(1);
+            release_notification(*r);
+            rt.requests().give_back(r);
+            return fail(lpErrno, WSAENOBUFS);
+        }
+        // Pending: *received and *flags stay as they were (the pages).
+        return fail(lpErrno, WSA_IO_PENDING);
+    }
+
+    // Non-overlapped: copy what is queued, or block (or not) for it.
+    DWORD bytes = 0;
+    DWORD status = 0;
+    if (!peek && receive_now(*s, buffers, count, from, fromlen, bytes, status)) {
+        *received = bytes;
+        *flags = 0;
+        return status != 0 ? fail(lpErrno, static_cast<int>(status)) : succeed(lpErrno);
+    }
+    const bool nonblocking = s->nonblocking.load(std::memory_order_relaxed);
+    if (nonblocking && !peek && s->outstanding.load() == 0 && s->queue.empty()) return fail(lpErrno, WSAEWOULDBLOCK);
+    Request* r = rt.requests().take();
+    if (r == nullptr) return fail(lpErrno, WSAENOBUFS);
+    OVERLAPPED mine{};
+    if (!r->capture(buffers, count)) {
+        rt.requests().give_back(r);
+        return fail(lpErrno, WSAENOBUFS);
+    }
+    r->kind = RequestKind::recv;
+    r->notify = Notify::sync;
+    r->peek = peek;
+    r->no_wait = nonblocking;
+    r->socket = s;
+    r->socket_generation = s->generation.load(std::memory_order_relaxed);
+    r->engine = s->home_engine;
+    r->overlapped = &mine;
+    r->from = from;
+    r->fromlen = fromlen;
+    r->event = nullptr;
+    r->port = nullptr;
+    r->apc = nullptr;
+    r->routine = nullptr;
+    std::atomic_ref<ULONG_PTR>(mine.Internal).store(STATUS_PENDING, std::memory_order_release);
+    s->outstanding.fetch_add(1, std::memory_order_seq_cst);
+    if (!rt.engine(r->engine).submit(Submission{Op::recv, 0, s, r})) {
+        s->outstanding.fetch_sub(1);
+        rt.requests().give_back(r);
+        return fail(lpErrno, WSAENOBUFS);
+    }
+    const uint32_t timeout = s->rcvtimeo_ms.load(std::memory_order_relaxed);
+    if (!rt.wait_for(&mine, timeout)) {
+        // SO_RCVTIMEO passed: take the request back unless it just finished.
+        ControlCall call;
+        call.target = &mine;
+        call.cancel_error = WSAETIMEDOUT;
+        rt.control(s->home_engine, Op::cancel, s, call);
+        rt.wait_for(&mine, 0);
+    }
+    const auto result = static_cast<DWORD>(std::atomic_ref<ULONG_PTR>(mine.Internal).load(std::memory_order_acquire));
+    *received = static_cast<DWORD>(mine.InternalHigh);
+    if (result != 0) return fail(lpErrno, static_cast<int>(result));
+    *flags = 0;
+    return succeed(lpErrno);
+}
+
+int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD flags, const sockaddr* to, int tolen,
+             LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread,
+             LPINT lpErrno) noexcept
+{
+    int error = 0;
+    Socket* s = lookup(handle, error);
+    if (s == nullptr) return fail(lpErrno, error);
+    Runtime& rt = *runtime();
+    const bool overlapped = ov != nullptr || routine != nullptr;
+    if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
+    if (buffers == nullptr || count == 0) return fail(lpErrno, WSAEFAULT);
+    for (DWORD i = 0; i < count; ++i)
+        if (buffers[i].buf == nullptr && buffers[i].len != 0) return fail(lpErrno, WSAEFAULT);
+    if ((flags & MSG_OOB) != 0) return fail(lpErrno, WSAEOPNOTSUPP);
+    if (overlapped && !s->overlapped_capable) return fail(lpErrno, WSAEINVAL);
+    if (!overlapped && sent == nullptr) return fail(lpErrno, WSAEFAULT);
+    if (s->shut_for_send()) return fail(lpErrno, WSAESHUTDOWN);
+    Endpoint dest;
+    if (to != nullptr) {
+        if ((error = endpoint_from_sockaddr(to, tolen, s->family, dest)) != 0) return fail(lpErrno, error);
+        if (dest.is_any() || dest.port == 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
+    } else if (s->connected.load(std::memory_order_acquire)) {
+        dest = s->peer;
+    } else {
+        return fail(lpErrno, WSAENOTCONN);
+    }
+    if (dest.family == 4 && dest.addr[0] == 255 && dest.addr[1] == 255 && dest.addr[2] == 255 && dest.addr[3] == 255)
+        return fail(lpErrno, WSAEACCES); // broadcast needs SO_BROADCAST, which is not offered
+    if ((error = ensure_bound(rt, *s)) != 0) return fail(lpErrno, error);
+    uint64_t total = 0;
+    for (DWORD i = 0; i < count; ++i)
+        total += buffers[i].len;
+    if (total > (s->family == 6 ? 65527u : 65507u)) return fail(lpErrno, WSAEMSGSIZE);
+
+    Request* r = rt.requests().take();
+    if (r == nullptr) return fail(lpErrno, overlapped ? WSAEWOULDBLOCK : WSAENOBUFS);
+    OVERLAPPED mine{};
+    if (overlapped) {
+        if ((error = choose_notification(rt, *s, *r, ov, routine, thread)) != 0) {
+            rt.requests().give_back(r);
+            return fail(lpErrno, error);
+        }
+        r->engine = 0; // lwIP's engine sends
+        if (r->notify != Notify::event) {
+            // The reservation was made on the home engine's ring; the lwIP
+            // engine completes, so move it.
+            release_notification(*r);
+            r->engine = 0;
+            const bool ok = r->notify == Notify::apc ? r->apc->try_reserve(0) : r->port->try_reserve(0);
+            if (!ok) {
+                rt.requests().give_back(r);
+                return fail(lpErrno, WSAEWOULDBLOCK);
+            }
+        }
+    } else {
+        r->notify = Notify::sync;
+        r->overlapped = &mine;
+        r->engine = 0;
+        r->event = nullptr;
+        r->port = nullptr;
+        r->apc = nullptr;
+        r->routine = nullptr;
+    }
+    if (!r->capture(buffers, count)) {
+        if (overlapped) release_notification(*r);
+        rt.requests().give_back(r);
+        return fail(lpErrno, WSAENOBUFS);
+    }
+    r->kind = RequestKind::send;
+    r->socket = s;
+    r->socket_generation = s->generation.load(std::memory_order_relaxed);
+    r->to = dest;
+    LPWSAOVERLAPPED target = r->overlapped;
+    target->InternalHigh = 0;
+    target->Offset = 0;
+    std::atomic_ref<ULONG_PTR>(target->Internal).store(STATUS_PENDING, std::memory_order_release);
+    if (r->event != nullptr) r->event->reset();
+    s->outstanding.fetch_add(1, std::memory_order_seq_cst);
+    if (!rt.lwip_engine().submit(Submission{Op::send, 0, s, r})) {
+        s->outstanding.fetch_sub(1);
+        if (overlapped) release_notification(*r);
+        rt.requests().give_back(r);
+        return fail(lpErrno, WSAENOBUFS);
+    }
+    if (overlapped) return fail(lpErrno, WSA_IO_PENDING);
+    rt.wait_for(&mine, 0);
+    const auto result = static_cast<DWORD>(std::atomic_ref<ULONG_PTR>(mine.Internal).load(std::memory_order_acquire));
+    if (result != 0) return fail(lpErrno, static_cast<int>(result));
+    *sent = static_cast<DWORD>(mine.InternalHigh);
+    return succeed(lpErrno);
+}
+
+} // namespace
+
+DWORD associate_socket_with_port(SOCKET handle, CompletionPort& port, ULONG_PTR key) noexcept
+{
+    int error = 0;
+    Socket* s = lookup(handle, error);
+    if (s == nullptr) return ERROR_INVALID_HANDLE;
+    std::lock_guard lock(runtime()->control_mutex());
+    if (s->port.load() != nullptr) return ERROR_INVALID_PARAMETER;
+    s->port_key = key;
+    s->port.store(&port, std::memory_order_release);
+    return 0;
+}
+
+DWORD set_socket_notification_modes(SOCKET handle, UCHAR flags) noexcept
+{
+    int error = 0;
+    Socket* s = lookup(handle, error);
+    if (s == nullptr) return ERROR_INVALID_HANDLE;
+    s->notification_modes.store(flags, std::memory_order_release);
+    return 0;
+}
+
+bool is_socket_handle(HANDLE handle) noexcept
+{
+    int error = 0;
+    return lookup(reinterpret_cast<SOCKET>(handle), error) != nullptr;
+}
+
+} // namespace ringsock::api
+
+using namespace ringsock::api;
+
+extern "C" {
+
+SOCKET WINAPI WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW, GROUP, DWORD dwFlags, LPINT lpErrno)
+{
+    if (!started()) {
+        fail(lpErrno, WSANOTINITIALISED);
+        return INVALID_SOCKET;
+    }
+    uint8_t family = 0;
+    if (af == AF_INET)
+        family = 4;
+    else if (af == AF_INET6)
+        family = 6;
+    else {
+        fail(lpErrno, WSAEAFNOSUPPORT);
+        return INVALID_SOCKET;
+    }
+    if (type != SOCK_DGRAM) {
+        // Stream sockets arrive with TCP through the API (a later issue).
+        fail(lpErrno, type == SOCK_STREAM || type == SOCK_RAW ? WSAESOCKTNOSUPPORT : WSAESOCKTNOSUPPORT);
+        return INVALID_SOCKET;
+    }
+    if (protocol != 0 && protocol != IPPROTO_UDP) {
+        fail(lpErrno, WSAEPROTONOSUPPORT);
+        return INVALID_SOCKET;
+    }
+    Socket* s = runtime()->open_socket(family, type, (dwFlags & WSA_FLAG_OVERLAPPED) != 0);
+    if (s == nullptr) {
+        fail(lpErrno, WSAEMFILE);
+        return INVALID_SOCKET;
+    }
+    succeed(lpErrno);
+    return s->handle();
+}
+
+int WINAPI WSPBind(SOCKET s, const struct sockaddr* name, int namelen, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    Endpoint local;
+    if ((error = endpoint_from_sockaddr(name, namelen, sock->family, local)) != 0) return fail(lpErrno, error);
+    Runtime& rt = *runtime();
+    std::lock_guard lock(rt.control_mutex());
+    if (sock->bound.load()) return fail(lpErrno, WSAEINVAL);
+    if ((error = bind_locked(rt, *sock, local)) != 0) return fail(lpErrno, error);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSABUF, LPWSABUF, void*, void*,
+                      LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    Endpoint peer;
+    if ((error = endpoint_from_sockaddr(name, namelen, sock->family, peer)) != 0) return fail(lpErrno, error);
+    Runtime& rt = *runtime();
+    if (peer.is_any()) {
+        // An all-zero address dissolves the association.
+        sock->connected.store(false, std::memory_order_release);
+        return succeed(lpErrno);
+    }
+    if (peer.port == 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
+    if ((error = ensure_bound(rt, *sock)) != 0) return fail(lpErrno, error);
+    std::lock_guard lock(rt.control_mutex());
+    sock->connected.store(false, std::memory_order_release);
+    sock->peer = peer;
+    sock->connected.store(true, std::memory_order_release);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPCloseSocket(SOCKET s, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    runtime()->close_socket(*sock);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPShutdown(SOCKET s, int how, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    uint8_t bits = 0;
+    switch (how) {
+    case SD_RECEIVE:
+        bits = 1;
+        break;
+    case SD_SEND:
+        bits = 2;
+        break;
+    case SD_BOTH:
+        bits = 3;
+        break;
+    default:
+        return fail(lpErrno, WSAEINVAL);
+    }
+    // A datagram socket shuts down locally; receives already posted stay.
+    sock->shutdown_how.fetch_or(bits, std::memory_order_acq_rel);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    if (!sock->bound.load(std::memory_order_acquire)) return fail(lpErrno, WSAEINVAL);
+    if ((error = endpoint_to_sockaddr(sock->local, name, namelen)) != 0) return fail(lpErrno, error);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    if (!sock->connected.load(std::memory_order_acquire)) return fail(lpErrno, WSAENOTCONN);
+    if ((error = endpoint_to_sockaddr(sock->peer, name, namelen)) != 0) return fail(lpErrno, error);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, int optlen, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    if (optval == nullptr) return fail(lpErrno, WSAEFAULT);
+    Runtime& rt = *runtime();
+    const auto as_int = [&](int& out) {
+        if (optlen < static_cast<int>(sizeof(int))) return false;
+        std::memcpy(&out, optval, sizeof(int));
+        return true;
+    };
+    int value = 0;
+    if (level == SOL_SOCKET) {
+        switch (optname) {
+        case SO_RCVBUF:
+        case SO_SNDBUF:
+            if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+            if (value < 0) return fail(lpErrno, WSAEINVAL);
+            (optname == SO_RCVBUF ? sock->rcvbuf : sock->sndbuf).store(value, std::memory_order_relaxed);
+            return succeed(lpErrno);
+        case SO_REUSEADDR:
+        case SO_RINGSOCK_PORT_SHARE:
+            if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+            if (sock->bound.load()) return fail(lpErrno, WSAEINVAL);
+            (optname == SO_REUSEADDR ? sock->reuseaddr : sock->port_share) = value != 0;
+            return succeed(lpErrno);
+        case SO_RINGSOCK_HOME_ENGINE:
+            if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+            if (value < 0 || static_cast<unsigned>(value) >= rt.engine_count()) return fail(lpErrno, WSAEINVAL);
+            if (sock->bound.load()) return fail(lpErrno, WSAEINVAL);
+            sock->home_engine = static_cast<unsigned>(value);
+            return succeed(lpErrno);
+        case SO_RCVTIMEO:
+            if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+            sock->rcvtimeo_ms.store(static_cast<uint32_t>(value), std::memory_order_relaxed);
+            return succeed(lpErrno);
+        default:
+            return fail(lpErrno, WSAENOPROTOOPT);
+        }
+    }
+    if (level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP)) {
+        if (sock->family != 4) return fail(lpErrno, WSAEINVAL);
+        if (optlen < static_cast<int>(sizeof(ip_mreq))) return fail(lpErrno, WSAEFAULT);
+        ip_mreq mreq;
+        std::memcpy(&mreq, optval, sizeof(mreq));
+        Endpoint group;
+        group.family = 4;
+        std::memcpy(group.addr.data(), &mreq.imr_multiaddr, 4);
+        if (!group.is_ipv4_multicast()) return fail(lpErrno, WSAEINVAL);
+        std::lock_guard lock(rt.control_mutex());
+        auto it = std::find_if(sock->groups.begin(), sock->groups.end(),
+                               [&](const Endpoint& g) { return g.same_address(group); });
+        if (optname == IP_ADD_MEMBERSHIP) {
+            if (it != sock->groups.end()) return fail(lpErrno, WSAEADDRINUSE);
+            ControlCall call;
+            call.group = group;
+            if ((error = rt.control(0, Op::join, sock, call)) != 0) return fail(lpErrno, error);
+            sock->groups.push_back(group);
+        } else {
+            if (it == sock->groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
+            ControlCall call;
+            call.group = group;
+            rt.control(0, Op::leave, sock, call);
+            sock->groups.erase(it);
+        }
+        return succeed(lpErrno);
+    }
+    return fail(lpErrno, WSAENOPROTOOPT);
+}
+
+int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT optlen, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    if (optval == nullptr || optlen == nullptr || *optlen < static_cast<int>(sizeof(int)))
+        return fail(lpErrno, WSAEFAULT);
+    int value = 0;
+    if (level != SOL_SOCKET) return fail(lpErrno, WSAENOPROTOOPT);
+    switch (optname) {
+    case SO_RCVBUF:
+        value = sock->rcvbuf.load();
+        break;
+    case SO_SNDBUF:
+        value = sock->sndbuf.load();
+        break;
+    case SO_REUSEADDR:
+        value = sock->reuseaddr ? 1 : 0;
+        break;
+    case SO_RINGSOCK_PORT_SHARE:
+        value = sock->port_share ? 1 : 0;
+        break;
+    case SO_RINGSOCK_HOME_ENGINE:
+        value = static_cast<int>(sock->home_engine);
+        break;
+    case SO_RINGSOCK_RCV_DROPS:
+        value = static_cast<int>(sock->rcv_drops.load());
+        break;
+    case SO_RCVTIMEO:
+        value = static_cast<int>(sock->rcvtimeo_ms.load());
+        break;
+    case SO_TYPE:
+        value = sock->type;
+        break;
+    case SO_ERROR:
+        value = 0;
+        break;
+    default:
+        return fail(lpErrno, WSAENOPROTOOPT);
+    }
+    std::memcpy(optval, &value, sizeof(int));
+    *optlen = sizeof(int);
+    return succeed(lpErrno);
+}
+
+int WINAPI WSPIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_size, LPDWORD returned,
+                    LPWSAOVERLAPPED, LPWSAOVERLAPPED_COMPLETION_ROUTINE, LPWSATHREADID, LPINT lpErrno)
+{
+    int error = 0;
+    Socket* sock = lookup(s, error);
+    if (sock == nullptr) return fail(lpErrno, error);
+    if (code == static_cast<DWORD>(FIONBIO)) {
+        if (in == nullptr || in_size < sizeof(u_long)) return fail(lpErrno, WSAEFAULT);
+        u_long on = 0;
+        std::memcpy(&on, in, sizeof(on));
+        sock->nonblocking.store(on != 0, std::memory_order_relaxed);
+        if (returned != nullptr) *returned = 0;
+        return succeed(lpErrno);
+    }
+    if (code == static_cast<DWORD>(FIONREAD)) {
+        if (out == nullptr || out_size < sizeof(u_long)) return fail(lpErrno, WSAEFAULT);
+        const u_long queued = static_cast<u_long>(std::max<int64_t>(0, sock->queued_bytes.load()));
+        std::memcpy(out, &queued, sizeof(queued));
+        if (returned != nullptr) *returned = sizeof(u_long);
+        return succeed(lpErrno);
+    }
+    return fail(lpErrno, WSAEINVAL);
+}
+
+int WINAPI WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags,
+                   LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine,
+                   LPWSATHREADID lpThreadId, LPINT lpErrno)
+{
+    return receive(s, lpBuffers, dwBufferCount, lpNumberOfBytesRecvd, lpFlags, nullptr, nullptr, lpOverlapped,
+                   lpCompletionRoutine, lpThreadId, lpErrno, false);
+}
+
+int WINAPI WSPRecvFrom(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags,
+                       struct sockaddr* lpFrom, LPINT lpFromlen, LPWSAOVERLAPPED lpOverlapped,
+                       LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine, LPWSATHREADID lpThreadId, LPINT lpErrno)
+{
+    return receive(s, lpBuffers, dwBufferCount, lpNumberOfBytesRecvd, lpFlags, lpFrom, lpFromlen, lpOverlapped,
+                   lpCompletionRoutine, lpThreadId, lpErrno, true);
+}
+
+int WINAPI WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent, DWORD dwFlags,
+                   LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine,
+                   LPWSATHREADID lpThreadId, LPINT lpErrno)
+{
+    return transmit(s, lpBuffers, dwBufferCount, lpNumberOfBytesSent, dwFlags, nullptr, 0, lpOverlapped,
+                    lpCompletionRoutine, lpThreadId, lpErrno);
+}
+
+int WINAPI WSPSendTo(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent, DWORD dwFlags,
+                     const struct sockaddr* lpTo, int iTolen, LPWSAOVERLAPPED lpOverlapped,
+                     LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine, LPWSATHREADID lpThreadId, LPINT lpErrno)
+{
+    if (lpTo == nullptr) return fail(lpErrno, WSAEFAULT);
+    return transmit(s, lpBuffers, dwBufferCount, lpNumberOfBytesSent, dwFlags, lpTo, iTolen, lpOverlapped,
+                    lpCompletionRoutine, lpThreadId, lpErrno);
+}
+
+BOOL WINAPI WSPGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcbTransfer, BOOL fWait,
+                                   LPDWORD lpdwFlags, LPINT lpErrno)
+{
+    int error = 0;
+    if (lookup(s, error) == nullptr) {
+        fail(lpErrno, error);
+        return FALSE;
+    }
+    if (lpOverlapped == nullptr || lpcbTransfer == nullptr || lpdwFlags == nullptr) {
+        fail(lpErrno, WSAEFAULT);
+        return FALSE;
+    }
+    std::atomic_ref<ULONG_PTR> status(lpOverlapped->Internal);
+    if (status.load(std::memory_order_acquire) == STATUS_PENDING) {
+        if (!fWait) {
+            fail(lpErrno, WSA_IO_INCOMPLETE);
+            return FALSE;
+        }
+        runtime()->wait_for(lpOverlapped, 0);
+    }
+    const auto result = static_cast<DWORD>(status.load(std::memory_order_acquire));
+    *lpcbTransfer = static_cast<DWORD>(lpOverlapped->InternalHigh);
+    *lpdwFlags = lpOverlapped->Offset;
+    if (result != 0) {
+        fail(lpErrno, static_cast<int>(result));
+        return FALSE;
+    }
+    succeed(lpErrno);
+    return TRUE;
+}
+
+} // extern "C"

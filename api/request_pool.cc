@@ -1,0 +1,67 @@
+#include "api/request_pool.hh"
+
+namespace ringsock::api {
+
+bool Request::capture(const WSABUF* bufs, uint32_t count) noexcept
+{
+    buffer_count = count;
+    total_length = 0;
+    if (count <= kInlineBuffers) {
+        buffers = inline_buffers;
+    } else {
+        try {
+            spill.resize(count);
+        } catch (...) {
+            return false;
+        }
+        buffers = spill.data();
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        buffers[i] = bufs[i];
+        total_length += bufs[i].len;
+    }
+    return true;
+}
+
+RequestPool::RequestPool(uint32_t size)
+    : size_(size), requests_(new Request[size]), next_(new std::atomic<uint32_t>[size])
+{
+    for (uint32_t i = 0; i < size; ++i) {
+        requests_[i].pool_index = i;
+        next_[i].store(i + 1 < size ? i + 1 : kNone, std::memory_order_relaxed);
+    }
+    head_.store(size > 0 ? 0 : kNone, std::memory_order_release);
+}
+
+Request* RequestPool::take() noexcept
+{
+    uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+        const auto index = static_cast<uint32_t>(head);
+        if (index == kNone) return nullptr;
+        const uint64_t tag = (head >> 32) + 1;
+        const uint64_t next = (tag << 32) | next_[index].load(std::memory_order_relaxed);
+        if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            taken_.fetch_add(1, std::memory_order_relaxed);
+            return &requests_[index];
+        }
+    }
+}
+
+void RequestPool::give_back(Request* r) noexcept
+{
+    const uint32_t index = r->pool_index;
+    r->next = nullptr;
+    uint64_t head = head_.load(std::memory_order_relaxed);
+    for (;;) {
+        next_[index].store(static_cast<uint32_t>(head), std::memory_order_relaxed);
+        const uint64_t tag = (head >> 32) + 1;
+        if (head_.compare_exchange_weak(head, (tag << 32) | index, std::memory_order_release,
+                                        std::memory_order_relaxed)) {
+            taken_.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        }
+    }
+}
+
+} // namespace ringsock::api

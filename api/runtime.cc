@@ -1,0 +1,405 @@
+#define RINGSOCK_NO_BSD_NAMES
+#include "api/runtime.hh"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <spdlog/spdlog.h>
+
+#include "api/apc_queue.hh"
+#include "api/completion_port.hh"
+#include "api/event.hh"
+#include "api/process_state.hh"
+#include "api/wait_objects.hh"
+#include "api/wake_hub.hh"
+#include "dataplane/profile.hh"
+#include "stack/lwip_netif.hh"
+
+namespace ringsock::api {
+
+// One engine's start-up and shutdown on its own lcore: lwIP must be made
+// and destroyed on the lcore that runs it.
+struct Runtime::Lane {
+    Runtime* runtime;
+    unsigned index;
+    dataplane::Engine* engine;
+    std::unique_ptr<stack::LwipInterface> lwip;
+    std::unique_ptr<stack::LwipPoller> poller;
+    std::unique_ptr<stack::ClassifierHandler> classify;
+};
+
+namespace {
+
+std::unique_ptr<Runtime>& runtime_holder()
+{
+    // Lives until exit: EAL cannot start twice in a process.
+    static std::unique_ptr<Runtime> holder;
+    return holder;
+}
+
+std::vector<std::string> split_overrides(const char* text)
+{
+    std::vector<std::string> out;
+    if (text == nullptr) return out;
+    std::string all(text);
+    std::size_t start = 0;
+    while (start <= all.size()) {
+        const std::size_t end = all.find(';', start);
+        std::string item = all.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (!item.empty()) out.push_back(item);
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+} // namespace
+
+StartupConfig& startup_config()
+{
+    static StartupConfig config;
+    return config;
+}
+
+std::string& startup_error()
+{
+    static std::string error;
+    return error;
+}
+
+Runtime* runtime() noexcept
+{
+    return runtime_holder().get();
+}
+
+int start_runtime()
+{
+    if (runtime_holder()) return 0;
+    StartupConfig config = startup_config();
+    if (config.profile_path.empty()) {
+        const char* path = std::getenv("RINGSOCK_PROFILE");
+        if (path == nullptr || *path == '\0') {
+            startup_error() = "no profile: call ringsock_configure() or set RINGSOCK_PROFILE before WSAStartup";
+            return WSASYSNOTREADY;
+        }
+        config.profile_path = path;
+        config.overrides = split_overrides(std::getenv("RINGSOCK_SET"));
+    }
+    try {
+        runtime_holder() = std::make_unique<Runtime>(config);
+    } catch (const std::exception& e) {
+        startup_error() = e.what();
+        return WSASYSNOTREADY;
+    }
+    startup_error().clear();
+    return 0;
+}
+
+void cleanup_runtime()
+{
+    if (Runtime* rt = runtime()) rt->close_all_sockets();
+}
+
+Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*>[kMaxSockets]), bound_(65536)
+{
+    const dataplane::Profile profile = dataplane::load_profile(config.profile_path, config.overrides);
+    dataplane_.emplace(profile, "ringsock", dataplane::EngineLcores::workers);
+    for (uint32_t i = 0; i < kMaxSockets; ++i)
+        sockets_[i].store(nullptr, std::memory_order_relaxed);
+
+    const dataplane::Port& port = dataplane_->port();
+    rte_ether_addr mac{};
+    rte_eth_macaddr_get(port.id(), &mac);
+    stack::MacAddress our_mac{};
+    std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), our_mac.begin());
+    const auto& iface = profile.interface;
+    interface_ =
+        stack::lwip_interface_config(port.id(), our_mac, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile.port.mtu);
+    const stack::ClassifierConfig classifier_config = stack::classifier_config(interface_);
+
+    const unsigned n = static_cast<unsigned>(dataplane_->engine_count());
+    if (n > 1) handoff_ring_.emplace("rs_api_lwip", rte_align32pow2(2 * 64 * n), SOCKET_ID_ANY);
+    for (unsigned i = 0; i < n; ++i) {
+        classifiers_.push_back(std::make_unique<stack::Classifier>(classifier_config));
+        if (i > 0) handoffs_.push_back(std::make_unique<stack::LwipHandoff>(*handoff_ring_));
+        engines_.push_back(
+            std::make_unique<SocketEngine>(*this, i, dataplane_->engine(i), *classifiers_.back(), nullptr));
+        auto lane = std::make_unique<Lane>();
+        lane->runtime = this;
+        lane->index = i;
+        lane->engine = &dataplane_->engine(i);
+        lanes_.push_back(std::move(lane));
+    }
+    for (auto& lane : lanes_) {
+        if (int rc = rte_eal_remote_launch(lane_main, lane.get(), lane->engine->lcore()); rc != 0) {
+            stop_.store(true);
+            rte_eal_mp_wait_lcore();
+            throw std::runtime_error("cannot launch the engine on lcore " + std::to_string(lane->engine->lcore()));
+        }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (lanes_ready_.load(std::memory_order_acquire) < n && !lane_failed_.load(std::memory_order_acquire)) {
+        if (std::chrono::steady_clock::now() > deadline) lane_failed_.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (lane_failed_.load()) {
+        stop_.store(true);
+        rte_eal_mp_wait_lcore();
+        throw std::runtime_error("the engines did not start: " + lane_error_);
+    }
+    spdlog::info("ringsock: {} engine(s) on {} ({}), IPv4 {}", n, port.name(), dataplane_->port().name(),
+                 profile.interface.ipv4);
+}
+
+Runtime::~Runtime()
+{
+    stop_.store(true, std::memory_order_release);
+    rte_eal_mp_wait_lcore();
+    engines_.clear();
+    handoffs_.clear();
+    handoff_ring_.reset();
+    classifiers_.clear();
+    for (uint32_t i = 0; i < next_slot_; ++i)
+        delete sockets_[i].load();
+    dataplane_.reset();
+}
+
+int Runtime::lane_main(void* arg)
+{
+    auto& lane = *static_cast<Lane*>(arg);
+    Runtime& rt = *lane.runtime;
+    SocketEngine& sockets = *rt.engines_[lane.index];
+    stack::Classifier& classifier = *rt.classifiers_[lane.index];
+    try {
+        lane.engine->add_handler(sockets);
+        if (lane.index == 0) {
+            const auto socket = static_cast<int>(rte_lcore_to_socket_id(lane.engine->lcore()));
+            lane.lwip = std::make_unique<stack::LwipInterface>(
+                *lane.engine, rt.dataplane_->mempools().for_socket(socket).get(), rt.interface_);
+            if (rt.handoff_ring_) lane.lwip->attach_handoff(rt.handoff_ring_->get());
+            sockets.set_lwip(lane.lwip.get());
+            lane.poller = std::make_unique<stack::LwipPoller>(*lane.lwip);
+            lane.engine->add_handler(*lane.poller);
+            lane.classify = std::make_unique<stack::ClassifierHandler>(classifier, sockets, *lane.lwip);
+        } else {
+            lane.classify =
+                std::make_unique<stack::ClassifierHandler>(classifier, sockets, *rt.handoffs_[lane.index - 1]);
+        }
+        lane.engine->add_handler(*lane.classify);
+    } catch (const std::exception& e) {
+        rt.lane_error_ = e.what();
+        rt.lane_failed_.store(true, std::memory_order_release);
+        return -1;
+    }
+    rt.lanes_ready_.fetch_add(1, std::memory_order_acq_rel);
+    lane.engine->run(rt.stop_);
+    sockets.abort_everything();
+    sockets.set_lwip(nullptr);
+    lane.classify.reset();
+    lane.poller.reset();
+    lane.lwip.reset();
+    return 0;
+}
+
+WakeHub& Runtime::hub() noexcept
+{
+    return wait_objects().hub();
+}
+
+Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
+{
+    std::lock_guard lock(control_);
+    uint32_t slot = 0;
+    Socket* s = nullptr;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+        s = sockets_[slot].load(std::memory_order_relaxed);
+    } else {
+        if (next_slot_ == kMaxSockets) return nullptr;
+        slot = next_slot_++;
+        s = new Socket;
+        s->index = slot;
+        sockets_[slot].store(s, std::memory_order_release);
+    }
+    s->family = family;
+    s->type = type;
+    s->overlapped_capable = overlapped;
+    s->nonblocking.store(false);
+    s->rcvtimeo_ms.store(0);
+    s->rcvbuf.store(65536);
+    s->sndbuf.store(65536);
+    s->reuseaddr = false;
+    s->port_share = false;
+    s->home_engine = 0;
+    s->bound.store(false);
+    s->local = Endpoint{};
+    s->local.family = family;
+    s->connected.store(false);
+    s->peer = Endpoint{};
+    s->shutdown_how.store(0);
+    s->port.store(nullptr);
+    s->port_key = 0;
+    s->notification_modes.store(0);
+    s->queued_bytes.store(0);
+    s->rcv_drops.store(0);
+    s->groups.clear();
+    s->open.store(true, std::memory_order_release);
+    return s;
+}
+
+Socket* Runtime::find(SOCKET handle) noexcept
+{
+    const uint64_t index_plus_one = handle & 0xffffff;
+    if (index_plus_one == 0 || index_plus_one > kMaxSockets || (handle >> 56) != 0) return nullptr;
+    Socket* s = sockets_[index_plus_one - 1].load(std::memory_order_acquire);
+    if (s == nullptr || !s->open.load(std::memory_order_acquire)) return nullptr;
+    if (s->generation.load(std::memory_order_acquire) != static_cast<uint32_t>(handle >> 24)) return nullptr;
+    return s;
+}
+
+int Runtime::control(unsigned engine, Op op, Socket* socket, ControlCall& call)
+{
+    call.done.store(false, std::memory_order_relaxed);
+    if (!engines_[engine]->submit(Submission{op, 0, socket, &call})) return WSAENOBUFS;
+    WakeHub& h = hub();
+    while (!call.done.load(std::memory_order_acquire)) {
+        const uint32_t seen = h.epoch();
+        if (call.done.load(std::memory_order_acquire)) break;
+        h.wait(seen, std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
+    }
+    return call.result;
+}
+
+void Runtime::close_socket(Socket& s)
+{
+    std::lock_guard lock(control_);
+    if (!s.open.exchange(false, std::memory_order_acq_rel)) return;
+    // New posts now fail (find() refuses the handle); the engine aborts
+    // what is pending and drops the socket from its table.
+    ControlCall call;
+    if (s.bound.load()) {
+        control(s.home_engine, Op::detach, &s, call);
+        auto& list = bound_[s.local.port];
+        list.erase(std::remove(list.begin(), list.end(), &s), list.end());
+    }
+    if (s.lwip_pcb != nullptr) {
+        ControlCall drop;
+        control(0, Op::drop_sender, &s, drop);
+    }
+    for (const Endpoint& group : s.groups) {
+        ControlCall leave;
+        leave.group = group;
+        control(0, Op::leave, &s, leave);
+    }
+    // Requests still in a submission ring complete (aborted) when their
+    // engine reads them; the slot waits until they have.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (s.outstanding.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    s.generation.fetch_add(1, std::memory_order_acq_rel);
+    if (s.outstanding.load() == 0) free_slots_.push_back(s.index);
+}
+
+void Runtime::close_all_sockets()
+{
+    for (uint32_t i = 0; i < next_slot_; ++i) {
+        Socket* s = sockets_[i].load(std::memory_order_acquire);
+        if (s != nullptr && s->open.load()) close_socket(*s);
+    }
+}
+
+bool Runtime::may_bind(const Socket& s, const Endpoint& local) const
+{
+    for (const Socket* other : bound_[local.port]) {
+        if (other == &s || other->family != s.family) continue;
+        const bool overlap = other->local.is_any() || local.is_any() || other->local.same_address(local);
+        if (!overlap) continue;
+        const bool shared = (s.reuseaddr && other->reuseaddr) ||
+                            (s.port_share && other->port_share && s.home_engine != other->home_engine);
+        if (!shared) return false;
+    }
+    return true;
+}
+
+uint16_t Runtime::ephemeral_port(const Socket& s)
+{
+    for (unsigned tries = 0; tries < 16384; ++tries) {
+        const uint16_t port = next_ephemeral_;
+        next_ephemeral_ = next_ephemeral_ == 65535 ? 49152 : static_cast<uint16_t>(next_ephemeral_ + 1);
+        Endpoint e = s.local;
+        e.port = port;
+        if (bound_[port].empty() && may_bind(s, e)) return port;
+    }
+    return 0;
+}
+
+void Runtime::note_bound(Socket& s)
+{
+    bound_[s.local.port].push_back(&s);
+}
+
+void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept
+{
+    const LPWSAOVERLAPPED ov = r.overlapped;
+    const Notify notify = r.notify;
+    Event* event = r.event;
+    CompletionPort* port = r.port;
+    const ULONG_PTR key = r.key;
+    ApcQueue* apc = r.apc;
+    const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = r.routine;
+    requests_.give_back(&r);
+
+    ov->InternalHigh = bytes;
+    ov->Offset = flags;
+    std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
+    switch (notify) {
+    case Notify::event:
+        if (event != nullptr) event->set(hub());
+        break;
+    case Notify::port:
+        port->push(engine, Completion{ov, key, bytes, error, flags, 0});
+        break;
+    case Notify::apc:
+        apc->push(engine, ApcEntry{routine, ov, error, bytes, flags, 0, 0});
+        break;
+    case Notify::sync:
+        break;
+    }
+    hub().notify();
+}
+
+void Runtime::notify_only(Request& r, unsigned engine) noexcept
+{
+    const Notify notify = r.notify;
+    CompletionPort* port = r.port;
+    ApcQueue* apc = r.apc;
+    const Completion c{r.overlapped, r.key, r.result_bytes, r.result_error, r.result_flags, 0};
+    const ApcEntry a{r.routine, r.overlapped, r.result_error, r.result_bytes, r.result_flags, 0, 0};
+    requests_.give_back(&r);
+    if (notify == Notify::port) port->push(engine, c);
+    if (notify == Notify::apc) apc->push(engine, a);
+    hub().notify();
+}
+
+bool Runtime::wait_for(LPWSAOVERLAPPED ov, uint32_t timeout_ms) noexcept
+{
+    std::atomic_ref<ULONG_PTR> status(ov->Internal);
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout_ms != 0) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    WakeHub& h = hub();
+    for (;;) {
+        const uint32_t seen = h.epoch();
+        if (status.load(std::memory_order_acquire) != STATUS_PENDING) return true;
+        if (deadline && std::chrono::steady_clock::now() >= *deadline) return false;
+        h.wait(seen, deadline);
+    }
+}
+
+} // namespace ringsock::api

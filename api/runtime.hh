@@ -1,0 +1,121 @@
+// The running stack behind the Winsock calls: the dataplane with one engine
+// per worker lcore, a classifier and a SocketEngine on each, lwIP on engine
+// 0, the socket table and the request pool. Made by the first WSAStartup
+// from the configured profile; kept until the process exits, because EAL
+// starts once per process (a WSACleanup that ends the last start-up closes
+// every socket instead).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/request_pool.hh"
+#include "api/socket.hh"
+#include "api/socket_engine.hh"
+#include "dataplane/dataplane.hh"
+#include "dataplane/telemetry.hh"
+#include "stack/classifier.hh"
+#include "stack/interface_config.hh"
+#include "stack/lwip_handoff.hh"
+
+namespace ringsock::api {
+
+class WakeHub;
+
+// What ringsock_configure stored, or the environment's RINGSOCK_PROFILE.
+struct StartupConfig {
+    std::string profile_path;
+    std::vector<std::string> overrides;
+};
+
+class Runtime {
+public:
+    static constexpr uint32_t kMaxSockets = 65536;
+    static constexpr uint32_t kRequests = 16384;
+
+    // Throws std::exception with the reason (the profile's file and key,
+    // EAL's or the port's complaint).
+    explicit Runtime(const StartupConfig& config);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    unsigned engine_count() const noexcept { return static_cast<unsigned>(engines_.size()); }
+    SocketEngine& engine(unsigned i) noexcept { return *engines_[i]; }
+    SocketEngine& lwip_engine() noexcept { return *engines_[0]; }
+    RequestPool& requests() noexcept { return requests_; }
+    WakeHub& hub() noexcept;
+    const stack::LwipInterfaceConfig& interface() const noexcept { return interface_; }
+
+    // Sockets. open_socket: null when kMaxSockets are open.
+    Socket* open_socket(uint8_t family, int type, bool overlapped);
+    Socket* find(SOCKET handle) noexcept;
+    // Completes everything the socket has outstanding with
+    // WSA_OPERATION_ABORTED, unbinds it and frees its slot.
+    void close_socket(Socket& s);
+    void close_all_sockets();
+    // Serialises bind/close/option bookkeeping: the control path, never
+    // the engines' loop.
+    std::mutex& control_mutex() noexcept { return control_; }
+    // Whether `local` may be bound by `s` (address in use otherwise).
+    bool may_bind(const Socket& s, const Endpoint& local) const;
+    uint16_t ephemeral_port(const Socket& s);
+    void note_bound(Socket& s);
+
+    // Runs `call` on engine `engine` and waits for its answer.
+    int control(unsigned engine, Op op, Socket* socket, ControlCall& call);
+
+    // Writes the OVERLAPPED and notifies as the request asked; gives the
+    // request back. `engine`: the completing engine, whose rings were
+    // reserved at post time.
+    void complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept;
+    // For a request that completed at once in its caller (result_* set,
+    // OVERLAPPED already written): the port packet or routine only.
+    void notify_only(Request& r, unsigned engine) noexcept;
+
+    // Waits until the OVERLAPPED leaves STATUS_PENDING or the deadline
+    // (0: forever) passes. True when it completed.
+    bool wait_for(LPWSAOVERLAPPED ov, uint32_t timeout_ms) noexcept;
+
+private:
+    struct Lane;
+    static int lane_main(void* lane);
+
+    stack::LwipInterfaceConfig interface_;
+    std::optional<dataplane::Dataplane> dataplane_;
+    RequestPool requests_{kRequests};
+    std::vector<std::unique_ptr<stack::Classifier>> classifiers_;
+    std::optional<stack::LwipHandoffRing> handoff_ring_;
+    std::vector<std::unique_ptr<stack::LwipHandoff>> handoffs_;
+    std::vector<std::unique_ptr<SocketEngine>> engines_;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    std::atomic<bool> stop_{false};
+    std::atomic<unsigned> lanes_ready_{0};
+    std::atomic<bool> lane_failed_{false};
+    std::string lane_error_;
+
+    std::mutex control_;
+    std::unique_ptr<std::atomic<Socket*>[]> sockets_;
+    std::vector<uint32_t> free_slots_;
+    uint32_t next_slot_ = 0;
+    uint16_t next_ephemeral_ = 49152;
+    std::vector<std::vector<Socket*>> bound_; // by port, under control_
+    std::optional<dataplane::TelemetryGroup> telemetry_;
+};
+
+// The runtime while the stack runs, else null. Process-wide, as Winsock's
+// start-up is.
+Runtime* runtime() noexcept;
+// WSAStartup/WSACleanup's work. start: 0 or a WSA error (reason in
+// startup_error()).
+int start_runtime();
+void cleanup_runtime();
+StartupConfig& startup_config();
+std::string& startup_error();
+
+} // namespace ringsock::api

@@ -1,0 +1,147 @@
+// A socket as both sides see it: the application threads that post to it
+// and the home engine that owns its receive path.
+//
+// Ownership: fields under "engine" are touched only by the home engine (the
+// lwIP engine for `lwip_pcb`). Fields under "any thread" are atomics, or
+// are written before the socket is handed to its engine (bind) and only
+// read afterwards. Socket objects are never freed while the stack runs:
+// a closed socket's slot is reused under a new generation, so a stale
+// SOCKET value is refused and a late message finds memory that is still a
+// Socket.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "api/completion_ring.hh"
+#include "api/endpoint.hh"
+#include "ringsock/winsock2.h"
+
+struct rte_mbuf;
+
+namespace ringsock::api {
+
+class CompletionPort;
+class ApcQueue;
+class Event;
+struct Socket;
+
+// A datagram waiting in a socket's receive queue: the mbuf itself, no copy.
+struct QueuedDatagram {
+    rte_mbuf* mbuf;
+    uint16_t payload_offset; // from rte_pktmbuf_mtod
+    uint16_t payload_length;
+    Endpoint from;
+};
+
+// How a finished request tells its issuer.
+enum class Notify : uint8_t {
+    event, // write the OVERLAPPED, set hEvent if it is an event
+    port,  // write the OVERLAPPED, queue a packet on the socket's completion port
+    apc,   // write the OVERLAPPED, queue the routine to the initiating thread
+    sync,  // a blocking call waits on the OVERLAPPED's status (its own, on its stack)
+};
+
+enum class RequestKind : uint8_t { recv, send };
+
+// One posted receive or send. Lives in the runtime's request pool from the
+// post until its completion; the application's WSABUF array is copied in
+// (the pages let callers pass a stack array).
+struct Request {
+    static constexpr uint32_t kInlineBuffers = 8;
+
+    RequestKind kind = RequestKind::recv;
+    Notify notify = Notify::event;
+    bool peek = false;    // MSG_PEEK (non-overlapped receive only)
+    bool no_wait = false; // non-blocking: complete with WSAEWOULDBLOCK rather than wait
+    Socket* socket = nullptr;
+    uint32_t socket_generation = 0;
+    unsigned engine = 0; // the engine that completes it
+    LPWSAOVERLAPPED overlapped = nullptr;
+    Event* event = nullptr;
+    CompletionPort* port = nullptr;
+    ULONG_PTR key = 0;
+    ApcQueue* apc = nullptr;
+    LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = nullptr;
+    sockaddr* from = nullptr; // receive: written at completion
+    LPINT fromlen = nullptr;
+    Endpoint to; // send
+    WSABUF* buffers = inline_buffers;
+    uint32_t buffer_count = 0;
+    uint64_t total_length = 0;
+    DWORD result_error = 0; // an immediate completion's result, for Op::notify
+    DWORD result_bytes = 0;
+    DWORD result_flags = 0;
+    Request* next = nullptr; // engine's FIFO link
+    uint32_t pool_index = 0;
+    WSABUF inline_buffers[kInlineBuffers]{};
+    std::vector<WSABUF> spill; // more than kInlineBuffers: reused, grows once
+
+    // Copies the caller's array. Returns false when `count` buffers cannot
+    // be held (allocation failed).
+    bool capture(const WSABUF* bufs, uint32_t count) noexcept;
+};
+
+struct Socket {
+    // ---- any thread ----------------------------------------------------
+    std::atomic<uint32_t> generation{0};
+    uint32_t index = 0;
+    std::atomic<bool> open{false};
+    uint8_t family = 4;
+    int type = 2;                   // SOCK_DGRAM (the same value in Winsock and the C library)
+    bool overlapped_capable = true; // created with WSA_FLAG_OVERLAPPED
+    std::atomic<bool> nonblocking{false};
+    std::atomic<uint32_t> rcvtimeo_ms{0};
+    std::atomic<int32_t> rcvbuf{65536};
+    std::atomic<int32_t> sndbuf{65536};
+    bool reuseaddr = false;
+    bool port_share = false;
+    unsigned home_engine = 0;
+    std::atomic<bool> bound{false};
+    Endpoint local;
+    std::atomic<bool> connected{false};
+    Endpoint peer;
+    std::atomic<uint8_t> shutdown_how{0}; // bit 0: receive, bit 1: send
+    std::atomic<CompletionPort*> port{nullptr};
+    ULONG_PTR port_key = 0;
+    std::atomic<uint8_t> notification_modes{0}; // FILE_SKIP_*
+    std::atomic<uint32_t> outstanding{0};       // requests posted, not yet completed
+    // Application threads inside the queue right now (immediate receive).
+    // With `outstanding` it forms a Dekker pair: the engine leaves the
+    // queue to them while this is non-zero, they leave it to the engine
+    // while requests are outstanding, so a queue has one reader at a time
+    // apart from immediate receivers among themselves (which dequeue with
+    // the ring's multi-consumer path).
+    std::atomic<uint32_t> app_consumers{0};
+    std::atomic<int64_t> queued_bytes{0};
+    std::atomic<uint64_t> rcv_drops{0};
+    std::vector<Endpoint> groups; // joined multicast groups (control path, under the runtime's mutex)
+    CompletionRing<QueuedDatagram> queue{kQueueSlots};
+
+    // ---- engine --------------------------------------------------------
+    Request* fifo_head = nullptr;
+    Request* fifo_tail = nullptr;
+    Socket* next_on_port = nullptr;
+    void* lwip_pcb = nullptr; // lwIP engine's
+    bool in_table = false;
+
+    static constexpr uint32_t kQueueSlots = 1024; // datagrams, whatever SO_RCVBUF allows in bytes
+    static constexpr uint32_t kMaxOutstanding = 4096;
+
+    bool shut_for_receive() const noexcept { return (shutdown_how.load(std::memory_order_acquire) & 1) != 0; }
+    bool shut_for_send() const noexcept { return (shutdown_how.load(std::memory_order_acquire) & 2) != 0; }
+    SOCKET handle() const noexcept;
+};
+
+// SOCKET values: index and generation, never INVALID_SOCKET or 0.
+inline SOCKET socket_handle(uint32_t index, uint32_t generation) noexcept
+{
+    return (static_cast<SOCKET>(generation) << 24) | (static_cast<SOCKET>(index) + 1);
+}
+inline SOCKET Socket::handle() const noexcept
+{
+    return socket_handle(index, generation.load(std::memory_order_relaxed));
+}
+
+} // namespace ringsock::api

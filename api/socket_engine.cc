@@ -1,0 +1,419 @@
+#define RINGSOCK_NO_BSD_NAMES
+#include "api/socket_engine.hh"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "api/apc_queue.hh"
+#include "api/completion_port.hh"
+#include "api/event.hh"
+#include "api/mbuf_copy.hh"
+#include "api/runtime.hh"
+#include "stack/lwip_netif.hh"
+#include "stack/lwip_udp.hh"
+
+namespace ringsock::api {
+
+namespace {
+
+Endpoint source_of(const stack::UdpDatagram& d)
+{
+    Endpoint e;
+    e.family = d.family;
+    e.port = d.src_port;
+    e.addr = d.src;
+    return e;
+}
+
+Endpoint destination_of(const stack::UdpDatagram& d)
+{
+    Endpoint e;
+    e.family = d.family;
+    e.port = d.dst_port;
+    e.addr = d.dst;
+    return e;
+}
+
+} // namespace
+
+SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
+                           stack::LwipInterface* lwip)
+    : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip), by_port_(65536, nullptr)
+{
+    const std::string name = "rs_submit_" + std::to_string(index);
+    // Every request in the pool plus a control call per thread, rounded up.
+    const unsigned slots = rte_align32pow2(runtime.requests().size() + 4096);
+    submissions_ =
+        rte_ring_create_elem(name.c_str(), sizeof(Submission), slots, SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_EXACT_SZ);
+    if (submissions_ == nullptr) throw std::runtime_error("cannot create the submission ring " + name);
+    deferred_.reserve(64);
+}
+
+SocketEngine::~SocketEngine()
+{
+    rte_ring_free(submissions_);
+}
+
+bool SocketEngine::on_own_lcore() const noexcept
+{
+    return rte_lcore_id() == engine_.lcore();
+}
+
+bool SocketEngine::submit(const Submission& s) noexcept
+{
+    if (on_own_lcore()) {
+        execute(s);
+        return true;
+    }
+    return rte_ring_mp_enqueue_elem(submissions_, const_cast<Submission*>(&s), sizeof(Submission)) == 0;
+}
+
+void SocketEngine::on_poll(dataplane::Engine&)
+{
+    Submission batch[32];
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr);
+    for (unsigned i = 0; i < n; ++i)
+        execute(batch[i]);
+    if (!deferred_.empty()) {
+        std::vector<Socket*> again;
+        again.swap(deferred_);
+        for (Socket* s : again)
+            serve(*s);
+    }
+}
+
+void SocketEngine::execute(const Submission& s) noexcept
+{
+    switch (s.op) {
+    case Op::recv:
+        post_recv(*static_cast<Request*>(s.arg));
+        break;
+    case Op::send:
+        post_send(*static_cast<Request*>(s.arg));
+        break;
+    case Op::notify:
+        runtime_.notify_only(*static_cast<Request*>(s.arg), index_);
+        break;
+    case Op::attach:
+        attach(*s.socket);
+        answer(*static_cast<ControlCall*>(s.arg), 0);
+        break;
+    case Op::detach:
+        detach(*s.socket);
+        answer(*static_cast<ControlCall*>(s.arg), 0);
+        break;
+    case Op::cancel:
+        cancel(*s.socket, *static_cast<ControlCall*>(s.arg));
+        break;
+    case Op::join:
+    case Op::leave: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        bool ok = false;
+        if (lwip_ != nullptr) {
+            stack::Ipv4Address group{};
+            std::copy_n(call.group.addr.begin(), 4, group.begin());
+            ok = s.op == Op::join ? lwip_->join_ipv4_group(group) : lwip_->leave_ipv4_group(group);
+        }
+        answer(call, ok ? 0 : (s.op == Op::join ? WSAENOBUFS : WSAEADDRNOTAVAIL));
+        break;
+    }
+    case Op::drop_sender:
+        delete static_cast<stack::LwipUdpSender*>(s.socket->lwip_pcb);
+        s.socket->lwip_pcb = nullptr;
+        answer(*static_cast<ControlCall*>(s.arg), 0);
+        break;
+    }
+}
+
+void SocketEngine::answer(ControlCall& call, int result) noexcept
+{
+    call.result = result;
+    call.done.store(true, std::memory_order_release);
+    runtime_.hub().notify();
+}
+
+void SocketEngine::attach(Socket& s) noexcept
+{
+    if (s.in_table) return;
+    Socket*& head = by_port_[s.local.port];
+    s.next_on_port = head;
+    head = &s;
+    s.in_table = true;
+    attached_.push_back(&s);
+    classifier_.bind_udp_port(s.local.port);
+}
+
+void SocketEngine::detach(Socket& s) noexcept
+{
+    if (s.in_table) {
+        for (Socket** link = &by_port_[s.local.port]; *link != nullptr; link = &(*link)->next_on_port) {
+            if (*link == &s) {
+                *link = s.next_on_port;
+                break;
+            }
+        }
+        s.next_on_port = nullptr;
+        s.in_table = false;
+        if (by_port_[s.local.port] == nullptr) classifier_.unbind_udp_port(s.local.port);
+        attached_.erase(std::remove(attached_.begin(), attached_.end(), &s), attached_.end());
+    }
+    deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), &s), deferred_.end());
+    // Every pending receive completes once, aborted, in posting order.
+    while (Request* r = s.fifo_head) {
+        s.fifo_head = r->next;
+        finish(*r, WSA_OPERATION_ABORTED, 0, 0);
+    }
+    s.fifo_tail = nullptr;
+    QueuedDatagram q[32];
+    while (uint32_t n = s.queue.dequeue_burst_mc(q, 32)) {
+        for (uint32_t i = 0; i < n; ++i) {
+            s.queued_bytes.fetch_sub(q[i].payload_length, std::memory_order_relaxed);
+            rte_pktmbuf_free(q[i].mbuf);
+        }
+    }
+}
+
+void SocketEngine::abort_everything() noexcept
+{
+    while (!attached_.empty())
+        detach(*attached_.back());
+    Submission batch[32];
+    while (unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr)) {
+        for (unsigned i = 0; i < n; ++i) {
+            if (batch[i].op == Op::notify)
+                runtime_.notify_only(*static_cast<Request*>(batch[i].arg), index_);
+            else if (batch[i].op == Op::recv || batch[i].op == Op::send)
+                finish(*static_cast<Request*>(batch[i].arg), WSA_OPERATION_ABORTED, 0, 0);
+            else
+                answer(*static_cast<ControlCall*>(batch[i].arg), WSAENETDOWN);
+        }
+    }
+}
+
+void SocketEngine::finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept
+{
+    Socket* socket = r.socket;
+    runtime_.complete(r, error, bytes, flags, index_);
+    socket->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    counters_.completions.add(1);
+}
+
+DWORD SocketEngine::copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint32_t length, const Endpoint& from,
+                                  DWORD& bytes) noexcept
+{
+    const uint32_t copied = copy_payload(m, offset, length, r.buffers, r.buffer_count);
+    bytes = copied;
+    if (r.from != nullptr && r.fromlen != nullptr) endpoint_to_sockaddr(from, r.from, r.fromlen);
+    // UDP is unreliable and has no MSG_PARTIAL: the rest is lost.
+    return copied < length ? WSAEMSGSIZE : 0;
+}
+
+void SocketEngine::post_recv(Request& r) noexcept
+{
+    Socket& s = *r.socket;
+    if (!s.open.load(std::memory_order_acquire) ||
+        s.generation.load(std::memory_order_acquire) != r.socket_generation || !s.in_table) {
+        finish(r, WSA_OPERATION_ABORTED, 0, 0);
+        return;
+    }
+    r.next = nullptr;
+    if (s.fifo_tail != nullptr)
+        s.fifo_tail->next = &r;
+    else
+        s.fifo_head = &r;
+    s.fifo_tail = &r;
+    serve(s);
+}
+
+void SocketEngine::serve(Socket& s) noexcept
+{
+    while (Request* r = s.fifo_head) {
+        // The Dekker pair with the immediate path (see Socket): our side
+        // published `outstanding` when the request was posted.
+        if (s.app_consumers.load(std::memory_order_seq_cst) != 0) {
+            if (std::find(deferred_.begin(), deferred_.end(), &s) == deferred_.end()) deferred_.push_back(&s);
+            return;
+        }
+        if (s.queue.empty()) {
+            if (!r->no_wait) return;
+            s.fifo_head = r->next;
+            if (s.fifo_head == nullptr) s.fifo_tail = nullptr;
+            finish(*r, WSAEWOULDBLOCK, 0, 0);
+            continue;
+        }
+        s.fifo_head = r->next;
+        if (s.fifo_head == nullptr) s.fifo_tail = nullptr;
+        QueuedDatagram q;
+        DWORD bytes = 0;
+        DWORD error = 0;
+        if (r->peek) {
+            s.queue.peek(q);
+            error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
+        } else {
+            s.queue.dequeue_burst(&q, 1);
+            s.queued_bytes.fetch_sub(q.payload_length, std::memory_order_relaxed);
+            error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
+            rte_pktmbuf_free(q.mbuf);
+        }
+        counters_.delivered.add(1);
+        finish(*r, error, bytes, 0);
+    }
+}
+
+Socket* SocketEngine::lookup(const stack::UdpDatagram& d) noexcept
+{
+    Socket* wildcard = nullptr;
+    for (Socket* s = by_port_[d.dst_port]; s != nullptr; s = s->next_on_port) {
+        if (s->local.family != d.family) continue;
+        if (std::equal(s->local.addr.begin(), s->local.addr.end(), d.dst.begin())) return s;
+        if (wildcard == nullptr && s->local.is_any()) wildcard = s;
+    }
+    return wildcard;
+}
+
+void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
+{
+    const Endpoint from = source_of(d);
+    if (s.connected.load(std::memory_order_acquire) && !(s.peer == from)) {
+        counters_.filtered.add(1);
+        rte_pktmbuf_free(d.mbuf);
+        return;
+    }
+    if (s.shut_for_receive()) {
+        counters_.no_socket.add(1);
+        rte_pktmbuf_free(d.mbuf);
+        return;
+    }
+    Request* r = s.fifo_head;
+    if (r != nullptr && !r->peek && s.queue.empty() && s.app_consumers.load(std::memory_order_seq_cst) == 0) {
+        // A receive is waiting: straight into its buffers.
+        s.fifo_head = r->next;
+        if (s.fifo_head == nullptr) s.fifo_tail = nullptr;
+        DWORD bytes = 0;
+        const DWORD error = copy_datagram(*r, d.mbuf, d.payload_offset, d.payload_length, from, bytes);
+        rte_pktmbuf_free(d.mbuf);
+        counters_.delivered.add(1);
+        finish(*r, error, bytes, 0);
+        return;
+    }
+    const int64_t limit = s.rcvbuf.load(std::memory_order_relaxed);
+    const int64_t queued = s.queued_bytes.load(std::memory_order_relaxed);
+    QueuedDatagram q{d.mbuf, d.payload_offset, d.payload_length, from};
+    if (queued + d.payload_length > limit || s.queue.enqueue_burst(&q, 1) != 1) {
+        // Never block the engine: count it where the application can see it.
+        s.rcv_drops.fetch_add(1, std::memory_order_relaxed);
+        counters_.rcvbuf_drops.add(1);
+        rte_pktmbuf_free(d.mbuf);
+        return;
+    }
+    s.queued_bytes.fetch_add(d.payload_length, std::memory_order_relaxed);
+    counters_.queued.add(1);
+    if (s.fifo_head != nullptr) serve(s);
+}
+
+void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
+{
+    for (uint16_t i = 0; i < n; ++i) {
+        if (d[i].dst_multicast != 0) {
+            // Every socket bound to the port (wildcard or the group itself)
+            // gets its own reference to the one mbuf.
+            const Endpoint group = destination_of(d[i]);
+            Socket* targets[16];
+            unsigned count = 0;
+            for (Socket* s = by_port_[d[i].dst_port]; s != nullptr && count < 16; s = s->next_on_port)
+                if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)))
+                    targets[count++] = s;
+            if (count == 0) {
+                counters_.no_socket.add(1);
+                rte_pktmbuf_free(d[i].mbuf);
+                continue;
+            }
+            if (count > 1) rte_pktmbuf_refcnt_update(d[i].mbuf, static_cast<int16_t>(count - 1));
+            for (unsigned k = 0; k < count; ++k)
+                deliver(*targets[k], d[i]);
+            continue;
+        }
+        Socket* s = lookup(d[i]);
+        if (s == nullptr) {
+            counters_.no_socket.add(1);
+            rte_pktmbuf_free(d[i].mbuf);
+            continue;
+        }
+        deliver(*s, d[i]);
+    }
+}
+
+void SocketEngine::cancel(Socket& s, ControlCall& call) noexcept
+{
+    Request* prev = nullptr;
+    for (Request* r = s.fifo_head; r != nullptr; prev = r, r = r->next) {
+        if (r->overlapped != call.target) continue;
+        if (prev != nullptr)
+            prev->next = r->next;
+        else
+            s.fifo_head = r->next;
+        if (s.fifo_tail == r) s.fifo_tail = prev;
+        finish(*r, call.cancel_error, 0, 0);
+        break;
+    }
+    // Not found: it completed already; the caller reads its status.
+    answer(call, 0);
+}
+
+void SocketEngine::post_send(Request& r) noexcept
+{
+    Socket& s = *r.socket;
+    if (!s.open.load(std::memory_order_acquire) ||
+        s.generation.load(std::memory_order_acquire) != r.socket_generation) {
+        finish(r, WSA_OPERATION_ABORTED, 0, 0);
+        return;
+    }
+    auto* sender = static_cast<stack::LwipUdpSender*>(s.lwip_pcb);
+    if (sender == nullptr) {
+        sender = new (std::nothrow) stack::LwipUdpSender(s.local.family, s.local.addr, s.local.port);
+        s.lwip_pcb = sender;
+    }
+    if (sender == nullptr || !sender->ok()) {
+        counters_.send_failures.add(1);
+        finish(r, WSAENOBUFS, 0, 0);
+        return;
+    }
+    stack::ConstSegment segments[Request::kInlineBuffers];
+    std::vector<stack::ConstSegment> many;
+    stack::ConstSegment* seg = segments;
+    if (r.buffer_count > Request::kInlineBuffers) {
+        many.resize(r.buffer_count);
+        seg = many.data();
+    }
+    for (uint32_t i = 0; i < r.buffer_count; ++i)
+        seg[i] = {r.buffers[i].buf, r.buffers[i].len};
+    const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg, r.buffer_count, r.total_length);
+    switch (result) {
+    case stack::UdpSendResult::sent:
+        counters_.sent.add(1);
+        finish(r, 0, static_cast<DWORD>(r.total_length), 0);
+        return;
+    case stack::UdpSendResult::too_big:
+        finish(r, WSAEMSGSIZE, 0, 0);
+        break;
+    case stack::UdpSendResult::no_route:
+        finish(r, WSAENETUNREACH, 0, 0);
+        break;
+    case stack::UdpSendResult::no_memory:
+        finish(r, WSAENOBUFS, 0, 0);
+        break;
+    case stack::UdpSendResult::invalid:
+        finish(r, WSAEINVAL, 0, 0);
+        break;
+    }
+    counters_.send_failures.add(1);
+}
+
+} // namespace ringsock::api

@@ -1,0 +1,124 @@
+// The socket layer's part of one engine: the engine's socket table (by
+// local port), delivery of fast-path datagrams to posted receives or to the
+// socket's queue, the completions, and the submission ring through which
+// application threads reach the engine. The lwIP engine (index 0) also
+// sends datagrams and joins multicast groups for everyone.
+//
+// Everything here runs on the engine's lcore except submit(), which any
+// thread may call (a multi-producer rte_ring), and counters(). An
+// application running on the engine's own lcore calls execute() directly.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "api/endpoint.hh"
+#include "api/socket.hh"
+#include "dataplane/counters.hh"
+#include "dataplane/engine.hh"
+#include "stack/classifier.hh"
+
+struct rte_ring;
+
+namespace ringsock::stack {
+class LwipInterface;
+}
+
+namespace ringsock::api {
+
+class Runtime;
+
+// A call that waits for its engine's answer (bind, close, cancel, join).
+struct ControlCall {
+    std::atomic<bool> done{false};
+    int result = 0;
+    Endpoint group;                   // join/leave
+    LPWSAOVERLAPPED target = nullptr; // cancel
+    DWORD cancel_error = 0;           // cancel: the status the cancelled request gets
+};
+
+// notify: a request that completed at once in the application's thread;
+// the engine queues its port packet or completion routine into the ring
+// reserved for it (the engine is those rings' one producer).
+enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender };
+
+struct Submission {
+    Op op;
+    uint32_t reserved_;
+    Socket* socket;
+    void* arg; // Request* (recv, send) or ControlCall*
+};
+
+struct alignas(dataplane::kCacheLine) SocketEngineCounters {
+    dataplane::RelaxedCounter delivered;     // datagrams copied into posted buffers
+    dataplane::RelaxedCounter queued;        // datagrams queued for a later receive
+    dataplane::RelaxedCounter rcvbuf_drops;  // dropped: the socket's SO_RCVBUF was full
+    dataplane::RelaxedCounter no_socket;     // dropped: no socket here for the port/address
+    dataplane::RelaxedCounter filtered;      // dropped: not from a connected socket's peer
+    dataplane::RelaxedCounter completions;   // requests completed
+    dataplane::RelaxedCounter sent;          // datagrams handed to lwIP
+    dataplane::RelaxedCounter send_failures; // lwIP refused (no memory, no route)
+};
+
+class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink {
+public:
+    // `lwip` only for the lwIP engine (index 0). Creates the submission ring.
+    SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
+                 stack::LwipInterface* lwip);
+    ~SocketEngine() override;
+    SocketEngine(const SocketEngine&) = delete;
+    SocketEngine& operator=(const SocketEngine&) = delete;
+
+    // Any thread. False only if the ring is full (it is sized for every
+    // request the pool holds plus control calls, so: never in practice).
+    bool submit(const Submission& s) noexcept;
+    // On this engine's lcore (or from submit's drain).
+    void execute(const Submission& s) noexcept;
+    bool on_own_lcore() const noexcept;
+
+    // UdpSink: fast-path datagrams for ports bound on this engine.
+    void on_udp(stack::UdpDatagram* d, uint16_t n) override;
+    // BurstHandler: nothing per burst (the classifier takes it); per
+    // iteration, the submissions and sockets waiting for an application
+    // thread to leave their queue.
+    uint16_t on_burst(dataplane::Engine&, dataplane::RxQueueRef, rte_mbuf**, uint16_t n) override { return n; }
+    void on_poll(dataplane::Engine&) override;
+
+    // Closing: completes everything still queued or pending with
+    // WSA_OPERATION_ABORTED and frees queued datagrams. Engine stopped.
+    void abort_everything() noexcept;
+
+    // The lwIP engine's interface, made on its lcore once the engine starts.
+    void set_lwip(stack::LwipInterface* lwip) noexcept { lwip_ = lwip; }
+    unsigned index() const noexcept { return index_; }
+    const SocketEngineCounters& counters() const noexcept { return counters_; }
+
+private:
+    void attach(Socket& s) noexcept;
+    void detach(Socket& s) noexcept;
+    void post_recv(Request& r) noexcept;
+    void post_send(Request& r) noexcept;
+    void cancel(Socket& s, ControlCall& call) noexcept;
+    void serve(Socket& s) noexcept;
+    void deliver(Socket& s, const stack::UdpDatagram& d) noexcept;
+    Socket* lookup(const stack::UdpDatagram& d) noexcept;
+    void finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept;
+    DWORD copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint32_t length, const Endpoint& from,
+                        DWORD& bytes) noexcept;
+    void answer(ControlCall& call, int result) noexcept;
+
+    SocketEngineCounters counters_;
+    Runtime& runtime_;
+    unsigned index_;
+    dataplane::Engine& engine_;
+    stack::Classifier& classifier_;
+    stack::LwipInterface* lwip_;
+    rte_ring* submissions_ = nullptr;
+    std::vector<Socket*> by_port_;  // 65536 chains of sockets bound here
+    std::vector<Socket*> deferred_; // sockets whose receives wait for an application consumer to leave
+    std::vector<Socket*> attached_; // every socket in the table (teardown)
+};
+
+} // namespace ringsock::api

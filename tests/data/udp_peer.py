@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""The Linux kernel's side of the API tests, run inside the test's namespace.
+
+send: datagrams of the given sizes from --src-port to --dst:--port; byte i of
+datagram k is (k + i) % 256 so a test can check order and contents.
+recv: prints each datagram received on --port as "<len> <hex>" until --count
+arrived or --timeout passed; exits 0 only when all arrived.
+"""
+import argparse
+import socket
+import struct
+import sys
+import time
+
+
+def payload(k, size):
+    return bytes((k + i) % 256 for i in range(size))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("send")
+    s.add_argument("--dst", default="198.18.0.2")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--src-port", type=int, default=0)
+    s.add_argument("--sizes", required=True, help="comma-separated datagram sizes")
+    s.add_argument("--delay", type=float, default=0.0, help="seconds before the first datagram")
+    s.add_argument("--gap", type=float, default=0.0005, help="seconds between datagrams")
+    r = sub.add_parser("recv")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--count", type=int, default=1)
+    r.add_argument("--timeout", type=float, default=5.0)
+    a = p.parse_args()
+
+    if a.cmd == "send":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("198.18.0.1", a.src_port))
+        if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("198.18.0.1"))
+        time.sleep(a.delay)
+        for k, size in enumerate(int(x) for x in a.sizes.split(",")):
+            sock.sendto(payload(k, size), (a.dst, a.port))
+            time.sleep(a.gap)
+        return 0
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("198.18.0.1", a.port))
+    print("ready", flush=True)
+    deadline = time.time() + a.timeout
+    got = 0
+    while got < a.count:
+        left = deadline - time.time()
+        if left <= 0:
+            return 1
+        sock.settimeout(left)
+        try:
+            data, _ = sock.recvfrom(65536)
+        except socket.timeout:
+            return 1
+        print(len(data), data.hex(), flush=True)
+        got += 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,638 @@
+// The Winsock API end to end over UDP, through the public header only,
+// with the Linux kernel in a namespace as the peer (tests/data/udp_peer.py
+// sends and receives the datagrams). One behaviour of the WSARecv and
+// WSPRecvFrom pages per test. Needs root; skipped with the reason when the
+// host cannot make a namespace.
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/subprocess.hh"
+#include "tests/support/testbed.hh"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ringsock::testing::Finished;
+
+ringsock::testing::Namespace* g_netns = nullptr;
+constexpr const char* kNamespace = "rsapi";
+
+std::string peer(const std::string& args)
+{
+    return g_netns->exec("python3 " + ringsock::testing::source_root() + "/tests/data/udp_peer.py " + args);
+}
+
+// Sends datagrams of `sizes` ("10,20") from the kernel to us.
+void kernel_sends(uint16_t port, const std::string& sizes, uint16_t src_port = 40000,
+                  const std::string& dst = "198.18.0.2")
+{
+    const Finished f =
+        ringsock::testing::run_shell(peer("send --dst " + dst + " --port " + std::to_string(port) + " --src-port " +
+                                          std::to_string(src_port) + " --sizes " + sizes));
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+}
+
+// What udp_peer.py puts in byte i of datagram k.
+uint8_t pattern(unsigned k, unsigned i)
+{
+    return static_cast<uint8_t>((k + i) % 256);
+}
+
+sockaddr_in address(const char* ip, uint16_t port)
+{
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    EXPECT_EQ(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+    return a;
+}
+
+SOCKET bound_socket(uint16_t port, DWORD flags = WSA_FLAG_OVERLAPPED)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, flags);
+    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    sockaddr_in local = address("0.0.0.0", port);
+    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    return s;
+}
+
+// Waits until `n` bytes are queued on `s` (FIONREAD), at most 5 s.
+bool wait_queued(SOCKET s, u_long n)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    u_long queued = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ioctlsocket(s, FIONREAD, &queued) == 0 && queued >= n) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return false;
+}
+
+class Api : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        if (g_netns == nullptr || !g_netns->ok()) GTEST_SKIP() << "no namespace testbed";
+        WSADATA data;
+        ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &data), 0) << ringsock_startup_error();
+        ASSERT_EQ(data.wVersion, MAKEWORD(2, 2));
+    }
+    void TearDown() override
+    {
+        if (g_netns != nullptr && g_netns->ok()) {
+            EXPECT_EQ(WSACleanup(), 0);
+        }
+    }
+};
+
+TEST(ApiBeforeStartup, CallsFailWithNotInitialised)
+{
+    EXPECT_EQ(socket(AF_INET, SOCK_DGRAM, 0), INVALID_SOCKET);
+    EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
+    EXPECT_EQ(WSACreateEvent(), WSA_INVALID_EVENT);
+    EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
+    EXPECT_EQ(WSACleanup(), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
+}
+
+TEST_F(Api, ReceiveOnUnboundSocketFailsWithEinval)
+{
+    SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    char b[16];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    EXPECT_EQ(closesocket(s), 0);
+}
+
+TEST_F(Api, BadArgumentsFailWithThePagesCodesAndNoCompletion)
+{
+    SOCKET s = bound_socket(7101);
+    WSAEVENT ev = WSACreateEvent();
+    char b[16];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    EXPECT_EQ(WSARecv(s, nullptr, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    EXPECT_EQ(WSARecv(s, &buf, 0, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, nullptr, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    sockaddr_in from{};
+    int fromlen = sizeof(from) - 1;
+    EXPECT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from), &fromlen, &ov, nullptr),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    EXPECT_EQ(WSARecv(s + 12345, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+    EXPECT_EQ(WSARecv(INVALID_SOCKET, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+    flags = MSG_OOB;
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
+    // None of them started anything: a datagram now finds no receive.
+    kernel_sends(7101, "8");
+    EXPECT_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 200, FALSE), WSA_WAIT_TIMEOUT);
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Api, PendingReceiveLeavesOutputsAloneUntilCompletion)
+{
+    SOCKET s = bound_socket(7102);
+    WSAEVENT ev = WSACreateEvent();
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0xdeadbeef, flags = 0;
+    sockaddr_in from{};
+    from.sin_port = 0x5a5a;
+    int fromlen = sizeof(from);
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from), &fromlen, &ov, nullptr),
+              SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    EXPECT_EQ(got, 0xdeadbeefu);
+    EXPECT_EQ(flags, 0u);
+    EXPECT_EQ(from.sin_port, 0x5a5a) << "lpFrom is written only at completion";
+    DWORD bytes = 0, out_flags = 0;
+    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags));
+    EXPECT_EQ(WSAGetLastError(), WSA_IO_INCOMPLETE);
+
+    kernel_sends(7102, "20", 40002);
+    ASSERT_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 5000, FALSE), WSA_WAIT_EVENT_0);
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &out_flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 20u);
+    EXPECT_EQ(out_flags & MSG_PARTIAL, 0u);
+    EXPECT_EQ(got, 0xdeadbeefu) << "lpNumberOfBytesRecvd is not updated for a delayed completion";
+    EXPECT_EQ(ntohs(from.sin_port), 40002);
+    EXPECT_EQ(fromlen, static_cast<int>(sizeof(sockaddr_in)));
+    char text[INET_ADDRSTRLEN];
+    EXPECT_STREQ(inet_ntop(AF_INET, &from.sin_addr, text, sizeof(text)), "198.18.0.1");
+    for (unsigned i = 0; i < 20; ++i)
+        ASSERT_EQ(static_cast<uint8_t>(b[i]), pattern(0, i));
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Api, BuffersFillInArrayOrderWithoutHoles)
+{
+    SOCKET s = bound_socket(7103);
+    WSAEVENT ev = WSACreateEvent();
+    char a[5], b[1], c[3], d[100];
+    std::memset(d, 0x77, sizeof(d));
+    WSABUF bufs[4] = {{sizeof(a), a}, {0, b}, {sizeof(c), c}, {sizeof(d), d}};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, bufs, 4, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    kernel_sends(7103, "20");
+    DWORD bytes = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags)) << WSAGetLastError();
+    ASSERT_EQ(bytes, 20u);
+    std::vector<uint8_t> joined;
+    joined.insert(joined.end(), a, a + 5);
+    joined.insert(joined.end(), c, c + 3);
+    joined.insert(joined.end(), d, d + 12);
+    for (unsigned i = 0; i < 20; ++i)
+        EXPECT_EQ(joined[i], pattern(0, i)) << i;
+    EXPECT_EQ(static_cast<uint8_t>(d[12]), 0x77) << "nothing past the datagram";
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Api, OversizeDatagramFillsBuffersAndFailsWithEmsgsize)
+{
+    SOCKET s = bound_socket(7104);
+    WSAEVENT ev = WSACreateEvent();
+    char a[10], b[10];
+    WSABUF bufs[2] = {{sizeof(a), a}, {sizeof(b), b}};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, bufs, 2, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    kernel_sends(7104, "100,7");
+    DWORD bytes = 0;
+    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags));
+    EXPECT_EQ(WSAGetLastError(), WSAEMSGSIZE);
+    EXPECT_EQ(bytes, 20u);
+    EXPECT_EQ(flags & MSG_PARTIAL, 0u) << "UDP is unreliable without MSG_PARTIAL: the rest is lost";
+    for (unsigned i = 0; i < 10; ++i) {
+        EXPECT_EQ(static_cast<uint8_t>(a[i]), pattern(0, i));
+        EXPECT_EQ(static_cast<uint8_t>(b[i]), pattern(0, 10 + i));
+    }
+    // The next receive gets the next datagram, not the lost tail.
+    char next[64];
+    WSABUF one{sizeof(next), next};
+    flags = 0;
+    ASSERT_TRUE(wait_queued(s, 7));
+    ASSERT_EQ(WSARecv(s, &one, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 7u);
+    EXPECT_EQ(static_cast<uint8_t>(next[0]), pattern(1, 0));
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Api, ReceivesCompleteInPostingOrder)
+{
+    constexpr int kPosts = 8;
+    SOCKET s = bound_socket(7105);
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(port, nullptr);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, 77, 0), port);
+    char b[kPosts][32];
+    WSAOVERLAPPED ov[kPosts]{};
+    for (int i = 0; i < kPosts; ++i) {
+        WSABUF buf{sizeof(b[i]), b[i]};
+        DWORD got = 0, flags = 0;
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
+        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    }
+    kernel_sends(7105, "1,2,3,4,5,6,7,8");
+    OVERLAPPED_ENTRY entries[kPosts];
+    ULONG total = 0;
+    while (total < kPosts) {
+        ULONG n = 0;
+        ASSERT_TRUE(GetQueuedCompletionStatusEx(port, entries + total, kPosts - total, &n, 5000, FALSE))
+            << GetLastError();
+        total += n;
+    }
+    for (int i = 0; i < kPosts; ++i) {
+        EXPECT_EQ(entries[i].lpCompletionKey, 77u);
+        const auto k = static_cast<int>(entries[i].lpOverlapped - ov);
+        // Request k got datagram k (k + 1 bytes, pattern k).
+        EXPECT_EQ(entries[i].dwNumberOfBytesTransferred, static_cast<DWORD>(k + 1));
+        EXPECT_EQ(static_cast<uint8_t>(b[k][0]), pattern(static_cast<unsigned>(k), 0));
+    }
+    closesocket(s);
+    CloseHandle(port);
+}
+
+TEST_F(Api, ImmediateCompletionReturnsZeroAndStillNotifies)
+{
+    SOCKET s = bound_socket(7106);
+    kernel_sends(7106, "11,12,13");
+    ASSERT_TRUE(wait_queued(s, 36));
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = MSG_PARTIAL;
+
+    // Event: signalled although the call returned 0.
+    WSAEVENT ev = WSACreateEvent();
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 11u);
+    EXPECT_EQ(flags, 0u) << "a whole message clears MSG_PARTIAL";
+    EXPECT_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 0, FALSE), WSA_WAIT_EVENT_0);
+
+    // Completion port: a packet for the immediate completion too...
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+    ASSERT_NE(port, nullptr);
+    WSAOVERLAPPED ov2{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 12u);
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 5000));
+    EXPECT_EQ(done, &ov2);
+    EXPECT_EQ(bytes, 12u);
+    EXPECT_EQ(key, 5u);
+
+    // ...unless the socket skips the port on success.
+    ASSERT_TRUE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    WSAOVERLAPPED ov3{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov3, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 13u);
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 200));
+    EXPECT_EQ(GetLastError(), WAIT_TIMEOUT);
+    EXPECT_EQ(done, nullptr);
+    WSACloseEvent(ev);
+    closesocket(s);
+    CloseHandle(port);
+}
+
+TEST_F(Api, ClosesocketAbortsEachPendingReceiveExactlyOnce)
+{
+    SOCKET s = bound_socket(7107);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
+    ASSERT_NE(port, nullptr);
+    char b[3][16];
+    WSAOVERLAPPED ov[3]{};
+    for (int i = 0; i < 3; ++i) {
+        WSABUF buf{sizeof(b[i]), b[i]};
+        DWORD got = 0, flags = 0;
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
+        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    }
+    ASSERT_EQ(closesocket(s), 0);
+    int seen[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+        DWORD bytes = 1;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED done = nullptr;
+        EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 5000));
+        EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
+        ASSERT_NE(done, nullptr);
+        seen[done - ov]++;
+        EXPECT_EQ(bytes, 0u);
+    }
+    EXPECT_EQ(seen[0] + seen[1] + seen[2], 3);
+    EXPECT_TRUE(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 300)) << "a fourth completion";
+    EXPECT_EQ(GetLastError(), WAIT_TIMEOUT);
+    // The handle is dead now.
+    char x[4];
+    WSABUF buf{sizeof(x), x};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED late{};
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &late, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+    CloseHandle(port);
+}
+
+std::atomic<int> g_routine_calls{0};
+std::thread::id g_routine_thread;
+DWORD g_routine_bytes = 0;
+
+void CALLBACK on_received(DWORD error, DWORD bytes, LPWSAOVERLAPPED, DWORD)
+{
+    EXPECT_EQ(error, 0u);
+    g_routine_bytes = bytes;
+    g_routine_thread = std::this_thread::get_id();
+    g_routine_calls.fetch_add(1);
+}
+
+TEST_F(Api, CompletionRoutineRunsInTheInitiatingThreadAtAnAlertableWait)
+{
+    SOCKET s = bound_socket(7108);
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    g_routine_calls = 0;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, on_received), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    kernel_sends(7108, "33");
+    // Completed, but the routine waits for an alertable wait.
+    DWORD bytes = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(bytes, 33u);
+    EXPECT_EQ(g_routine_calls.load(), 0);
+    EXPECT_EQ(SleepEx(0, FALSE), 0u);
+    EXPECT_EQ(g_routine_calls.load(), 0) << "a non-alertable wait runs no routine";
+    EXPECT_EQ(SleepEx(5000, TRUE), WAIT_IO_COMPLETION);
+    EXPECT_EQ(g_routine_calls.load(), 1);
+    EXPECT_EQ(g_routine_bytes, 33u);
+    EXPECT_EQ(g_routine_thread, std::this_thread::get_id());
+    closesocket(s);
+}
+
+TEST_F(Api, ReceiveAfterShutdownReceiveFailsWithEshutdown)
+{
+    SOCKET s = bound_socket(7109);
+    ASSERT_EQ(shutdown(s, SD_RECEIVE), 0);
+    char b[8];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAESHUTDOWN);
+    closesocket(s);
+}
+
+TEST_F(Api, PeekLeavesTheDatagramQueuedOnANonOverlappedSocket)
+{
+    SOCKET s = bound_socket(7110, 0);
+    kernel_sends(7110, "9");
+    char b[32];
+    ASSERT_EQ(recv(s, b, sizeof(b), MSG_PEEK), 9) << WSAGetLastError();
+    EXPECT_EQ(static_cast<uint8_t>(b[0]), pattern(0, 0));
+    u_long queued = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 9u);
+    std::memset(b, 0, sizeof(b));
+    ASSERT_EQ(recv(s, b, sizeof(b), 0), 9);
+    EXPECT_EQ(static_cast<uint8_t>(b[8]), pattern(0, 8));
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u);
+    // Overlapped calls on a socket made without WSA_FLAG_OVERLAPPED fail.
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    closesocket(s);
+}
+
+TEST_F(Api, NonBlockingReceiveFailsWithWouldBlockAndBlockingOneWaits)
+{
+    SOCKET s = bound_socket(7111, 0);
+    u_long on = 1;
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
+    char b[32];
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+    on = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
+    ringsock::testing::Child sender({"/bin/sh", "-c", peer("send --port 7111 --sizes 4 --delay 0.3")});
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), 4) << WSAGetLastError();
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms) << "returned before the datagram was sent";
+    EXPECT_EQ(sender.wait(10s).exit_code, 0);
+    closesocket(s);
+}
+
+TEST_F(Api, ReceiveTimeoutFailsWithEtimedout)
+{
+    SOCKET s = bound_socket(7112, 0);
+    const int timeout_ms = 200;
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int)), 0);
+    char b[8];
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAETIMEDOUT);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 190ms);
+    closesocket(s);
+}
+
+TEST_F(Api, ReceiveQueueIsBoundedByRcvbufAndCountsDrops)
+{
+    SOCKET s = bound_socket(7113);
+    const int rcvbuf = 1000;
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
+    std::string sizes;
+    for (int i = 0; i < 20; ++i)
+        sizes += (i ? ",100" : "100");
+    kernel_sends(7113, sizes);
+    ASSERT_TRUE(wait_queued(s, 1000));
+    std::this_thread::sleep_for(200ms);
+    u_long queued = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 1000u);
+    int drops = 0, len = sizeof(int);
+    ASSERT_EQ(getsockopt(s, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len), 0);
+    // Ten fit; the rest that arrived were dropped and counted (a slow
+    // sanitized engine may see the veth drop a few before we do).
+    EXPECT_GE(drops, 5);
+    EXPECT_LE(drops, 10);
+    // The first ten are the ones kept.
+    char b[128];
+    ASSERT_EQ(recv(s, b, sizeof(b), 0), 100);
+    EXPECT_EQ(static_cast<uint8_t>(b[0]), pattern(0, 0));
+    closesocket(s);
+}
+
+TEST_F(Api, ConnectedSocketAcceptsOnlyItsPeer)
+{
+    SOCKET s = bound_socket(7114, 0);
+    sockaddr_in peer_addr = address("198.18.0.1", 40014);
+    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&peer_addr), sizeof(peer_addr)), 0);
+    sockaddr_in got_peer{};
+    int len = sizeof(got_peer);
+    ASSERT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&got_peer), &len), 0);
+    EXPECT_EQ(ntohs(got_peer.sin_port), 40014);
+    kernel_sends(7114, "5", 40099); // another port: silently discarded
+    kernel_sends(7114, "6", 40014);
+    char b[16];
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), 6);
+    // WSPRecvFrom: "not permitted with a connected socket".
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    sockaddr_in from{};
+    int fromlen = sizeof(from);
+    EXPECT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from), &fromlen, nullptr, nullptr),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEISCONN);
+    closesocket(s);
+}
+
+TEST_F(Api, SendToReachesTheKernel)
+{
+    ringsock::testing::Child receiver({"/bin/sh", "-c", peer("recv --port 7200 --count 2 --timeout 10")});
+    const auto ready_by = std::chrono::steady_clock::now() + 10s;
+    while (receiver.poll_output().find("ready") == std::string::npos && std::chrono::steady_clock::now() < ready_by)
+        std::this_thread::sleep_for(10ms);
+    SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    sockaddr_in to = address("198.18.0.1", 7200);
+    const char hello[] = "hello";
+    ASSERT_EQ(sendto(s, hello, 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 5) << WSAGetLastError();
+    sockaddr_in local{};
+    int len = sizeof(local);
+    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&local), &len), 0) << "sendto binds implicitly";
+    EXPECT_GE(ntohs(local.sin_port), 49152);
+    // Overlapped, gathered from two buffers.
+    char part1[] = "wor", part2[] = "ld";
+    WSABUF bufs[2] = {{3, part1}, {2, part2}};
+    WSAEVENT ev = WSACreateEvent();
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    DWORD sent = 0;
+    const int r = WSASendTo(s, bufs, 2, &sent, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to), &ov, nullptr);
+    ASSERT_TRUE(r == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    DWORD bytes = 0, flags = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 5u);
+    const Finished f = receiver.wait(15s);
+    EXPECT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_NE(f.output.find("5 68656c6c6f"), std::string::npos) << f.output;
+    EXPECT_NE(f.output.find("5 776f726c64"), std::string::npos) << f.output;
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Api, MulticastReachesAMemberSocket)
+{
+    SOCKET s = bound_socket(7115, 0);
+    ip_mreq mreq{};
+    inet_pton(AF_INET, "239.1.2.3", &mreq.imr_multiaddr);
+    ASSERT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&mreq), sizeof(mreq)), 0)
+        << WSAGetLastError();
+    kernel_sends(7115, "17", 40015, "239.1.2.3");
+    char b[32];
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), 17) << WSAGetLastError();
+    EXPECT_EQ(setsockopt(s, IPPROTO_IP, IP_DROP_MEMBERSHIP, reinterpret_cast<const char*>(&mreq), sizeof(mreq)), 0);
+    closesocket(s);
+}
+
+TEST_F(Api, TooManyOutstandingReceivesFailWithWouldBlock)
+{
+    SOCKET s = bound_socket(7116);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 1, 0);
+    std::vector<WSAOVERLAPPED> ov(5000);
+    char b[4];
+    WSABUF buf{sizeof(b), b};
+    int posted = 0;
+    int refused_with = 0;
+    for (auto& o : ov) {
+        DWORD got = 0, flags = 0;
+        if (WSARecv(s, &buf, 1, &got, &flags, &o, nullptr) == SOCKET_ERROR && WSAGetLastError() != WSA_IO_PENDING) {
+            refused_with = WSAGetLastError();
+            break;
+        }
+        ++posted;
+    }
+    EXPECT_GT(posted, 1000);
+    EXPECT_LT(posted, 5000);
+    EXPECT_EQ(refused_with, WSAEWOULDBLOCK) << "the pages: too many outstanding overlapped requests";
+    closesocket(s);
+    // Every posted one completes, aborted; the ring never overflowed.
+    int aborted = 0;
+    std::vector<OVERLAPPED_ENTRY> entries(256);
+    for (;;) {
+        ULONG n = 0;
+        if (!GetQueuedCompletionStatusEx(port, entries.data(), 256, &n, 2000, FALSE)) break;
+        aborted += static_cast<int>(n);
+    }
+    EXPECT_EQ(aborted, posted);
+    CloseHandle(port);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    ::testing::InitGoogleTest(&argc, argv);
+    std::unique_ptr<ringsock::testing::Namespace> netns;
+    if (ringsock::testing::running_as_root()) {
+        netns = std::make_unique<ringsock::testing::Namespace>(kNamespace);
+        if (netns->ok()) {
+            g_netns = netns.get();
+            const std::string device = "port.device=net_pcap0,iface=" + netns->host_interface();
+            const char* overrides[] = {device.c_str(), "eal.lcores=0-1", "eal.memory_mb=256", "mempool.mbufs=8191",
+                                       "port.link_timeout_ms=2000"};
+            const std::string profile = ringsock::testing::source_root() + "/drivers_config/pcap.toml";
+            if (ringsock_configure(profile.c_str(), 5, overrides) != 0) {
+                std::fprintf(stderr, "%s\n", ringsock_startup_error());
+                return 1;
+            }
+        }
+    }
+    const int result = RUN_ALL_TESTS();
+    g_netns = nullptr;
+    return result;
+}
