@@ -239,7 +239,7 @@ private:
         const Word* s = slot(index);
         for (std::size_t w = 0; w < kWords; ++w)
             words[w] = s[w];
-        std::memcpy(&out, words, sizeof(T));
+        std::memcpy(static_cast<void*>(&out), words, sizeof(T)); // T may have member initializers
     }
     void load_slot_racy(uint64_t index, T& out) const noexcept
     {

@@ -19,6 +19,7 @@
 #include "api/wait_objects.hh"
 #include "api/wake_hub.hh"
 #include "dataplane/profile.hh"
+#include "stack/counter_groups.hh"
 #include "stack/lwip_netif.hh"
 
 namespace ringsock::api {
@@ -59,6 +60,23 @@ std::vector<std::string> split_overrides(const char* text)
     return out;
 }
 
+dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
+{
+    return [&engine] {
+        const SocketEngineCounters& c = engine.counters();
+        return std::vector<std::pair<std::string, uint64_t>>{
+            {"delivered", c.delivered.get()},
+            {"queued", c.queued.get()},
+            {"rcvbuf_drops", c.rcvbuf_drops.get()},
+            {"no_socket", c.no_socket.get()},
+            {"filtered", c.filtered.get()},
+            {"completions", c.completions.get()},
+            {"sent", c.sent.get()},
+            {"send_failures", c.send_failures.get()},
+        };
+    };
+}
+
 } // namespace
 
 StartupConfig& startup_config()
@@ -93,6 +111,10 @@ int start_runtime()
     }
     try {
         runtime_holder() = std::make_unique<Runtime>(config);
+        // At exit, before the statics the runtime registered with (the
+        // telemetry registry, DPDK's): an atexit handler registered now
+        // runs before anything constructed earlier is destroyed.
+        std::atexit([] { runtime_holder().reset(); });
     } catch (const std::exception& e) {
         startup_error() = e.what();
         return WSASYSNOTREADY;
@@ -116,6 +138,17 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     const dataplane::Port& port = dataplane_->port();
     rte_ether_addr mac{};
     rte_eth_macaddr_get(port.id(), &mac);
+    if (!profile.interface.mac.empty()) {
+        // The profile's MAC (checked unicast by the loader) is the one peers
+        // address: testpmd's --eth-peer, a VM's configured MAC.
+        rte_ether_addr wanted{};
+        if (rte_ether_unformat_addr(profile.interface.mac.c_str(), &wanted) == 0) {
+            if (rte_eth_dev_default_mac_addr_set(port.id(), &wanted) != 0 && !profile.port.promiscuous)
+                spdlog::warn("port {} cannot take MAC {} and is not promiscuous: frames for it may not arrive",
+                             port.name(), profile.interface.mac);
+            mac = wanted;
+        }
+    }
     stack::MacAddress our_mac{};
     std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), our_mac.begin());
     const auto& iface = profile.interface;
@@ -153,12 +186,20 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
         rte_eal_mp_wait_lcore();
         throw std::runtime_error("the engines did not start: " + lane_error_);
     }
+    // /ringsock/group,classifier<i> and /ringsock/group,sockets<i>.
+    for (unsigned i = 0; i < n; ++i) {
+        telemetry_.push_back(std::make_unique<dataplane::TelemetryGroup>(
+            "classifier" + std::to_string(i), stack::classifier_counter_group(*classifiers_[i])));
+        telemetry_.push_back(std::make_unique<dataplane::TelemetryGroup>("sockets" + std::to_string(i),
+                                                                         socket_counter_group(*engines_[i])));
+    }
     spdlog::info("ringsock: {} engine(s) on {} ({}), IPv4 {}", n, port.name(), dataplane_->port().name(),
                  profile.interface.ipv4);
 }
 
 Runtime::~Runtime()
 {
+    telemetry_.clear();
     stop_.store(true, std::memory_order_release);
     rte_eal_mp_wait_lcore();
     engines_.clear();
@@ -303,6 +344,8 @@ void Runtime::close_socket(Socket& s)
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (s.outstanding.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
+    // The association's reference on the port (CreateIoCompletionPort took it).
+    if (CompletionPort* port = s.port.exchange(nullptr)) port->release_association();
     s.generation.fetch_add(1, std::memory_order_acq_rel);
     if (s.outstanding.load() == 0) free_slots_.push_back(s.index);
 }
@@ -385,7 +428,6 @@ void Runtime::notify_only(Request& r, unsigned engine) noexcept
     requests_.give_back(&r);
     if (notify == Notify::port) port->push(engine, c);
     if (notify == Notify::apc) apc->push(engine, a);
-    hub().notify();
 }
 
 bool Runtime::wait_for(LPWSAOVERLAPPED ov, uint32_t timeout_ms) noexcept

@@ -105,7 +105,7 @@ private:
     uint32_t next_slot_ = 0;
     uint16_t next_ephemeral_ = 49152;
     std::vector<std::vector<Socket*>> bound_; // by port, under control_
-    std::optional<dataplane::TelemetryGroup> telemetry_;
+    std::vector<std::unique_ptr<dataplane::TelemetryGroup>> telemetry_;
 };
 
 // The runtime while the stack runs, else null. Process-wide, as Winsock's

@@ -257,7 +257,7 @@ void SocketEngine::serve(Socket& s) noexcept
             s.queue.peek(q);
             error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
         } else {
-            s.queue.dequeue_burst(&q, 1);
+            s.queue.dequeue_burst_mc(&q, 1); // the immediate path dequeues with _mc too
             s.queued_bytes.fetch_sub(q.payload_length, std::memory_order_relaxed);
             error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
             rte_pktmbuf_free(q.mbuf);
