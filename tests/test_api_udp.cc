@@ -410,6 +410,65 @@ TEST_F(Api, CompletionRoutineRunsInTheInitiatingThreadAtAnAlertableWait)
     closesocket(s);
 }
 
+TEST_F(Api, AlertableEventWaitRunsRoutinesAndSaysSo)
+{
+    SOCKET s = bound_socket(7117);
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    g_routine_calls = 0;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, on_received), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    WSAEVENT never = WSACreateEvent();
+    // Not alertable: the routine waits, the wait times out.
+    kernel_sends(7117, "21");
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(WSAWaitForMultipleEvents(1, &never, FALSE, 100, FALSE), WSA_WAIT_TIMEOUT);
+    EXPECT_EQ(g_routine_calls.load(), 0);
+    EXPECT_EQ(WSAWaitForMultipleEvents(1, &never, FALSE, 5000, TRUE), WSA_WAIT_IO_COMPLETION);
+    EXPECT_EQ(g_routine_calls.load(), 1);
+    EXPECT_EQ(g_routine_bytes, 21u);
+    WSACloseEvent(never);
+    closesocket(s);
+}
+
+TEST_F(Api, PortSharingNeedsTheOptionOnEverySocket)
+{
+    SOCKET a = bound_socket(7118);
+    SOCKET b = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    sockaddr_in local = address("0.0.0.0", 7118);
+    EXPECT_EQ(bind(b, reinterpret_cast<sockaddr*>(&local), sizeof(local)), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEADDRINUSE);
+    // Engines are 0 .. ringsock_engine_count() - 1.
+    const int engines = ringsock_engine_count();
+    ASSERT_GE(engines, 1);
+    EXPECT_EQ(setsockopt(b, SOL_SOCKET, SO_RINGSOCK_HOME_ENGINE, reinterpret_cast<const char*>(&engines),
+                         sizeof(int)),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    // SO_REUSEADDR on both lets both bind.
+    SOCKET c = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    SOCKET d = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    const int on = 1;
+    ASSERT_EQ(setsockopt(c, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+    ASSERT_EQ(setsockopt(d, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+    sockaddr_in shared = address("0.0.0.0", 7119);
+    EXPECT_EQ(bind(c, reinterpret_cast<sockaddr*>(&shared), sizeof(shared)), 0);
+    EXPECT_EQ(bind(d, reinterpret_cast<sockaddr*>(&shared), sizeof(shared)), 0) << WSAGetLastError();
+    // Port sharing is per engine: two sockets on one engine still clash.
+    SOCKET e = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    SOCKET f = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    ASSERT_EQ(setsockopt(e, SOL_SOCKET, SO_RINGSOCK_PORT_SHARE, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+    ASSERT_EQ(setsockopt(f, SOL_SOCKET, SO_RINGSOCK_PORT_SHARE, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+    sockaddr_in per_core = address("0.0.0.0", 7120);
+    EXPECT_EQ(bind(e, reinterpret_cast<sockaddr*>(&per_core), sizeof(per_core)), 0);
+    EXPECT_EQ(bind(f, reinterpret_cast<sockaddr*>(&per_core), sizeof(per_core)), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEADDRINUSE);
+    for (SOCKET s : {a, b, c, d, e, f})
+        closesocket(s);
+}
+
 TEST_F(Api, ReceiveAfterShutdownReceiveFailsWithEshutdown)
 {
     SOCKET s = bound_socket(7109);
