@@ -88,12 +88,12 @@ public:
     // n, by exactly one enqueued entry or one unreserve().
     bool try_reserve(uint32_t n = 1) noexcept
     {
+        // Acquire on success, pairs with release_reservations(): the head
+        // advance that freed this room happens-before whatever we hand the
+        // request to, and through it the producer's enqueue.
         uint32_t now = reserved_.value.load(std::memory_order_relaxed);
         do {
             if (now > capacity_ || n > capacity_ - now) return false;
-            // Acquire on success, pairs with release_reservations(): the
-            // head advance that freed this room is visible to whoever we
-            // hand the request to, and through them to the producer.
         } while (
             !reserved_.value.compare_exchange_weak(now, now + n, std::memory_order_acquire, std::memory_order_relaxed));
         return true;

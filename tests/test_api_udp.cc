@@ -407,6 +407,18 @@ TEST_F(Api, CompletionRoutineRunsInTheInitiatingThreadAtAnAlertableWait)
     EXPECT_EQ(g_routine_calls.load(), 1);
     EXPECT_EQ(g_routine_bytes, 33u);
     EXPECT_EQ(g_routine_thread, std::this_thread::get_id());
+
+    // Completed at once (a datagram was queued): 0, and the routine is
+    // still queued for the next alertable wait.
+    kernel_sends(7108, "44");
+    ASSERT_TRUE(wait_queued(s, 44));
+    WSAOVERLAPPED ov2{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov2, on_received), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 44u);
+    EXPECT_EQ(g_routine_calls.load(), 1);
+    EXPECT_EQ(SleepEx(5000, TRUE), WAIT_IO_COMPLETION);
+    EXPECT_EQ(g_routine_calls.load(), 2);
+    EXPECT_EQ(g_routine_bytes, 44u);
     closesocket(s);
 }
 

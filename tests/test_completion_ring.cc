@@ -46,9 +46,12 @@ struct Odd {
     uint8_t b[3];
 };
 
-// 12 bytes: stored as 32-bit words.
+// 12 bytes, stored as 32-bit words; member initializers make it
+// trivially copyable but not trivial (as some of the socket layer's are).
 struct Twelve {
-    uint32_t a, b, c;
+    uint32_t a = 0;
+    uint32_t b = 0;
+    uint32_t c = 0;
 };
 
 TEST(CompletionRing, EntriesComeOutInFifoOrder)

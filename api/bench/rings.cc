@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <pthread.h>
@@ -253,6 +254,21 @@ int main(int argc, char** argv)
             return 2;
         }
     }
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) CPU_ZERO(&allowed);
+    for (const auto& [name, cpu] :
+         {std::pair{"--producer-cpu", o.producer_cpu}, std::pair{"--consumer-cpu", o.consumer_cpu}}) {
+        if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+            std::fprintf(stderr, "ringsock-bench-rings: %s %d is not a CPU this process may run on\n", name, cpu);
+            return 1;
+        }
+    }
+    if (o.producer_cpu == o.consumer_cpu)
+        std::fprintf(stderr,
+                     "ringsock-bench-rings: producer and consumer share CPU %d: the figures measure the "
+                     "scheduler\n",
+                     o.producer_cpu);
     try {
         return bench(o);
     } catch (const std::exception& e) {
