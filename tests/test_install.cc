@@ -38,6 +38,17 @@ TEST(Install, AConsumerBuildsAndRunsAgainstRingsockPc)
         run_shell("LD_LIBRARY_PATH=$(dirname $(find " + root + " -name libringsock.so)) " + root + "/consumer 2>&1");
     EXPECT_EQ(ran.exit_code, 0) << ran.output;
     EXPECT_NE(ran.output.find("net_null0"), std::string::npos) << ran.output;
+
+    // The public Winsock header alone, from C.
+    const auto built_c = run_shell("cc -std=c11" + sanitizer_flags + " " + ringsock::testing::source_root() +
+                                       "/tests/data/consumer/winsock.c -o " + root + "/winsock $(" + pkgconfig +
+                                       " --cflags --libs) 2>&1",
+                                   std::chrono::seconds(120));
+    ASSERT_EQ(built_c.exit_code, 0) << built_c.output;
+    const auto ran_c = run_shell("env -u RINGSOCK_PROFILE LD_LIBRARY_PATH=$(dirname $(find " + root +
+                                 " -name libringsock.so)) " + root + "/winsock 2>&1");
+    EXPECT_EQ(ran_c.exit_code, 0) << ran_c.output;
+    EXPECT_NE(ran_c.output.find("RINGSOCK_PROFILE"), std::string::npos) << ran_c.output;
     run_shell("rm -rf " + root);
 }
 
