@@ -74,7 +74,9 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
     rt.note_bound(s);
     s.bound.store(true, std::memory_order_release);
     ControlCall call;
-    return rt.control(s.home_engine, Op::attach, &s, call);
+    if (const int error = rt.control(s.home_engine, Op::attach, &s, call); error != 0) return error;
+    rt.claim_port(s);
+    return 0;
 }
 
 int ensure_bound(Runtime& rt, Socket& s) noexcept

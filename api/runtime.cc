@@ -329,6 +329,18 @@ void Runtime::close_socket(Socket& s)
         control(s.home_engine, Op::detach, &s, call);
         auto& list = bound_[s.local.port];
         list.erase(std::remove(list.begin(), list.end(), &s), list.end());
+        // The port's datagrams now go to a remaining socket's engine, or
+        // nowhere (lwIP answers for an unbound port again).
+        if (!list.empty()) {
+            claim_port(*list.front());
+        } else {
+            for (unsigned e = 0; e < engine_count(); ++e) {
+                if (e == s.home_engine) continue;
+                ControlCall unclaim;
+                unclaim.port = s.local.port;
+                control(e, Op::unclaim, nullptr, unclaim);
+            }
+        }
     }
     if (s.lwip_pcb != nullptr) {
         ControlCall drop;
@@ -386,6 +398,17 @@ uint16_t Runtime::ephemeral_port(const Socket& s)
 void Runtime::note_bound(Socket& s)
 {
     bound_[s.local.port].push_back(&s);
+}
+
+void Runtime::claim_port(const Socket& s)
+{
+    for (unsigned e = 0; e < engine_count(); ++e) {
+        if (e == s.home_engine) continue;
+        ControlCall call;
+        call.port = s.local.port;
+        call.home = static_cast<int16_t>(s.home_engine);
+        control(e, Op::claim, nullptr, call);
+    }
 }
 
 void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept

@@ -66,6 +66,9 @@ public:
     bool may_bind(const Socket& s, const Endpoint& local) const;
     uint16_t ephemeral_port(const Socket& s);
     void note_bound(Socket& s);
+    // After `s` is attached to its home engine: the other engines hand its
+    // port's datagrams to that engine. Caller holds the control mutex.
+    void claim_port(const Socket& s);
 
     // Runs `call` on engine `engine` and waits for its answer.
     int control(unsigned engine, Op op, Socket* socket, ControlCall& call);

@@ -45,7 +45,8 @@ Endpoint destination_of(const stack::UdpDatagram& d)
 
 SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
                            stack::LwipInterface* lwip)
-    : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip), by_port_(65536, nullptr)
+    : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip), forward_(65536, -1),
+      by_port_(65536, nullptr)
 {
     const std::string name = "rs_submit_" + std::to_string(index);
     // Every request in the pool plus a control call per thread, rounded up.
@@ -53,11 +54,18 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
     submissions_ =
         rte_ring_create_elem(name.c_str(), sizeof(Submission), slots, SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_EXACT_SZ);
     if (submissions_ == nullptr) throw std::runtime_error("cannot create the submission ring " + name);
+    const std::string inbound = "rs_handover_" + std::to_string(index);
+    inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
     deferred_.reserve(64);
 }
 
 SocketEngine::~SocketEngine()
 {
+    void* m = nullptr;
+    while (rte_ring_sc_dequeue(inbound_, &m) == 0)
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(inbound_);
     rte_ring_free(submissions_);
 }
 
@@ -81,6 +89,7 @@ void SocketEngine::on_poll(dataplane::Engine&)
     const unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr);
     for (unsigned i = 0; i < n; ++i)
         execute(batch[i]);
+    take_handed_over();
     if (!deferred_.empty()) {
         std::vector<Socket*> again;
         again.swap(deferred_);
@@ -124,6 +133,20 @@ void SocketEngine::execute(const Submission& s) noexcept
         answer(call, ok ? 0 : (s.op == Op::join ? WSAENOBUFS : WSAEADDRNOTAVAIL));
         break;
     }
+    case Op::claim: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        forward_[call.port] = call.home;
+        classifier_.bind_udp_port(call.port);
+        answer(call, 0);
+        break;
+    }
+    case Op::unclaim: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        forward_[call.port] = -1;
+        if (by_port_[call.port] == nullptr) classifier_.unbind_udp_port(call.port);
+        answer(call, 0);
+        break;
+    }
     case Op::drop_sender:
         delete static_cast<stack::LwipUdpSender*>(s.socket->lwip_pcb);
         s.socket->lwip_pcb = nullptr;
@@ -161,7 +184,7 @@ void SocketEngine::detach(Socket& s) noexcept
         }
         s.next_on_port = nullptr;
         s.in_table = false;
-        if (by_port_[s.local.port] == nullptr) classifier_.unbind_udp_port(s.local.port);
+        if (by_port_[s.local.port] == nullptr && forward_[s.local.port] < 0) classifier_.unbind_udp_port(s.local.port);
         attached_.erase(std::remove(attached_.begin(), attached_.end(), &s), attached_.end());
     }
     deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), &s), deferred_.end());
@@ -318,6 +341,45 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
     if (s.fifo_head != nullptr) serve(s);
 }
 
+void SocketEngine::miss(const stack::UdpDatagram& d) noexcept
+{
+    // RSS (or a one-queue port) brought it to the wrong engine: hand it to
+    // the engine whose sockets own the port.
+    const int16_t home = forward_[d.dst_port];
+    if (home >= 0 && static_cast<unsigned>(home) != index_) {
+        runtime_.engine(static_cast<unsigned>(home)).hand_over(d.mbuf, counters_);
+        return;
+    }
+    counters_.no_socket.add(1);
+    rte_pktmbuf_free(d.mbuf);
+}
+
+void SocketEngine::hand_over(rte_mbuf* m, SocketEngineCounters& from) noexcept
+{
+    if (rte_ring_mp_enqueue(inbound_, m) != 0) {
+        from.handover_full.add(1);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    from.handed_over.add(1);
+}
+
+void SocketEngine::take_handed_over() noexcept
+{
+    rte_mbuf* frames[32];
+    const unsigned n = rte_ring_sc_dequeue_burst(inbound_, reinterpret_cast<void**>(frames), 32, nullptr);
+    if (n == 0) return;
+    stack::UdpDatagram udp[32];
+    rte_mbuf* other[32];
+    const stack::ClassifiedBurst got = classifier_.classify(frames, static_cast<uint16_t>(n), udp, other);
+    if (got.udp != 0) on_udp(udp, got.udp);
+    for (uint16_t i = 0; i < got.lwip; ++i) {
+        // Unbound here too since it was handed over (closed meanwhile).
+        counters_.no_socket.add(1);
+        rte_pktmbuf_free(other[i]);
+    }
+}
+
 void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
 {
     for (uint16_t i = 0; i < n; ++i) {
@@ -331,8 +393,7 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
                 if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)))
                     targets[count++] = s;
             if (count == 0) {
-                counters_.no_socket.add(1);
-                rte_pktmbuf_free(d[i].mbuf);
+                miss(d[i]);
                 continue;
             }
             if (count > 1) rte_pktmbuf_refcnt_update(d[i].mbuf, static_cast<int16_t>(count - 1));
@@ -342,8 +403,7 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
         }
         Socket* s = lookup(d[i]);
         if (s == nullptr) {
-            counters_.no_socket.add(1);
-            rte_pktmbuf_free(d[i].mbuf);
+            miss(d[i]);
             continue;
         }
         deliver(*s, d[i]);

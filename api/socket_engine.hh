@@ -35,6 +35,8 @@ struct ControlCall {
     std::atomic<bool> done{false};
     int result = 0;
     Endpoint group;                   // join/leave
+    uint16_t port = 0;                // claim/unclaim: the UDP port
+    int16_t home = -1;                // claim: the engine that owns its sockets
     LPWSAOVERLAPPED target = nullptr; // cancel
     DWORD cancel_error = 0;           // cancel: the status the cancelled request gets
 };
@@ -42,7 +44,9 @@ struct ControlCall {
 // notify: a request that completed at once in the application's thread;
 // the engine queues its port packet or completion routine into the ring
 // reserved for it (the engine is those rings' one producer).
-enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender };
+// claim/unclaim: another engine owns sockets on this port; datagrams for
+// it that land here are handed to that engine instead of lwIP.
+enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender, claim, unclaim };
 
 struct Submission {
     Op op;
@@ -60,6 +64,8 @@ struct alignas(dataplane::kCacheLine) SocketEngineCounters {
     dataplane::RelaxedCounter completions;   // requests completed
     dataplane::RelaxedCounter sent;          // datagrams handed to lwIP
     dataplane::RelaxedCounter send_failures; // lwIP refused (no memory, no route)
+    dataplane::RelaxedCounter handed_over;   // datagrams passed to their socket's home engine
+    dataplane::RelaxedCounter handover_full; // dropped: the home engine's hand-over ring was full
 };
 
 class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink {
@@ -70,6 +76,10 @@ public:
     ~SocketEngine() override;
     SocketEngine(const SocketEngine&) = delete;
     SocketEngine& operator=(const SocketEngine&) = delete;
+
+    // Any engine: a frame for a socket homed here, classified again on
+    // arrival by this engine's classifier. Takes the mbuf in every case.
+    void hand_over(rte_mbuf* m, SocketEngineCounters& from) noexcept;
 
     // Any thread. False only if the ring is full (it is sized for every
     // request the pool holds plus control calls, so: never in practice).
@@ -115,7 +125,12 @@ private:
     dataplane::Engine& engine_;
     stack::Classifier& classifier_;
     stack::LwipInterface* lwip_;
+    void take_handed_over() noexcept;
+    void miss(const stack::UdpDatagram& d) noexcept;
+
     rte_ring* submissions_ = nullptr;
+    rte_ring* inbound_ = nullptr;   // frames other engines hand over (MP/SC)
+    std::vector<int16_t> forward_;  // by port: the engine owning its sockets, -1: none elsewhere
     std::vector<Socket*> by_port_;  // 65536 chains of sockets bound here
     std::vector<Socket*> deferred_; // sockets whose receives wait for an application consumer to leave
     std::vector<Socket*> attached_; // every socket in the table (teardown)

@@ -3,6 +3,8 @@
 // rarely does.
 #include "dataplane/eal.hh"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -80,7 +82,12 @@ HostMemory probe_host_memory()
 
 std::vector<std::string> eal_arguments(const Profile& profile, const HostMemory& host, const std::string& file_prefix)
 {
-    std::vector<std::string> args{"-l", profile.eal.lcores};
+    // An lcore-to-CPU map in extra_args (--lcores) replaces eal.lcores:
+    // EAL refuses both at once.
+    const bool mapped = std::any_of(profile.eal.extra_args.begin(), profile.eal.extra_args.end(),
+                                    [](const std::string& a) { return a.rfind("--lcores", 0) == 0; });
+    std::vector<std::string> args;
+    if (!mapped) args = {"-l", profile.eal.lcores};
     if (profile.eal.main_lcore) args.insert(args.end(), {"--main-lcore", std::to_string(*profile.eal.main_lcore)});
     args.insert(args.end(), {"--file-prefix", file_prefix});
     if (!host.hugepages) args.insert(args.end(), {"--no-huge", "-m", std::to_string(profile.eal.memory_mb)});

@@ -67,3 +67,20 @@ TEST(EalArguments, LcoresMainLcoreAndExtraArgumentsPassThrough)
 }
 
 } // namespace
+
+namespace {
+
+TEST(EalArguments, LcoreMapInExtraArgsReplacesTheLcoreList)
+{
+    const auto args = eal_arguments(
+        profile_of(
+            "[eal]\nlcores = \"0-1\"\nextra_args = [\"--lcores=0@0,1@1,2@1\"]\n[port]\ndevice = \"net_null0\"\n"),
+        HostMemory{false}, "p1");
+    EXPECT_EQ(std::count(args.begin(), args.end(), "-l"), 0) << "EAL refuses -l beside --lcores";
+    EXPECT_EQ(std::count(args.begin(), args.end(), "--lcores=0@0,1@1,2@1"), 1);
+    const auto plain =
+        eal_arguments(profile_of("[eal]\nlcores = \"0-1\"\n[port]\ndevice = \"net_null0\"\n"), HostMemory{false}, "p1");
+    EXPECT_TRUE(contains_sequence(plain, {"-l", "0-1"}));
+}
+
+} // namespace

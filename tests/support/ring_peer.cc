@@ -1,0 +1,204 @@
+// See ring_peer.hh. How the rings reach the port that WSAStartup makes:
+// net_ring accepts "internal=<address>" naming its own struct
+// ring_internal_args (rte_eth_from_rings passes its arguments so); the probe
+// takes the rings from it when its `addr` member points at itself. The
+// layout below is that struct's in DPDK 22.11 (drivers/net/ring/
+// rte_eth_ring.c), checked against the installed PMD: the probe compares
+// the value at offset 0x20 with the address it parsed, and refuses text of
+// 19 characters or more.
+#include "tests/support/ring_peer.hh"
+
+#include <arpa/inet.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <rte_byteorder.h>
+#include <rte_errno.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+namespace ringsock::testing {
+namespace {
+
+// Mirror of net_ring's struct ring_internal_args (its members are const
+// there; the PMD only reads them).
+struct RingInternalArgs {
+    rte_ring* const* rx_queues;
+    unsigned int nb_rx_queues;
+    rte_ring* const* tx_queues;
+    unsigned int nb_tx_queues;
+    unsigned int numa_node;
+    void* addr;
+};
+static_assert(offsetof(RingInternalArgs, rx_queues) == 0);
+static_assert(offsetof(RingInternalArgs, nb_rx_queues) == 8);
+static_assert(offsetof(RingInternalArgs, tx_queues) == 16);
+static_assert(offsetof(RingInternalArgs, nb_tx_queues) == 24);
+static_assert(offsetof(RingInternalArgs, numa_node) == 28);
+static_assert(offsetof(RingInternalArgs, addr) == 32);
+
+constexpr unsigned kRingSize = 1024;
+constexpr unsigned kPoolSize = 4095;
+
+// Multi-producer, multi-consumer (flags 0): the test thread and the engine
+// each use one end of each ring, and neither end is ever raced.
+rte_ring* g_to_stack = nullptr;   // ring A: the port's receive queue
+rte_ring* g_from_stack = nullptr; // ring B: the port's transmit queue
+rte_ring* g_rx_queues[1] = {nullptr};
+rte_ring* g_tx_queues[1] = {nullptr};
+RingInternalArgs g_args{};
+rte_mempool* g_pool = nullptr;
+std::string g_error;
+
+rte_ring* make_ring(const char* name)
+{
+    const ssize_t size = rte_ring_get_memsize(kRingSize);
+    if (size < 0) {
+        g_error = "rte_ring_get_memsize failed";
+        return nullptr;
+    }
+    const std::size_t rounded = (static_cast<std::size_t>(size) + RTE_CACHE_LINE_SIZE - 1) &
+                                ~static_cast<std::size_t>(RTE_CACHE_LINE_SIZE - 1);
+    // Lives until exit: the port keeps using it.
+    void* memory = std::aligned_alloc(RTE_CACHE_LINE_SIZE, rounded);
+    if (memory == nullptr) {
+        g_error = "no memory for a ring";
+        return nullptr;
+    }
+    auto* ring = static_cast<rte_ring*>(memory);
+    if (rte_ring_init(ring, name, kRingSize, 0) != 0) {
+        g_error = std::string("rte_ring_init failed for ") + name;
+        std::free(memory);
+        return nullptr;
+    }
+    return ring;
+}
+
+bool parse_mac(const char* text, rte_ether_addr& out)
+{
+    unsigned b[6];
+    if (std::sscanf(text, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) return false;
+    for (int i = 0; i < 6; ++i)
+        out.addr_bytes[i] = static_cast<uint8_t>(b[i]);
+    return true;
+}
+
+} // namespace
+
+std::string ring_device_devarg()
+{
+    if (g_to_stack == nullptr) {
+        g_to_stack = make_ring("rs_peer_to_stack");
+        g_from_stack = make_ring("rs_peer_from_stack");
+        if (g_to_stack == nullptr || g_from_stack == nullptr) return {};
+        g_rx_queues[0] = g_to_stack;
+        g_tx_queues[0] = g_from_stack;
+        g_args.rx_queues = g_rx_queues;
+        g_args.nb_rx_queues = 1;
+        g_args.tx_queues = g_tx_queues;
+        g_args.nb_tx_queues = 1;
+        // As rte_eth_from_ring() passes for a ring not in a memzone.
+        g_args.numa_node = static_cast<unsigned int>(SOCKET_ID_ANY);
+        g_args.addr = &g_args;
+    }
+    char text[64];
+    std::snprintf(text, sizeof(text), "net_ring0,internal=%p", static_cast<void*>(&g_args));
+    return text;
+}
+
+bool start_peer()
+{
+    if (g_pool != nullptr) return true;
+    g_pool = rte_pktmbuf_pool_create("rs_peer_pool", kPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (g_pool == nullptr) {
+        g_error = std::string("rte_pktmbuf_pool_create: ") + rte_strerror(rte_errno);
+        return false;
+    }
+    return true;
+}
+
+bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum)
+{
+    if (g_pool == nullptr || g_to_stack == nullptr) return false;
+    const std::size_t l4_len = sizeof(rte_udp_hdr) + payload.size();
+    const std::size_t l3_len = sizeof(rte_ipv4_hdr) + l4_len;
+    const std::size_t frame_len = sizeof(rte_ether_hdr) + l3_len;
+    if (frame_len > RTE_MBUF_DEFAULT_DATAROOM) return false;
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    if (m == nullptr) return false;
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(frame_len)));
+    if (p == nullptr) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    std::memset(p, 0, frame_len);
+
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+    parse_mac(kRingOurMac, eth->dst_addr);
+    parse_mac("02:00:00:00:00:01", eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + sizeof(rte_ether_hdr));
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(l3_len));
+    ip->packet_id = 0;
+    ip->fragment_offset = 0;
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_UDP;
+    inet_pton(AF_INET, kRingPeerIpv4, &ip->src_addr);
+    inet_pton(AF_INET, kRingOurIpv4, &ip->dst_addr);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(p + sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr));
+    udp->src_port = rte_cpu_to_be_16(src_port);
+    udp->dst_port = rte_cpu_to_be_16(dst_port);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4_len));
+    if (!payload.empty()) std::memcpy(udp + 1, payload.data(), payload.size());
+    udp->dgram_cksum = 0;
+    uint16_t sum = rte_ipv4_udptcp_cksum(ip, udp); // never 0: 0 means "none"
+    if (bad_checksum) {
+        sum = static_cast<uint16_t>(sum ^ 0x5a5a);
+        if (sum == 0) sum = 0x1234;
+    }
+    udp->dgram_cksum = sum;
+
+    if (rte_ring_enqueue(g_to_stack, m) != 0) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    return true;
+}
+
+unsigned drain_sent()
+{
+    if (g_from_stack == nullptr) return 0;
+    unsigned total = 0;
+    void* burst[32];
+    for (;;) {
+        const unsigned n = rte_ring_dequeue_burst(g_from_stack, burst, 32, nullptr);
+        for (unsigned i = 0; i < n; ++i)
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(burst[i]));
+        total += n;
+        if (n == 0) return total;
+    }
+}
+
+unsigned pending_received()
+{
+    return g_to_stack == nullptr ? 0 : rte_ring_count(g_to_stack);
+}
+
+const std::string& ring_peer_error()
+{
+    return g_error;
+}
+
+} // namespace ringsock::testing

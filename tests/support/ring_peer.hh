@@ -1,0 +1,46 @@
+// An in-process peer for the API tests: two rte_rings that a net_ring port
+// made by WSAStartup from the profile uses as its queues. The test enqueues
+// hand-built frames on the port's receive ring and takes what the stack sends
+// off its transmit ring; no wire, no namespace, nothing lost on the way.
+//
+// No DPDK or system socket header here: the tests that use it include
+// <ringsock/winsock2.h>, which cannot share a translation unit with them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ringsock::testing {
+
+// The peer's addresses, and ours as ring.toml sets them (kept by the test's
+// overrides).
+inline constexpr const char* kRingPeerIpv4 = "198.18.0.1";
+inline constexpr const char* kRingOurIpv4 = "198.18.0.2";
+inline constexpr const char* kRingOurMac = "02:00:00:00:00:02";
+
+// Before WSAStartup (no EAL needed): makes the two rings on ordinary memory
+// and returns the port.device value that hands them to net_ring:
+// "net_ring0,internal=0x...", the PMD's own in-process argument.
+std::string ring_device_devarg();
+
+// After WSAStartup: the mempool the peer builds its frames from. Idempotent;
+// false (with ring_peer_error()) if it cannot be made.
+bool start_peer();
+
+// One UDP/IPv4 datagram from kRingPeerIpv4:src_port to kRingOurIpv4:dst_port,
+// to our MAC, with a correct UDP checksum, or a wrong non-zero one if
+// `bad_checksum`. False if no mbuf or the ring is full.
+bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload,
+              bool bad_checksum = false);
+
+// Frees whatever the stack has sent so far (ARP, neighbour discovery...);
+// returns how many frames that was.
+unsigned drain_sent();
+
+// Frames still waiting on the port's receive ring (not yet polled).
+unsigned pending_received();
+
+const std::string& ring_peer_error();
+
+} // namespace ringsock::testing

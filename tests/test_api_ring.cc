@@ -1,0 +1,443 @@
+// The Winsock API's receive semantics through the public header, with an
+// in-process net_ring peer (tests/support/ring_peer.hh): WSAStartup makes the
+// port from drivers_config/ring.toml with the peer's rings as its queues, the
+// test puts hand-built UDP frames on the receive ring. Nothing is lost between
+// the peer and the stack, so counts here are exact. The same behaviours
+// against the kernel: test_api_udp.cc.
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/ring_peer.hh"
+#include "tests/support/subprocess.hh"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace peer = ringsock::testing;
+
+constexpr DWORD kWaitMs = 5000;
+
+// Byte i of datagram k.
+uint8_t pattern(unsigned k, unsigned i)
+{
+    return static_cast<uint8_t>((k * 7 + i) % 256);
+}
+
+std::vector<uint8_t> datagram(unsigned k, std::size_t size)
+{
+    std::vector<uint8_t> out(size);
+    for (std::size_t i = 0; i < size; ++i)
+        out[i] = pattern(k, static_cast<unsigned>(i));
+    return out;
+}
+
+// Datagram k of `size` bytes from the peer's `src_port` to our `port`.
+void peer_sends(uint16_t port, unsigned k, std::size_t size, uint16_t src_port = 40000, bool bad_checksum = false)
+{
+    ASSERT_TRUE(peer::send_udp(src_port, port, datagram(k, size), bad_checksum)) << "the peer could not send";
+}
+
+// Until the engine has taken every frame off the peer's ring, at most 5 s.
+bool wait_polled()
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (peer::pending_received() != 0) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+sockaddr_in address(const char* ip, uint16_t port)
+{
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    EXPECT_EQ(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+    return a;
+}
+
+SOCKET bound_socket(uint16_t port)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    sockaddr_in local = address("0.0.0.0", port);
+    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    return s;
+}
+
+// Waits until at least `n` bytes are queued on `s` (FIONREAD), at most 5 s.
+bool wait_queued(SOCKET s, u_long n)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    u_long queued = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ioctlsocket(s, FIONREAD, &queued) == 0 && queued >= n) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return false;
+}
+
+bool signalled(WSAEVENT ev, DWORD timeout_ms)
+{
+    return WSAWaitForMultipleEvents(1, &ev, FALSE, timeout_ms, FALSE) == WSA_WAIT_EVENT_0;
+}
+
+class ApiRing : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        WSADATA data;
+        ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &data), 0) << ringsock_startup_error();
+        started_ = true;
+        ASSERT_TRUE(peer::start_peer()) << peer::ring_peer_error();
+        peer::drain_sent();
+    }
+    void TearDown() override
+    {
+        if (started_) {
+            EXPECT_EQ(WSACleanup(), 0);
+        }
+        peer::drain_sent();
+    }
+
+private:
+    bool started_ = false;
+};
+
+TEST_F(ApiRing, PendingReceiveFromGetsTheDatagramAndItsSourceAtCompletion)
+{
+    SOCKET s = bound_socket(7301);
+    WSAEVENT ev = WSACreateEvent();
+    char b[64];
+    std::memset(b, 0, sizeof(b));
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0xdeadbeef, flags = 0;
+    sockaddr_in from{};
+    from.sin_port = 0x5a5a;
+    int fromlen = sizeof(from);
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from), &fromlen, &ov, nullptr),
+              SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    EXPECT_EQ(from.sin_port, 0x5a5a) << "lpFrom is written only at completion";
+    DWORD bytes = 0, out_flags = 0;
+    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags));
+    EXPECT_EQ(WSAGetLastError(), WSA_IO_INCOMPLETE);
+
+    peer_sends(7301, 3, 20, 40002);
+    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion";
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 20u);
+    EXPECT_EQ(out_flags & MSG_PARTIAL, 0u);
+    EXPECT_EQ(ntohs(from.sin_port), 40002);
+    EXPECT_EQ(from.sin_family, AF_INET);
+    EXPECT_EQ(fromlen, static_cast<int>(sizeof(sockaddr_in)));
+    char text[INET_ADDRSTRLEN];
+    EXPECT_STREQ(inet_ntop(AF_INET, &from.sin_addr, text, sizeof(text)), peer::kRingPeerIpv4);
+    for (unsigned i = 0; i < 20; ++i)
+        ASSERT_EQ(static_cast<uint8_t>(b[i]), pattern(3, i)) << i;
+    EXPECT_EQ(b[20], 0) << "nothing past the datagram";
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(ApiRing, BuffersFillInArrayOrderWithoutHoles)
+{
+    SOCKET s = bound_socket(7302);
+    WSAEVENT ev = WSACreateEvent();
+    char a[5], c[3], d[100];
+    std::memset(d, 0x77, sizeof(d));
+    WSABUF bufs[3] = {{sizeof(a), a}, {sizeof(c), c}, {sizeof(d), d}};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, bufs, 3, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    peer_sends(7302, 1, 20);
+    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion";
+    DWORD bytes = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
+    ASSERT_EQ(bytes, 20u);
+    uint8_t joined[20];
+    std::memcpy(joined, a, 5);
+    std::memcpy(joined + 5, c, 3);
+    std::memcpy(joined + 8, d, 12);
+    for (unsigned i = 0; i < 20; ++i)
+        EXPECT_EQ(joined[i], pattern(1, i)) << i;
+    EXPECT_EQ(static_cast<uint8_t>(d[12]), 0x77) << "nothing past the datagram";
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(ApiRing, OversizeDatagramFillsTheBuffersFailsWithEmsgsizeAndLosesTheRest)
+{
+    SOCKET s = bound_socket(7303);
+    WSAEVENT ev = WSACreateEvent();
+    char a[10], b[10];
+    WSABUF bufs[2] = {{sizeof(a), a}, {sizeof(b), b}};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, bufs, 2, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    peer_sends(7303, 0, 100);
+    peer_sends(7303, 1, 7);
+    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion";
+    DWORD bytes = 0;
+    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags));
+    EXPECT_EQ(WSAGetLastError(), WSAEMSGSIZE);
+    EXPECT_EQ(bytes, 20u);
+    EXPECT_EQ(flags & MSG_PARTIAL, 0u) << "UDP is unreliable without MSG_PARTIAL: the rest is lost";
+    for (unsigned i = 0; i < 10; ++i) {
+        EXPECT_EQ(static_cast<uint8_t>(a[i]), pattern(0, i));
+        EXPECT_EQ(static_cast<uint8_t>(b[i]), pattern(0, 10 + i));
+    }
+    // The next receive gets the next datagram, not the lost tail.
+    ASSERT_TRUE(wait_queued(s, 7));
+    u_long queued = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 7u) << "the 80 bytes that did not fit are gone";
+    char next[64];
+    WSABUF one{sizeof(next), next};
+    flags = 0;
+    WSAOVERLAPPED ov2{};
+    ASSERT_EQ(WSARecv(s, &one, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 7u);
+    for (unsigned i = 0; i < 7; ++i)
+        EXPECT_EQ(static_cast<uint8_t>(next[i]), pattern(1, i)) << i;
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(ApiRing, ReceivesPostedOnACompletionPortCompleteInPostingOrder)
+{
+    constexpr int kPosts = 32;
+    SOCKET s = bound_socket(7304);
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(port, nullptr);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, 77, 0), port);
+    static char b[kPosts][64];
+    std::memset(b, 0, sizeof(b));
+    WSAOVERLAPPED ov[kPosts]{};
+    for (int i = 0; i < kPosts; ++i) {
+        WSABUF buf{sizeof(b[i]), b[i]};
+        DWORD got = 0, flags = 0;
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
+        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    }
+    // Datagram k has k + 1 bytes of pattern k.
+    for (unsigned k = 0; k < kPosts; ++k)
+        peer_sends(7304, k, k + 1);
+    OVERLAPPED_ENTRY entries[kPosts];
+    ULONG total = 0;
+    while (total < kPosts) {
+        ULONG n = 0;
+        ASSERT_TRUE(GetQueuedCompletionStatusEx(port, entries + total, kPosts - total, &n, kWaitMs, FALSE))
+            << "after " << total << " completions: " << GetLastError();
+        total += n;
+    }
+    for (int i = 0; i < kPosts; ++i) {
+        EXPECT_EQ(entries[i].lpCompletionKey, 77u);
+        EXPECT_EQ(entries[i].lpOverlapped, &ov[i]) << "completion " << i << " is not request " << i;
+        const auto k = static_cast<unsigned>(entries[i].lpOverlapped - ov);
+        ASSERT_LT(k, static_cast<unsigned>(kPosts));
+        // Request k got datagram k.
+        EXPECT_EQ(entries[i].dwNumberOfBytesTransferred, static_cast<DWORD>(k + 1));
+        for (unsigned j = 0; j <= k; ++j)
+            ASSERT_EQ(static_cast<uint8_t>(b[k][j]), pattern(k, j)) << "request " << k << " byte " << j;
+    }
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 200)) << "a completion too many";
+    closesocket(s);
+    CloseHandle(port);
+}
+
+TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)
+{
+    SOCKET s = bound_socket(7305);
+    peer_sends(7305, 4, 11);
+    peer_sends(7305, 5, 12);
+    ASSERT_TRUE(wait_queued(s, 23));
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+
+    // Event: signalled although the call returned 0.
+    WSAEVENT ev = WSACreateEvent();
+    ASSERT_FALSE(signalled(ev, 0));
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 11u);
+    EXPECT_EQ(flags, 0u);
+    for (unsigned i = 0; i < 11; ++i)
+        EXPECT_EQ(static_cast<uint8_t>(b[i]), pattern(4, i)) << i;
+    EXPECT_TRUE(signalled(ev, 0)) << "the event of an immediate completion is set";
+    DWORD bytes = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 11u);
+
+    // Completion port: a packet for the immediate completion too.
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+    ASSERT_NE(port, nullptr);
+    WSAOVERLAPPED ov2{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 12u);
+    EXPECT_EQ(static_cast<uint8_t>(b[0]), pattern(5, 0));
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, kWaitMs));
+    EXPECT_EQ(done, &ov2);
+    EXPECT_EQ(bytes, 12u);
+    EXPECT_EQ(key, 5u);
+    WSACloseEvent(ev);
+    closesocket(s);
+    CloseHandle(port);
+}
+
+TEST_F(ApiRing, ReceiveQueueIsBoundedByRcvbufAndCountsEveryDrop)
+{
+    SOCKET s = bound_socket(7306);
+    const int rcvbuf = 1000;
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
+    for (unsigned k = 0; k < 20; ++k)
+        peer_sends(7306, k, 100);
+    ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+    int drops = 0, len = sizeof(int);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        ASSERT_EQ(getsockopt(s, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len), 0);
+        if (drops >= 10) break;
+        std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(100ms);
+    u_long queued = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 1000u);
+    len = sizeof(int);
+    ASSERT_EQ(getsockopt(s, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len), 0);
+    EXPECT_EQ(len, static_cast<int>(sizeof(int)));
+    // Ten fit; the other ten were dropped, each counted once.
+    EXPECT_EQ(drops, 10);
+    // The first ten are the ones kept, in order.
+    char b[128];
+    WSABUF buf{sizeof(b), b};
+    for (unsigned k = 0; k < 10; ++k) {
+        DWORD got = 0, flags = 0;
+        WSAOVERLAPPED ov{};
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << k << ": " << WSAGetLastError();
+        EXPECT_EQ(got, 100u);
+        EXPECT_EQ(static_cast<uint8_t>(b[0]), pattern(k, 0)) << k;
+        EXPECT_EQ(static_cast<uint8_t>(b[99]), pattern(k, 99)) << k;
+    }
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u);
+    closesocket(s);
+}
+
+TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)
+{
+    constexpr int kPosts = 4;
+    SOCKET s = bound_socket(7307);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
+    ASSERT_NE(port, nullptr);
+    char b[kPosts][16];
+    WSAOVERLAPPED ov[kPosts]{};
+    for (int i = 0; i < kPosts; ++i) {
+        WSABUF buf{sizeof(b[i]), b[i]};
+        DWORD got = 0, flags = 0;
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
+        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    }
+    ASSERT_EQ(closesocket(s), 0);
+    int seen[kPosts] = {};
+    for (int i = 0; i < kPosts; ++i) {
+        DWORD bytes = 1;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED done = nullptr;
+        EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, kWaitMs));
+        EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
+        ASSERT_NE(done, nullptr) << "completion " << i << " did not come";
+        const auto k = done - ov;
+        ASSERT_TRUE(k >= 0 && k < kPosts);
+        seen[k]++;
+        EXPECT_EQ(bytes, 0u);
+        EXPECT_EQ(key, 9u);
+    }
+    for (int i = 0; i < kPosts; ++i)
+        EXPECT_EQ(seen[i], 1) << "request " << i;
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 300)) << "a fifth completion";
+    EXPECT_EQ(GetLastError(), static_cast<DWORD>(WAIT_TIMEOUT));
+    EXPECT_EQ(done, nullptr);
+    // A datagram for the closed port completes nothing.
+    peer_sends(7307, 0, 8);
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 200));
+    CloseHandle(port);
+}
+
+TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
+{
+    SOCKET s = bound_socket(7308);
+    WSAEVENT ev = WSACreateEvent();
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    peer_sends(7308, 2, 13, 40000, /*bad_checksum=*/true);
+    ASSERT_TRUE(wait_polled()) << "the engine did not take the frame";
+    EXPECT_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 300, FALSE), WSA_WAIT_TIMEOUT)
+        << "the bad datagram reached the receive";
+    u_long queued = 1;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u);
+    // The same receive then gets the next good one.
+    peer_sends(7308, 6, 9);
+    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion for the good datagram";
+    DWORD bytes = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 9u);
+    EXPECT_EQ(static_cast<uint8_t>(b[0]), pattern(6, 0));
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    ::testing::InitGoogleTest(&argc, argv);
+    const std::string devarg = peer::ring_device_devarg();
+    if (devarg.empty()) {
+        std::fprintf(stderr, "ring peer: %s\n", peer::ring_peer_error().c_str());
+        return 1;
+    }
+    const std::string device = "port.device=" + devarg;
+    const std::string ipv4 = std::string("interface.ipv4=") + peer::kRingOurIpv4 + "/24";
+    const std::string mac = std::string("interface.mac=") + peer::kRingOurMac;
+    const char* overrides[] = {device.c_str(), "eal.lcores=0-1", "eal.memory_mb=256", ipv4.c_str(), mac.c_str()};
+    const std::string profile = ringsock::testing::source_root() + "/drivers_config/ring.toml";
+    if (ringsock_configure(profile.c_str(), 5, overrides) != 0) {
+        std::fprintf(stderr, "%s\n", ringsock_startup_error());
+        return 1;
+    }
+    return RUN_ALL_TESTS();
+}
