@@ -72,6 +72,17 @@ int ringsock_engine_count(void)
     return rt != nullptr ? static_cast<int>(rt->engine_count()) : 0;
 }
 
+int ringsock_run_on_engine(int engine, void (*function)(void* context), void* context)
+{
+    Runtime* rt = runtime();
+    if (!started() || rt == nullptr) return WSANOTINITIALISED;
+    if (function == nullptr || engine < 0 || static_cast<unsigned>(engine) >= rt->engine_count()) return WSAEINVAL;
+    ControlCall call;
+    call.function = function;
+    call.context = context;
+    return rt->control(static_cast<unsigned>(engine), Op::call, nullptr, call);
+}
+
 int WINAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData)
 {
     // WSAStartup returns its error; it does not set the last error.

@@ -265,6 +265,16 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
             rt.requests().give_back(r);
             return fail(lpErrno, WSAENOBUFS);
         }
+        // Run to completion: on the home engine's lcore the submission ran
+        // in place and may have completed (its notification already went).
+        if (rt.engine(s->home_engine).on_own_lcore()) {
+            const auto status = std::atomic_ref<ULONG_PTR>(ov->Internal).load(std::memory_order_acquire);
+            if (status == 0) {
+                if (received != nullptr) *received = static_cast<DWORD>(ov->InternalHigh);
+                *flags = ov->Offset;
+                return succeed(lpErrno);
+            }
+        }
         // Pending: *received and *flags stay as they were (the pages).
         return fail(lpErrno, WSA_IO_PENDING);
     }
@@ -277,7 +287,8 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         *flags = 0;
         return status != 0 ? fail(lpErrno, static_cast<int>(status)) : succeed(lpErrno);
     }
-    const bool nonblocking = s->nonblocking.load(std::memory_order_relaxed);
+    // On the engine itself a wait could never end: never block there.
+    const bool nonblocking = s->nonblocking.load(std::memory_order_relaxed) || rt.engine(s->home_engine).on_own_lcore();
     if (nonblocking && !peek && s->outstanding.load() == 0 && s->queue.empty()) return fail(lpErrno, WSAEWOULDBLOCK);
     Request* r = rt.requests().take();
     if (r == nullptr) return fail(lpErrno, WSAENOBUFS);

@@ -147,6 +147,12 @@ void SocketEngine::execute(const Submission& s) noexcept
         answer(call, 0);
         break;
     }
+    case Op::call: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        call.function(call.context);
+        answer(call, 0);
+        break;
+    }
     case Op::drop_sender:
         delete static_cast<stack::LwipUdpSender*>(s.socket->lwip_pcb);
         s.socket->lwip_pcb = nullptr;

@@ -34,11 +34,13 @@ class Runtime;
 struct ControlCall {
     std::atomic<bool> done{false};
     int result = 0;
-    Endpoint group;                   // join/leave
-    uint16_t port = 0;                // claim/unclaim: the UDP port
-    int16_t home = -1;                // claim: the engine that owns its sockets
-    LPWSAOVERLAPPED target = nullptr; // cancel
-    DWORD cancel_error = 0;           // cancel: the status the cancelled request gets
+    Endpoint group;                    // join/leave
+    uint16_t port = 0;                 // claim/unclaim: the UDP port
+    int16_t home = -1;                 // claim: the engine that owns its sockets
+    LPWSAOVERLAPPED target = nullptr;  // cancel
+    DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
+    void (*function)(void*) = nullptr; // call
+    void* context = nullptr;
 };
 
 // notify: a request that completed at once in the application's thread;
@@ -46,7 +48,8 @@ struct ControlCall {
 // reserved for it (the engine is those rings' one producer).
 // claim/unclaim: another engine owns sockets on this port; datagrams for
 // it that land here are handed to that engine instead of lwIP.
-enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender, claim, unclaim };
+// call: run an application function on this engine (ringsock_run_on_engine).
+enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender, claim, unclaim, call };
 
 struct Submission {
     Op op;

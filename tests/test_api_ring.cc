@@ -391,6 +391,50 @@ TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)
     CloseHandle(port);
 }
 
+// What a function run on the engine saw (ringsock_run_on_engine).
+struct OnEngine {
+    SOCKET socket = INVALID_SOCKET;
+    std::thread::id thread;
+    int overlapped_result = -2;
+    DWORD overlapped_bytes = 0;
+    int blocking_result = -2;
+    int blocking_error = 0;
+};
+
+void run_receives(void* context)
+{
+    auto& seen = *static_cast<OnEngine*>(context);
+    seen.thread = std::this_thread::get_id();
+    // A datagram is queued: the overlapped receive completes in place.
+    static char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD flags = 0;
+    static WSAOVERLAPPED ov{};
+    seen.overlapped_result = WSARecv(seen.socket, &buf, 1, &seen.overlapped_bytes, &flags, &ov, nullptr);
+    // Nothing queued now: a blocking receive would wait for this very
+    // engine, so it fails at once instead.
+    char c[8];
+    seen.blocking_result = recv(seen.socket, c, sizeof(c), 0);
+    seen.blocking_error = WSAGetLastError();
+}
+
+TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
+{
+    SOCKET s = bound_socket(7309);
+    peer_sends(7309, 0, 19);
+    ASSERT_TRUE(wait_queued(s, 19));
+    OnEngine seen;
+    seen.socket = s;
+    ASSERT_EQ(ringsock_run_on_engine(0, run_receives, &seen), 0);
+    EXPECT_NE(seen.thread, std::this_thread::get_id()) << "ran on the engine's lcore, not the caller's thread";
+    EXPECT_EQ(seen.overlapped_result, 0) << "completed in place";
+    EXPECT_EQ(seen.overlapped_bytes, 19u);
+    EXPECT_EQ(seen.blocking_result, SOCKET_ERROR);
+    EXPECT_EQ(seen.blocking_error, WSAEWOULDBLOCK);
+    EXPECT_EQ(ringsock_run_on_engine(ringsock_engine_count(), run_receives, &seen), WSAEINVAL);
+    closesocket(s);
+}
+
 TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
 {
     SOCKET s = bound_socket(7308);

@@ -23,6 +23,16 @@ const char* ringsock_startup_error(void);
 /* How many engine cores poll the port (0 before WSAStartup). */
 int ringsock_engine_count(void);
 
+/* Run-to-completion: runs function(context) once on engine `engine`'s own
+ * lcore, between its bursts, and returns when it has returned (0), or
+ * WSANOTINITIALISED / WSAEINVAL. Inside, calls on sockets homed on that
+ * engine execute in place: an overlapped receive that finds a datagram
+ * queued, or that the engine fills at once, returns 0; a call that would
+ * block (a non-overlapped receive with nothing queued) fails with
+ * WSAEWOULDBLOCK instead, since the engine it would wait for is the caller.
+ * Keep the function short: the engine polls nothing while it runs. */
+int ringsock_run_on_engine(int engine, void (*function)(void* context), void* context);
+
 RINGSOCK_END_C
 
 /* SOL_SOCKET options, values outside Windows' ranges. */
