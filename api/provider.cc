@@ -82,6 +82,7 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
 int ensure_bound(Runtime& rt, Socket& s) noexcept
 {
     if (s.bound.load(std::memory_order_acquire)) return 0;
+    if (rt.on_an_engine()) return WSAEWOULDBLOCK; // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
     if (s.bound.load(std::memory_order_acquire)) return 0;
     Endpoint any;
@@ -139,7 +140,9 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
 
 // Where an overlapped request's completion goes; reserves its ring slot.
 // 0 or the error.
-int choose_notification(Runtime& rt, Socket& s, Request& r, LPWSAOVERLAPPED ov,
+// `engine`: the engine that will complete the request (the socket's home
+// engine receives; lwIP's engine sends), whose ring the slot is taken on.
+int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED ov,
                         LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread) noexcept
 {
     r.overlapped = ov;
@@ -147,7 +150,7 @@ int choose_notification(Runtime& rt, Socket& s, Request& r, LPWSAOVERLAPPED ov,
     r.event = nullptr;
     r.port = nullptr;
     r.apc = nullptr;
-    r.engine = s.home_engine;
+    r.engine = engine;
     if (routine != nullptr) {
         ApcQueue* apc = thread != nullptr ? wait_objects().thread(thread->ThreadHandle) : &ApcQueue::current();
         if (apc == nullptr) return WSAEINVAL;
@@ -165,7 +168,6 @@ int choose_notification(Runtime& rt, Socket& s, Request& r, LPWSAOVERLAPPED ov,
     }
     r.notify = Notify::event;
     if (ov->hEvent != nullptr) r.event = wait_objects().event(ov->hEvent);
-    (void)rt;
     return 0;
 }
 
@@ -222,7 +224,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
             return fail(lpErrno, WSAEWOULDBLOCK); // too many outstanding overlapped requests
         Request* r = rt.requests().take();
         if (r == nullptr) return fail(lpErrno, WSAEWOULDBLOCK);
-        if ((error = choose_notification(rt, *s, *r, ov, routine, thread)) != 0) {
+        if ((error = choose_notification(*s, *r, s->home_engine, ov, routine, thread)) != 0) {
             rt.requests().give_back(r);
             return fail(lpErrno, error);
         }
@@ -372,21 +374,10 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     if (r == nullptr) return fail(lpErrno, overlapped ? WSAEWOULDBLOCK : WSAENOBUFS);
     OVERLAPPED mine{};
     if (overlapped) {
-        if ((error = choose_notification(rt, *s, *r, ov, routine, thread)) != 0) {
+        // lwIP's engine sends, so it completes: the slot is taken on its rings.
+        if ((error = choose_notification(*s, *r, 0, ov, routine, thread)) != 0) {
             rt.requests().give_back(r);
             return fail(lpErrno, error);
-        }
-        r->engine = 0; // lwIP's engine sends
-        if (r->notify != Notify::event) {
-            // The reservation was made on the home engine's ring; the lwIP
-            // engine completes, so move it.
-            release_notification(*r);
-            r->engine = 0;
-            const bool ok = r->notify == Notify::apc ? r->apc->try_reserve(0) : r->port->try_reserve(0);
-            if (!ok) {
-                rt.requests().give_back(r);
-                return fail(lpErrno, WSAEWOULDBLOCK);
-            }
         }
     } else {
         r->notify = Notify::sync;
@@ -433,6 +424,7 @@ DWORD associate_socket_with_port(SOCKET handle, CompletionPort& port, ULONG_PTR 
     int error = 0;
     Socket* s = lookup(handle, error);
     if (s == nullptr) return ERROR_INVALID_HANDLE;
+    if (runtime()->on_an_engine()) return ERROR_NOT_SUPPORTED; // see Runtime::on_an_engine
     std::lock_guard lock(runtime()->control_mutex());
     if (s->port.load() != nullptr) return ERROR_INVALID_PARAMETER;
     s->port_key = key;
@@ -485,6 +477,10 @@ SOCKET WINAPI WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW, GRO
         fail(lpErrno, WSAEPROTONOSUPPORT);
         return INVALID_SOCKET;
     }
+    if (runtime()->on_an_engine()) {
+        fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
+        return INVALID_SOCKET;
+    }
     Socket* s = runtime()->open_socket(family, type, (dwFlags & WSA_FLAG_OVERLAPPED) != 0);
     if (s == nullptr) {
         fail(lpErrno, WSAEMFILE);
@@ -502,6 +498,7 @@ int WINAPI WSPBind(SOCKET s, const struct sockaddr* name, int namelen, LPINT lpE
     Endpoint local;
     if ((error = endpoint_from_sockaddr(name, namelen, sock->family, local)) != 0) return fail(lpErrno, error);
     Runtime& rt = *runtime();
+    if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
     if (sock->bound.load()) return fail(lpErrno, WSAEINVAL);
     if ((error = bind_locked(rt, *sock, local)) != 0) return fail(lpErrno, error);
@@ -524,6 +521,7 @@ int WINAPI WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSAB
     }
     if (peer.port == 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
     if ((error = ensure_bound(rt, *sock)) != 0) return fail(lpErrno, error);
+    if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
     sock->connected.store(false, std::memory_order_release);
     sock->peer = peer;
@@ -536,6 +534,7 @@ int WINAPI WSPCloseSocket(SOCKET s, LPINT lpErrno)
     int error = 0;
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
+    if (runtime()->on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     runtime()->close_socket(*sock);
     return succeed(lpErrno);
 }
@@ -634,6 +633,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         group.family = 4;
         std::memcpy(group.addr.data(), &mreq.imr_multiaddr, 4);
         if (!group.is_ipv4_multicast()) return fail(lpErrno, WSAEINVAL);
+        if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
         std::lock_guard lock(rt.control_mutex());
         auto it = std::find_if(sock->groups.begin(), sock->groups.end(),
                                [&](const Endpoint& g) { return g.same_address(group); });

@@ -248,6 +248,13 @@ int Runtime::lane_main(void* arg)
     return 0;
 }
 
+bool Runtime::on_an_engine() const noexcept
+{
+    for (const auto& engine : engines_)
+        if (engine->on_own_lcore()) return true;
+    return false;
+}
+
 WakeHub& Runtime::hub() noexcept
 {
     return wait_objects().hub();

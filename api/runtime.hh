@@ -59,6 +59,10 @@ public:
     // WSA_OPERATION_ABORTED, unbinds it and frees its slot.
     void close_socket(Socket& s);
     void close_all_sockets();
+    // Whether the caller runs on an engine's lcore (ringsock_run_on_engine).
+    // Control calls refuse there: they take control_mutex(), whose holder
+    // may be waiting for this very engine.
+    bool on_an_engine() const noexcept;
     // Serialises bind/close/option bookkeeping: the control path, never
     // the engines' loop.
     std::mutex& control_mutex() noexcept { return control_; }

@@ -57,7 +57,8 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
     const std::string inbound = "rs_handover_" + std::to_string(index);
     inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
-    deferred_.reserve(64);
+    deferred_.reserve(Runtime::kMaxSockets);
+    serving_.reserve(Runtime::kMaxSockets);
 }
 
 SocketEngine::~SocketEngine()
@@ -91,9 +92,11 @@ void SocketEngine::on_poll(dataplane::Engine&)
         execute(batch[i]);
     take_handed_over();
     if (!deferred_.empty()) {
-        std::vector<Socket*> again;
-        again.swap(deferred_);
-        for (Socket* s : again)
+        // serve() may defer a socket again: work from a copy, in storage
+        // reserved once, so the loop never allocates.
+        serving_.assign(deferred_.begin(), deferred_.end());
+        deferred_.clear();
+        for (Socket* s : serving_)
             serve(*s);
     }
 }

@@ -136,6 +136,7 @@ private:
     std::vector<int16_t> forward_;  // by port: the engine owning its sockets, -1: none elsewhere
     std::vector<Socket*> by_port_;  // 65536 chains of sockets bound here
     std::vector<Socket*> deferred_; // sockets whose receives wait for an application consumer to leave
+    std::vector<Socket*> serving_;   // deferred_ being served this iteration
     std::vector<Socket*> attached_; // every socket in the table (teardown)
 };
 

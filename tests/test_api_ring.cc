@@ -121,16 +121,22 @@ TEST_F(ApiRing, PendingReceiveFromGetsTheDatagramAndItsSourceAtCompletion)
     char b[64];
     std::memset(b, 0, sizeof(b));
     WSABUF buf{sizeof(b), b};
-    DWORD got = 0xdeadbeef, flags = 0;
-    sockaddr_in from{};
+    // MSG_PARTIAL is a valid input flag; a delayed completion must leave
+    // *lpFlags as it was, so the sentinel shows any write.
+    DWORD got = 0xdeadbeef, flags = MSG_PARTIAL;
+    // A sockaddr_storage: *lpFromlen must shrink to the address's size.
+    sockaddr_storage from_storage{};
+    auto& from = reinterpret_cast<sockaddr_in&>(from_storage);
     from.sin_port = 0x5a5a;
-    int fromlen = sizeof(from);
+    int fromlen = sizeof(from_storage);
     WSAOVERLAPPED ov{};
     ov.hEvent = ev;
-    ASSERT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from), &fromlen, &ov, nullptr),
+    ASSERT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from_storage), &fromlen, &ov,
+                          nullptr),
               SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
     EXPECT_EQ(from.sin_port, 0x5a5a) << "lpFrom is written only at completion";
+    EXPECT_EQ(fromlen, static_cast<int>(sizeof(from_storage))) << "lpFromlen is written only at completion";
     DWORD bytes = 0, out_flags = 0;
     EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags));
     EXPECT_EQ(WSAGetLastError(), WSA_IO_INCOMPLETE);
@@ -140,6 +146,8 @@ TEST_F(ApiRing, PendingReceiveFromGetsTheDatagramAndItsSourceAtCompletion)
     ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags)) << WSAGetLastError();
     EXPECT_EQ(bytes, 20u);
     EXPECT_EQ(out_flags & MSG_PARTIAL, 0u);
+    EXPECT_EQ(got, 0xdeadbeefu) << "lpNumberOfBytesRecvd is not updated for a delayed completion";
+    EXPECT_EQ(flags, static_cast<DWORD>(MSG_PARTIAL)) << "lpFlags is not updated for a delayed completion";
     EXPECT_EQ(ntohs(from.sin_port), 40002);
     EXPECT_EQ(from.sin_family, AF_INET);
     EXPECT_EQ(fromlen, static_cast<int>(sizeof(sockaddr_in)));
@@ -399,6 +407,8 @@ struct OnEngine {
     DWORD overlapped_bytes = 0;
     int blocking_result = -2;
     int blocking_error = 0;
+    int close_result = -2;
+    int close_error = 0;
 };
 
 void run_receives(void* context)
@@ -416,6 +426,10 @@ void run_receives(void* context)
     char c[8];
     seen.blocking_result = recv(seen.socket, c, sizeof(c), 0);
     seen.blocking_error = WSAGetLastError();
+    // Control calls wait on a lock whose holder may wait for this engine:
+    // refused here rather than risk that.
+    seen.close_result = closesocket(seen.socket);
+    seen.close_error = WSAGetLastError();
 }
 
 TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
@@ -427,11 +441,97 @@ TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
     seen.socket = s;
     ASSERT_EQ(ringsock_run_on_engine(0, run_receives, &seen), 0);
     EXPECT_NE(seen.thread, std::this_thread::get_id()) << "ran on the engine's lcore, not the caller's thread";
-    EXPECT_EQ(seen.overlapped_result, 0) << "completed in place";
+    EXPECT_EQ(seen.overlapped_result, 0) << "completed before the call returned";
     EXPECT_EQ(seen.overlapped_bytes, 19u);
     EXPECT_EQ(seen.blocking_result, SOCKET_ERROR);
     EXPECT_EQ(seen.blocking_error, WSAEWOULDBLOCK);
+    EXPECT_EQ(seen.close_result, SOCKET_ERROR);
+    EXPECT_EQ(seen.close_error, WSAEWOULDBLOCK);
     EXPECT_EQ(ringsock_run_on_engine(ringsock_engine_count(), run_receives, &seen), WSAEINVAL);
+    closesocket(s);
+}
+
+TEST_F(ApiRing, TheWsabufArrayIsCapturedAtThePost)
+{
+    // "The array of WSABUF structures ... is transient": the caller may
+    // reuse it as soon as the call returns.
+    SOCKET s = bound_socket(7310);
+    WSAEVENT ev = WSACreateEvent();
+    char target[32];
+    char decoy[32];
+    std::memset(target, 0, sizeof(target));
+    std::memset(decoy, 0, sizeof(decoy));
+    WSABUF bufs[1] = {{sizeof(target), target}};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, bufs, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    bufs[0] = {sizeof(decoy), decoy}; // the array changes after the call
+    peer_sends(7310, 6, 12);
+    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion";
+    EXPECT_EQ(static_cast<uint8_t>(target[0]), pattern(6, 0)) << "filled the buffer named at the post";
+    EXPECT_EQ(decoy[0], 0) << "not the one the array names now";
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+struct RoutineLog {
+    SOCKET socket = INVALID_SOCKET;
+    int calls = 0;
+    DWORD bytes[2] = {0, 0};
+    int repost_result = 0;
+    int repost_error = 0;
+    char second[32];
+    WSAOVERLAPPED second_ov{};
+};
+RoutineLog g_log;
+
+void CALLBACK log_second(DWORD, DWORD bytes, LPWSAOVERLAPPED, DWORD)
+{
+    g_log.bytes[g_log.calls++ % 2] = bytes;
+}
+
+// Posts the next receive from inside the routine, as the pages allow.
+void CALLBACK log_and_repost(DWORD, DWORD bytes, LPWSAOVERLAPPED, DWORD)
+{
+    g_log.bytes[g_log.calls++ % 2] = bytes;
+    WSABUF buf{sizeof(g_log.second), g_log.second};
+    DWORD got = 0, flags = 0;
+    g_log.repost_result = WSARecv(g_log.socket, &buf, 1, &got, &flags, &g_log.second_ov, log_second);
+    g_log.repost_error = WSAGetLastError();
+}
+
+TEST_F(ApiRing, CompletionRoutineIgnoresHEventAndMayPostTheNextReceive)
+{
+    SOCKET s = bound_socket(7311);
+    g_log = RoutineLog{};
+    g_log.socket = s;
+    // "If lpCompletionRoutine is not NULL, the hEvent parameter is ignored
+    // and can be used ... to pass context information".
+    WSAEVENT unrelated = WSACreateEvent();
+    char b[32];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    ov.hEvent = unrelated;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, log_and_repost), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    peer_sends(7311, 0, 9);
+    EXPECT_EQ(SleepEx(kWaitMs, TRUE), WAIT_IO_COMPLETION);
+    EXPECT_EQ(g_log.calls, 1);
+    EXPECT_EQ(g_log.bytes[0], 9u);
+    EXPECT_EQ(WSAWaitForMultipleEvents(1, &unrelated, FALSE, 0, FALSE), WSA_WAIT_TIMEOUT)
+        << "hEvent was signalled although a routine was given";
+    // The receive posted from inside the routine is live.
+    EXPECT_EQ(g_log.repost_result, SOCKET_ERROR);
+    EXPECT_EQ(g_log.repost_error, WSA_IO_PENDING);
+    peer_sends(7311, 1, 11);
+    EXPECT_EQ(SleepEx(kWaitMs, TRUE), WAIT_IO_COMPLETION);
+    EXPECT_EQ(g_log.calls, 2);
+    EXPECT_EQ(g_log.bytes[1], 11u);
+    EXPECT_EQ(static_cast<uint8_t>(g_log.second[0]), pattern(1, 0));
+    WSACloseEvent(unrelated);
     closesocket(s);
 }
 

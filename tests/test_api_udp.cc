@@ -157,7 +157,7 @@ TEST_F(Api, PendingReceiveLeavesOutputsAloneUntilCompletion)
     WSAEVENT ev = WSACreateEvent();
     char b[64];
     WSABUF buf{sizeof(b), b};
-    DWORD got = 0xdeadbeef, flags = 0;
+    DWORD got = 0xdeadbeef, flags = MSG_PARTIAL; // sentinels: a delayed completion writes neither
     sockaddr_in from{};
     from.sin_port = 0x5a5a;
     int fromlen = sizeof(from);
@@ -167,7 +167,7 @@ TEST_F(Api, PendingReceiveLeavesOutputsAloneUntilCompletion)
               SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
     EXPECT_EQ(got, 0xdeadbeefu);
-    EXPECT_EQ(flags, 0u);
+    EXPECT_EQ(flags, static_cast<DWORD>(MSG_PARTIAL));
     EXPECT_EQ(from.sin_port, 0x5a5a) << "lpFrom is written only at completion";
     DWORD bytes = 0, out_flags = 0;
     EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags));
@@ -179,6 +179,7 @@ TEST_F(Api, PendingReceiveLeavesOutputsAloneUntilCompletion)
     EXPECT_EQ(bytes, 20u);
     EXPECT_EQ(out_flags & MSG_PARTIAL, 0u);
     EXPECT_EQ(got, 0xdeadbeefu) << "lpNumberOfBytesRecvd is not updated for a delayed completion";
+    EXPECT_EQ(flags, static_cast<DWORD>(MSG_PARTIAL)) << "lpFlags is not updated for a delayed completion";
     EXPECT_EQ(ntohs(from.sin_port), 40002);
     EXPECT_EQ(fromlen, static_cast<int>(sizeof(sockaddr_in)));
     char text[INET_ADDRSTRLEN];
