@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# The receivers the memif benchmarks (bench/rx-ceiling, bench/api-sink) run
+# on one generator's traffic, each printing its mean rate in frames/s over
+# the per-second samples after the first (ramp-up), or 0.
+#
+#   rxonly_rate DEVICE LCORES MAIN_LCORE FILE_PREFIX SECONDS LOG
+#       dpdk-testpmd rxonly (the ceiling), forwarding on the lcore of LCORES
+#       that is not MAIN_LCORE
+#   l2_sink_rate ROOT DEVICE LCORE FILE_PREFIX SECONDS LOG
+#       ringsock-sink, memif.toml, one engine on LCORE
+
+# mean of all samples but the first (ramp-up)
+mean_after_first() { awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.0f", s / n; else print 0 }'; }
+
+rxonly_rate() {
+    local device=$1 lcores=$2 main=$3 prefix=$4 seconds=$5 log=$6
+    timeout -s INT -k 5 $((seconds + 1)) dpdk-testpmd -l "$lcores" --main-lcore "$main" --no-huge -m 1024 \
+        --file-prefix "$prefix" --no-pci --vdev "$device" -- \
+        --forward-mode=rxonly --stats-period 1 --nb-cores 1 --total-num-mbufs 16384 -a \
+        >"$log" 2>&1 || true
+    { grep -oP "Rx-pps:\s+\K[0-9]+" "$log" || true; } | mean_after_first
+}
+
+l2_sink_rate() {
+    local root=$1 device=$2 lcore=$3 prefix=$4 seconds=$5 log=$6
+    timeout -s INT -k 5 $((seconds + 30)) "$root/build/dataplane/tools/ringsock-sink" \
+        --profile "$root/drivers_config/memif.toml" --set "port.device=$device" --set "eal.lcores=$lcore" \
+        --set "eal.file_prefix=$prefix" --duration "$seconds" --json --log-level error >"$log" 2>&1 || true
+    { grep -oP "\"t\":[0-9.]+,\"rx_pps\":\K[0-9]+" "$log" || true; } | mean_after_first
+}
