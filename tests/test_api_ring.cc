@@ -18,11 +18,19 @@
 
 #include "tests/support/ring_peer.hh"
 #include "tests/support/subprocess.hh"
+#include "tests/support/winsock_helpers.hh"
 
 namespace {
 
 using namespace std::chrono_literals;
 namespace peer = ringsock::testing;
+using ringsock::testing::signalled;
+using ringsock::testing::wait_queued;
+
+SOCKET bound_socket(uint16_t port)
+{
+    return ringsock::testing::bound_udp_socket(port);
+}
 
 constexpr DWORD kWaitMs = 5000;
 
@@ -55,41 +63,6 @@ bool wait_polled()
         std::this_thread::sleep_for(1ms);
     }
     return true;
-}
-
-sockaddr_in address(const char* ip, uint16_t port)
-{
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    EXPECT_EQ(inet_pton(AF_INET, ip, &a.sin_addr), 1);
-    return a;
-}
-
-SOCKET bound_socket(uint16_t port)
-{
-    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
-    sockaddr_in local = address("0.0.0.0", port);
-    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
-    return s;
-}
-
-// Waits until at least `n` bytes are queued on `s` (FIONREAD), at most 5 s.
-bool wait_queued(SOCKET s, u_long n)
-{
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    u_long queued = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (ioctlsocket(s, FIONREAD, &queued) == 0 && queued >= n) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return false;
-}
-
-bool signalled(WSAEVENT ev, DWORD timeout_ms)
-{
-    return WSAWaitForMultipleEvents(1, &ev, FALSE, timeout_ms, FALSE) == WSA_WAIT_EVENT_0;
 }
 
 class ApiRing : public ::testing::Test {
@@ -131,8 +104,7 @@ TEST_F(ApiRing, PendingReceiveFromGetsTheDatagramAndItsSourceAtCompletion)
     int fromlen = sizeof(from_storage);
     WSAOVERLAPPED ov{};
     ov.hEvent = ev;
-    ASSERT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from_storage), &fromlen, &ov,
-                          nullptr),
+    ASSERT_EQ(WSARecvFrom(s, &buf, 1, &got, &flags, reinterpret_cast<sockaddr*>(&from_storage), &fromlen, &ov, nullptr),
               SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
     EXPECT_EQ(from.sin_port, 0x5a5a) << "lpFrom is written only at completion";

@@ -18,6 +18,7 @@
 
 #include "tests/support/subprocess.hh"
 #include "tests/support/testbed.hh"
+#include "tests/support/winsock_helpers.hh"
 
 namespace {
 
@@ -50,33 +51,15 @@ uint8_t pattern(unsigned k, unsigned i)
 
 sockaddr_in address(const char* ip, uint16_t port)
 {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    EXPECT_EQ(inet_pton(AF_INET, ip, &a.sin_addr), 1);
-    return a;
+    return ringsock::testing::ipv4_address(ip, port);
 }
 
 SOCKET bound_socket(uint16_t port, DWORD flags = WSA_FLAG_OVERLAPPED)
 {
-    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, flags);
-    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
-    sockaddr_in local = address("0.0.0.0", port);
-    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
-    return s;
+    return ringsock::testing::bound_udp_socket(port, flags);
 }
 
-// Waits until `n` bytes are queued on `s` (FIONREAD), at most 5 s.
-bool wait_queued(SOCKET s, u_long n)
-{
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    u_long queued = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (ioctlsocket(s, FIONREAD, &queued) == 0 && queued >= n) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return false;
-}
+using ringsock::testing::wait_queued;
 
 class Api : public ::testing::Test {
 protected:
@@ -456,8 +439,7 @@ TEST_F(Api, PortSharingNeedsTheOptionOnEverySocket)
     // Engines are 0 .. ringsock_engine_count() - 1.
     const int engines = ringsock_engine_count();
     ASSERT_GE(engines, 1);
-    EXPECT_EQ(setsockopt(b, SOL_SOCKET, SO_RINGSOCK_HOME_ENGINE, reinterpret_cast<const char*>(&engines),
-                         sizeof(int)),
+    EXPECT_EQ(setsockopt(b, SOL_SOCKET, SO_RINGSOCK_HOME_ENGINE, reinterpret_cast<const char*>(&engines), sizeof(int)),
               SOCKET_ERROR);
     EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
     // SO_REUSEADDR on both lets both bind.

@@ -1,0 +1,50 @@
+// Small helpers the API tests share, written against the public Winsock
+// header only (include it before this file; never beside the C library's
+// socket headers).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace ringsock::testing {
+
+inline sockaddr_in ipv4_address(const char* ip, uint16_t port)
+{
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    EXPECT_EQ(inet_pton(AF_INET, ip, &a.sin_addr), 1) << ip;
+    return a;
+}
+
+// A UDP socket bound to 0.0.0.0:port (WSA_FLAG_OVERLAPPED unless told).
+inline SOCKET bound_udp_socket(uint16_t port, DWORD flags = WSA_FLAG_OVERLAPPED)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, flags);
+    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    sockaddr_in local = ipv4_address("0.0.0.0", port);
+    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    return s;
+}
+
+// Until at least `n` bytes are queued on `s` (FIONREAD), at most 5 s.
+inline bool wait_queued(SOCKET s, u_long n)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    u_long queued = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ioctlsocket(s, FIONREAD, &queued) == 0 && queued >= n) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+}
+
+inline bool signalled(WSAEVENT ev, DWORD timeout_ms)
+{
+    return WSAWaitForMultipleEvents(1, &ev, FALSE, timeout_ms, FALSE) == WSA_WAIT_EVENT_0;
+}
+
+} // namespace ringsock::testing
