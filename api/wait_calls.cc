@@ -124,6 +124,35 @@ Reaped reap(CompletionPort& port, uint64_t bits, Completion* out, unsigned max, 
     return result;
 }
 
+// The port behind a handle, or null with ERROR_INVALID_HANDLE set.
+CompletionPort* port_of(HANDLE handle, uint64_t& bits) noexcept
+{
+    bits = WaitObjects::to_bits(handle);
+    CompletionPort* port = wait_objects().ports().get(bits);
+    if (port == nullptr) set_error(ERROR_INVALID_HANDLE);
+    return port;
+}
+
+// True when reap() took packets; otherwise sets the error the GQCS calls
+// report for why it did not (timeout, port closed, APCs ran).
+bool got_some(Reaped r) noexcept
+{
+    switch (r) {
+    case Reaped::some:
+        return true;
+    case Reaped::timeout:
+        set_error(WAIT_TIMEOUT);
+        return false;
+    case Reaped::abandoned:
+        set_error(ERROR_ABANDONED_WAIT_0);
+        return false;
+    case Reaped::io_completion:
+        set_error(WAIT_IO_COMPLETION);
+        return false;
+    }
+    return false;
+}
+
 } // namespace
 } // namespace ringsock::api
 
@@ -342,27 +371,12 @@ BOOL WINAPI GetQueuedCompletionStatus(HANDLE CompletionPort, LPDWORD lpNumberOfB
         return FALSE;
     }
     *lpOverlapped = nullptr;
-    const uint64_t bits = WaitObjects::to_bits(CompletionPort);
-    ringsock::api::CompletionPort* port = wait_objects().ports().get(bits);
-    if (port == nullptr) {
-        set_error(ERROR_INVALID_HANDLE);
-        return FALSE;
-    }
+    uint64_t bits = 0;
+    ringsock::api::CompletionPort* port = port_of(CompletionPort, bits);
+    if (port == nullptr) return FALSE;
     Completion c{};
     unsigned taken = 0;
-    switch (reap(*port, bits, &c, 1, dwMilliseconds, false, taken)) {
-    case Reaped::some:
-        break;
-    case Reaped::timeout:
-        set_error(WAIT_TIMEOUT);
-        return FALSE;
-    case Reaped::abandoned:
-        set_error(ERROR_ABANDONED_WAIT_0);
-        return FALSE;
-    case Reaped::io_completion:
-        set_error(WAIT_IO_COMPLETION);
-        return FALSE; // not alertable: never
-    }
+    if (!got_some(reap(*port, bits, &c, 1, dwMilliseconds, false, taken))) return FALSE;
     *lpNumberOfBytesTransferred = c.bytes;
     *lpCompletionKey = c.key;
     *lpOverlapped = c.overlapped;
@@ -383,31 +397,16 @@ BOOL WINAPI GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTR
         return FALSE;
     }
     *ulNumEntriesRemoved = 0;
-    const uint64_t bits = WaitObjects::to_bits(CompletionPort);
-    ringsock::api::CompletionPort* port = wait_objects().ports().get(bits);
-    if (port == nullptr) {
-        set_error(ERROR_INVALID_HANDLE);
-        return FALSE;
-    }
+    uint64_t bits = 0;
+    ringsock::api::CompletionPort* port = port_of(CompletionPort, bits);
+    if (port == nullptr) return FALSE;
     // Wait for the first batch, then take more without waiting while the
     // caller has room.
     constexpr unsigned kChunk = 64;
     Completion batch[kChunk];
     const auto want = [&](ULONG done) { return static_cast<unsigned>(std::min<ULONG>(ulCount - done, kChunk)); };
     unsigned taken = 0;
-    switch (reap(*port, bits, batch, want(0), dwMilliseconds, fAlertable != FALSE, taken)) {
-    case Reaped::some:
-        break;
-    case Reaped::timeout:
-        set_error(WAIT_TIMEOUT);
-        return FALSE;
-    case Reaped::abandoned:
-        set_error(ERROR_ABANDONED_WAIT_0);
-        return FALSE;
-    case Reaped::io_completion:
-        set_error(WAIT_IO_COMPLETION);
-        return FALSE;
-    }
+    if (!got_some(reap(*port, bits, batch, want(0), dwMilliseconds, fAlertable != FALSE, taken))) return FALSE;
     ULONG done = 0;
     while (taken != 0) {
         for (unsigned i = 0; i < taken; ++i) {
