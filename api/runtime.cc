@@ -19,6 +19,7 @@
 #include "api/wait_objects.hh"
 #include "api/wake_hub.hh"
 #include "dataplane/profile.hh"
+#include "stack/checksum_offload.hh"
 #include "stack/counter_groups.hh"
 #include "stack/lwip_netif.hh"
 
@@ -154,6 +155,7 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     const auto& iface = profile.interface;
     interface_ =
         stack::lwip_interface_config(port.id(), our_mac, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile.port.mtu);
+    interface_.tx_checksums = stack::tx_checksums_from_offloads(port.tx_offloads());
     const stack::ClassifierConfig classifier_config = stack::classifier_config(interface_);
 
     const unsigned n = static_cast<unsigned>(dataplane_->engine_count());

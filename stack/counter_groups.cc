@@ -20,10 +20,15 @@ dataplane::CounterGroup lwip_counter_group(const LwipInterface& lwip)
     return [&lwip] {
         const LwipCounters& c = lwip.counters();
         return std::vector<std::pair<std::string, uint64_t>>{
-            {"rx_zero_copy", c.rx_zero_copy.get()}, {"rx_copied", c.rx_copied.get()},
-            {"rx_no_pbuf", c.rx_no_pbuf.get()},     {"rx_rejected", c.rx_rejected.get()},
-            {"tx_frames", c.tx_frames.get()},       {"tx_no_mbuf", c.tx_no_mbuf.get()},
+            {"rx_zero_copy", c.rx_zero_copy.get()},
+            {"rx_copied", c.rx_copied.get()},
+            {"rx_no_pbuf", c.rx_no_pbuf.get()},
+            {"rx_rejected", c.rx_rejected.get()},
+            {"tx_frames", c.tx_frames.get()},
+            {"tx_no_mbuf", c.tx_no_mbuf.get()},
             {"handoff_in", c.handoff_in.get()},
+            {"tx_checksum_offloaded", c.tx_checksum_offloaded.get()},
+            {"rx_checksum_trusted", c.rx_checksum_trusted.get()},
         };
     };
 }

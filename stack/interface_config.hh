@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "stack/checksum_offload.hh"
 #include "stack/classifier.hh"
 
 namespace ringsock::stack {
@@ -20,6 +21,7 @@ struct LwipInterfaceConfig {
     std::optional<Ipv6Address> ipv6; // a static address besides the link-local one
     uint8_t ipv6_prefix_len = 64;
     uint16_t mtu = 1500;
+    TxChecksums tx_checksums{}; // what the port sums for lwIP: see checksum_offload.hh
 };
 
 // Parses the profile's [interface] strings into a config. Throws

@@ -115,6 +115,13 @@ LwipInterface::LwipInterface(dataplane::Engine& engine, rte_mempool* tx_pool, co
         if (netif_add_ip6_address(added, &ipv6, &index) == ERR_OK && index >= 0)
             netif_ip6_addr_set_state(added, index, IP6_ADDR_PREFERRED);
     }
+    // What the port sums on transmit, lwIP leaves at zero (mark_tx_checksums
+    // asks the port for it in link_output). ICMP, ICMPv6 and UDP have no
+    // port offload that fits and stay lwIP's.
+    checksum_flags_ = NETIF_CHECKSUM_ENABLE_ALL;
+    if (config_.tx_checksums.ipv4) checksum_flags_ &= ~NETIF_CHECKSUM_GEN_IP;
+    if (config_.tx_checksums.tcp) checksum_flags_ &= ~NETIF_CHECKSUM_GEN_TCP;
+    NETIF_SET_CHECKSUM_CTRL(added, checksum_flags_);
     netif_set_default(added);
     netif_set_up(added);
     netif_set_link_up(added); // announces us: gratuitous ARP, MLD reports
@@ -159,6 +166,7 @@ err_t LwipInterface::link_output(netif* nif, pbuf* p)
     }
     auto* out = rte_pktmbuf_append(m, p->tot_len);
     pbuf_copy_partial(p, out, p->tot_len, 0);
+    if (mark_tx_checksums(m, self->config_.tx_checksums).any()) self->counters_.tx_checksum_offloaded.add(1);
     self->engine_.send(self->config_.port, m);
     self->counters_.tx_frames.add(1);
     return ERR_OK;
@@ -166,6 +174,11 @@ err_t LwipInterface::link_output(netif* nif, pbuf* p)
 
 void LwipInterface::input_one(rte_mbuf* m)
 {
+    // Read before lwIP may free the mbuf (a copied frame's is freed below).
+    const RxChecksumVerdict verdict = rx_checksum_verdict(m);
+    uint16_t flags = checksum_flags_;
+    if (verdict.ip_verified) flags &= ~NETIF_CHECKSUM_CHECK_IP;
+    if (verdict.l4_verified) flags &= ~(NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP);
     pbuf* p = nullptr;
     if (m->nb_segs == 1 && rte_pktmbuf_priv_size(m->pool) >= sizeof(pbuf_custom)) [[likely]] {
         auto* custom = static_cast<pbuf_custom*>(rte_mbuf_to_priv(m));
@@ -187,7 +200,13 @@ void LwipInterface::input_one(rte_mbuf* m)
         rte_pktmbuf_free(m);
         counters_.rx_copied.add(1);
     }
-    if (state_->netif.input(p, &state_->netif) != ERR_OK) [[unlikely]] {
+    if (flags != checksum_flags_) counters_.rx_checksum_trusted.add(1);
+    NETIF_SET_CHECKSUM_CTRL(&state_->netif, flags);
+    const err_t result = state_->netif.input(p, &state_->netif);
+    // Back before anything else runs lwIP: timers and frames without the
+    // PMD's word must be checked.
+    NETIF_SET_CHECKSUM_CTRL(&state_->netif, checksum_flags_);
+    if (result != ERR_OK) [[unlikely]] {
         pbuf_free(p);
         counters_.rx_rejected.add(1);
     }

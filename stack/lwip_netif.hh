@@ -9,8 +9,13 @@
 // mbuf's data, and lwIP's free of that pbuf frees the mbuf. Frames that do
 // not fit that scheme (chained mbufs, a pool without room in its private
 // area) are copied into a PBUF_POOL chain. TX copies the pbuf chain into
-// one mbuf (zero-copy TX is later work). Checksums are lwIP's, in software,
-// both ways, for now.
+// one mbuf (zero-copy TX is later work).
+//
+// Checksums: lwIP leaves out the transmit sums the port computes (the
+// config's tx_checksums; see checksum_offload.hh) and skips, frame by
+// frame, the receive checks the PMD already made (its RX checksum flags).
+// lwIP runs on one lcore and handles each frame to the end inside
+// netif->input, so switching the netif's check flags per frame is exact.
 #pragma once
 
 #include <array>
@@ -32,13 +37,15 @@ struct pbuf;
 namespace ringsock::stack {
 
 struct alignas(dataplane::kCacheLine) LwipCounters {
-    dataplane::RelaxedCounter rx_zero_copy; // frames given to lwIP in place
-    dataplane::RelaxedCounter rx_copied;    // frames copied (chained, or no room for the pbuf)
-    dataplane::RelaxedCounter rx_no_pbuf;   // dropped: lwIP had no pbuf for a copy
-    dataplane::RelaxedCounter rx_rejected;  // dropped: lwIP's input refused the frame
-    dataplane::RelaxedCounter tx_frames;    // handed to the engine
-    dataplane::RelaxedCounter tx_no_mbuf;   // dropped: the TX pool was empty
-    dataplane::RelaxedCounter handoff_in;   // frames other engines handed over
+    dataplane::RelaxedCounter rx_zero_copy;          // frames given to lwIP in place
+    dataplane::RelaxedCounter rx_copied;             // frames copied (chained, or no room for the pbuf)
+    dataplane::RelaxedCounter rx_no_pbuf;            // dropped: lwIP had no pbuf for a copy
+    dataplane::RelaxedCounter rx_rejected;           // dropped: lwIP's input refused the frame
+    dataplane::RelaxedCounter tx_frames;             // handed to the engine
+    dataplane::RelaxedCounter tx_no_mbuf;            // dropped: the TX pool was empty
+    dataplane::RelaxedCounter handoff_in;            // frames other engines handed over
+    dataplane::RelaxedCounter tx_checksum_offloaded; // frames whose IPv4/TCP sums the port computes
+    dataplane::RelaxedCounter rx_checksum_trusted;   // frames whose sums lwIP did not recompute: the PMD checked
 };
 
 class LwipInterface final : public LwipSink {
@@ -80,6 +87,7 @@ private:
     rte_mempool* tx_pool_;
     LwipInterfaceConfig config_;
     rte_ring* handoff_ = nullptr;
+    uint16_t checksum_flags_ = 0;   // the netif's NETIF_CHECKSUM_* set before per-frame RX changes
     uint64_t next_timer_check_ = 0; // TSC
     std::unique_ptr<State> state_;
 };

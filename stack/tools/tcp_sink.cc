@@ -20,6 +20,7 @@
 #include "dataplane/dataplane.hh"
 #include "dataplane/signals.hh"
 #include "dataplane/tool_main.hh"
+#include "stack/checksum_offload.hh"
 #include "stack/classifier.hh"
 #include "stack/interface_config.hh"
 #include "stack/lwip_handoff.hh"
@@ -55,8 +56,9 @@ int run(const Options& options, const dataplane::SignalWatcher& signals)
     stack::MacAddress mac{};
     std::copy(std::begin(ether.addr_bytes), std::end(ether.addr_bytes), mac.begin());
     const auto& iface = profile.interface;
-    const stack::LwipInterfaceConfig config =
+    stack::LwipInterfaceConfig config =
         stack::lwip_interface_config(dp.port().id(), mac, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile.port.mtu);
+    config.tx_checksums = stack::tx_checksums_from_offloads(dp.port().tx_offloads());
 
     // lwIP lives on engine 0; its objects are made here, before any engine
     // runs, and used afterwards only by engine 0.

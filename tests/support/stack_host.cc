@@ -6,6 +6,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "stack/checksum_offload.hh"
 #include "stack/counter_groups.hh"
 #include "stack/interface_config.hh"
 
@@ -59,8 +60,9 @@ StackHost::StackHost(const std::string& namespace_name, const std::string& progr
     engine_->add_tx_queue(port_->id(), 0);
 
     const auto& iface = profile_.interface;
-    const stack::LwipInterfaceConfig config =
+    stack::LwipInterfaceConfig config =
         stack::lwip_interface_config(port_->id(), mac_, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile_.port.mtu);
+    config.tx_checksums = stack::tx_checksums_from_offloads(port_->tx_offloads());
     classifier_ = std::make_unique<stack::Classifier>(stack::classifier_config(config));
     lwip_ = std::make_unique<stack::LwipInterface>(*engine_, pool.get(), config);
     no_udp_ = std::make_unique<NoUdpSockets>();
