@@ -1,21 +1,27 @@
 // TCP through lwIP's raw API against the Linux kernel in a namespace: an
 // echo server on our stack (tests/support/lwip_tcp_echo.hh) and a Python
-// client in the namespace. Bulk data must come back byte for byte (SHA-256
-// of what was sent and what came back), also through a lossy, reordering
-// link; a peer's reset must be seen as a reset and its close as a close;
-// and every mbuf lwIP held must be back in the pool afterwards.
+// client in the namespace (tests/data/tcp_echo_client.py). Bulk data must
+// come back byte for byte (SHA-256 of what was sent and what came back),
+// also through a lossy, reordering link; a peer's reset must be seen as a
+// reset and its close as a close; and every mbuf lwIP held must be back in
+// the pool afterwards.
+//
+// Built twice: test_stack_tcp over net_pcap on a veth (lwIP sums and checks
+// every checksum itself) and test_stack_tcp_tap over net_tap with the
+// kernel side in the namespace (RINGSOCK_STACK_TCP_OVER_TAP: the port sums
+// IPv4 headers and TCP on transmit and vouches on receive, so the same
+// transfers prove the offload path; the counters test checks it was taken).
 //
 // Needs root (namespaces, tc); skipped with the reason otherwise.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <utility>
 #include <string>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
+#include <rte_ethdev.h>
 
 #include "tests/support/lwip_tcp_client.hh"
 #include "tests/support/lwip_tcp_echo.hh"
@@ -29,103 +35,21 @@ using ringsock::testing::Child;
 using ringsock::testing::Finished;
 using ringsock::testing::LwipTcpEchoServer;
 
+#ifdef RINGSOCK_STACK_TCP_OVER_TAP
+constexpr const char* kNamespace = "rstcptap";
+constexpr auto kLink = ringsock::testing::StackHost::Link::tap_in_namespace;
+#else
 constexpr const char* kNamespace = "rstcp";
+constexpr auto kLink = ringsock::testing::StackHost::Link::pcap_on_veth;
+#endif
 
 ringsock::testing::StackHost* host = nullptr;
 
-// The client, run as `python3 FILE HOST PORT BYTES MODE`. In "echo" mode a
-// thread sends BYTES of seeded random data (randbytes is far faster than
-// os.urandom, and the data need not be secret) and then shuts its write
-// side down, while the main thread reads the echo until EOF; both sides
-// are hashed as they go, so nothing is held in memory. Both directions run
-// at once: the server opens its window only as the echo is read, so a
-// client that sent everything before reading would deadlock. It prints the
-// kernel's retransmission count for the transfer (this namespace's
-// /proc/net/snmp) for the report.
-constexpr const char* kClient = R"PY(
-import hashlib, random, socket, struct, sys, threading, time
-
-host, port, total, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-
-def kernel_retrans():
-    lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
-    return int(lines[1][lines[0].index("RetransSegs")])
-
-def connect():
-    for attempt in range(50):
-        try:
-            return socket.create_connection((host, port), timeout=60)
-        except (ConnectionRefusedError, socket.timeout):
-            time.sleep(0.1)
-    raise SystemExit("could not connect")
-
-retrans_before = kernel_retrans()
-s = connect()
-if mode == "reset":
-    s.sendall(b"x" * 1000)
-    time.sleep(0.3)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
-    print("reset sent", flush=True)
-    sys.exit(0)
-
-sent, got = hashlib.sha256(), hashlib.sha256()
-failure = []
-
-def send():
-    try:
-        rng = random.Random(20240611)
-        left = total
-        while left:
-            chunk = rng.randbytes(min(left, 1 << 20))
-            sent.update(chunk)
-            s.sendall(chunk)
-            left -= len(chunk)
-        s.shutdown(socket.SHUT_WR)
-    except Exception as e:
-        failure.append(repr(e))
-
-start = time.monotonic()
-sender = threading.Thread(target=send)
-sender.start()
-received = 0
-try:
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        got.update(b)
-        received += len(b)
-except Exception as e:
-    failure.append(repr(e))
-sender.join()
-seconds = time.monotonic() - start
-s.close()
-print(f"sent {total} sha256 {sent.hexdigest()}")
-print(f"received {received} sha256 {got.hexdigest()}")
-print(f"seconds {seconds:.3f} MB/s {total / seconds / 1e6:.1f} kernel-retrans {kernel_retrans() - retrans_before}")
-if failure:
-    print("failure", failure)
-sys.exit(0 if not failure and received == total and sent.digest() == got.digest() else 1)
-)PY";
-
-// The client script in a temporary file (namespaces share the filesystem).
-class ClientScript {
-public:
-    ClientScript()
-    {
-        char name[] = "/tmp/rstcp-client-XXXXXX";
-        const int fd = mkstemp(name);
-        if (fd >= 0) close(fd);
-        path_ = name;
-        std::ofstream(path_) << kClient;
-    }
-    ~ClientScript() { std::remove(path_.c_str()); }
-    const std::string& path() const noexcept { return path_; }
-
-private:
-    std::string path_;
-};
+// The client, run in the namespace: tests/data/tcp_echo_client.py.
+std::string client_script()
+{
+    return ringsock::testing::source_root() + "/tests/data/tcp_echo_client.py";
+}
 
 // Loss and reordering for the life of the guard, removed on every exit
 // path, failed assertions included. netem on the namespace's eth0 where the
@@ -198,12 +122,12 @@ protected:
     // it printed. The server is gone (and any connection left aborted)
     // before this returns.
     Finished run_client(uint16_t port, size_t bytes, const std::string& mode, std::chrono::seconds limit,
-                        LwipTcpEchoServer::Counters& counters)
+                        LwipTcpEchoServer::Counters& counters, const std::string& server_address = "198.18.0.2")
     {
         LwipTcpEchoServer server(port);
         Child client({"/bin/sh", "-c",
-                      host->in_namespace("python3 " + script_.path() + " 198.18.0.2 " + std::to_string(port) + " " +
-                                         std::to_string(bytes) + " " + mode)});
+                      host->in_namespace("python3 " + client_script() + " " + server_address + " " +
+                                         std::to_string(port) + " " + std::to_string(bytes) + " " + mode)});
         const auto start = std::chrono::steady_clock::now();
         Finished done = host->run_until_exit(client, limit);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -250,7 +174,6 @@ protected:
         EXPECT_EQ(sent.second, received.second);
     }
 
-    ClientScript script_;
     unsigned mbufs_before_ = 0;
     unsigned pcbs_before_ = 0;
 };
@@ -353,6 +276,107 @@ TEST_F(StackTcp, WeConnectToAKernelServerAndItGetsEveryByte)
     EXPECT_EQ(done.exit_code, 0) << done.output;
 }
 
+// lwIP's checksums follow the port: on a port that sums IPv4 headers and
+// TCP on transmit (net_tap), lwIP leaves them out and every frame it sends
+// with them is marked for the port; on one that checks on receive, frames
+// the PMD vouched for skip lwIP's checks. On a port with neither (net_pcap)
+// nothing is marked or trusted. Either way ping and a transfer work, which
+// they could not if a checksum were missing.
+TEST_F(StackTcp, ChecksumsAreLeftToThePortExactlyWhenItOffersThem)
+{
+    const bool tx_offload = (host->port().tx_offloads() & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0;
+    const bool rx_offload = (host->port().rx_offloads() & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) != 0;
+#ifdef RINGSOCK_STACK_TCP_OVER_TAP
+    ASSERT_TRUE(tx_offload && rx_offload) << "net_tap offers TCP checksum offload both ways";
+    ASSERT_TRUE(host->port().tx_offloads() & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM);
+#endif
+    const auto& c = host->lwip().counters();
+    const uint64_t offloaded_before = c.tx_checksum_offloaded.get();
+    const uint64_t trusted_before = c.rx_checksum_trusted.get();
+    const uint64_t sent_before = c.tx_frames.get();
+
+    Child ping({"/bin/sh", "-c", host->in_namespace("ping -c 20 -i 0.01 -W 2 198.18.0.2")});
+    const Finished pinged = host->run_until_exit(ping, 20s);
+    EXPECT_EQ(pinged.exit_code, 0) << pinged.output;
+    EXPECT_NE(pinged.output.find(" 0% packet loss"), std::string::npos) << pinged.output;
+    // Over IPv4 and IPv6: the port sums TCP with either pseudo-header.
+    for (const char* address : {"198.18.0.2", "2001:2::2"}) {
+        LwipTcpEchoServer::Counters counters;
+        const Finished done = run_client(7005, 1u << 20, "echo", 30s, counters, address);
+        EXPECT_EQ(done.exit_code, 0) << address << ": " << done.output;
+        expect_identical(done, 1u << 20);
+    }
+
+    const uint64_t sent = c.tx_frames.get() - sent_before;
+    const uint64_t offloaded = c.tx_checksum_offloaded.get() - offloaded_before;
+    const uint64_t trusted = c.rx_checksum_trusted.get() - trusted_before;
+    std::printf("[ checksum ] sent %llu, offloaded %llu, received and trusted %llu\n",
+                static_cast<unsigned long long>(sent), static_cast<unsigned long long>(offloaded),
+                static_cast<unsigned long long>(trusted));
+    if (tx_offload) {
+        // Every IPv4 frame (ping replies, segments) and every TCP segment;
+        // only ARP and IPv6 control frames (ND, MLD) go unmarked.
+        EXPECT_GE(offloaded, 20u + 2 * 100u);
+        EXPECT_LE(offloaded, sent);
+    } else {
+        EXPECT_EQ(offloaded, 0u);
+    }
+    if (rx_offload)
+        EXPECT_GE(trusted, 20u + 2 * 100u); // the echo requests and the client's segments
+    else
+        EXPECT_EQ(trusted, 0u);
+}
+
+// A segment with a wrong TCP checksum never opens a connection: the
+// classifier drops it on the PMD's word where the port checks (counted as
+// bad_checksum), lwIP's TCP input where it does not (counted as chkerr).
+TEST_F(StackTcp, ASegmentWithABadChecksumIsDroppedAndCounted)
+{
+    const bool rx_offload = (host->port().rx_offloads() & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) != 0;
+    LwipTcpEchoServer server(7006);
+    const auto bad_checksum = [] {
+        return host->classifier().snapshot().drops[static_cast<std::size_t>(ringsock::stack::DropReason::bad_checksum)];
+    };
+    const uint64_t classifier_before = bad_checksum();
+    const uint64_t lwip_before = ringsock::testing::lwip_tcp_checksum_errors();
+
+    char mac_hex[13];
+    const auto& m = host->mac();
+    std::snprintf(mac_hex, sizeof(mac_hex), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    // A SYN built by hand (IPv4 header summed right, TCP sum wrong) on a
+    // raw socket: the kernel would sum a segment it sent itself.
+    Child sender({"/bin/sh", "-c",
+                  host->in_namespace(std::string("python3 -c '\n"
+                                                 "import socket, struct\n"
+                                                 "def csum(b):\n"
+                                                 "    s = sum(struct.unpack(\"!%dH\" % (len(b) // 2), b))\n"
+                                                 "    while s >> 16: s = (s & 0xffff) + (s >> 16)\n"
+                                                 "    return ~s & 0xffff\n"
+                                                 "src, dst = socket.inet_aton(\"198.18.0.1\"), "
+                                                 "socket.inet_aton(\"198.18.0.2\")\n"
+                                                 "tcp = struct.pack(\"!HHIIBBHHH\", 40100, 7006, 1, 0, 5 << 4, 0x02, "
+                                                 "65535, 0xdead, 0)\n"
+                                                 "ip = struct.pack(\"!BBHHHBBH4s4s\", 0x45, 0, 40, 1, 0, 64, 6, 0, "
+                                                 "src, dst)\n"
+                                                 "ip = ip[:10] + struct.pack(\"!H\", csum(ip)) + ip[12:]\n"
+                                                 "frame = bytes.fromhex(\"") +
+                                     mac_hex +
+                                     "\") + b\"\\x02\\x00\\x00\\x00\\x00\\x01\\x08\\x00\" + ip + tcp\n"
+                                     "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+                                     "s.bind((\"eth0\", 0))\n"
+                                     "for _ in range(3): s.send(frame)\n"
+                                     "print(\"sent\", flush=True)\n'")});
+    const Finished sent = host->run_until_exit(sender, 60s);
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+    host->poll_for(300ms);
+
+    const uint64_t classifier_drops = bad_checksum() - classifier_before;
+    const uint64_t lwip_drops = ringsock::testing::lwip_tcp_checksum_errors() - lwip_before;
+    EXPECT_EQ(classifier_drops + lwip_drops, 3u);
+    EXPECT_EQ(classifier_drops, rx_offload ? 3u : 0u);
+    EXPECT_EQ(server.counters().accepted, 0u);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -360,7 +384,7 @@ int main(int argc, char** argv)
     ::testing::InitGoogleTest(&argc, argv);
     int rc = 0;
     {
-        ringsock::testing::StackHost bed(kNamespace, "test_stack_tcp");
+        ringsock::testing::StackHost bed(kNamespace, kNamespace, kLink);
         host = &bed;
         rc = RUN_ALL_TESTS();
         host = nullptr;

@@ -281,6 +281,11 @@ std::string lwip_tcp_counters()
            std::to_string(lwip_stats.memp[MEMP_PBUF_POOL]->used) + " heap " + std::to_string(lwip_stats.mem.used);
 }
 
+uint64_t lwip_tcp_checksum_errors()
+{
+    return lwip_stats.tcp.chkerr;
+}
+
 unsigned lwip_tcp_pcbs_in_use()
 {
     return lwip_stats.memp[MEMP_TCP_PCB]->used + lwip_stats.memp[MEMP_TCP_PCB_LISTEN]->used;

@@ -85,4 +85,7 @@ std::string lwip_tcp_counters();
 // TCP pcbs lwIP still holds (active, TIME_WAIT and listening).
 unsigned lwip_tcp_pcbs_in_use();
 
+// Segments lwIP's TCP input dropped for a bad checksum (lwip_stats.tcp.chkerr).
+uint64_t lwip_tcp_checksum_errors();
+
 } // namespace ringsock::testing

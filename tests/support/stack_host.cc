@@ -39,18 +39,37 @@ public:
     std::string seen;
 };
 
-StackHost::StackHost(const std::string& namespace_name, const std::string& program_name)
+StackHost::StackHost(const std::string& namespace_name, const std::string& program_name, Link link)
 {
-    netns_.emplace(namespace_name);
-    if (!netns_->ok()) return;
-    profile_ = dataplane::load_profile(source_root() + "/drivers_config/pcap.toml",
-                                       {"port.device=net_pcap0,iface=" + netns_->host_interface(), "eal.lcores=0",
-                                        "eal.memory_mb=256", "mempool.mbufs=8191", "port.link_timeout_ms=2000"});
+    const std::vector<std::string> common = {"eal.lcores=0", "eal.memory_mb=256", "mempool.mbufs=8191",
+                                             "port.link_timeout_ms=2000"};
+    // The tap's kernel side is named for the namespace and exists only
+    // while the port does; it is adopted into the namespace once up.
+    const std::string tap = "rst-" + namespace_name;
+    if (link == Link::pcap_on_veth) {
+        netns_.emplace(namespace_name);
+        if (!netns_->ok()) return;
+        std::vector<std::string> overrides = common;
+        overrides.push_back("port.device=net_pcap0,iface=" + netns_->host_interface());
+        profile_ = dataplane::load_profile(source_root() + "/drivers_config/pcap.toml", overrides);
+    } else {
+        if (!running_as_root()) {
+            why_ = "needs root for net_tap and network namespaces";
+            return;
+        }
+        std::vector<std::string> overrides = common;
+        overrides.push_back("port.device=net_tap0,iface=" + tap);
+        profile_ = dataplane::load_profile(source_root() + "/drivers_config/tap.toml", overrides);
+    }
     eal_.emplace(profile_, program_name);
     mempools_.emplace("stack_mbufs", profile_.mempool, std::vector<int>{0});
     const dataplane::Mempool& pool = mempools_->for_socket(0);
     port_ =
         std::make_unique<dataplane::Port>(profile_.port, [&](uint16_t) -> const dataplane::Mempool& { return pool; });
+    if (link == Link::tap_in_namespace) {
+        netns_.emplace(namespace_name, tap);
+        if (!netns_->ok()) return;
+    }
     rte_ether_addr mac{};
     rte_eth_macaddr_get(port_->id(), &mac);
     std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), mac_.begin());

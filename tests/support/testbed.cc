@@ -10,17 +10,20 @@
 
 namespace ringsock::testing {
 
-Namespace::Namespace(std::string name) : name_(std::move(name))
+Namespace::Namespace(std::string name, const std::string& adopt) : name_(std::move(name))
 {
     if (!running_as_root()) {
         why_ = "needs root for network namespaces";
         return;
     }
-    const Finished up = run_shell(source_root() + "/scripts/netns up " + name_ + " 2>&1");
+    const std::string extra = adopt.empty() ? "" : " --adopt " + adopt;
+    const Finished up = run_shell(source_root() + "/scripts/netns up " + name_ + extra + " 2>&1");
     if (up.exit_code != 0) {
         why_ = "scripts/netns up failed: " + up.output;
         return;
     }
+    ok_ = true;
+    if (!adopt.empty()) return;
     std::istringstream lines(up.output);
     std::string line;
     while (std::getline(lines, line))

@@ -10,12 +10,14 @@ namespace ringsock::testing {
 class Namespace {
 public:
     // Runs `scripts/netns up name`; ok() is false (with why()) if it failed.
-    explicit Namespace(std::string name);
+    // With `adopt`, no veth: that existing interface (a net_tap port's) is
+    // moved in as eth0, and host_interface() is empty.
+    explicit Namespace(std::string name, const std::string& adopt = "");
     ~Namespace(); // scripts/netns down name
     Namespace(const Namespace&) = delete;
     Namespace& operator=(const Namespace&) = delete;
 
-    bool ok() const noexcept { return !host_interface_.empty(); }
+    bool ok() const noexcept { return ok_; }
     const std::string& why() const noexcept { return why_; }
     const std::string& name() const noexcept { return name_; }
     // The host end of the veth, for net_af_packet's iface=.
@@ -27,6 +29,7 @@ private:
     std::string name_;
     std::string host_interface_;
     std::string why_;
+    bool ok_ = false;
 };
 
 // Python, run inside a namespace, that sends `count` broadcast frames of
