@@ -74,8 +74,27 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"completions", c.completions.get()},
             {"sent", c.sent.get()},
             {"send_failures", c.send_failures.get()},
+            {"handed_over", c.handed_over.get()},
+            {"handover_full", c.handover_full.get()},
+            {"rss_spread", c.rss_spread.get()},
         };
     };
+}
+
+// The Toeplitz key the port hashes with: the profile's, else the one the
+// PMD reports, else the specification's default (what most NICs use).
+std::vector<uint8_t> rss_key_of(const dataplane::Port& port, const dataplane::Profile& profile)
+{
+    if (profile.port.rss.key.size() >= stack::SoftwareRss::kKeyLen) return profile.port.rss.key;
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port.id(), &info) == 0 && info.hash_key_size >= stack::SoftwareRss::kKeyLen) {
+        std::vector<uint8_t> key(info.hash_key_size);
+        rte_eth_rss_conf conf{};
+        conf.rss_key = key.data();
+        conf.rss_key_len = info.hash_key_size;
+        if (rte_eth_dev_rss_hash_conf_get(port.id(), &conf) == 0) return key;
+    }
+    return {stack::SoftwareRss::kDefaultKey.begin(), stack::SoftwareRss::kDefaultKey.end()};
 }
 
 } // namespace
@@ -160,11 +179,16 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
 
     const unsigned n = static_cast<unsigned>(dataplane_->engine_count());
     if (n > 1) handoff_ring_.emplace("rs_api_lwip", rte_align32pow2(2 * 64 * n), SOCKET_ID_ANY);
+    // Fewer queues than engines: the NIC cannot spread flows over every
+    // engine, so the engines with a queue do it in software. Spreading
+    // covers 64 engines (a bit each in a port's mask).
+    if (n > 1 && port.rx_queues() < n) rss_.emplace(rss_key_of(port, profile));
     for (unsigned i = 0; i < n; ++i) {
         classifiers_.push_back(std::make_unique<stack::Classifier>(classifier_config));
         if (i > 0) handoffs_.push_back(std::make_unique<stack::LwipHandoff>(*handoff_ring_));
         engines_.push_back(
             std::make_unique<SocketEngine>(*this, i, dataplane_->engine(i), *classifiers_.back(), nullptr));
+        if (rss_) engines_.back()->set_software_rss(&*rss_);
         auto lane = std::make_unique<Lane>();
         lane->runtime = this;
         lane->index = i;
@@ -340,6 +364,7 @@ void Runtime::close_socket(Socket& s)
         list.erase(std::remove(list.begin(), list.end(), &s), list.end());
         // The port's datagrams now go to a remaining socket's engine, or
         // nowhere (lwIP answers for an unbound port again).
+        update_spread(s.local.port);
         if (!list.empty()) {
             claim_port(*list.front());
         } else {
@@ -407,6 +432,22 @@ uint16_t Runtime::ephemeral_port(const Socket& s)
 void Runtime::note_bound(Socket& s)
 {
     bound_[s.local.port].push_back(&s);
+}
+
+void Runtime::update_spread(uint16_t port)
+{
+    if (!rss_) return;
+    uint64_t engines = 0;
+    for (const Socket* s : bound_[port])
+        if (s->port_share && s->home_engine < 64) engines |= uint64_t{1} << s->home_engine;
+    // One engine alone needs no spreading: claim/forward already route to it.
+    if (__builtin_popcountll(engines) < 2) engines = 0;
+    for (unsigned e = 0; e < engine_count(); ++e) {
+        ControlCall call;
+        call.port = port;
+        call.engines = engines;
+        control(e, Op::spread, nullptr, call);
+    }
 }
 
 void Runtime::claim_port(const Socket& s)

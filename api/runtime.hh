@@ -21,6 +21,7 @@
 #include "dataplane/telemetry.hh"
 #include "stack/classifier.hh"
 #include "stack/interface_config.hh"
+#include "stack/software_rss.hh"
 #include "stack/lwip_handoff.hh"
 
 namespace ringsock::api {
@@ -73,6 +74,10 @@ public:
     // After `s` is attached to its home engine: the other engines hand its
     // port's datagrams to that engine. Caller holds the control mutex.
     void claim_port(const Socket& s);
+    // After a bind or close on `port`: tells every engine which engines'
+    // port-shared sockets split its flows by software RSS (when the port
+    // has fewer RX queues than engines). Caller holds the control mutex.
+    void update_spread(uint16_t port);
 
     // Runs `call` on engine `engine` and waits for its answer.
     int control(unsigned engine, Op op, Socket* socket, ControlCall& call);
@@ -98,6 +103,7 @@ private:
     RequestPool requests_{kRequests};
     std::vector<std::unique_ptr<stack::Classifier>> classifiers_;
     std::optional<stack::LwipHandoffRing> handoff_ring_;
+    std::optional<stack::SoftwareRss> rss_; // when the port has fewer RX queues than engines
     std::vector<std::unique_ptr<stack::LwipHandoff>> handoffs_;
     std::vector<std::unique_ptr<SocketEngine>> engines_;
     std::vector<std::unique_ptr<Lane>> lanes_;

@@ -18,6 +18,7 @@
 #include "api/runtime.hh"
 #include "stack/lwip_netif.hh"
 #include "stack/lwip_udp.hh"
+#include "stack/software_rss.hh"
 
 namespace ringsock::api {
 
@@ -46,7 +47,7 @@ Endpoint destination_of(const stack::UdpDatagram& d)
 SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
                            stack::LwipInterface* lwip)
     : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip), forward_(65536, -1),
-      by_port_(65536, nullptr)
+      spread_(65536, 0), by_port_(65536, nullptr)
 {
     const std::string name = "rs_submit_" + std::to_string(index);
     // Every request in the pool plus a control call per thread, rounded up.
@@ -147,6 +148,12 @@ void SocketEngine::execute(const Submission& s) noexcept
         auto& call = *static_cast<ControlCall*>(s.arg);
         forward_[call.port] = -1;
         if (by_port_[call.port] == nullptr) classifier_.unbind_udp_port(call.port);
+        answer(call, 0);
+        break;
+    }
+    case Op::spread: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        spread_[call.port] = call.engines;
         answer(call, 0);
         break;
     }
@@ -359,6 +366,11 @@ void SocketEngine::miss(const stack::UdpDatagram& d) noexcept
         runtime_.engine(static_cast<unsigned>(home)).hand_over(d.mbuf, counters_);
         return;
     }
+    drop_unrouted(d);
+}
+
+void SocketEngine::drop_unrouted(const stack::UdpDatagram& d) noexcept
+{
     counters_.no_socket.add(1);
     rte_pktmbuf_free(d.mbuf);
 }
@@ -381,7 +393,7 @@ void SocketEngine::take_handed_over() noexcept
     stack::UdpDatagram udp[32];
     rte_mbuf* other[32];
     const stack::ClassifiedBurst got = classifier_.classify(frames, static_cast<uint16_t>(n), udp, other);
-    if (got.udp != 0) on_udp(udp, got.udp);
+    if (got.udp != 0) route(udp, got.udp, false);
     for (uint16_t i = 0; i < got.lwip; ++i) {
         // Unbound here too since it was handed over (closed meanwhile).
         counters_.no_socket.add(1);
@@ -389,7 +401,25 @@ void SocketEngine::take_handed_over() noexcept
     }
 }
 
+int SocketEngine::flow_owner(const stack::UdpDatagram& d) const noexcept
+{
+    // The engines that hold a socket on the port share its flows as a
+    // NIC's redirection table shares them among queues: with a socket on
+    // every engine, the very engine a queue per engine would have given.
+    const uint64_t engines = spread_[d.dst_port];
+    unsigned k = stack::SoftwareRss::pick(rss_->hash(d), static_cast<unsigned>(__builtin_popcountll(engines)));
+    uint64_t rest = engines;
+    while (k-- != 0)
+        rest &= rest - 1;
+    return __builtin_ctzll(rest);
+}
+
 void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
+{
+    route(d, n, true);
+}
+
+void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexcept
 {
     for (uint16_t i = 0; i < n; ++i) {
         if (d[i].dst_multicast != 0) {
@@ -402,7 +432,10 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
                 if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)))
                     targets[count++] = s;
             if (count == 0) {
-                miss(d[i]);
+                if (from_nic)
+                    miss(d[i]);
+                else
+                    drop_unrouted(d[i]);
                 continue;
             }
             if (count > 1) rte_pktmbuf_refcnt_update(d[i].mbuf, static_cast<int16_t>(count - 1));
@@ -410,9 +443,22 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
                 deliver(*targets[k], d[i]);
             continue;
         }
+        if (from_nic && rss_ != nullptr && spread_[d[i].dst_port] != 0) [[unlikely]] {
+            const int owner = flow_owner(d[i]);
+            if (static_cast<unsigned>(owner) != index_) {
+                counters_.rss_spread.add(1);
+                runtime_.engine(static_cast<unsigned>(owner)).hand_over(d[i].mbuf, counters_);
+                continue;
+            }
+        }
         Socket* s = lookup(d[i]);
         if (s == nullptr) {
-            miss(d[i]);
+            // Handed-over datagrams stop here: forwarding them again could
+            // send them back and forth between two engines.
+            if (from_nic)
+                miss(d[i]);
+            else
+                drop_unrouted(d[i]);
             continue;
         }
         deliver(*s, d[i]);

@@ -24,7 +24,8 @@ struct rte_ring;
 
 namespace ringsock::stack {
 class LwipInterface;
-}
+class SoftwareRss;
+} // namespace ringsock::stack
 
 namespace ringsock::api {
 
@@ -37,6 +38,7 @@ struct ControlCall {
     Endpoint group;                    // join/leave
     uint16_t port = 0;                 // claim/unclaim: the UDP port
     int16_t home = -1;                 // claim: the engine that owns its sockets
+    uint64_t engines = 0;              // spread: engines holding a port-shared socket (bit per engine)
     LPWSAOVERLAPPED target = nullptr;  // cancel
     DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
     void (*function)(void*) = nullptr; // call
@@ -48,8 +50,24 @@ struct ControlCall {
 // reserved for it (the engine is those rings' one producer).
 // claim/unclaim: another engine owns sockets on this port; datagrams for
 // it that land here are handed to that engine instead of lwIP.
+// spread: the engines whose port-shared sockets split this port's flows by
+// software RSS (0: none; the port's datagrams are not spread).
 // call: run an application function on this engine (ringsock_run_on_engine).
-enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender, claim, unclaim, call };
+enum class Op : uint32_t {
+    recv,
+    send,
+    notify,
+    attach,
+    detach,
+    cancel,
+    join,
+    leave,
+    drop_sender,
+    claim,
+    unclaim,
+    spread,
+    call
+};
 
 struct Submission {
     Op op;
@@ -69,6 +87,7 @@ struct alignas(dataplane::kCacheLine) SocketEngineCounters {
     dataplane::RelaxedCounter send_failures; // lwIP refused (no memory, no route)
     dataplane::RelaxedCounter handed_over;   // datagrams passed to their socket's home engine
     dataplane::RelaxedCounter handover_full; // dropped: the home engine's hand-over ring was full
+    dataplane::RelaxedCounter rss_spread;    // of handed_over: sent to their flow's engine by software RSS
 };
 
 class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink {
@@ -103,6 +122,11 @@ public:
     // WSA_OPERATION_ABORTED and frees queued datagrams. Engine stopped.
     void abort_everything() noexcept;
 
+    // Software RSS for a port with fewer RX queues than engines (see
+    // stack/software_rss.hh); null when the NIC spreads flows itself. Set
+    // before the engine starts.
+    void set_software_rss(const stack::SoftwareRss* rss) noexcept { rss_ = rss; }
+
     // The lwIP engine's interface, made on its lcore once the engine starts.
     void set_lwip(stack::LwipInterface* lwip) noexcept { lwip_ = lwip; }
     unsigned index() const noexcept { return index_; }
@@ -130,13 +154,20 @@ private:
     stack::LwipInterface* lwip_;
     void take_handed_over() noexcept;
     void miss(const stack::UdpDatagram& d) noexcept;
+    // Fast-path datagrams, from the NIC (`from_nic`: software RSS may send
+    // them to their flow's engine) or handed over (delivered here or dropped).
+    void route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexcept;
+    int flow_owner(const stack::UdpDatagram& d) const noexcept;
+    void drop_unrouted(const stack::UdpDatagram& d) noexcept;
 
     rte_ring* submissions_ = nullptr;
-    rte_ring* inbound_ = nullptr;   // frames other engines hand over (MP/SC)
-    std::vector<int16_t> forward_;  // by port: the engine owning its sockets, -1: none elsewhere
+    rte_ring* inbound_ = nullptr;  // frames other engines hand over (MP/SC)
+    std::vector<int16_t> forward_; // by port: the engine owning its sockets, -1: none elsewhere
+    std::vector<uint64_t> spread_; // by port: engines whose port-shared sockets split its flows
+    const stack::SoftwareRss* rss_ = nullptr;
     std::vector<Socket*> by_port_;  // 65536 chains of sockets bound here
     std::vector<Socket*> deferred_; // sockets whose receives wait for an application consumer to leave
-    std::vector<Socket*> serving_;   // deferred_ being served this iteration
+    std::vector<Socket*> serving_;  // deferred_ being served this iteration
     std::vector<Socket*> attached_; // every socket in the table (teardown)
 };
 

@@ -2,7 +2,9 @@
 """The Linux kernel's side of the API tests, run inside the test's namespace.
 
 send: datagrams of the given sizes from --src-port to --dst:--port; byte i of
-datagram k is (k + i) % 256 so a test can check order and contents.
+datagram k is (k + i) % 256 so a test can check order and contents. With
+--flows N, the same datagrams from each of N source ports counting up from
+--src-port (N flows, as RSS tells them apart).
 recv: prints each datagram received on --port as "<len> <hex>" until --count
 arrived or --timeout passed; exits 0 only when all arrived.
 """
@@ -24,6 +26,7 @@ def main():
     s.add_argument("--dst", default="198.18.0.2")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--src-port", type=int, default=0)
+    s.add_argument("--flows", type=int, default=1, help="source ports, counting up from --src-port")
     s.add_argument("--sizes", required=True, help="comma-separated datagram sizes")
     s.add_argument("--delay", type=float, default=0.0, help="seconds before the first datagram")
     s.add_argument("--gap", type=float, default=0.0005, help="seconds between datagrams")
@@ -34,14 +37,20 @@ def main():
     a = p.parse_args()
 
     if a.cmd == "send":
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("198.18.0.1", a.src_port))
-        if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("198.18.0.1"))
+        if a.flows > 1 and a.src_port == 0:
+            p.error("--flows needs --src-port")
+        socks = []
+        for f in range(a.flows):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("198.18.0.1", a.src_port + f if a.src_port else 0))
+            if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("198.18.0.1"))
+            socks.append(sock)
         time.sleep(a.delay)
-        for k, size in enumerate(int(x) for x in a.sizes.split(",")):
-            sock.sendto(payload(k, size), (a.dst, a.port))
-            time.sleep(a.gap)
+        for sock in socks:
+            for k, size in enumerate(int(x) for x in a.sizes.split(",")):
+                sock.sendto(payload(k, size), (a.dst, a.port))
+                time.sleep(a.gap)
         return 0
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
