@@ -1,0 +1,202 @@
+// ringsock-echo: a UDP echo server (RFC 862) on the Winsock API, so a
+// generator on the far side (pktgen, testpmd, a kernel socket) can measure
+// rate and latency through the whole stack. Keeps --depth overlapped
+// WSARecvFrom posted per port; each datagram received is sent back to its
+// sender from the same buffer with an overlapped WSASendTo, and the buffer
+// is posted for receiving again once the send completes. One completion
+// port reaped with GetQueuedCompletionStatusEx. Public header only.
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace {
+
+// One buffer going round: posted for a receive, then for the echo's send.
+struct Slot {
+    WSAOVERLAPPED ov; // first: the OVERLAPPED a completion names is the slot
+    SOCKET socket;
+    bool sending;
+    WSABUF buf;
+    sockaddr_storage peer;
+    int peerlen;
+    DWORD flags;
+    std::vector<char> storage;
+};
+
+struct Counts {
+    uint64_t received = 0;
+    uint64_t echoed = 0;
+    uint64_t bytes = 0;
+    uint64_t truncated = 0;   // larger than --buffer: not echoed
+    uint64_t send_errors = 0; // the stack refused or failed the echo
+    uint64_t recv_errors = 0;
+};
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int)
+{
+    g_stop.store(true);
+}
+
+// Posts the slot's receive; a receive that fails at once with WSAEMSGSIZE
+// queues no completion (WSARecvFrom's page), so it is counted and posted
+// again here.
+int post_receive(Slot& slot, Counts& counts)
+{
+    for (;;) {
+        slot.sending = false;
+        slot.buf.len = static_cast<ULONG>(slot.storage.size());
+        slot.peerlen = sizeof(slot.peer);
+        slot.flags = 0;
+        const int r = WSARecvFrom(slot.socket, &slot.buf, 1, nullptr, &slot.flags,
+                                  reinterpret_cast<sockaddr*>(&slot.peer), &slot.peerlen, &slot.ov, nullptr);
+        if (r == 0 || WSAGetLastError() == WSA_IO_PENDING) return 0;
+        if (WSAGetLastError() != WSAEMSGSIZE) return WSAGetLastError();
+        ++counts.truncated;
+    }
+}
+
+// The echo of what the slot holds, to whoever sent it. False when the send
+// failed at once (no completion will come).
+bool post_echo(Slot& slot, DWORD bytes)
+{
+    slot.sending = true;
+    slot.buf.len = bytes;
+    const int r = WSASendTo(slot.socket, &slot.buf, 1, nullptr, 0, reinterpret_cast<const sockaddr*>(&slot.peer),
+                            slot.peerlen, &slot.ov, nullptr);
+    return r == 0 || WSAGetLastError() == WSA_IO_PENDING;
+}
+
+void print_counts(const char* head, const Counts& c, double seconds)
+{
+    std::printf("{%s\"t\":%.3f,\"received\":%llu,\"echoed\":%llu,\"bytes\":%llu,\"truncated\":%llu,"
+                "\"send_errors\":%llu,\"recv_errors\":%llu}\n",
+                head, seconds, static_cast<unsigned long long>(c.received), static_cast<unsigned long long>(c.echoed),
+                static_cast<unsigned long long>(c.bytes), static_cast<unsigned long long>(c.truncated),
+                static_cast<unsigned long long>(c.send_errors), static_cast<unsigned long long>(c.recv_errors));
+    std::fflush(stdout);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"ringsock-echo: a UDP echo server on ringsock's Winsock API"};
+    std::string profile;
+    std::vector<std::string> overrides;
+    std::vector<int> ports{7};
+    unsigned depth = 64;
+    unsigned buffer = 2048;
+    double duration = 10;
+    unsigned interval_ms = 1000;
+    app.add_option("--profile", profile, "profile (drivers_config/*.toml)")->required();
+    app.add_option("--set", overrides, "section.key=value override (repeatable)");
+    app.add_option("--port", ports, "UDP port to echo on (repeatable)")->check(CLI::Range(1, 65535));
+    app.add_option("--depth", depth, "buffers going round per port")->check(CLI::Range(1, 1024));
+    app.add_option("--buffer", buffer, "bytes per buffer: larger datagrams are counted, not echoed")
+        ->check(CLI::Range(1, 65507));
+    app.add_option("--duration", duration, "seconds to run (0: until SIGINT/SIGTERM)");
+    app.add_option("--interval-ms", interval_ms, "report interval")->check(CLI::Range(10, 60000));
+    CLI11_PARSE(app, argc, argv);
+
+    std::vector<const char*> set;
+    for (const auto& o : overrides)
+        set.push_back(o.c_str());
+    if (ringsock_configure(profile.c_str(), static_cast<int>(set.size()), set.data()) != 0) {
+        std::fprintf(stderr, "ringsock-echo: %s\n", ringsock_startup_error());
+        return 2;
+    }
+    WSADATA data;
+    if (int rc = WSAStartup(MAKEWORD(2, 2), &data); rc != 0) {
+        std::fprintf(stderr, "ringsock-echo: WSAStartup failed (%d): %s\n", rc, ringsock_startup_error());
+        return 1;
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    std::vector<SOCKET> sockets;
+    std::vector<Slot> slots(ports.size() * depth);
+    Counts counts;
+    for (std::size_t p = 0; p < ports.size(); ++p) {
+        SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        local.sin_port = htons(static_cast<u_short>(ports[p]));
+        const int rcvbuf = 4 << 20;
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf));
+        if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+            std::fprintf(stderr, "ringsock-echo: cannot bind UDP port %d: error %d\n", ports[p], WSAGetLastError());
+            return 1;
+        }
+        CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, p, 0);
+        sockets.push_back(s);
+        for (unsigned d = 0; d < depth; ++d) {
+            Slot& slot = slots[p * depth + d];
+            slot.socket = s;
+            slot.storage.resize(buffer);
+            slot.buf.buf = slot.storage.data();
+        }
+    }
+    for (auto& slot : slots) {
+        if (int error = post_receive(slot, counts); error != 0) {
+            std::fprintf(stderr, "ringsock-echo: WSARecvFrom failed: %d\n", error);
+            return 1;
+        }
+    }
+
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto next_report = start + std::chrono::milliseconds(interval_ms);
+    std::vector<OVERLAPPED_ENTRY> entries(256);
+    while (!g_stop.load()) {
+        ULONG n = 0;
+        if (GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &n, 100, FALSE)) {
+            for (ULONG i = 0; i < n; ++i) {
+                auto* slot = reinterpret_cast<Slot*>(entries[i].lpOverlapped);
+                const auto status = static_cast<DWORD>(entries[i].Internal);
+                const DWORD bytes = entries[i].dwNumberOfBytesTransferred;
+                if (status == WSA_OPERATION_ABORTED) continue; // closing
+                if (slot->sending) {
+                    if (status == 0)
+                        ++counts.echoed;
+                    else
+                        ++counts.send_errors;
+                } else if (status == 0) {
+                    ++counts.received;
+                    counts.bytes += bytes;
+                    if (post_echo(*slot, bytes)) continue; // the buffer comes back with the send
+                    ++counts.send_errors;
+                } else if (status == WSAEMSGSIZE) {
+                    ++counts.truncated;
+                } else {
+                    ++counts.recv_errors;
+                }
+                if (post_receive(*slot, counts) != 0) ++counts.recv_errors;
+            }
+        }
+        const auto now = Clock::now();
+        const double seconds = std::chrono::duration<double>(now - start).count();
+        if (now >= next_report) {
+            print_counts("", counts, seconds);
+            next_report = now + std::chrono::milliseconds(interval_ms);
+        }
+        if (duration > 0 && seconds >= duration) break;
+    }
+    g_stop.store(true);
+    for (SOCKET s : sockets)
+        closesocket(s);
+    CloseHandle(port);
+    print_counts("\"done\":true,", counts, std::chrono::duration<double>(Clock::now() - start).count());
+    WSACleanup();
+    return 0;
+}
