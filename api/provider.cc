@@ -373,17 +373,23 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
 
     Request* r = rt.requests().take();
     if (r == nullptr) return fail(lpErrno, overlapped ? WSAEWOULDBLOCK : WSAENOBUFS);
+    // The home engine builds and sends it when the next hop's MAC is
+    // cached; otherwise lwIP's engine (which resolves it). The engine that
+    // sends completes, so the slot is taken on its rings.
+    stack::MacAddress next_hop{};
+    r->fast = rt.fast_send_mac(*s, dest, total, next_hop);
+    r->next_hop = next_hop;
+    const unsigned sender = r->fast ? s->home_engine : 0;
     OVERLAPPED mine{};
     if (overlapped) {
-        // lwIP's engine sends, so it completes: the slot is taken on its rings.
-        if ((error = choose_notification(*s, *r, 0, ov, routine, thread)) != 0) {
+        if ((error = choose_notification(*s, *r, sender, ov, routine, thread)) != 0) {
             rt.requests().give_back(r);
             return fail(lpErrno, error);
         }
     } else {
         r->notify = Notify::sync;
         r->overlapped = &mine;
-        r->engine = 0;
+        r->engine = sender;
         r->event = nullptr;
         r->port = nullptr;
         r->apc = nullptr;
@@ -404,7 +410,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     std::atomic_ref<ULONG_PTR>(target->Internal).store(STATUS_PENDING, std::memory_order_release);
     if (r->event != nullptr) r->event->reset();
     s->outstanding.fetch_add(1, std::memory_order_seq_cst);
-    if (!rt.lwip_engine().submit(Submission{Op::send, 0, s, r})) {
+    if (!rt.engine(sender).submit(Submission{Op::send, 0, s, r})) {
         s->outstanding.fetch_sub(1);
         if (overlapped) release_notification(*r);
         rt.requests().give_back(r);

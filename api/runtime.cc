@@ -1,15 +1,18 @@
 #define RINGSOCK_NO_BSD_NAMES
 #include "api/runtime.hh"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
 #include "api/apc_queue.hh"
@@ -22,6 +25,7 @@
 #include "stack/checksum_offload.hh"
 #include "stack/counter_groups.hh"
 #include "stack/lwip_netif.hh"
+#include "stack/udp_frame.hh"
 
 namespace ringsock::api {
 
@@ -73,6 +77,7 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"filtered", c.filtered.get()},
             {"completions", c.completions.get()},
             {"sent", c.sent.get()},
+            {"sent_fast", c.sent_fast.get()},
             {"send_failures", c.send_failures.get()},
             {"handed_over", c.handed_over.get()},
             {"handover_full", c.handover_full.get()},
@@ -175,6 +180,16 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     interface_ =
         stack::lwip_interface_config(port.id(), our_mac, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile.port.mtu);
     interface_.tx_checksums = stack::tx_checksums_from_offloads(port.tx_offloads());
+    tx_queues_ = port.tx_queues();
+    offload_ipv4_ = (port.tx_offloads() & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
+    offload_udp_ = (port.tx_offloads() & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
+    {
+        rte_mempool* pool = dataplane_->mempools().for_socket(0).get();
+        const uint64_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+        const uint64_t by_mtu = interface_.mtu > 28 ? interface_.mtu - 28u : 0u;
+        fast_max_payload_ =
+            std::min<uint64_t>(by_mtu, room > stack::kUdp4FrameHeaders ? room - stack::kUdp4FrameHeaders : 0);
+    }
     const stack::ClassifierConfig classifier_config = stack::classifier_config(interface_);
 
     const unsigned n = static_cast<unsigned>(dataplane_->engine_count());
@@ -189,6 +204,8 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
         engines_.push_back(
             std::make_unique<SocketEngine>(*this, i, dataplane_->engine(i), *classifiers_.back(), nullptr));
         if (rss_) engines_.back()->set_software_rss(&*rss_);
+        const auto socket = static_cast<int>(rte_lcore_to_socket_id(dataplane_->engine(i).lcore()));
+        tx_pools_.push_back(dataplane_->mempools().for_socket(socket).get());
         auto lane = std::make_unique<Lane>();
         lane->runtime = this;
         lane->index = i;
@@ -432,6 +449,35 @@ uint16_t Runtime::ephemeral_port(const Socket& s)
 void Runtime::note_bound(Socket& s)
 {
     bound_[s.local.port].push_back(&s);
+}
+
+bool Runtime::next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noexcept
+{
+    if (dest.family != 4) return false;
+    const stack::Ipv4Address to{dest.addr[0], dest.addr[1], dest.addr[2], dest.addr[3]};
+    if (to[0] >= 224 || to[0] == 0 || to[0] == 127) return false; // multicast, broadcast, reserved: lwIP's
+    uint32_t ours, theirs;
+    std::memcpy(&ours, interface_.ipv4.address.data(), 4);
+    std::memcpy(&theirs, to.data(), 4);
+    const uint8_t prefix = interface_.ipv4.prefix_len;
+    const uint32_t mask = prefix == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - prefix));
+    if (((ours ^ theirs) & mask) == 0) {
+        if (prefix < 31 && (theirs & ~mask) == ~mask) return false; // the subnet's broadcast
+        hop = to;
+        return true;
+    }
+    if (interface_.ipv4_gateway == stack::Ipv4Address{}) return false;
+    hop = interface_.ipv4_gateway;
+    return true;
+}
+
+bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t total,
+                            stack::MacAddress& mac) const noexcept
+{
+    // The home engine needs a TX queue of its own (engine k owns queue k).
+    if (s.family != 4 || total > fast_max_payload_ || s.home_engine >= tx_queues_) return false;
+    stack::Ipv4Address hop;
+    return next_hop(dest, hop) && neighbours_.lookup(hop, mac, rte_get_tsc_cycles());
 }
 
 void Runtime::update_spread(uint16_t port)

@@ -21,8 +21,11 @@
 #include "dataplane/telemetry.hh"
 #include "stack/classifier.hh"
 #include "stack/interface_config.hh"
+#include "stack/neighbour_cache.hh"
 #include "stack/software_rss.hh"
 #include "stack/lwip_handoff.hh"
+
+struct rte_mempool;
 
 namespace ringsock::api {
 
@@ -79,6 +82,20 @@ public:
     // has fewer RX queues than engines). Caller holds the control mutex.
     void update_spread(uint16_t port);
 
+    // The UDP send fast path. Any thread: true, with the next hop's MAC,
+    // when a datagram of `total` bytes from `s` to `dest` can be built and
+    // sent by the socket's home engine (IPv4 unicast, fits the MTU and one
+    // mbuf, next hop cached); otherwise lwIP sends it.
+    bool fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t total, stack::MacAddress& mac) const noexcept;
+    // The IPv4 next hop for `dest` (itself on our subnet, else the
+    // gateway); false when there is none or it is not unicast.
+    bool next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noexcept;
+    stack::NeighbourCache& neighbours() noexcept { return neighbours_; }
+    // Whether the port sums these for the fast path's frames.
+    bool offloads_ipv4_checksum() const noexcept { return offload_ipv4_; }
+    bool offloads_udp_checksum() const noexcept { return offload_udp_; }
+    rte_mempool* tx_pool(unsigned engine) const noexcept { return tx_pools_[engine]; }
+
     // Runs `call` on engine `engine` and waits for its answer.
     int control(unsigned engine, Op op, Socket* socket, ControlCall& call);
 
@@ -104,6 +121,12 @@ private:
     std::vector<std::unique_ptr<stack::Classifier>> classifiers_;
     std::optional<stack::LwipHandoffRing> handoff_ring_;
     std::optional<stack::SoftwareRss> rss_; // when the port has fewer RX queues than engines
+    stack::NeighbourCache neighbours_;
+    uint64_t fast_max_payload_ = 0; // the most a fast-path datagram carries (MTU, one mbuf)
+    unsigned tx_queues_ = 0;
+    std::vector<rte_mempool*> tx_pools_; // by engine: its NUMA socket's pool
+    bool offload_ipv4_ = false;
+    bool offload_udp_ = false;
     std::vector<std::unique_ptr<stack::LwipHandoff>> handoffs_;
     std::vector<std::unique_ptr<SocketEngine>> engines_;
     std::vector<std::unique_ptr<Lane>> lanes_;

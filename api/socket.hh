@@ -10,6 +10,7 @@
 // Socket.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -66,7 +67,9 @@ struct Request {
     LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = nullptr;
     sockaddr* from = nullptr; // receive: written at completion
     LPINT fromlen = nullptr;
-    Endpoint to; // send
+    Endpoint to;                       // send
+    bool fast = false;                 // send: built and sent by the home engine (udp_frame.hh)
+    std::array<uint8_t, 6> next_hop{}; // fast send: the next hop's MAC, from the neighbour cache
     WSABUF* buffers = inline_buffers;
     uint32_t buffer_count = 0;
     uint64_t total_length = 0;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -19,6 +20,7 @@
 #include "stack/lwip_netif.hh"
 #include "stack/lwip_udp.hh"
 #include "stack/software_rss.hh"
+#include "stack/udp_frame.hh"
 
 namespace ringsock::api {
 
@@ -92,6 +94,7 @@ void SocketEngine::on_poll(dataplane::Engine&)
     for (unsigned i = 0; i < n; ++i)
         execute(batch[i]);
     take_handed_over();
+    if (lwip_ != nullptr) refresh_neighbours();
     if (!deferred_.empty()) {
         // serve() may defer a socket again: work from a copy, in storage
         // reserved once, so the loop never allocates.
@@ -482,12 +485,90 @@ void SocketEngine::cancel(Socket& s, ControlCall& call) noexcept
     answer(call, 0);
 }
 
+namespace {
+
+// How long a neighbour's MAC is used after lwIP last confirmed it; lwIP's
+// own entries live 300 s (ARP_MAXAGE), refreshed once a second below.
+constexpr uint64_t kNeighbourLifetimeSeconds = 30;
+
+stack::Ipv4Address ipv4_of(const Endpoint& e)
+{
+    return {e.addr[0], e.addr[1], e.addr[2], e.addr[3]};
+}
+
+} // namespace
+
+void SocketEngine::learn_next_hop(const Endpoint& dest) noexcept
+{
+    stack::Ipv4Address hop;
+    stack::MacAddress mac;
+    if (!runtime_.next_hop(dest, hop) || !lwip_->arp_entry(hop, mac)) return;
+    runtime_.neighbours().store(hop, mac, rte_get_tsc_cycles() + kNeighbourLifetimeSeconds * rte_get_tsc_hz());
+}
+
+void SocketEngine::refresh_neighbours() noexcept
+{
+    const uint64_t now = rte_get_tsc_cycles();
+    if (now < next_neighbour_refresh_) return;
+    next_neighbour_refresh_ = now + rte_get_tsc_hz();
+    stack::NeighbourCache& cache = runtime_.neighbours();
+    const uint64_t expires = now + kNeighbourLifetimeSeconds * rte_get_tsc_hz();
+    cache.for_each([&](const stack::Ipv4Address& ip, uint64_t until) {
+        stack::MacAddress mac;
+        if (lwip_->arp_entry(ip, mac))
+            cache.store(ip, mac, expires); // also picks up a changed MAC
+        else if (until > now)
+            lwip_->arp_query(ip); // lwIP aged it out: ask again while ours still serves
+        else
+            cache.forget(ip);
+    });
+}
+
+void SocketEngine::post_send_fast(Request& r) noexcept
+{
+    Socket& s = *r.socket;
+    stack::Udp4Frame frame;
+    frame.src_mac = runtime_.interface().mac;
+    std::copy_n(r.next_hop.begin(), 6, frame.dst_mac.begin());
+    frame.src = s.local.is_any() ? runtime_.interface().ipv4.address : ipv4_of(s.local);
+    frame.dst = ipv4_of(r.to);
+    frame.src_port = s.local.port;
+    frame.dst_port = r.to.port;
+    frame.ip_id = next_ip_id_++;
+    frame.offload_ipv4_checksum = runtime_.offloads_ipv4_checksum();
+    frame.offload_udp_checksum = runtime_.offloads_udp_checksum();
+    stack::ConstSegment segments[Request::kInlineBuffers];
+    std::vector<stack::ConstSegment> many;
+    stack::ConstSegment* seg = segments;
+    if (r.buffer_count > Request::kInlineBuffers) {
+        many.resize(r.buffer_count);
+        seg = many.data();
+    }
+    for (uint32_t i = 0; i < r.buffer_count; ++i)
+        seg[i] = {r.buffers[i].buf, r.buffers[i].len};
+    rte_mbuf* m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg, r.buffer_count, r.total_length);
+    if (m == nullptr) {
+        counters_.send_failures.add(1);
+        finish(r, WSAENOBUFS, 0, 0);
+        return;
+    }
+    // Handed to the port: a full TX ring drops it as the wire would, which
+    // the engine counts (tx_drops); the send itself succeeded.
+    engine_.send(runtime_.interface().port, m);
+    counters_.sent_fast.add(1);
+    finish(r, 0, static_cast<DWORD>(r.total_length), 0);
+}
+
 void SocketEngine::post_send(Request& r) noexcept
 {
     Socket& s = *r.socket;
     if (!s.open.load(std::memory_order_acquire) ||
         s.generation.load(std::memory_order_acquire) != r.socket_generation) {
         finish(r, WSA_OPERATION_ABORTED, 0, 0);
+        return;
+    }
+    if (r.fast) {
+        post_send_fast(r);
         return;
     }
     auto* sender = static_cast<stack::LwipUdpSender*>(s.lwip_pcb);
@@ -514,6 +595,7 @@ void SocketEngine::post_send(Request& r) noexcept
     case stack::UdpSendResult::sent:
         counters_.sent.add(1);
         finish(r, 0, static_cast<DWORD>(r.total_length), 0);
+        learn_next_hop(r.to);
         return;
     case stack::UdpSendResult::too_big:
         finish(r, WSAEMSGSIZE, 0, 0);

@@ -84,6 +84,7 @@ struct alignas(dataplane::kCacheLine) SocketEngineCounters {
     dataplane::RelaxedCounter filtered;      // dropped: not from a connected socket's peer
     dataplane::RelaxedCounter completions;   // requests completed
     dataplane::RelaxedCounter sent;          // datagrams handed to lwIP
+    dataplane::RelaxedCounter sent_fast;     // datagrams built and sent by this engine (next hop cached)
     dataplane::RelaxedCounter send_failures; // lwIP refused (no memory, no route)
     dataplane::RelaxedCounter handed_over;   // datagrams passed to their socket's home engine
     dataplane::RelaxedCounter handover_full; // dropped: the home engine's hand-over ring was full
@@ -137,6 +138,12 @@ private:
     void detach(Socket& s) noexcept;
     void post_recv(Request& r) noexcept;
     void post_send(Request& r) noexcept;
+    void post_send_fast(Request& r) noexcept;
+    // lwIP engine: copies what lwIP's ARP table knows into the neighbour
+    // cache, for `dest`'s next hop after a send, and for every cached
+    // entry once a second (asking lwIP to re-resolve those it lost).
+    void learn_next_hop(const Endpoint& dest) noexcept;
+    void refresh_neighbours() noexcept;
     void cancel(Socket& s, ControlCall& call) noexcept;
     void serve(Socket& s) noexcept;
     void deliver(Socket& s, const stack::UdpDatagram& d) noexcept;
@@ -165,10 +172,12 @@ private:
     std::vector<int16_t> forward_; // by port: the engine owning its sockets, -1: none elsewhere
     std::vector<uint64_t> spread_; // by port: engines whose port-shared sockets split its flows
     const stack::SoftwareRss* rss_ = nullptr;
-    std::vector<Socket*> by_port_;  // 65536 chains of sockets bound here
-    std::vector<Socket*> deferred_; // sockets whose receives wait for an application consumer to leave
-    std::vector<Socket*> serving_;  // deferred_ being served this iteration
-    std::vector<Socket*> attached_; // every socket in the table (teardown)
+    uint16_t next_ip_id_ = 0;             // fast-path IPv4 identification
+    uint64_t next_neighbour_refresh_ = 0; // TSC
+    std::vector<Socket*> by_port_;        // 65536 chains of sockets bound here
+    std::vector<Socket*> deferred_;       // sockets whose receives wait for an application consumer to leave
+    std::vector<Socket*> serving_;        // deferred_ being served this iteration
+    std::vector<Socket*> attached_;       // every socket in the table (teardown)
 };
 
 } // namespace ringsock::api

@@ -152,6 +152,22 @@ bool LwipInterface::leave_ipv4_group(const Ipv4Address& group)
     return ip4_addr_ismulticast(&address) && igmp_leavegroup_netif(&state_->netif, &address) == ERR_OK;
 }
 
+bool LwipInterface::arp_entry(const Ipv4Address& ip, MacAddress& mac)
+{
+    const ip4_addr_t address = ip4_of(ip);
+    eth_addr* eth = nullptr;
+    const ip4_addr_t* found = nullptr;
+    if (etharp_find_addr(&state_->netif, &address, &eth, &found) < 0 || eth == nullptr) return false;
+    std::memcpy(mac.data(), eth->addr, ETH_HWADDR_LEN);
+    return true;
+}
+
+void LwipInterface::arp_query(const Ipv4Address& ip)
+{
+    const ip4_addr_t address = ip4_of(ip);
+    etharp_query(&state_->netif, &address, nullptr);
+}
+
 err_t LwipInterface::link_output(netif* nif, pbuf* p)
 {
     auto* self = static_cast<LwipInterface*>(nif->state);

@@ -74,6 +74,12 @@ public:
     bool join_ipv4_group(const Ipv4Address& group);
     bool leave_ipv4_group(const Ipv4Address& group);
 
+    // The MAC lwIP's ARP table holds for `ip` once resolved (false while
+    // unknown or pending). arp_query starts (or repeats) resolution: lwIP
+    // sends a request unless it holds a fresh answer.
+    bool arp_entry(const Ipv4Address& ip, MacAddress& mac);
+    void arp_query(const Ipv4Address& ip);
+
     struct netif* raw() noexcept;
     const LwipCounters& counters() const noexcept { return counters_; }
 

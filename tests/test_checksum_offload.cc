@@ -3,8 +3,9 @@
 // what rte_mbuf_core.h says a port then does (sum the IPv4 header over a
 // zeroed field; add the L4 segment's sum to the pseudo-header sum left in
 // its field) and verifying the result with a checksum written here, not
-// DPDK's. Also the receive verdict read from the PMD's flags. EAL starts
-// once for mbufs only.
+// DPDK's. Also the receive verdict read from the PMD's flags, and the UDP
+// send fast path's frames (stack/udp_frame.hh) with and without offload.
+// EAL starts once for mbufs only.
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -15,6 +16,7 @@
 #include <rte_mbuf_ptype.h>
 
 #include "stack/checksum_offload.hh"
+#include "stack/udp_frame.hh"
 #include "tests/support/eal_environment.hh"
 
 namespace {
@@ -324,6 +326,81 @@ TEST_F(ChecksumOffload, TheReceiveVerdictFollowsThePmdsFlags)
     const auto frag = verdict(RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD);
     EXPECT_TRUE(frag.ip_verified);
     EXPECT_FALSE(frag.l4_verified);
+}
+
+// The fast path's frame: every header field, the payload gathered from
+// several pieces, and checksums that verify, summed here in software or
+// (after the port does what the marks ask) by the port.
+TEST_F(ChecksumOffload, FastPathUdpFramesVerifyWithAndWithoutOffload)
+{
+    for (bool offload : {false, true}) {
+        for (std::size_t total : {std::size_t{0}, std::size_t{1}, std::size_t{333}, std::size_t{1472}}) {
+            Bytes payload(total);
+            for (std::size_t i = 0; i < total; ++i)
+                payload[i] = static_cast<uint8_t>(i * 13 + 1);
+            const std::size_t cut = total / 3;
+            const ringsock::stack::ConstSegment pieces[3] = {
+                {payload.data(), cut}, {nullptr, 0}, {payload.data() + cut, total - cut}};
+            ringsock::stack::Udp4Frame f;
+            f.src_mac = {0x02, 0, 0, 0, 0, 0x02};
+            f.dst_mac = {0x02, 0, 0, 0, 0, 0x01};
+            f.src = {198, 18, 0, 2};
+            f.dst = {198, 18, 0, 1};
+            f.src_port = 7000;
+            f.dst_port = 40000;
+            f.ip_id = 0x1234;
+            f.offload_ipv4_checksum = offload;
+            f.offload_udp_checksum = offload;
+            rte_mbuf* m = ringsock::stack::build_udp4_frame(environment->pool().get(), f, pieces, 3, total);
+            ASSERT_NE(m, nullptr);
+            held_.push_back(m);
+            ASSERT_EQ(rte_pktmbuf_pkt_len(m), 42 + total);
+            const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
+            EXPECT_EQ(Bytes(p, p + 12), (Bytes{0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02}));
+            EXPECT_EQ(get16(p + 12), 0x0800);
+            const uint8_t* ip = p + 14;
+            EXPECT_EQ(ip[0], 0x45);
+            EXPECT_EQ(get16(ip + 2), 28 + total);
+            EXPECT_EQ(get16(ip + 4), 0x1234);
+            EXPECT_EQ(get16(ip + 6), 0) << "not fragmented, DF clear";
+            EXPECT_EQ(ip[8], 64);
+            EXPECT_EQ(ip[9], kUdp);
+            EXPECT_EQ(Bytes(ip + 12, ip + 20), (Bytes{198, 18, 0, 2, 198, 18, 0, 1}));
+            const uint8_t* udp = ip + 20;
+            EXPECT_EQ(get16(udp), 7000);
+            EXPECT_EQ(get16(udp + 2), 40000);
+            EXPECT_EQ(get16(udp + 4), 8 + total);
+            EXPECT_EQ(Bytes(udp + 8, udp + 8 + total), payload);
+            EXPECT_EQ(m->l2_len, 14u);
+            EXPECT_EQ(m->l3_len, 20u);
+            if (offload) {
+                EXPECT_TRUE(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+                EXPECT_TRUE(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM);
+                EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_L4_MASK, RTE_MBUF_F_TX_UDP_CKSUM);
+                // What the port does: IPv4 over a zero field; UDP adds the
+                // datagram's sum to the pseudo-header sum in its field.
+                uint8_t* w = rte_pktmbuf_mtod(m, uint8_t*);
+                ASSERT_EQ(get16(w + 24), 0);
+                put16(w + 24, static_cast<uint16_t>(~fold(add_words(w + 14, 20))));
+                put16(w + 34 + 6, static_cast<uint16_t>(~fold(add_words(w + 34, 8 + total))));
+            } else {
+                EXPECT_EQ(m->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK), 0u);
+            }
+            EXPECT_EQ(fold(add_words(ip, 20)), 0xffff) << "IPv4 header, offload " << offload;
+            uint32_t sum = add_words(ip + 12, 8) + kUdp + static_cast<uint32_t>(8 + total);
+            EXPECT_EQ(fold(add_words(udp, 8 + total, sum)), 0xffff)
+                << "UDP, " << total << " bytes, offload " << offload;
+            EXPECT_NE(get16(udp + 6), 0) << "a zero sum goes out as 0xffff (0 means none)";
+        }
+    }
+}
+
+TEST_F(ChecksumOffload, AFastPathFrameLargerThanAnMbufIsRefused)
+{
+    Bytes big(4000, 1);
+    const ringsock::stack::ConstSegment piece{big.data(), big.size()};
+    ringsock::stack::Udp4Frame f;
+    EXPECT_EQ(ringsock::stack::build_udp4_frame(environment->pool().get(), f, &piece, 1, big.size()), nullptr);
 }
 
 } // namespace
