@@ -496,6 +496,27 @@ stack::Ipv4Address ipv4_of(const Endpoint& e)
     return {e.addr[0], e.addr[1], e.addr[2], e.addr[3]};
 }
 
+// A send's WSABUFs as the stack's segments, with no allocation for up to
+// Request::kInlineBuffers of them.
+class SegmentsOf {
+public:
+    explicit SegmentsOf(const Request& r)
+    {
+        if (r.buffer_count > Request::kInlineBuffers) {
+            many_.resize(r.buffer_count);
+            segments_ = many_.data();
+        }
+        for (uint32_t i = 0; i < r.buffer_count; ++i)
+            segments_[i] = {r.buffers[i].buf, r.buffers[i].len};
+    }
+    const stack::ConstSegment* data() const noexcept { return segments_; }
+
+private:
+    stack::ConstSegment inline_[Request::kInlineBuffers];
+    std::vector<stack::ConstSegment> many_;
+    stack::ConstSegment* segments_ = inline_;
+};
+
 } // namespace
 
 void SocketEngine::learn_next_hop(const Endpoint& dest) noexcept
@@ -537,16 +558,8 @@ void SocketEngine::post_send_fast(Request& r) noexcept
     frame.ip_id = next_ip_id_++;
     frame.offload_ipv4_checksum = runtime_.offloads_ipv4_checksum();
     frame.offload_udp_checksum = runtime_.offloads_udp_checksum();
-    stack::ConstSegment segments[Request::kInlineBuffers];
-    std::vector<stack::ConstSegment> many;
-    stack::ConstSegment* seg = segments;
-    if (r.buffer_count > Request::kInlineBuffers) {
-        many.resize(r.buffer_count);
-        seg = many.data();
-    }
-    for (uint32_t i = 0; i < r.buffer_count; ++i)
-        seg[i] = {r.buffers[i].buf, r.buffers[i].len};
-    rte_mbuf* m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg, r.buffer_count, r.total_length);
+    const SegmentsOf seg(r);
+    rte_mbuf* m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
     if (m == nullptr) {
         counters_.send_failures.add(1);
         finish(r, WSAENOBUFS, 0, 0);
@@ -581,16 +594,8 @@ void SocketEngine::post_send(Request& r) noexcept
         finish(r, WSAENOBUFS, 0, 0);
         return;
     }
-    stack::ConstSegment segments[Request::kInlineBuffers];
-    std::vector<stack::ConstSegment> many;
-    stack::ConstSegment* seg = segments;
-    if (r.buffer_count > Request::kInlineBuffers) {
-        many.resize(r.buffer_count);
-        seg = many.data();
-    }
-    for (uint32_t i = 0; i < r.buffer_count; ++i)
-        seg[i] = {r.buffers[i].buf, r.buffers[i].len};
-    const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg, r.buffer_count, r.total_length);
+    const SegmentsOf seg(r);
+    const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg.data(), r.buffer_count, r.total_length);
     switch (result) {
     case stack::UdpSendResult::sent:
         counters_.sent.add(1);

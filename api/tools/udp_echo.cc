@@ -5,8 +5,7 @@
 // sender from the same buffer with an overlapped WSASendTo, and the buffer
 // is posted for receiving again once the send completes. One completion
 // port reaped with GetQueuedCompletionStatusEx. Public header only.
-#include <ringsock/ringsock.h>
-#include <ringsock/ws2tcpip.h>
+#include "tool_start.hh"
 
 #include <atomic>
 #include <chrono>
@@ -108,18 +107,7 @@ int main(int argc, char** argv)
     app.add_option("--interval-ms", interval_ms, "report interval")->check(CLI::Range(10, 60000));
     CLI11_PARSE(app, argc, argv);
 
-    std::vector<const char*> set;
-    for (const auto& o : overrides)
-        set.push_back(o.c_str());
-    if (ringsock_configure(profile.c_str(), static_cast<int>(set.size()), set.data()) != 0) {
-        std::fprintf(stderr, "ringsock-echo: %s\n", ringsock_startup_error());
-        return 2;
-    }
-    WSADATA data;
-    if (int rc = WSAStartup(MAKEWORD(2, 2), &data); rc != 0) {
-        std::fprintf(stderr, "ringsock-echo: WSAStartup failed (%d): %s\n", rc, ringsock_startup_error());
-        return 1;
-    }
+    if (int rc = ringsock::tools::start_winsock("ringsock-echo", profile, overrides); rc != 0) return rc;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
@@ -128,16 +116,8 @@ int main(int argc, char** argv)
     std::vector<Slot> slots(ports.size() * depth);
     Counts counts;
     for (std::size_t p = 0; p < ports.size(); ++p) {
-        SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-        sockaddr_in local{};
-        local.sin_family = AF_INET;
-        local.sin_port = htons(static_cast<u_short>(ports[p]));
-        const int rcvbuf = 4 << 20;
-        setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf));
-        if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
-            std::fprintf(stderr, "ringsock-echo: cannot bind UDP port %d: error %d\n", ports[p], WSAGetLastError());
-            return 1;
-        }
+        SOCKET s = ringsock::tools::bind_udp("ringsock-echo", ports[p]);
+        if (s == INVALID_SOCKET) return 1;
         CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, p, 0);
         sockets.push_back(s);
         for (unsigned d = 0; d < depth; ++d) {

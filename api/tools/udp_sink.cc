@@ -5,8 +5,7 @@
 //   event    one event per request, WSAWaitForMultipleEvents
 //   routine  completion routines, run at SleepEx(..., TRUE)
 // Written against the public header only, as a ported program would be.
-#include <ringsock/ringsock.h>
-#include <ringsock/ws2tcpip.h>
+#include "tool_start.hh"
 
 #include <atomic>
 #include <chrono>
@@ -87,18 +86,7 @@ int main(int argc, char** argv)
     app.add_option("--interval-ms", interval_ms, "report interval");
     CLI11_PARSE(app, argc, argv);
 
-    std::vector<const char*> set;
-    for (const auto& o : overrides)
-        set.push_back(o.c_str());
-    if (ringsock_configure(profile.c_str(), static_cast<int>(set.size()), set.data()) != 0) {
-        std::fprintf(stderr, "ringsock-udp-sink: %s\n", ringsock_startup_error());
-        return 2;
-    }
-    WSADATA data;
-    if (int rc = WSAStartup(MAKEWORD(2, 2), &data); rc != 0) {
-        std::fprintf(stderr, "ringsock-udp-sink: WSAStartup failed (%d): %s\n", rc, ringsock_startup_error());
-        return 1;
-    }
+    if (int rc = ringsock::tools::start_winsock("ringsock-udp-sink", profile, overrides); rc != 0) return rc;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
@@ -107,16 +95,8 @@ int main(int argc, char** argv)
     std::vector<SOCKET> sockets;
     std::vector<Slot> slots(ports.size() * depth);
     for (std::size_t p = 0; p < ports.size(); ++p) {
-        SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-        sockaddr_in local{};
-        local.sin_family = AF_INET;
-        local.sin_port = htons(static_cast<u_short>(ports[p]));
-        const int rcvbuf = 4 << 20;
-        setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf));
-        if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
-            std::fprintf(stderr, "ringsock-udp-sink: cannot bind UDP port %d: error %d\n", ports[p], WSAGetLastError());
-            return 1;
-        }
+        SOCKET s = ringsock::tools::bind_udp("ringsock-udp-sink", ports[p]);
+        if (s == INVALID_SOCKET) return 1;
         if (port != nullptr) CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, p, 0);
         sockets.push_back(s);
         for (unsigned d = 0; d < depth; ++d) {

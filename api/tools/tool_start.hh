@@ -1,0 +1,55 @@
+// What the API tools do before their own work: hand the profile and its
+// overrides to ringsock_configure, start Winsock, and bind overlapped UDP
+// sockets. On the public header only, like the tools themselves.
+#pragma once
+
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace ringsock::tools {
+
+// 0 when the stack is up; otherwise prints why (prefixed with `program`)
+// and returns the exit status to leave with: 2 for a bad profile or
+// override, 1 when the stack would not start.
+inline int start_winsock(const char* program, const std::string& profile, const std::vector<std::string>& overrides)
+{
+    std::vector<const char*> set;
+    for (const auto& o : overrides)
+        set.push_back(o.c_str());
+    if (ringsock_configure(profile.c_str(), static_cast<int>(set.size()), set.data()) != 0) {
+        std::fprintf(stderr, "%s: %s\n", program, ringsock_startup_error());
+        return 2;
+    }
+    WSADATA data;
+    if (int rc = WSAStartup(MAKEWORD(2, 2), &data); rc != 0) {
+        std::fprintf(stderr, "%s: WSAStartup failed (%d): %s\n", program, rc, ringsock_startup_error());
+        return 1;
+    }
+    return 0;
+}
+
+// An overlapped UDP socket bound to `port` on every IPv4 address, with a
+// 4 MiB receive queue so bursts wait rather than drop; INVALID_SOCKET
+// (after saying why) when it cannot be bound.
+inline SOCKET bind_udp(const char* program, int port)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(static_cast<u_short>(port));
+    const int rcvbuf = 4 << 20;
+    if (s != INVALID_SOCKET)
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf));
+    if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+        std::fprintf(stderr, "%s: cannot bind UDP port %d: error %d\n", program, port, WSAGetLastError());
+        if (s != INVALID_SOCKET) closesocket(s);
+        return INVALID_SOCKET;
+    }
+    return s;
+}
+
+} // namespace ringsock::tools
