@@ -76,7 +76,7 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
     ControlCall call;
     if (const int error = rt.control(s.home_engine, Op::attach, &s, call); error != 0) return error;
     rt.claim_port(s);
-    rt.update_spread(s.local.port);
+    rt.update_placement(s.local.port);
     return 0;
 }
 

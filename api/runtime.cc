@@ -82,6 +82,8 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"handed_over", c.handed_over.get()},
             {"handover_full", c.handover_full.get()},
             {"rss_spread", c.rss_spread.get()},
+            {"fanned_out", c.fanned_out.get()},
+            {"fanout_no_mbuf", c.fanout_no_mbuf.get()},
         };
     };
 }
@@ -381,7 +383,7 @@ void Runtime::close_socket(Socket& s)
         list.erase(std::remove(list.begin(), list.end(), &s), list.end());
         // The port's datagrams now go to a remaining socket's engine, or
         // nowhere (lwIP answers for an unbound port again).
-        update_spread(s.local.port);
+        update_placement(s.local.port);
         if (!list.empty()) {
             claim_port(*list.front());
         } else {
@@ -480,19 +482,25 @@ bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t tota
     return next_hop(dest, hop) && neighbours_.lookup(hop, mac, rte_get_tsc_cycles());
 }
 
-void Runtime::update_spread(uint16_t port)
+void Runtime::update_placement(uint16_t port)
 {
-    if (!rss_) return;
-    uint64_t engines = 0;
-    for (const Socket* s : bound_[port])
-        if (s->port_share && s->home_engine < 64) engines |= uint64_t{1} << s->home_engine;
-    // One engine alone needs no spreading: claim/forward already route to it.
-    if (__builtin_popcountll(engines) < 2) engines = 0;
+    if (engine_count() < 2) return; // one engine holds every socket
+    uint64_t shared = 0;
+    uint64_t present = 0;
+    for (const Socket* s : bound_[port]) {
+        if (s->home_engine >= 64) continue; // beyond the masks: reached by claim/forward only
+        present |= uint64_t{1} << s->home_engine;
+        if (s->port_share) shared |= uint64_t{1} << s->home_engine;
+    }
+    // Spreading needs software RSS and two engines to spread over; one
+    // alone is reached by claim/forward already.
+    if (!rss_ || __builtin_popcountll(shared) < 2) shared = 0;
     for (unsigned e = 0; e < engine_count(); ++e) {
         ControlCall call;
         call.port = port;
-        call.engines = engines;
-        control(e, Op::spread, nullptr, call);
+        call.engines = shared;
+        call.present = present;
+        control(e, Op::placement, nullptr, call);
     }
 }
 

@@ -77,10 +77,11 @@ public:
     // After `s` is attached to its home engine: the other engines hand its
     // port's datagrams to that engine. Caller holds the control mutex.
     void claim_port(const Socket& s);
-    // After a bind or close on `port`: tells every engine which engines'
-    // port-shared sockets split its flows by software RSS (when the port
+    // After a bind or close on `port`: tells every engine where the port's
+    // sockets live: which engines hold one (multicast reaches each), and
+    // which port-shared ones split its flows by software RSS (when the port
     // has fewer RX queues than engines). Caller holds the control mutex.
-    void update_spread(uint16_t port);
+    void update_placement(uint16_t port);
 
     // The UDP send fast path. Any thread: true, with the next hop's MAC,
     // when a datagram of `total` bytes from `s` to `dest` can be built and

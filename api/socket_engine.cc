@@ -49,7 +49,7 @@ Endpoint destination_of(const stack::UdpDatagram& d)
 SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
                            stack::LwipInterface* lwip)
     : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip), forward_(65536, -1),
-      spread_(65536, 0), by_port_(65536, nullptr)
+      spread_(65536, 0), present_(65536, 0), by_port_(65536, nullptr)
 {
     const std::string name = "rs_submit_" + std::to_string(index);
     // Every request in the pool plus a control call per thread, rounded up.
@@ -154,9 +154,10 @@ void SocketEngine::execute(const Submission& s) noexcept
         answer(call, 0);
         break;
     }
-    case Op::spread: {
+    case Op::placement: {
         auto& call = *static_cast<ControlCall*>(s.arg);
         spread_[call.port] = call.engines;
+        present_[call.port] = call.present;
         answer(call, 0);
         break;
     }
@@ -372,6 +373,27 @@ void SocketEngine::miss(const stack::UdpDatagram& d) noexcept
     drop_unrouted(d);
 }
 
+bool SocketEngine::fan_out(const stack::UdpDatagram& d) noexcept
+{
+    uint64_t others = present_[d.dst_port] & ~(uint64_t{1} << index_);
+    bool any = false;
+    while (others != 0) {
+        const unsigned e = static_cast<unsigned>(__builtin_ctzll(others));
+        others &= others - 1;
+        // A clone: its own metadata (each engine classifies it again), the
+        // same data, freed by whoever frees last.
+        rte_mbuf* copy = rte_pktmbuf_clone(d.mbuf, runtime_.tx_pool(index_));
+        if (copy == nullptr) {
+            counters_.fanout_no_mbuf.add(1);
+            continue;
+        }
+        counters_.fanned_out.add(1);
+        runtime_.engine(e).hand_over(copy, counters_);
+        any = true;
+    }
+    return any;
+}
+
 void SocketEngine::drop_unrouted(const stack::UdpDatagram& d) noexcept
 {
     counters_.no_socket.add(1);
@@ -426,6 +448,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexc
 {
     for (uint16_t i = 0; i < n; ++i) {
         if (d[i].dst_multicast != 0) {
+            const bool copied = from_nic && fan_out(d[i]);
             // Every socket bound to the port (wildcard or the group itself)
             // gets its own reference to the one mbuf.
             const Endpoint group = destination_of(d[i]);
@@ -435,7 +458,9 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexc
                 if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)))
                     targets[count++] = s;
             if (count == 0) {
-                if (from_nic)
+                if (copied)
+                    rte_pktmbuf_free(d[i].mbuf); // the other engines have theirs
+                else if (from_nic)
                     miss(d[i]);
                 else
                     drop_unrouted(d[i]);

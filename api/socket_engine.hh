@@ -38,7 +38,8 @@ struct ControlCall {
     Endpoint group;                    // join/leave
     uint16_t port = 0;                 // claim/unclaim: the UDP port
     int16_t home = -1;                 // claim: the engine that owns its sockets
-    uint64_t engines = 0;              // spread: engines holding a port-shared socket (bit per engine)
+    uint64_t engines = 0;              // placement: engines holding a port-shared socket (bit per engine)
+    uint64_t present = 0;              // placement: engines holding any socket on the port
     LPWSAOVERLAPPED target = nullptr;  // cancel
     DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
     void (*function)(void*) = nullptr; // call
@@ -50,8 +51,9 @@ struct ControlCall {
 // reserved for it (the engine is those rings' one producer).
 // claim/unclaim: another engine owns sockets on this port; datagrams for
 // it that land here are handed to that engine instead of lwIP.
-// spread: the engines whose port-shared sockets split this port's flows by
-// software RSS (0: none; the port's datagrams are not spread).
+// placement: where a port's sockets live: the engines whose port-shared
+// sockets split its flows by software RSS (0: not spread), and every engine
+// with a socket on it (multicast goes to each).
 // call: run an application function on this engine (ringsock_run_on_engine).
 enum class Op : uint32_t {
     recv,
@@ -65,7 +67,7 @@ enum class Op : uint32_t {
     drop_sender,
     claim,
     unclaim,
-    spread,
+    placement,
     call
 };
 
@@ -77,18 +79,20 @@ struct Submission {
 };
 
 struct alignas(dataplane::kCacheLine) SocketEngineCounters {
-    dataplane::RelaxedCounter delivered;     // datagrams copied into posted buffers
-    dataplane::RelaxedCounter queued;        // datagrams queued for a later receive
-    dataplane::RelaxedCounter rcvbuf_drops;  // dropped: the socket's SO_RCVBUF was full
-    dataplane::RelaxedCounter no_socket;     // dropped: no socket here for the port/address
-    dataplane::RelaxedCounter filtered;      // dropped: not from a connected socket's peer
-    dataplane::RelaxedCounter completions;   // requests completed
-    dataplane::RelaxedCounter sent;          // datagrams handed to lwIP
-    dataplane::RelaxedCounter sent_fast;     // datagrams built and sent by this engine (next hop cached)
-    dataplane::RelaxedCounter send_failures; // lwIP refused (no memory, no route)
-    dataplane::RelaxedCounter handed_over;   // datagrams passed to their socket's home engine
-    dataplane::RelaxedCounter handover_full; // dropped: the home engine's hand-over ring was full
-    dataplane::RelaxedCounter rss_spread;    // of handed_over: sent to their flow's engine by software RSS
+    dataplane::RelaxedCounter delivered;      // datagrams copied into posted buffers
+    dataplane::RelaxedCounter queued;         // datagrams queued for a later receive
+    dataplane::RelaxedCounter rcvbuf_drops;   // dropped: the socket's SO_RCVBUF was full
+    dataplane::RelaxedCounter no_socket;      // dropped: no socket here for the port/address
+    dataplane::RelaxedCounter filtered;       // dropped: not from a connected socket's peer
+    dataplane::RelaxedCounter completions;    // requests completed
+    dataplane::RelaxedCounter sent;           // datagrams handed to lwIP
+    dataplane::RelaxedCounter sent_fast;      // datagrams built and sent by this engine (next hop cached)
+    dataplane::RelaxedCounter send_failures;  // lwIP refused (no memory, no route)
+    dataplane::RelaxedCounter handed_over;    // datagrams passed to their socket's home engine
+    dataplane::RelaxedCounter handover_full;  // dropped: the home engine's hand-over ring was full
+    dataplane::RelaxedCounter rss_spread;     // of handed_over: sent to their flow's engine by software RSS
+    dataplane::RelaxedCounter fanned_out;     // multicast copies handed to other engines with sockets on the port
+    dataplane::RelaxedCounter fanout_no_mbuf; // dropped: no mbuf to copy a multicast datagram for an engine
 };
 
 class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink {
@@ -166,11 +170,16 @@ private:
     void route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexcept;
     int flow_owner(const stack::UdpDatagram& d) const noexcept;
     void drop_unrouted(const stack::UdpDatagram& d) noexcept;
+    // A multicast datagram from the NIC: a copy to every other engine with
+    // a socket on the port. True when some went (the datagram is then not
+    // a miss here even with no socket of ours).
+    bool fan_out(const stack::UdpDatagram& d) noexcept;
 
     rte_ring* submissions_ = nullptr;
-    rte_ring* inbound_ = nullptr;  // frames other engines hand over (MP/SC)
-    std::vector<int16_t> forward_; // by port: the engine owning its sockets, -1: none elsewhere
-    std::vector<uint64_t> spread_; // by port: engines whose port-shared sockets split its flows
+    rte_ring* inbound_ = nullptr;   // frames other engines hand over (MP/SC)
+    std::vector<int16_t> forward_;  // by port: the engine owning its sockets, -1: none elsewhere
+    std::vector<uint64_t> spread_;  // by port: engines whose port-shared sockets split its flows
+    std::vector<uint64_t> present_; // by port: engines with a socket on it
     const stack::SoftwareRss* rss_ = nullptr;
     uint16_t next_ip_id_ = 0;             // fast-path IPv4 identification
     uint64_t next_neighbour_refresh_ = 0; // TSC

@@ -136,6 +136,32 @@ TEST_F(ApiEngines, PortSharedSocketsSplitTheFlowsAsANicWithAQueuePerEngineWould)
     }
 }
 
+TEST_F(ApiEngines, AMulticastDatagramReachesTheMemberSocketOnEveryEngine)
+{
+    // Market data: one socket per engine on the group's port, each a
+    // member. Every datagram must reach both, though only engine 0 polls
+    // the port's one queue.
+    constexpr uint16_t kPort = 7304;
+    SOCKET on[2] = {socket_on_engine(0, kPort, true), socket_on_engine(1, kPort, true)};
+    ip_mreq mreq{};
+    inet_pton(AF_INET, "239.1.2.4", &mreq.imr_multiaddr);
+    for (SOCKET s : on)
+        ASSERT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&mreq), sizeof(mreq)), 0)
+            << WSAGetLastError();
+    kernel_sends(kPort, "11,22,33", " --src-port 40304 --dst 239.1.2.4");
+    for (int e = 0; e < 2; ++e) {
+        for (int expected : {11, 22, 33}) {
+            char b[64];
+            EXPECT_EQ(recv(on[e], b, sizeof(b), 0), expected) << "engine " << e << ": " << WSAGetLastError();
+        }
+        u_long queued = 1;
+        EXPECT_EQ(ioctlsocket(on[e], FIONREAD, &queued), 0);
+        EXPECT_EQ(queued, 0u) << "engine " << e << " got a datagram twice";
+    }
+    for (SOCKET s : on)
+        closesocket(s);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
