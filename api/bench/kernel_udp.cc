@@ -1,0 +1,154 @@
+// ringsock-bench-kernel-udp: the Linux kernel's UDP receive rate on one
+// core, the baseline scripts/bench/udp-rx sets ringsock beside. A sender
+// thread pinned to --tx-cpu pushes --payload-byte datagrams to 127.0.0.1
+// with sendmmsg in batches of 32; a receiver pinned to --rx-cpu takes them
+// with recvmmsg in batches of 32 from a socket with a large receive buffer.
+// After a ramp-up second, counts what the receiver got for --seconds and
+// prints one JSON line: received per second, sent per second, and the
+// kernel's receive-buffer drops (/proc/net/snmp RcvbufErrors) over the run.
+//
+// Loopback only; stops by itself after --seconds + 1. Exit codes: 2 a bad
+// option, 1 a socket or pinning failure.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace {
+
+constexpr unsigned kBatch = 32;
+
+bool pin(unsigned cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+
+// The kernel's count of UDP datagrams dropped for a full receive buffer.
+uint64_t rcvbuf_errors()
+{
+    std::ifstream snmp("/proc/net/snmp");
+    std::string header, values, line;
+    while (std::getline(snmp, line)) {
+        if (line.rfind("Udp:", 0) != 0) continue;
+        if (header.empty())
+            header = line;
+        else
+            values = line;
+    }
+    std::istringstream names(header), numbers(values);
+    std::string name, number;
+    while (names >> name && numbers >> number)
+        if (name == "RcvbufErrors") return std::stoull(number);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"ringsock-bench-kernel-udp: the kernel's UDP receive rate with recvmmsg on loopback"};
+    unsigned payload = 18; // a 64-byte Ethernet frame's UDP payload
+    unsigned seconds = 5;
+    unsigned rx_cpu = 1;
+    unsigned tx_cpu = 0;
+    uint16_t port = 9;
+    app.add_option("--payload", payload, "UDP payload bytes")->check(CLI::Range(1, 65507));
+    app.add_option("--seconds", seconds, "measured seconds (after one of ramp-up)")->check(CLI::Range(1, 600));
+    app.add_option("--rx-cpu", rx_cpu, "CPU of the receiving thread");
+    app.add_option("--tx-cpu", tx_cpu, "CPU of the sending thread");
+    app.add_option("--port", port, "UDP port on 127.0.0.1");
+    CLI11_PARSE(app, argc, argv);
+
+    const int rx = socket(AF_INET, SOCK_DGRAM, 0);
+    const int tx = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int rcvbuf = 32 << 20;
+    setsockopt(rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)); // root: past rmem_max
+    setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    const timeval tick{0, 100000}; // the receiver looks at the clock at least this often
+    setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
+    if (rx < 0 || tx < 0 || bind(rx, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 ||
+        connect(tx, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+        std::fprintf(stderr, "ringsock-bench-kernel-udp: cannot set up 127.0.0.1:%u: %s\n", port, std::strerror(errno));
+        return 1;
+    }
+
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> sent{0};
+    std::atomic<bool> pinned{true};
+    std::thread sender([&] {
+        if (!pin(tx_cpu)) pinned = false;
+        std::vector<char> data(payload, 'x');
+        iovec iov{data.data(), data.size()};
+        mmsghdr msgs[kBatch]{};
+        for (auto& m : msgs) {
+            m.msg_hdr.msg_iov = &iov;
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        while (!stop.load(std::memory_order_relaxed)) {
+            const int n = sendmmsg(tx, msgs, kBatch, 0);
+            if (n > 0) sent.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        }
+    });
+    if (!pin(rx_cpu)) pinned = false;
+
+    std::vector<char> buffers(kBatch * 2048);
+    iovec iovs[kBatch];
+    mmsghdr msgs[kBatch]{};
+    for (unsigned i = 0; i < kBatch; ++i) {
+        iovs[i] = {buffers.data() + i * 2048, 2048};
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    const auto measure_from = start + std::chrono::seconds(1);
+    const auto end = measure_from + std::chrono::seconds(seconds);
+    uint64_t received = 0, sent_at_start = 0, drops_at_start = 0;
+    bool measuring = false;
+    for (auto now = Clock::now(); now < end; now = Clock::now()) {
+        if (!measuring && now >= measure_from) {
+            measuring = true;
+            received = 0;
+            sent_at_start = sent.load();
+            drops_at_start = rcvbuf_errors();
+        }
+        const int n = recvmmsg(rx, msgs, kBatch, MSG_WAITFORONE, nullptr);
+        if (n > 0) received += static_cast<uint64_t>(n);
+    }
+    const uint64_t sent_total = sent.load() - sent_at_start;
+    const uint64_t drops = rcvbuf_errors() - drops_at_start;
+    stop = true;
+    sender.join();
+    close(rx);
+    close(tx);
+    if (!pinned) {
+        std::fprintf(stderr, "ringsock-bench-kernel-udp: could not pin to CPUs %u and %u\n", rx_cpu, tx_cpu);
+        return 1;
+    }
+    std::printf("{\"payload\":%u,\"seconds\":%u,\"rx_pps\":%.0f,\"tx_pps\":%.0f,\"rcvbuf_drops\":%llu}\n", payload,
+                seconds, static_cast<double>(received) / seconds, static_cast<double>(sent_total) / seconds,
+                static_cast<unsigned long long>(drops));
+    return 0;
+}
