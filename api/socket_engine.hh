@@ -1,8 +1,12 @@
 // The socket layer's part of one engine: the engine's socket table (by
 // local port), delivery of fast-path datagrams to posted receives or to the
-// socket's queue, the completions, and the submission ring through which
-// application threads reach the engine. The lwIP engine (index 0) also
-// sends datagrams and joins multicast groups for everyone.
+// socket's queue, the completions, the submission ring through which
+// application threads reach the engine, the send fast path for its own
+// sockets, and the hand-over of datagrams that belong to another engine
+// (the socket's home, the flow's engine under software RSS, every engine
+// with a member socket for multicast). The lwIP engine (index 0) also
+// sends the datagrams the fast path cannot, keeps the neighbour cache
+// filled from lwIP's ARP table, and joins multicast groups for everyone.
 //
 // Everything here runs on the engine's lcore except submit(), which any
 // thread may call (a multi-producer rte_ring), and counters(). An
