@@ -25,6 +25,7 @@
 #include "stack/checksum_offload.hh"
 #include "stack/counter_groups.hh"
 #include "stack/lwip_netif.hh"
+#include "stack/lwip_udp_reassembly.hh"
 #include "stack/udp_frame.hh"
 
 namespace ringsock::api {
@@ -37,6 +38,7 @@ struct Runtime::Lane {
     dataplane::Engine* engine;
     std::unique_ptr<stack::LwipInterface> lwip;
     std::unique_ptr<stack::LwipPoller> poller;
+    std::unique_ptr<stack::LwipUdpReassembly> reassembly; // lwIP's engine: reassembled datagrams to sockets
     std::unique_ptr<stack::ClassifierHandler> classify;
 };
 
@@ -84,6 +86,8 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"rss_spread", c.rss_spread.get()},
             {"fanned_out", c.fanned_out.get()},
             {"fanout_no_mbuf", c.fanout_no_mbuf.get()},
+            {"reassembled", c.reassembled.get()},
+            {"reassembled_full", c.reassembled_full.get()},
         };
     };
 }
@@ -270,6 +274,8 @@ int Runtime::lane_main(void* arg)
                 *lane.engine, rt.dataplane_->mempools().for_socket(socket).get(), rt.interface_);
             if (rt.handoff_ring_) lane.lwip->attach_handoff(rt.handoff_ring_->get());
             sockets.set_lwip(lane.lwip.get());
+            lane.reassembly = std::make_unique<stack::LwipUdpReassembly>(
+                sockets, rt.dataplane_->mempools().for_socket(socket).get(), rt.interface_.mac);
             lane.poller = std::make_unique<stack::LwipPoller>(*lane.lwip);
             lane.engine->add_handler(*lane.poller);
             lane.classify = std::make_unique<stack::ClassifierHandler>(classifier, sockets, *lane.lwip);
@@ -289,6 +295,7 @@ int Runtime::lane_main(void* arg)
     sockets.set_lwip(nullptr);
     lane.classify.reset();
     lane.poller.reset();
+    lane.reassembly.reset();
     lane.lwip.reset();
     return 0;
 }

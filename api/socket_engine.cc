@@ -61,11 +61,14 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
     inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
     deferred_.reserve(Runtime::kMaxSockets);
+    reassembled_.reserve(kMaxReassembled);
     serving_.reserve(Runtime::kMaxSockets);
 }
 
 SocketEngine::~SocketEngine()
 {
+    for (rte_mbuf* m : reassembled_)
+        rte_pktmbuf_free(m);
     void* m = nullptr;
     while (rte_ring_sc_dequeue(inbound_, &m) == 0)
         rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
@@ -94,6 +97,7 @@ void SocketEngine::on_poll(dataplane::Engine&)
     for (unsigned i = 0; i < n; ++i)
         execute(batch[i]);
     take_handed_over();
+    if (!reassembled_.empty()) take_reassembled();
     if (lwip_ != nullptr) refresh_neighbours();
     if (!deferred_.empty()) {
         // serve() may defer a socket again: work from a copy, in storage
@@ -422,6 +426,36 @@ void SocketEngine::take_handed_over() noexcept
     for (uint16_t i = 0; i < got.lwip; ++i) {
         // Unbound here too since it was handed over (closed meanwhile).
         counters_.no_socket.add(1);
+        rte_pktmbuf_free(other[i]);
+    }
+}
+
+bool SocketEngine::wants_udp_port(uint16_t port) const noexcept
+{
+    return classifier_.udp_port_bound(port);
+}
+
+void SocketEngine::on_reassembled(rte_mbuf* frame) noexcept
+{
+    if (reassembled_.size() == kMaxReassembled) {
+        counters_.reassembled_full.add(1);
+        rte_pktmbuf_free(frame);
+        return;
+    }
+    reassembled_.push_back(frame);
+}
+
+void SocketEngine::take_reassembled() noexcept
+{
+    stack::UdpDatagram udp[kMaxReassembled];
+    rte_mbuf* other[kMaxReassembled];
+    const auto n = static_cast<uint16_t>(reassembled_.size());
+    const stack::ClassifiedBurst got = classifier_.classify(reassembled_.data(), n, udp, other);
+    reassembled_.clear();
+    counters_.reassembled.add(got.udp);
+    if (got.udp != 0) route(udp, got.udp, true);
+    for (uint16_t i = 0; i < got.lwip; ++i) {
+        counters_.no_socket.add(1); // unbound meanwhile: lwIP already had its turn
         rte_pktmbuf_free(other[i]);
     }
 }

@@ -23,6 +23,7 @@
 #include "dataplane/counters.hh"
 #include "dataplane/engine.hh"
 #include "stack/classifier.hh"
+#include "stack/lwip_udp_reassembly.hh"
 
 struct rte_ring;
 
@@ -83,23 +84,25 @@ struct Submission {
 };
 
 struct alignas(dataplane::kCacheLine) SocketEngineCounters {
-    dataplane::RelaxedCounter delivered;      // datagrams copied into posted buffers
-    dataplane::RelaxedCounter queued;         // datagrams queued for a later receive
-    dataplane::RelaxedCounter rcvbuf_drops;   // dropped: the socket's SO_RCVBUF was full
-    dataplane::RelaxedCounter no_socket;      // dropped: no socket here for the port/address
-    dataplane::RelaxedCounter filtered;       // dropped: not from a connected socket's peer
-    dataplane::RelaxedCounter completions;    // requests completed
-    dataplane::RelaxedCounter sent;           // datagrams handed to lwIP
-    dataplane::RelaxedCounter sent_fast;      // datagrams built and sent by this engine (next hop cached)
-    dataplane::RelaxedCounter send_failures;  // lwIP refused (no memory, no route)
-    dataplane::RelaxedCounter handed_over;    // datagrams passed to their socket's home engine
-    dataplane::RelaxedCounter handover_full;  // dropped: the home engine's hand-over ring was full
-    dataplane::RelaxedCounter rss_spread;     // of handed_over: sent to their flow's engine by software RSS
-    dataplane::RelaxedCounter fanned_out;     // multicast copies handed to other engines with sockets on the port
-    dataplane::RelaxedCounter fanout_no_mbuf; // dropped: no mbuf to copy a multicast datagram for an engine
+    dataplane::RelaxedCounter delivered;        // datagrams copied into posted buffers
+    dataplane::RelaxedCounter queued;           // datagrams queued for a later receive
+    dataplane::RelaxedCounter rcvbuf_drops;     // dropped: the socket's SO_RCVBUF was full
+    dataplane::RelaxedCounter no_socket;        // dropped: no socket here for the port/address
+    dataplane::RelaxedCounter filtered;         // dropped: not from a connected socket's peer
+    dataplane::RelaxedCounter completions;      // requests completed
+    dataplane::RelaxedCounter sent;             // datagrams handed to lwIP
+    dataplane::RelaxedCounter sent_fast;        // datagrams built and sent by this engine (next hop cached)
+    dataplane::RelaxedCounter send_failures;    // lwIP refused (no memory, no route)
+    dataplane::RelaxedCounter handed_over;      // datagrams passed to their socket's home engine
+    dataplane::RelaxedCounter handover_full;    // dropped: the home engine's hand-over ring was full
+    dataplane::RelaxedCounter rss_spread;       // of handed_over: sent to their flow's engine by software RSS
+    dataplane::RelaxedCounter fanned_out;       // multicast copies handed to other engines with sockets on the port
+    dataplane::RelaxedCounter fanout_no_mbuf;   // dropped: no mbuf to copy a multicast datagram for an engine
+    dataplane::RelaxedCounter reassembled;      // datagrams lwIP put back together, routed to sockets
+    dataplane::RelaxedCounter reassembled_full; // dropped: more reassembled datagrams than one poll takes
 };
 
-class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink {
+class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink, public stack::ReassembledUdpSink {
 public:
     // `lwip` only for the lwIP engine (index 0). Creates the submission ring.
     SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
@@ -126,6 +129,12 @@ public:
     // thread to leave their queue.
     uint16_t on_burst(dataplane::Engine&, dataplane::RxQueueRef, rte_mbuf**, uint16_t n) override { return n; }
     void on_poll(dataplane::Engine&) override;
+
+    // ReassembledUdpSink (lwIP's engine): datagrams lwIP reassembled for
+    // ports bound here or claimed, routed on the next poll as if the NIC
+    // had delivered them whole.
+    bool wants_udp_port(uint16_t port) const noexcept override;
+    void on_reassembled(rte_mbuf* frame) noexcept override;
 
     // Closing: completes everything still queued or pending with
     // WSA_OPERATION_ABORTED and frees queued datagrams. Engine stopped.
@@ -168,6 +177,7 @@ private:
     stack::Classifier& classifier_;
     stack::LwipInterface* lwip_;
     void take_handed_over() noexcept;
+    void take_reassembled() noexcept;
     void miss(const stack::UdpDatagram& d) noexcept;
     // Fast-path datagrams, from the NIC (`from_nic`: software RSS may send
     // them to their flow's engine) or handed over (delivered here or dropped).
@@ -191,6 +201,8 @@ private:
     std::vector<Socket*> deferred_;       // sockets whose receives wait for an application consumer to leave
     std::vector<Socket*> serving_;        // deferred_ being served this iteration
     std::vector<Socket*> attached_;       // every socket in the table (teardown)
+    static constexpr std::size_t kMaxReassembled = 32;
+    std::vector<rte_mbuf*> reassembled_; // from lwIP, for the next poll
 };
 
 } // namespace ringsock::api

@@ -664,6 +664,25 @@ TEST_F(Api, SendsToAResolvedNeighbourTakeTheFastPathAndArriveIntact)
     EXPECT_GT(std::stoul(asked.output.substr(at + 13)), 0u) << asked.output;
 }
 
+// A datagram larger than the link's MTU arrives in fragments; lwIP puts it
+// back together and hands it to the socket whole (not "port unreachable").
+TEST_F(Api, AFragmentedDatagramArrivesWhole)
+{
+    SOCKET s = bound_socket(7116, 0);
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    kernel_sends(7116, "4000,3001", 40016);
+    std::vector<char> b(8192);
+    for (unsigned k = 0; k < 2; ++k) {
+        const int expected = k == 0 ? 4000 : 3001;
+        ASSERT_EQ(recv(s, b.data(), static_cast<int>(b.size()), 0), expected) << WSAGetLastError();
+        for (int i = 0; i < expected; ++i)
+            ASSERT_EQ(static_cast<uint8_t>(b[static_cast<std::size_t>(i)]), pattern(k, static_cast<unsigned>(i)))
+                << "datagram " << k << " byte " << i;
+    }
+    closesocket(s);
+}
+
 TEST_F(Api, MulticastReachesAMemberSocket)
 {
     SOCKET s = bound_socket(7115, 0);
