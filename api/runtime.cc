@@ -391,16 +391,6 @@ void Runtime::close_socket(Socket& s)
         // The port's datagrams now go to a remaining socket's engine, or
         // nowhere (lwIP answers for an unbound port again).
         update_placement(s.local.port);
-        if (!list.empty()) {
-            claim_port(*list.front());
-        } else {
-            for (unsigned e = 0; e < engine_count(); ++e) {
-                if (e == s.home_engine) continue;
-                ControlCall unclaim;
-                unclaim.port = s.local.port;
-                control(e, Op::unclaim, nullptr, unclaim);
-            }
-        }
     }
     if (s.lwip_pcb != nullptr) {
         ControlCall drop;
@@ -492,34 +482,21 @@ bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t tota
 void Runtime::update_placement(uint16_t port)
 {
     if (engine_count() < 2) return; // one engine holds every socket
-    uint64_t shared = 0;
-    uint64_t present = 0;
-    for (const Socket* s : bound_[port]) {
-        if (s->home_engine >= 64) continue; // beyond the masks: reached by claim/forward only
-        present |= uint64_t{1} << s->home_engine;
-        if (s->port_share) shared |= uint64_t{1} << s->home_engine;
+    const auto& list = bound_[port];
+    ControlCall call;
+    call.port = port;
+    // The socket bound first is the port's home: what lands on an engine
+    // without a socket of its own goes there.
+    call.home = list.empty() ? -1 : static_cast<int16_t>(list.front()->home_engine);
+    for (const Socket* s : list) {
+        if (s->home_engine >= 64) continue; // beyond the masks: reached through the home only
+        call.present |= uint64_t{1} << s->home_engine;
+        if (s->port_share) call.engines |= uint64_t{1} << s->home_engine;
     }
-    // Spreading needs software RSS and two engines to spread over; one
-    // alone is reached by claim/forward already.
-    if (!rss_ || __builtin_popcountll(shared) < 2) shared = 0;
-    for (unsigned e = 0; e < engine_count(); ++e) {
-        ControlCall call;
-        call.port = port;
-        call.engines = shared;
-        call.present = present;
+    // Spreading needs software RSS and two engines to spread over.
+    if (!rss_ || __builtin_popcountll(call.engines) < 2) call.engines = 0;
+    for (unsigned e = 0; e < engine_count(); ++e)
         control(e, Op::placement, nullptr, call);
-    }
-}
-
-void Runtime::claim_port(const Socket& s)
-{
-    for (unsigned e = 0; e < engine_count(); ++e) {
-        if (e == s.home_engine) continue;
-        ControlCall call;
-        call.port = s.local.port;
-        call.home = static_cast<int16_t>(s.home_engine);
-        control(e, Op::claim, nullptr, call);
-    }
 }
 
 void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept

@@ -74,13 +74,12 @@ public:
     bool may_bind(const Socket& s, const Endpoint& local) const;
     uint16_t ephemeral_port(const Socket& s);
     void note_bound(Socket& s);
-    // After `s` is attached to its home engine: the other engines hand its
-    // port's datagrams to that engine. Caller holds the control mutex.
-    void claim_port(const Socket& s);
     // After a bind or close on `port`: tells every engine where the port's
-    // sockets live: which engines hold one (multicast reaches each), and
-    // which port-shared ones split its flows by software RSS (when the port
-    // has fewer RX queues than engines). Caller holds the control mutex.
+    // sockets live: the home engine (the first bound socket's), which
+    // unicast datagrams landing elsewhere are handed to; which engines hold
+    // one (multicast reaches each); and which port-shared ones split its
+    // flows by software RSS (when the port has fewer RX queues than
+    // engines). Caller holds the control mutex.
     void update_placement(uint16_t port);
 
     // The UDP send fast path. Any thread: true, with the next hop's MAC,

@@ -144,24 +144,17 @@ void SocketEngine::execute(const Submission& s) noexcept
         answer(call, ok ? 0 : (s.op == Op::join ? WSAENOBUFS : WSAEADDRNOTAVAIL));
         break;
     }
-    case Op::claim: {
-        auto& call = *static_cast<ControlCall*>(s.arg);
-        forward_[call.port] = call.home;
-        classifier_.bind_udp_port(call.port);
-        answer(call, 0);
-        break;
-    }
-    case Op::unclaim: {
-        auto& call = *static_cast<ControlCall*>(s.arg);
-        forward_[call.port] = -1;
-        if (by_port_[call.port] == nullptr) classifier_.unbind_udp_port(call.port);
-        answer(call, 0);
-        break;
-    }
     case Op::placement: {
         auto& call = *static_cast<ControlCall*>(s.arg);
+        forward_[call.port] = call.home == static_cast<int>(index_) ? int16_t{-1} : call.home;
         spread_[call.port] = call.engines;
         present_[call.port] = call.present;
+        // The port is the socket layer's here while any engine has a socket
+        // on it: this engine's classifier must pass its datagrams on.
+        if (call.home >= 0)
+            classifier_.bind_udp_port(call.port);
+        else if (by_port_[call.port] == nullptr)
+            classifier_.unbind_udp_port(call.port);
         answer(call, 0);
         break;
     }
@@ -478,11 +471,11 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
     route(d, n, true);
 }
 
-void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexcept
+void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) noexcept
 {
     for (uint16_t i = 0; i < n; ++i) {
         if (d[i].dst_multicast != 0) {
-            const bool copied = from_nic && fan_out(d[i]);
+            const bool copied = first_sight && fan_out(d[i]);
             // Every socket bound to the port (wildcard or the group itself)
             // gets its own reference to the one mbuf.
             const Endpoint group = destination_of(d[i]);
@@ -494,7 +487,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexc
             if (count == 0) {
                 if (copied)
                     rte_pktmbuf_free(d[i].mbuf); // the other engines have theirs
-                else if (from_nic)
+                else if (first_sight)
                     miss(d[i]);
                 else
                     drop_unrouted(d[i]);
@@ -505,7 +498,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexc
                 deliver(*targets[k], d[i]);
             continue;
         }
-        if (from_nic && rss_ != nullptr && spread_[d[i].dst_port] != 0) [[unlikely]] {
+        if (first_sight && rss_ != nullptr && spread_[d[i].dst_port] != 0) [[unlikely]] {
             const int owner = flow_owner(d[i]);
             if (static_cast<unsigned>(owner) != index_) {
                 counters_.rss_spread.add(1);
@@ -517,7 +510,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexc
         if (s == nullptr) {
             // Handed-over datagrams stop here: forwarding them again could
             // send them back and forth between two engines.
-            if (from_nic)
+            if (first_sight)
                 miss(d[i]);
             else
                 drop_unrouted(d[i]);

@@ -41,8 +41,8 @@ struct ControlCall {
     std::atomic<bool> done{false};
     int result = 0;
     Endpoint group;                    // join/leave
-    uint16_t port = 0;                 // claim/unclaim: the UDP port
-    int16_t home = -1;                 // claim: the engine that owns its sockets
+    uint16_t port = 0;                 // placement: the UDP port
+    int16_t home = -1;                 // placement: the engine of the port's first socket, -1: none left
     uint64_t engines = 0;              // placement: engines holding a port-shared socket (bit per engine)
     uint64_t present = 0;              // placement: engines holding any socket on the port
     LPWSAOVERLAPPED target = nullptr;  // cancel
@@ -54,27 +54,12 @@ struct ControlCall {
 // notify: a request that completed at once in the application's thread;
 // the engine queues its port packet or completion routine into the ring
 // reserved for it (the engine is those rings' one producer).
-// claim/unclaim: another engine owns sockets on this port; datagrams for
-// it that land here are handed to that engine instead of lwIP.
-// placement: where a port's sockets live: the engines whose port-shared
-// sockets split its flows by software RSS (0: not spread), and every engine
-// with a socket on it (multicast goes to each).
+// placement: where a port's sockets live: its home engine (unicast that
+// finds no socket here is handed there instead of going to lwIP), the
+// engines whose port-shared sockets split its flows by software RSS (0: not
+// spread), and every engine with a socket on it (multicast goes to each).
 // call: run an application function on this engine (ringsock_run_on_engine).
-enum class Op : uint32_t {
-    recv,
-    send,
-    notify,
-    attach,
-    detach,
-    cancel,
-    join,
-    leave,
-    drop_sender,
-    claim,
-    unclaim,
-    placement,
-    call
-};
+enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender, placement, call };
 
 struct Submission {
     Op op;
@@ -131,7 +116,7 @@ public:
     void on_poll(dataplane::Engine&) override;
 
     // ReassembledUdpSink (lwIP's engine): datagrams lwIP reassembled for
-    // ports bound here or claimed, routed on the next poll as if the NIC
+    // ports with a socket on any engine, routed on the next poll as if the NIC
     // had delivered them whole.
     bool wants_udp_port(uint16_t port) const noexcept override;
     void on_reassembled(rte_mbuf* frame) noexcept override;
@@ -179,9 +164,12 @@ private:
     void take_handed_over() noexcept;
     void take_reassembled() noexcept;
     void miss(const stack::UdpDatagram& d) noexcept;
-    // Fast-path datagrams, from the NIC (`from_nic`: software RSS may send
-    // them to their flow's engine) or handed over (delivered here or dropped).
-    void route(stack::UdpDatagram* d, uint16_t n, bool from_nic) noexcept;
+    // Fast-path datagrams. First sight (from the NIC, or reassembled by
+    // lwIP): `first_sight`, so they may be handed to the home engine, their
+    // flow's engine, or every engine with a member socket. Handed over
+    // already: delivered here or dropped, never passed on again (two
+    // engines could otherwise hand one datagram back and forth).
+    void route(stack::UdpDatagram* d, uint16_t n, bool first_sight) noexcept;
     int flow_owner(const stack::UdpDatagram& d) const noexcept;
     void drop_unrouted(const stack::UdpDatagram& d) noexcept;
     // A multicast datagram from the NIC: a copy to every other engine with
