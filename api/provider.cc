@@ -75,7 +75,6 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
     s.bound.store(true, std::memory_order_release);
     ControlCall call;
     if (const int error = rt.control(s.home_engine, Op::attach, &s, call); error != 0) return error;
-    rt.claim_port(s);
     rt.update_placement(s.local.port);
     return 0;
 }
@@ -570,24 +569,31 @@ int WINAPI WSPShutdown(SOCKET s, int how, LPINT lpErrno)
     return succeed(lpErrno);
 }
 
-int WINAPI WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
+namespace {
+
+// getsockname/getpeername: the socket's local or peer address, or
+// `absent` when it has none yet (unbound: WSAEINVAL; unconnected: WSAENOTCONN).
+int write_name(SOCKET s, bool peer, int absent, sockaddr* name, LPINT namelen, LPINT lpErrno) noexcept
 {
     int error = 0;
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
-    if (!sock->bound.load(std::memory_order_acquire)) return fail(lpErrno, WSAEINVAL);
-    if ((error = endpoint_to_sockaddr(sock->local, name, namelen)) != 0) return fail(lpErrno, error);
+    if (!(peer ? sock->connected : sock->bound).load(std::memory_order_acquire)) return fail(lpErrno, absent);
+    if ((error = endpoint_to_sockaddr(peer ? sock->peer : sock->local, name, namelen)) != 0)
+        return fail(lpErrno, error);
     return succeed(lpErrno);
+}
+
+} // namespace
+
+int WINAPI WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
+{
+    return write_name(s, false, WSAEINVAL, name, namelen, lpErrno);
 }
 
 int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
 {
-    int error = 0;
-    Socket* sock = lookup(s, error);
-    if (sock == nullptr) return fail(lpErrno, error);
-    if (!sock->connected.load(std::memory_order_acquire)) return fail(lpErrno, WSAENOTCONN);
-    if ((error = endpoint_to_sockaddr(sock->peer, name, namelen)) != 0) return fail(lpErrno, error);
-    return succeed(lpErrno);
+    return write_name(s, true, WSAENOTCONN, name, namelen, lpErrno);
 }
 
 int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, int optlen, LPINT lpErrno)

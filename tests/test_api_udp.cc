@@ -100,6 +100,13 @@ TEST_F(Api, ReceiveOnUnboundSocketFailsWithEinval)
     WSAOVERLAPPED ov{};
     EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
     EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    // Nor has it a name yet, or a peer.
+    sockaddr_in name{};
+    int len = sizeof(name);
+    EXPECT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &len), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    EXPECT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&name), &len), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTCONN);
     EXPECT_EQ(closesocket(s), 0);
 }
 
