@@ -19,6 +19,7 @@
 #include "tests/support/ring_peer.hh"
 #include "tests/support/subprocess.hh"
 #include "tests/support/winsock_helpers.hh"
+#include "tests/support/winsock_receive_cases.hh"
 
 namespace {
 
@@ -52,6 +53,16 @@ std::vector<uint8_t> datagram(unsigned k, std::size_t size)
 void peer_sends(uint16_t port, unsigned k, std::size_t size, uint16_t src_port = 40000, bool bad_checksum = false)
 {
     ASSERT_TRUE(peer::send_udp(src_port, port, datagram(k, size), bad_checksum)) << "the peer could not send";
+}
+
+// The in-process peer as the shared receive cases see it.
+ringsock::testing::DatagramPeer ring_peer()
+{
+    return {[](uint16_t port, const std::vector<std::size_t>& sizes) {
+                for (unsigned k = 0; k < sizes.size(); ++k)
+                    peer_sends(port, k, sizes[k]);
+            },
+            pattern};
 }
 
 // Until the engine has taken every frame off the peer's ring, at most 5 s.
@@ -134,115 +145,17 @@ TEST_F(ApiRing, PendingReceiveFromGetsTheDatagramAndItsSourceAtCompletion)
 
 TEST_F(ApiRing, BuffersFillInArrayOrderWithoutHoles)
 {
-    SOCKET s = bound_socket(7302);
-    WSAEVENT ev = WSACreateEvent();
-    char a[5], c[3], d[100];
-    std::memset(d, 0x77, sizeof(d));
-    WSABUF bufs[3] = {{sizeof(a), a}, {sizeof(c), c}, {sizeof(d), d}};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    ov.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, bufs, 3, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    peer_sends(7302, 1, 20);
-    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion";
-    DWORD bytes = 0;
-    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
-    ASSERT_EQ(bytes, 20u);
-    uint8_t joined[20];
-    std::memcpy(joined, a, 5);
-    std::memcpy(joined + 5, c, 3);
-    std::memcpy(joined + 8, d, 12);
-    for (unsigned i = 0; i < 20; ++i)
-        EXPECT_EQ(joined[i], pattern(1, i)) << i;
-    EXPECT_EQ(static_cast<uint8_t>(d[12]), 0x77) << "nothing past the datagram";
-    WSACloseEvent(ev);
-    closesocket(s);
+    ringsock::testing::buffers_fill_in_array_order_without_holes(7302, ring_peer());
 }
 
 TEST_F(ApiRing, OversizeDatagramFillsTheBuffersFailsWithEmsgsizeAndLosesTheRest)
 {
-    SOCKET s = bound_socket(7303);
-    WSAEVENT ev = WSACreateEvent();
-    char a[10], b[10];
-    WSABUF bufs[2] = {{sizeof(a), a}, {sizeof(b), b}};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    ov.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, bufs, 2, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    peer_sends(7303, 0, 100);
-    peer_sends(7303, 1, 7);
-    ASSERT_TRUE(signalled(ev, kWaitMs)) << "no completion";
-    DWORD bytes = 0;
-    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags));
-    EXPECT_EQ(WSAGetLastError(), WSAEMSGSIZE);
-    EXPECT_EQ(bytes, 20u);
-    EXPECT_EQ(flags & MSG_PARTIAL, 0u) << "UDP is unreliable without MSG_PARTIAL: the rest is lost";
-    for (unsigned i = 0; i < 10; ++i) {
-        EXPECT_EQ(static_cast<uint8_t>(a[i]), pattern(0, i));
-        EXPECT_EQ(static_cast<uint8_t>(b[i]), pattern(0, 10 + i));
-    }
-    // The next receive gets the next datagram, not the lost tail.
-    ASSERT_TRUE(wait_queued(s, 7));
-    u_long queued = 0;
-    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
-    EXPECT_EQ(queued, 7u) << "the 80 bytes that did not fit are gone";
-    char next[64];
-    WSABUF one{sizeof(next), next};
-    flags = 0;
-    WSAOVERLAPPED ov2{};
-    ASSERT_EQ(WSARecv(s, &one, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 7u);
-    for (unsigned i = 0; i < 7; ++i)
-        EXPECT_EQ(static_cast<uint8_t>(next[i]), pattern(1, i)) << i;
-    WSACloseEvent(ev);
-    closesocket(s);
+    ringsock::testing::oversize_datagram_fills_the_buffers_and_fails_with_emsgsize(7303, ring_peer());
 }
 
 TEST_F(ApiRing, ReceivesPostedOnACompletionPortCompleteInPostingOrder)
 {
-    constexpr int kPosts = 32;
-    SOCKET s = bound_socket(7304);
-    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-    ASSERT_NE(port, nullptr);
-    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, 77, 0), port);
-    static char b[kPosts][64];
-    std::memset(b, 0, sizeof(b));
-    WSAOVERLAPPED ov[kPosts]{};
-    for (int i = 0; i < kPosts; ++i) {
-        WSABUF buf{sizeof(b[i]), b[i]};
-        DWORD got = 0, flags = 0;
-        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
-        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    }
-    // Datagram k has k + 1 bytes of pattern k.
-    for (unsigned k = 0; k < kPosts; ++k)
-        peer_sends(7304, k, k + 1);
-    OVERLAPPED_ENTRY entries[kPosts];
-    ULONG total = 0;
-    while (total < kPosts) {
-        ULONG n = 0;
-        ASSERT_TRUE(GetQueuedCompletionStatusEx(port, entries + total, kPosts - total, &n, kWaitMs, FALSE))
-            << "after " << total << " completions: " << GetLastError();
-        total += n;
-    }
-    for (int i = 0; i < kPosts; ++i) {
-        EXPECT_EQ(entries[i].lpCompletionKey, 77u);
-        EXPECT_EQ(entries[i].lpOverlapped, &ov[i]) << "completion " << i << " is not request " << i;
-        const auto k = static_cast<unsigned>(entries[i].lpOverlapped - ov);
-        ASSERT_LT(k, static_cast<unsigned>(kPosts));
-        // Request k got datagram k.
-        EXPECT_EQ(entries[i].dwNumberOfBytesTransferred, static_cast<DWORD>(k + 1));
-        for (unsigned j = 0; j <= k; ++j)
-            ASSERT_EQ(static_cast<uint8_t>(b[k][j]), pattern(k, j)) << "request " << k << " byte " << j;
-    }
-    DWORD bytes = 0;
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
-    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 200)) << "a completion too many";
-    closesocket(s);
-    CloseHandle(port);
+    ringsock::testing::receives_complete_in_posting_order(7304, 32, ring_peer());
 }
 
 TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)

@@ -20,6 +20,7 @@
 #include "tests/support/subprocess.hh"
 #include "tests/support/testbed.hh"
 #include "tests/support/winsock_helpers.hh"
+#include "tests/support/winsock_receive_cases.hh"
 
 namespace {
 
@@ -55,6 +56,18 @@ uint8_t pattern(unsigned k, unsigned i)
 sockaddr_in address(const char* ip, uint16_t port)
 {
     return ringsock::testing::ipv4_address(ip, port);
+}
+
+// The kernel as the shared receive cases see it.
+ringsock::testing::DatagramPeer kernel_peer()
+{
+    return {[](uint16_t port, const std::vector<std::size_t>& sizes) {
+                std::string list;
+                for (std::size_t size : sizes)
+                    list += (list.empty() ? "" : ",") + std::to_string(size);
+                kernel_sends(port, list);
+            },
+            pattern};
 }
 
 SOCKET bound_socket(uint16_t port, DWORD flags = WSA_FLAG_OVERLAPPED)
@@ -185,97 +198,17 @@ TEST_F(Api, PendingReceiveLeavesOutputsAloneUntilCompletion)
 
 TEST_F(Api, BuffersFillInArrayOrderWithoutHoles)
 {
-    SOCKET s = bound_socket(7103);
-    WSAEVENT ev = WSACreateEvent();
-    char a[5], b[1], c[3], d[100];
-    std::memset(d, 0x77, sizeof(d));
-    WSABUF bufs[4] = {{sizeof(a), a}, {0, b}, {sizeof(c), c}, {sizeof(d), d}};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    ov.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, bufs, 4, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    kernel_sends(7103, "20");
-    DWORD bytes = 0;
-    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags)) << WSAGetLastError();
-    ASSERT_EQ(bytes, 20u);
-    std::vector<uint8_t> joined;
-    joined.insert(joined.end(), a, a + 5);
-    joined.insert(joined.end(), c, c + 3);
-    joined.insert(joined.end(), d, d + 12);
-    for (unsigned i = 0; i < 20; ++i)
-        EXPECT_EQ(joined[i], pattern(0, i)) << i;
-    EXPECT_EQ(static_cast<uint8_t>(d[12]), 0x77) << "nothing past the datagram";
-    WSACloseEvent(ev);
-    closesocket(s);
+    ringsock::testing::buffers_fill_in_array_order_without_holes(7103, kernel_peer());
 }
 
 TEST_F(Api, OversizeDatagramFillsBuffersAndFailsWithEmsgsize)
 {
-    SOCKET s = bound_socket(7104);
-    WSAEVENT ev = WSACreateEvent();
-    char a[10], b[10];
-    WSABUF bufs[2] = {{sizeof(a), a}, {sizeof(b), b}};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    ov.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, bufs, 2, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    kernel_sends(7104, "100,7");
-    DWORD bytes = 0;
-    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags));
-    EXPECT_EQ(WSAGetLastError(), WSAEMSGSIZE);
-    EXPECT_EQ(bytes, 20u);
-    EXPECT_EQ(flags & MSG_PARTIAL, 0u) << "UDP is unreliable without MSG_PARTIAL: the rest is lost";
-    for (unsigned i = 0; i < 10; ++i) {
-        EXPECT_EQ(static_cast<uint8_t>(a[i]), pattern(0, i));
-        EXPECT_EQ(static_cast<uint8_t>(b[i]), pattern(0, 10 + i));
-    }
-    // The next receive gets the next datagram, not the lost tail.
-    char next[64];
-    WSABUF one{sizeof(next), next};
-    flags = 0;
-    ASSERT_TRUE(wait_queued(s, 7));
-    ASSERT_EQ(WSARecv(s, &one, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 7u);
-    EXPECT_EQ(static_cast<uint8_t>(next[0]), pattern(1, 0));
-    WSACloseEvent(ev);
-    closesocket(s);
+    ringsock::testing::oversize_datagram_fills_the_buffers_and_fails_with_emsgsize(7104, kernel_peer());
 }
 
 TEST_F(Api, ReceivesCompleteInPostingOrder)
 {
-    constexpr int kPosts = 8;
-    SOCKET s = bound_socket(7105);
-    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-    ASSERT_NE(port, nullptr);
-    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, 77, 0), port);
-    char b[kPosts][32];
-    WSAOVERLAPPED ov[kPosts]{};
-    for (int i = 0; i < kPosts; ++i) {
-        WSABUF buf{sizeof(b[i]), b[i]};
-        DWORD got = 0, flags = 0;
-        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
-        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    }
-    kernel_sends(7105, "1,2,3,4,5,6,7,8");
-    OVERLAPPED_ENTRY entries[kPosts];
-    ULONG total = 0;
-    while (total < kPosts) {
-        ULONG n = 0;
-        ASSERT_TRUE(GetQueuedCompletionStatusEx(port, entries + total, kPosts - total, &n, 5000, FALSE))
-            << GetLastError();
-        total += n;
-    }
-    for (int i = 0; i < kPosts; ++i) {
-        EXPECT_EQ(entries[i].lpCompletionKey, 77u);
-        const auto k = static_cast<int>(entries[i].lpOverlapped - ov);
-        // Request k got datagram k (k + 1 bytes, pattern k).
-        EXPECT_EQ(entries[i].dwNumberOfBytesTransferred, static_cast<DWORD>(k + 1));
-        EXPECT_EQ(static_cast<uint8_t>(b[k][0]), pattern(static_cast<unsigned>(k), 0));
-    }
-    closesocket(s);
-    CloseHandle(port);
+    ringsock::testing::receives_complete_in_posting_order(7105, 8, kernel_peer());
 }
 
 TEST_F(Api, ImmediateCompletionReturnsZeroAndStillNotifies)
