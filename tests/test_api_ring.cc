@@ -160,45 +160,7 @@ TEST_F(ApiRing, ReceivesPostedOnACompletionPortCompleteInPostingOrder)
 
 TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)
 {
-    SOCKET s = bound_socket(7305);
-    peer_sends(7305, 4, 11);
-    peer_sends(7305, 5, 12);
-    ASSERT_TRUE(wait_queued(s, 23));
-    char b[64];
-    WSABUF buf{sizeof(b), b};
-    DWORD got = 0, flags = 0;
-
-    // Event: signalled although the call returned 0.
-    WSAEVENT ev = WSACreateEvent();
-    ASSERT_FALSE(signalled(ev, 0));
-    WSAOVERLAPPED ov{};
-    ov.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 11u);
-    EXPECT_EQ(flags, 0u);
-    for (unsigned i = 0; i < 11; ++i)
-        EXPECT_EQ(static_cast<uint8_t>(b[i]), pattern(4, i)) << i;
-    EXPECT_TRUE(signalled(ev, 0)) << "the event of an immediate completion is set";
-    DWORD bytes = 0;
-    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
-    EXPECT_EQ(bytes, 11u);
-
-    // Completion port: a packet for the immediate completion too.
-    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
-    ASSERT_NE(port, nullptr);
-    WSAOVERLAPPED ov2{};
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 12u);
-    EXPECT_EQ(static_cast<uint8_t>(b[0]), pattern(5, 0));
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
-    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, kWaitMs));
-    EXPECT_EQ(done, &ov2);
-    EXPECT_EQ(bytes, 12u);
-    EXPECT_EQ(key, 5u);
-    WSACloseEvent(ev);
-    closesocket(s);
-    CloseHandle(port);
+    ringsock::testing::queued_datagram_completes_at_once_and_still_notifies(7305, ring_peer());
 }
 
 TEST_F(ApiRing, ReceiveQueueIsBoundedByRcvbufAndCountsEveryDrop)
@@ -243,45 +205,7 @@ TEST_F(ApiRing, ReceiveQueueIsBoundedByRcvbufAndCountsEveryDrop)
 
 TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)
 {
-    constexpr int kPosts = 4;
-    SOCKET s = bound_socket(7307);
-    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
-    ASSERT_NE(port, nullptr);
-    char b[kPosts][16];
-    WSAOVERLAPPED ov[kPosts]{};
-    for (int i = 0; i < kPosts; ++i) {
-        WSABUF buf{sizeof(b[i]), b[i]};
-        DWORD got = 0, flags = 0;
-        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
-        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    }
-    ASSERT_EQ(closesocket(s), 0);
-    int seen[kPosts] = {};
-    for (int i = 0; i < kPosts; ++i) {
-        DWORD bytes = 1;
-        ULONG_PTR key = 0;
-        LPOVERLAPPED done = nullptr;
-        EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, kWaitMs));
-        EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
-        ASSERT_NE(done, nullptr) << "completion " << i << " did not come";
-        const auto k = done - ov;
-        ASSERT_TRUE(k >= 0 && k < kPosts);
-        seen[k]++;
-        EXPECT_EQ(bytes, 0u);
-        EXPECT_EQ(key, 9u);
-    }
-    for (int i = 0; i < kPosts; ++i)
-        EXPECT_EQ(seen[i], 1) << "request " << i;
-    DWORD bytes = 0;
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
-    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 300)) << "a fifth completion";
-    EXPECT_EQ(GetLastError(), static_cast<DWORD>(WAIT_TIMEOUT));
-    EXPECT_EQ(done, nullptr);
-    // A datagram for the closed port completes nothing.
-    peer_sends(7307, 0, 8);
-    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 200));
-    CloseHandle(port);
+    ringsock::testing::closesocket_aborts_each_pending_receive_exactly_once(7307, ring_peer());
 }
 
 // What a function run on the engine saw (ringsock_run_on_engine).

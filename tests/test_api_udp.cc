@@ -213,89 +213,12 @@ TEST_F(Api, ReceivesCompleteInPostingOrder)
 
 TEST_F(Api, ImmediateCompletionReturnsZeroAndStillNotifies)
 {
-    SOCKET s = bound_socket(7106);
-    kernel_sends(7106, "11,12,13");
-    ASSERT_TRUE(wait_queued(s, 36));
-    char b[64];
-    WSABUF buf{sizeof(b), b};
-    DWORD got = 0, flags = MSG_PARTIAL;
-
-    // Event: signalled although the call returned 0.
-    WSAEVENT ev = WSACreateEvent();
-    WSAOVERLAPPED ov{};
-    ov.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 11u);
-    EXPECT_EQ(flags, 0u) << "a whole message clears MSG_PARTIAL";
-    EXPECT_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 0, FALSE), WSA_WAIT_EVENT_0);
-
-    // Completion port: a packet for the immediate completion too...
-    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
-    ASSERT_NE(port, nullptr);
-    WSAOVERLAPPED ov2{};
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 12u);
-    DWORD bytes = 0;
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
-    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 5000));
-    EXPECT_EQ(done, &ov2);
-    EXPECT_EQ(bytes, 12u);
-    EXPECT_EQ(key, 5u);
-
-    // ...unless the socket skips the port on success.
-    ASSERT_TRUE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
-    WSAOVERLAPPED ov3{};
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov3, nullptr), 0) << WSAGetLastError();
-    EXPECT_EQ(got, 13u);
-    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 200));
-    EXPECT_EQ(GetLastError(), WAIT_TIMEOUT);
-    EXPECT_EQ(done, nullptr);
-    WSACloseEvent(ev);
-    closesocket(s);
-    CloseHandle(port);
+    ringsock::testing::queued_datagram_completes_at_once_and_still_notifies(7106, kernel_peer());
 }
 
 TEST_F(Api, ClosesocketAbortsEachPendingReceiveExactlyOnce)
 {
-    SOCKET s = bound_socket(7107);
-    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
-    ASSERT_NE(port, nullptr);
-    char b[3][16];
-    WSAOVERLAPPED ov[3]{};
-    for (int i = 0; i < 3; ++i) {
-        WSABUF buf{sizeof(b[i]), b[i]};
-        DWORD got = 0, flags = 0;
-        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
-        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    }
-    ASSERT_EQ(closesocket(s), 0);
-    int seen[3] = {0, 0, 0};
-    for (int i = 0; i < 3; ++i) {
-        DWORD bytes = 1;
-        ULONG_PTR key = 0;
-        LPOVERLAPPED done = nullptr;
-        EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 5000));
-        EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
-        ASSERT_NE(done, nullptr);
-        seen[done - ov]++;
-        EXPECT_EQ(bytes, 0u);
-    }
-    EXPECT_EQ(seen[0] + seen[1] + seen[2], 3);
-    EXPECT_TRUE(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
-    DWORD bytes = 0;
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
-    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 300)) << "a fourth completion";
-    EXPECT_EQ(GetLastError(), WAIT_TIMEOUT);
-    // The handle is dead now.
-    char x[4];
-    WSABUF buf{sizeof(x), x};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED late{};
-    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &late, nullptr), SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
-    CloseHandle(port);
+    ringsock::testing::closesocket_aborts_each_pending_receive_exactly_once(7107, kernel_peer());
 }
 
 std::atomic<int> g_routine_calls{0};

@@ -142,4 +142,108 @@ inline void receives_complete_in_posting_order(uint16_t port, unsigned posts, co
     CloseHandle(iocp);
 }
 
+// A receive that finds a datagram queued completes at once (returns 0 with
+// the bytes and flags written, MSG_PARTIAL cleared) and still notifies: its
+// event is set, its completion port gets a packet, unless the socket skips
+// the port on success.
+inline void queued_datagram_completes_at_once_and_still_notifies(uint16_t port, const DatagramPeer& peer)
+{
+    SOCKET s = bound_udp_socket(port);
+    peer.send(port, {11, 12, 13});
+    ASSERT_TRUE(wait_queued(s, 36));
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = MSG_PARTIAL;
+
+    WSAEVENT ev = WSACreateEvent();
+    ASSERT_FALSE(signalled(ev, 0));
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 11u);
+    EXPECT_EQ(flags, 0u) << "a whole message clears MSG_PARTIAL";
+    for (unsigned i = 0; i < 11; ++i)
+        EXPECT_EQ(static_cast<uint8_t>(b[i]), peer.byte(0, i)) << i;
+    EXPECT_TRUE(signalled(ev, 0)) << "the event of an immediate completion is set";
+    DWORD bytes = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 11u);
+
+    HANDLE iocp = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+    ASSERT_NE(iocp, nullptr);
+    WSAOVERLAPPED ov2{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov2, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 12u);
+    EXPECT_EQ(static_cast<uint8_t>(b[0]), peer.byte(1, 0));
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kCaseWaitMs));
+    EXPECT_EQ(done, &ov2);
+    EXPECT_EQ(bytes, 12u);
+    EXPECT_EQ(key, 5u);
+
+    ASSERT_TRUE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    WSAOVERLAPPED ov3{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov3, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 13u);
+    done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 200));
+    EXPECT_EQ(GetLastError(), static_cast<DWORD>(WAIT_TIMEOUT));
+    EXPECT_EQ(done, nullptr);
+    WSACloseEvent(ev);
+    closesocket(s);
+    CloseHandle(iocp);
+}
+
+// closesocket completes every pending receive once, with
+// WSA_OPERATION_ABORTED and no bytes; nothing more comes, not even for a
+// datagram sent to the port afterwards; the handle is dead.
+inline void closesocket_aborts_each_pending_receive_exactly_once(uint16_t port, const DatagramPeer& peer)
+{
+    constexpr int kPosts = 4;
+    SOCKET s = bound_udp_socket(port);
+    HANDLE iocp = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
+    ASSERT_NE(iocp, nullptr);
+    char b[kPosts][16];
+    WSAOVERLAPPED ov[kPosts]{};
+    for (int i = 0; i < kPosts; ++i) {
+        WSABUF buf{sizeof(b[i]), b[i]};
+        DWORD got = 0, flags = 0;
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
+        ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    }
+    ASSERT_EQ(closesocket(s), 0);
+    int seen[kPosts] = {};
+    for (int i = 0; i < kPosts; ++i) {
+        DWORD bytes = 1;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED done = nullptr;
+        EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kCaseWaitMs));
+        EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
+        ASSERT_NE(done, nullptr) << "completion " << i << " did not come";
+        const auto k = done - ov;
+        ASSERT_TRUE(k >= 0 && k < kPosts);
+        seen[k]++;
+        EXPECT_EQ(bytes, 0u);
+        EXPECT_EQ(key, 9u);
+    }
+    for (int i = 0; i < kPosts; ++i)
+        EXPECT_EQ(seen[i], 1) << "request " << i;
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 300)) << "a completion too many";
+    EXPECT_EQ(GetLastError(), static_cast<DWORD>(WAIT_TIMEOUT));
+    EXPECT_EQ(done, nullptr);
+    peer.send(port, {8});
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 200)) << "a datagram for the closed port";
+    char x[4];
+    WSABUF buf{sizeof(x), x};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED late{};
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &late, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+    CloseHandle(iocp);
+}
+
 } // namespace ringsock::testing
