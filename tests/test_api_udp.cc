@@ -107,12 +107,7 @@ TEST(ApiBeforeStartup, CallsFailWithNotInitialised)
 TEST_F(Api, ReceiveOnUnboundSocketFailsWithEinval)
 {
     SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
-    char b[16];
-    WSABUF buf{sizeof(b), b};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAEINVAL);
     // Nor has it a name yet, or a peer.
     sockaddr_in name{};
     int len = sizeof(name);
@@ -334,12 +329,7 @@ TEST_F(Api, ReceiveAfterShutdownReceiveFailsWithEshutdown)
 {
     SOCKET s = bound_socket(7109);
     ASSERT_EQ(shutdown(s, SD_RECEIVE), 0);
-    char b[8];
-    WSABUF buf{sizeof(b), b};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAESHUTDOWN);
+    EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAESHUTDOWN);
     closesocket(s);
 }
 
@@ -359,11 +349,7 @@ TEST_F(Api, PeekLeavesTheDatagramQueuedOnANonOverlappedSocket)
     ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
     EXPECT_EQ(queued, 0u);
     // Overlapped calls on a socket made without WSA_FLAG_OVERLAPPED fail.
-    WSABUF buf{sizeof(b), b};
-    DWORD got = 0, flags = 0;
-    WSAOVERLAPPED ov{};
-    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAEINVAL);
     closesocket(s);
 }
 

@@ -42,6 +42,19 @@ inline bool wait_queued(SOCKET s, u_long n)
     return false;
 }
 
+// The error of one overlapped WSARecv that must fail at once (unbound,
+// shut down, not overlapped, closed): WSAGetLastError() after it, or 0 when
+// it did not fail with SOCKET_ERROR.
+inline int overlapped_recv_error(SOCKET s)
+{
+    char b[8];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    if (WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr) != SOCKET_ERROR) return 0;
+    return WSAGetLastError();
+}
+
 inline bool signalled(WSAEVENT ev, DWORD timeout_ms)
 {
     return WSAWaitForMultipleEvents(1, &ev, FALSE, timeout_ms, FALSE) == WSA_WAIT_EVENT_0;
