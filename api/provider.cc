@@ -91,12 +91,20 @@ int ensure_bound(Runtime& rt, Socket& s) noexcept
 }
 
 // Checks common to every receive; 0 or the error.
+// The WSABUF array a receive or send names: present, at least one buffer,
+// and no buffer of non-zero length without memory (WSAEFAULT otherwise).
+bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept
+{
+    if (buffers == nullptr || count == 0) return false;
+    for (DWORD i = 0; i < count; ++i)
+        if (buffers[i].buf == nullptr && buffers[i].len != 0) return false;
+    return true;
+}
+
 int check_recv(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD flags, bool overlapped, bool from_call, sockaddr* from,
                LPINT fromlen) noexcept
 {
-    if (buffers == nullptr || count == 0 || flags == nullptr) return WSAEFAULT;
-    for (DWORD i = 0; i < count; ++i)
-        if (buffers[i].buf == nullptr && buffers[i].len != 0) return WSAEFAULT;
+    if (!buffers_valid(buffers, count) || flags == nullptr) return WSAEFAULT;
     if ((*flags & MSG_OOB) != 0) return WSAEOPNOTSUPP; // datagram sockets have no OOB data
     if ((*flags & ~(MSG_PEEK | MSG_PARTIAL)) != 0) return WSAEOPNOTSUPP;
     if (overlapped && (*flags & MSG_PEEK) != 0) return WSAEOPNOTSUPP; // "valid only for nonoverlapped sockets"
@@ -346,9 +354,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     Runtime& rt = *runtime();
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
-    if (buffers == nullptr || count == 0) return fail(lpErrno, WSAEFAULT);
-    for (DWORD i = 0; i < count; ++i)
-        if (buffers[i].buf == nullptr && buffers[i].len != 0) return fail(lpErrno, WSAEFAULT);
+    if (!buffers_valid(buffers, count)) return fail(lpErrno, WSAEFAULT);
     if ((flags & MSG_OOB) != 0) return fail(lpErrno, WSAEOPNOTSUPP);
     if (overlapped && !s->overlapped_capable) return fail(lpErrno, WSAEINVAL);
     if (!overlapped && sent == nullptr) return fail(lpErrno, WSAEFAULT);

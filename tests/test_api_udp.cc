@@ -142,6 +142,19 @@ TEST_F(Api, BadArgumentsFailWithThePagesCodesAndNoCompletion)
     EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
     EXPECT_EQ(WSARecv(INVALID_SOCKET, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
     EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+    // A buffer with a length but no memory is outside the address space.
+    WSABUF hole{8, nullptr};
+    EXPECT_EQ(WSARecv(s, &hole, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    // The same checks on the send side.
+    sockaddr_in to = address("198.18.0.1", 7101);
+    DWORD sent = 0;
+    EXPECT_EQ(WSASendTo(s, nullptr, 1, &sent, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to), &ov, nullptr),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    EXPECT_EQ(WSASendTo(s, &hole, 1, &sent, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to), &ov, nullptr),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
     flags = MSG_OOB;
     EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
     EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
