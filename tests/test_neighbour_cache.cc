@@ -66,13 +66,16 @@ TEST(NeighbourCache, HoldsManyNeighboursAndEvictsTheOneExpiringFirst)
         ASSERT_TRUE(cache->lookup(host(n), got, 0)) << n;
         ASSERT_EQ(got, mac_of(host(n)));
     }
+    // Every entry left is findable with its own MAC, and eviction took the
+    // oldest in a window rather than reusing one slot: the table is full.
     unsigned entries = 0;
     cache->for_each([&](const Ipv4Address& ip, uint64_t) {
         MacAddress got{};
         EXPECT_TRUE(cache->lookup(ip, got, 0));
+        EXPECT_EQ(got, mac_of(ip));
         ++entries;
     });
-    EXPECT_LE(entries, NeighbourCache::kEntries);
+    EXPECT_GT(entries, NeighbourCache::kEntries * 3 / 4);
 }
 
 TEST(NeighbourCache, ReadersNeverSeeATornEntry)
