@@ -185,10 +185,11 @@ private:
     const stack::SoftwareRss* rss_ = nullptr;
     uint16_t next_ip_id_ = 0;             // fast-path IPv4 identification
     uint64_t next_neighbour_refresh_ = 0; // TSC
-    std::vector<Socket*> by_port_;        // 65536 chains of sockets bound here
-    std::vector<Socket*> deferred_;       // sockets whose receives wait for an application consumer to leave
-    std::vector<Socket*> serving_;        // deferred_ being served this iteration
-    std::vector<Socket*> attached_;       // every socket in the table (teardown)
+    uint32_t polls_since_refresh_check_ = 0;
+    std::vector<Socket*> by_port_;  // 65536 chains of sockets bound here
+    std::vector<Socket*> deferred_; // sockets whose receives wait for an application consumer to leave
+    std::vector<Socket*> serving_;  // deferred_ being served this iteration
+    std::vector<Socket*> attached_; // every socket in the table (teardown)
     static constexpr std::size_t kMaxReassembled = 32;
     std::vector<rte_mbuf*> reassembled_; // from lwIP, for the next poll
 };
