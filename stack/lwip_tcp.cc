@@ -1,0 +1,333 @@
+#include "stack/lwip_tcp.hh"
+
+#include <algorithm>
+#include <cstring>
+
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcp.h"
+
+namespace ringsock::stack {
+
+namespace {
+
+ip_addr_t to_lwip(const TcpEndpoint& e)
+{
+    ip_addr_t a{};
+    if (e.family == 6) {
+        IP_SET_TYPE_VAL(a, IPADDR_TYPE_V6);
+        std::memcpy(ip_2_ip6(&a)->addr, e.addr.data(), 16);
+        ip6_addr_clear_zone(ip_2_ip6(&a));
+    } else {
+        IP_SET_TYPE_VAL(a, IPADDR_TYPE_V4);
+        std::memcpy(&ip_2_ip4(&a)->addr, e.addr.data(), 4);
+    }
+    return a;
+}
+
+TcpEndpoint from_lwip(const ip_addr_t& a, uint16_t port)
+{
+    TcpEndpoint e;
+    e.port = port;
+    if (IP_IS_V6_VAL(a)) {
+        e.family = 6;
+        std::memcpy(e.addr.data(), ip_2_ip6(&a)->addr, 16);
+    } else {
+        e.family = 4;
+        std::memcpy(e.addr.data(), &ip_2_ip4(&a)->addr, 4);
+    }
+    return e;
+}
+
+} // namespace
+
+std::unique_ptr<TcpConnection> TcpConnection::create(uint8_t family)
+{
+    tcp_pcb* pcb = tcp_new_ip_type(family == 6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    if (pcb == nullptr) return nullptr;
+    return std::unique_ptr<TcpConnection>(new TcpConnection(pcb));
+}
+
+TcpConnection::TcpConnection(tcp_pcb* pcb) : pcb_(pcb), received_(kSegments, nullptr)
+{
+    attach_callbacks();
+}
+
+TcpConnection::~TcpConnection()
+{
+    abort();
+    free_received();
+}
+
+void TcpConnection::attach_callbacks() noexcept
+{
+    tcp_arg(pcb_, this);
+    tcp_recv(pcb_, on_recv);
+    tcp_sent(pcb_, on_sent);
+    tcp_err(pcb_, on_error);
+}
+
+void TcpConnection::detach_callbacks(tcp_pcb* pcb) noexcept
+{
+    // lwIP's defaults then: received data is dropped and the window
+    // reopened, a FIN answered with a close.
+    tcp_arg(pcb, nullptr);
+    tcp_recv(pcb, nullptr);
+    tcp_sent(pcb, nullptr);
+    tcp_err(pcb, nullptr);
+}
+
+void TcpConnection::free_received() noexcept
+{
+    while (held_ != 0) {
+        pbuf_free(received_[head_]);
+        head_ = (head_ + 1) % kSegments;
+        --held_;
+    }
+    head_offset_ = 0;
+    readable_ = 0;
+}
+
+bool TcpConnection::bind(const TcpEndpoint& local) noexcept
+{
+    if (pcb_ == nullptr) return false;
+    const ip_addr_t a = to_lwip(local);
+    return tcp_bind(pcb_, &a, local.port) == ERR_OK;
+}
+
+bool TcpConnection::connect(const TcpEndpoint& remote) noexcept
+{
+    if (pcb_ == nullptr) return false;
+    const ip_addr_t a = to_lwip(remote);
+    return tcp_connect(pcb_, &a, remote.port, on_connected_cb) == ERR_OK;
+}
+
+TcpEndpoint TcpConnection::local() const noexcept
+{
+    return pcb_ != nullptr ? from_lwip(pcb_->local_ip, pcb_->local_port) : TcpEndpoint{};
+}
+
+TcpEndpoint TcpConnection::remote() const noexcept
+{
+    return pcb_ != nullptr ? from_lwip(pcb_->remote_ip, pcb_->remote_port) : TcpEndpoint{};
+}
+
+uint64_t TcpConnection::copy_to(const MutableSegment* dest, std::size_t count, uint64_t dest_offset,
+                                uint64_t max) const noexcept
+{
+    // Find where writing starts in `dest`.
+    std::size_t d = 0;
+    while (d < count && dest_offset >= dest[d].length) {
+        dest_offset -= dest[d].length;
+        ++d;
+    }
+    uint64_t copied = 0;
+    uint32_t skip = head_offset_;
+    for (std::size_t k = 0; k < held_ && copied < max && d < count; ++k) {
+        for (const pbuf* q = received_[(head_ + k) % kSegments]; q != nullptr && copied < max && d < count;
+             q = q->next) {
+            if (skip >= q->len) {
+                skip -= q->len;
+                continue;
+            }
+            uint32_t at = skip;
+            skip = 0;
+            while (at < q->len && copied < max && d < count) {
+                const std::size_t room = dest[d].length - dest_offset;
+                const std::size_t n = std::min<uint64_t>({room, static_cast<uint64_t>(q->len - at), max - copied});
+                std::memcpy(static_cast<char*>(dest[d].data) + dest_offset, static_cast<const char*>(q->payload) + at,
+                            n);
+                at += static_cast<uint32_t>(n);
+                copied += n;
+                dest_offset += n;
+                if (dest_offset == dest[d].length) {
+                    dest_offset = 0;
+                    ++d;
+                    while (d < count && dest[d].length == 0)
+                        ++d;
+                }
+            }
+        }
+    }
+    return copied;
+}
+
+void TcpConnection::consume(uint64_t n) noexcept
+{
+    n = std::min(n, readable_);
+    readable_ -= n;
+    uint64_t window = n;
+    while (n != 0) {
+        pbuf* head = received_[head_];
+        const uint32_t left = head->tot_len - head_offset_;
+        if (n < left) {
+            head_offset_ += static_cast<uint32_t>(n);
+            break;
+        }
+        n -= left;
+        pbuf_free(head);
+        head_ = (head_ + 1) % kSegments;
+        --held_;
+        head_offset_ = 0;
+    }
+    while (pcb_ != nullptr && window != 0) {
+        const auto step = static_cast<u16_t>(std::min<uint64_t>(window, 0xffff));
+        tcp_recved(pcb_, step);
+        window -= step;
+    }
+}
+
+uint32_t TcpConnection::send_space() const noexcept
+{
+    if (pcb_ == nullptr || tcp_sndqueuelen(pcb_) >= TCP_SND_QUEUELEN - 4) return 0;
+    return tcp_sndbuf(pcb_);
+}
+
+bool TcpConnection::write(const void* data, uint16_t length, bool more) noexcept
+{
+    if (pcb_ == nullptr) return false;
+    const u8_t flags = TCP_WRITE_FLAG_COPY | (more ? TCP_WRITE_FLAG_MORE : 0);
+    return tcp_write(pcb_, data, length, flags) == ERR_OK;
+}
+
+void TcpConnection::push() noexcept
+{
+    if (pcb_ != nullptr) tcp_output(pcb_);
+}
+
+bool TcpConnection::send_pending() const noexcept
+{
+    return pcb_ != nullptr && (pcb_->unsent != nullptr || pcb_->unacked != nullptr);
+}
+
+bool TcpConnection::shutdown_send() noexcept
+{
+    if (pcb_ == nullptr) return true;
+    return tcp_shutdown(pcb_, 0, 1) == ERR_OK;
+}
+
+void TcpConnection::set_nodelay(bool on) noexcept
+{
+    if (pcb_ == nullptr) return;
+    if (on)
+        tcp_nagle_disable(pcb_);
+    else
+        tcp_nagle_enable(pcb_);
+}
+
+void TcpConnection::set_keepalive(bool on) noexcept
+{
+    if (pcb_ == nullptr) return;
+    if (on)
+        ip_set_option(pcb_, SOF_KEEPALIVE);
+    else
+        ip_reset_option(pcb_, SOF_KEEPALIVE);
+}
+
+void TcpConnection::close() noexcept
+{
+    if (pcb_ == nullptr) return;
+    tcp_pcb* pcb = pcb_;
+    pcb_ = nullptr;
+    detach_callbacks(pcb);
+    // Unread bytes: lwIP resets rather than pretend they were read.
+    if (tcp_close(pcb) != ERR_OK) tcp_abort(pcb);
+}
+
+void TcpConnection::abort() noexcept
+{
+    if (pcb_ == nullptr) return;
+    tcp_pcb* pcb = pcb_;
+    pcb_ = nullptr;
+    detach_callbacks(pcb);
+    tcp_abort(pcb);
+}
+
+err_t TcpConnection::on_recv(void* arg, tcp_pcb*, pbuf* p, err_t)
+{
+    auto* c = static_cast<TcpConnection*>(arg);
+    if (p == nullptr) {
+        c->fin_ = true;
+    } else {
+        // Full: lwIP keeps the segment as refused data and offers it again.
+        if (c->held_ == kSegments) return ERR_MEM;
+        c->received_[(c->head_ + c->held_) % kSegments] = p;
+        ++c->held_;
+        c->readable_ += p->tot_len;
+    }
+    if (c->events_ != nullptr) c->events_->on_readable(*c);
+    return ERR_OK;
+}
+
+err_t TcpConnection::on_sent(void* arg, tcp_pcb*, u16_t)
+{
+    auto* c = static_cast<TcpConnection*>(arg);
+    if (c->events_ != nullptr) c->events_->on_writable(*c);
+    return ERR_OK;
+}
+
+err_t TcpConnection::on_connected_cb(void* arg, tcp_pcb*, err_t err)
+{
+    auto* c = static_cast<TcpConnection*>(arg);
+    if (err == ERR_OK && c->events_ != nullptr) c->events_->on_connected(*c);
+    return ERR_OK;
+}
+
+void TcpConnection::on_error(void* arg, err_t err)
+{
+    auto* c = static_cast<TcpConnection*>(arg);
+    if (c == nullptr) return;
+    c->pcb_ = nullptr; // lwIP freed it
+    if (c->events_ == nullptr) return;
+    // ERR_CLSD: both sides sent FIN and the last ACK came; lwIP freed the
+    // pcb of a connection that ended well (what it holds stays readable).
+    const TcpFailure why = err == ERR_RST    ? TcpFailure::reset
+                           : err == ERR_CLSD ? TcpFailure::closed
+                                             : TcpFailure::aborted;
+    c->events_->on_failed(*c, why);
+}
+
+std::unique_ptr<TcpListener> TcpListener::listen(TcpConnection& bound, uint8_t backlog, Events& events)
+{
+    if (bound.pcb_ == nullptr) return nullptr;
+    err_t err = ERR_OK;
+    tcp_pcb* listening = tcp_listen_with_backlog_and_err(bound.pcb_, backlog, &err);
+    if (listening == nullptr) return nullptr;
+    bound.pcb_ = nullptr; // lwIP freed the bound pcb for the smaller listening one
+    return std::unique_ptr<TcpListener>(new TcpListener(listening, events));
+}
+
+TcpListener::TcpListener(tcp_pcb* pcb, Events& events) : pcb_(pcb), events_(events)
+{
+    tcp_arg(pcb_, this);
+    tcp_accept(pcb_, on_accept);
+}
+
+TcpListener::~TcpListener()
+{
+    tcp_arg(pcb_, nullptr);
+    tcp_accept(pcb_, nullptr);
+    tcp_close(pcb_); // a listener's close cannot fail
+}
+
+void TcpListener::accepted(TcpConnection& c) noexcept
+{
+    if (c.pcb_ != nullptr) tcp_backlog_accepted(c.pcb_);
+}
+
+err_t TcpListener::on_accept(void* arg, tcp_pcb* pcb, err_t err)
+{
+    auto* l = static_cast<TcpListener*>(arg);
+    if (err != ERR_OK || pcb == nullptr || l == nullptr) return ERR_VAL;
+    std::unique_ptr<TcpConnection> c(new (std::nothrow) TcpConnection(pcb));
+    if (!c) {
+        tcp_abort(pcb);
+        return ERR_ABRT;
+    }
+    // Counted against the backlog until the application takes it.
+    tcp_backlog_delayed(pcb);
+    l->events_.on_incoming(*l, std::move(c));
+    return ERR_OK;
+}
+
+} // namespace ringsock::stack
