@@ -30,6 +30,7 @@
 
 #define WINAPI
 #define CALLBACK
+#define PASCAL
 #define FAR
 #define NEAR
 #define IN
@@ -131,6 +132,14 @@ typedef struct _OVERLAPPED {
 } OVERLAPPED, *LPOVERLAPPED;
 
 #define STATUS_PENDING ((DWORD)0x00000103L)
+
+/* Names an extension function (WSAIoctl SIO_GET_EXTENSION_FUNCTION_POINTER). */
+typedef struct _GUID {
+    DWORD Data1; /* unsigned long on Windows: 32 bits */
+    WORD Data2;
+    WORD Data3;
+    BYTE Data4[8];
+} GUID, *LPGUID;
 
 typedef struct _OVERLAPPED_ENTRY {
     ULONG_PTR lpCompletionKey;

@@ -185,6 +185,21 @@ typedef struct _WSAPROTOCOL_INFOW WSAPROTOCOL_INFOW, *LPWSAPROTOCOL_INFOW;
 #define SO_RCVTIMEO 0x1006
 #define SO_ERROR 0x1007
 #define SO_TYPE 0x1008
+#define SO_DONTLINGER ((int)(~SO_LINGER))
+
+/* SO_LINGER's value: l_onoff non-zero with l_linger 0 resets the
+ * connection at closesocket; with l_linger > 0 a blocking closesocket
+ * waits up to that many seconds for the queued bytes to be acknowledged. */
+typedef struct linger {
+    u_short l_onoff;
+    u_short l_linger;
+} LINGER, *PLINGER, *LPLINGER;
+
+#define SOMAXCONN 0x7fffffff
+#define SOMAXCONN_HINT(b) (-(b))
+
+/* IPPROTO_TCP level */
+#define TCP_NODELAY 0x0001
 
 #define IOCPARM_MASK 0x7f
 #define IOC_VOID 0x20000000
@@ -196,6 +211,12 @@ typedef struct _WSAPROTOCOL_INFOW WSAPROTOCOL_INFOW, *LPWSAPROTOCOL_INFOW;
 /* As LONG, the type ioctlsocket takes (Windows' long is 32 bits). */
 #define FIONREAD ((LONG)0x4004667F)
 #define FIONBIO ((LONG)0x8004667E)
+
+#define IOC_WS2 0x08000000
+#define IOC_INOUT (IOC_IN | IOC_OUT)
+#define _WSAIORW(x, y) (IOC_INOUT | (x) | (y))
+/* In: the extension's GUID (<ringsock/mswsock.h>); out: its function pointer. */
+#define SIO_GET_EXTENSION_FUNCTION_POINTER _WSAIORW(IOC_WS2, 6)
 
 #endif /* RINGSOCK_NO_BSD_NAMES */
 
@@ -290,6 +311,12 @@ int WINAPI bind(SOCKET s, const struct sockaddr* name, int namelen) RINGSOCK_SYM
 #ifndef RINGSOCK_NO_BSD_NAMES
 int WINAPI connect(SOCKET s, const struct sockaddr* name, int namelen) RINGSOCK_SYMBOL(connect);
 #endif
+#ifndef RINGSOCK_NO_BSD_NAMES
+int WINAPI listen(SOCKET s, int backlog) RINGSOCK_SYMBOL(listen);
+#endif
+#ifndef RINGSOCK_NO_BSD_NAMES
+SOCKET WINAPI accept(SOCKET s, struct sockaddr* addr, int* addrlen) RINGSOCK_SYMBOL(accept);
+#endif
 int WINAPI closesocket(SOCKET s);
 #ifndef RINGSOCK_NO_BSD_NAMES
 int WINAPI shutdown(SOCKET s, int how) RINGSOCK_SYMBOL(shutdown);
@@ -307,6 +334,9 @@ int WINAPI setsockopt(SOCKET s, int level, int optname, const char* optval, int 
 int WINAPI getsockopt(SOCKET s, int level, int optname, char* optval, int* optlen) RINGSOCK_SYMBOL(getsockopt);
 #endif
 int WINAPI ioctlsocket(SOCKET s, LONG cmd, u_long* argp);
+int WINAPI WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, DWORD cbInBuffer, LPVOID lpvOutBuffer,
+                    DWORD cbOutBuffer, LPDWORD lpcbBytesReturned, LPWSAOVERLAPPED lpOverlapped,
+                    LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 
 int WINAPI WSARecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags,
                    LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);

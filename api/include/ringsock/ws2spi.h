@@ -30,6 +30,10 @@ SOCKET WINAPI WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW lpPr
 int WINAPI WSPBind(SOCKET s, const struct sockaddr* name, int namelen, LPINT lpErrno);
 int WINAPI WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSABUF lpCallerData,
                       LPWSABUF lpCalleeData, void* lpSQOS, void* lpGQOS, LPINT lpErrno);
+int WINAPI WSPListen(SOCKET s, int backlog, LPINT lpErrno);
+/* lpfnCondition must be NULL (conditional acceptance is not offered). */
+SOCKET WINAPI WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, void* lpfnCondition, DWORD_PTR dwCallbackData,
+                        LPINT lpErrno);
 int WINAPI WSPCloseSocket(SOCKET s, LPINT lpErrno);
 int WINAPI WSPShutdown(SOCKET s, int how, LPINT lpErrno);
 int WINAPI WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno);

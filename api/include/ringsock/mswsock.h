@@ -1,0 +1,48 @@
+/* ringsock's <mswsock.h>: the Microsoft extensions for stream sockets.
+ * As on Windows, a program may call AcceptEx and GetAcceptExSockaddrs
+ * directly or fetch all three through WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)
+ * with the GUIDs below; ConnectEx only the second way.
+ *
+ * AcceptEx's output buffer: dwReceiveDataLength bytes of the connection's
+ * first data, then the local address block (dwLocalAddressLength bytes),
+ * then the remote one; each block holds a SOCKADDR_IN or SOCKADDR_IN6 at
+ * its start and must be at least 16 bytes longer than the largest address
+ * of the socket's family. GetAcceptExSockaddrs finds them. */
+#ifndef RINGSOCK_MSWSOCK_H
+#define RINGSOCK_MSWSOCK_H
+
+#include "winsock2.h"
+
+/* setsockopt on the accepted (connected) socket after AcceptEx (ConnectEx);
+ * ringsock's sockets are complete without it, so it only checks its value. */
+#define SO_UPDATE_ACCEPT_CONTEXT 0x700B
+#define SO_UPDATE_CONNECT_CONTEXT 0x7010
+
+#define WSAID_ACCEPTEX {0xb5367df1, 0xcbac, 0x11cf, {0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92}}
+#define WSAID_GETACCEPTEXSOCKADDRS {0xb5367df2, 0xcbac, 0x11cf, {0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92}}
+#define WSAID_CONNECTEX {0x25a207b9, 0xddf3, 0x4660, {0x8e, 0xe9, 0x76, 0xe5, 0x8c, 0x74, 0x06, 0x3e}}
+
+typedef BOOL(PASCAL* LPFN_ACCEPTEX)(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer,
+                                    DWORD dwReceiveDataLength, DWORD dwLocalAddressLength,
+                                    DWORD dwRemoteAddressLength, LPDWORD lpdwBytesReceived,
+                                    LPOVERLAPPED lpOverlapped);
+typedef void(PASCAL* LPFN_GETACCEPTEXSOCKADDRS)(PVOID lpOutputBuffer, DWORD dwReceiveDataLength,
+                                                DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength,
+                                                struct sockaddr** LocalSockaddr, LPINT LocalSockaddrLength,
+                                                struct sockaddr** RemoteSockaddr, LPINT RemoteSockaddrLength);
+typedef BOOL(PASCAL* LPFN_CONNECTEX)(SOCKET s, const struct sockaddr* name, int namelen, PVOID lpSendBuffer,
+                                     DWORD dwSendDataLength, LPDWORD lpdwBytesSent, LPOVERLAPPED lpOverlapped);
+
+RINGSOCK_BEGIN_C
+
+BOOL PASCAL AcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer, DWORD dwReceiveDataLength,
+                     DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength, LPDWORD lpdwBytesReceived,
+                     LPOVERLAPPED lpOverlapped);
+void PASCAL GetAcceptExSockaddrs(PVOID lpOutputBuffer, DWORD dwReceiveDataLength, DWORD dwLocalAddressLength,
+                                 DWORD dwRemoteAddressLength, struct sockaddr** LocalSockaddr,
+                                 LPINT LocalSockaddrLength, struct sockaddr** RemoteSockaddr,
+                                 LPINT RemoteSockaddrLength);
+
+RINGSOCK_END_C
+
+#endif /* RINGSOCK_MSWSOCK_H */
