@@ -151,6 +151,23 @@ int WINAPI ringsock_connect(SOCKET s, const struct sockaddr* name, int namelen)
     return report(result, error);
 }
 
+int WINAPI ringsock_listen(SOCKET s, int backlog) __asm__("ringsock_listen");
+int WINAPI ringsock_listen(SOCKET s, int backlog)
+{
+    int error = 0;
+    const int result = WSPListen(s, backlog, &error);
+    return report(result, error);
+}
+
+SOCKET WINAPI ringsock_accept(SOCKET s, struct sockaddr* addr, int* addrlen) __asm__("ringsock_accept");
+SOCKET WINAPI ringsock_accept(SOCKET s, struct sockaddr* addr, int* addrlen)
+{
+    int error = 0;
+    const SOCKET accepted = WSPAccept(s, addr, addrlen, nullptr, 0, &error);
+    report(accepted == INVALID_SOCKET ? SOCKET_ERROR : 0, error);
+    return accepted;
+}
+
 int WINAPI closesocket(SOCKET s)
 {
     int error = 0;
@@ -209,6 +226,14 @@ int WINAPI ioctlsocket(SOCKET s, LONG cmd, u_long* argp)
     const bool input = code == static_cast<DWORD>(FIONBIO);
     const int result = WSPIoctl(s, code, input ? argp : nullptr, input ? sizeof(u_long) : 0, input ? nullptr : argp,
                                 input ? 0 : sizeof(u_long), &returned, nullptr, nullptr, nullptr, &error);
+    return report(result, error);
+}
+
+int WINAPI WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_size, LPDWORD returned,
+                    LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+{
+    int error = 0;
+    const int result = WSPIoctl(s, code, in, in_size, out, out_size, returned, ov, routine, nullptr, &error);
     return report(result, error);
 }
 

@@ -11,15 +11,16 @@
 #include "api/event.hh"
 #include "api/mbuf_copy.hh"
 #include "api/process_state.hh"
+#include "api/provider_common.hh"
 #include "api/runtime.hh"
 #include "api/socket_hooks.hh"
 #include "api/wait_objects.hh"
+#include "ringsock/mswsock.h"
 #include "ringsock/ringsock.h"
 #include "ringsock/ws2spi.h"
 #include "ringsock/ws2tcpip.h"
 
 namespace ringsock::api {
-namespace {
 
 int fail(LPINT lpErrno, int error) noexcept
 {
@@ -46,6 +47,8 @@ Socket* lookup(SOCKET handle, int& error) noexcept
     return s;
 }
 
+namespace {
+
 bool is_our_address(const Runtime& rt, const Endpoint& e) noexcept
 {
     if (e.is_any()) return true;
@@ -59,8 +62,8 @@ bool is_our_address(const Runtime& rt, const Endpoint& e) noexcept
     return e.addr[0] == 0xfe && (e.addr[1] & 0xc0) == 0x80;
 }
 
-// bind's work, also used for the implicit binds of connect and sendto.
-// Caller holds the control mutex.
+} // namespace
+
 int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
 {
     if (!is_our_address(rt, local)) return WSAEADDRNOTAVAIL;
@@ -74,8 +77,13 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
     rt.note_bound(s);
     s.bound.store(true, std::memory_order_release);
     ControlCall call;
-    if (const int error = rt.control(s.home_engine, Op::attach, &s, call); error != 0) return error;
-    rt.update_placement(s.local.port);
+    if (s.is_stream()) s.home_engine = 0; // lwIP's engine runs TCP
+    if (const int error = rt.control(s.home_engine, Op::attach, &s, call); error != 0) {
+        rt.forget_bound(s);
+        s.bound.store(false, std::memory_order_release);
+        return error;
+    }
+    if (!s.is_stream()) rt.update_placement(s.local.port);
     return 0;
 }
 
@@ -90,7 +98,6 @@ int ensure_bound(Runtime& rt, Socket& s) noexcept
     return bind_locked(rt, s, any);
 }
 
-// Checks common to every receive; 0 or the error.
 // The WSABUF array a receive or send names: present, at least one buffer,
 // and no buffer of non-zero length without memory (WSAEFAULT otherwise).
 bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept
@@ -101,6 +108,9 @@ bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept
     return true;
 }
 
+namespace {
+
+// Checks common to every receive; 0 or the error.
 int check_recv(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD flags, bool overlapped, bool from_call, sockaddr* from,
                LPINT fromlen) noexcept
 {
@@ -146,10 +156,8 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
     return true;
 }
 
-// Where an overlapped request's completion goes; reserves its ring slot.
-// 0 or the error.
-// `engine`: the engine that will complete the request (the socket's home
-// engine receives; lwIP's engine sends), whose ring the slot is taken on.
+} // namespace
+
 int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED ov,
                         LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread) noexcept
 {
@@ -185,6 +193,8 @@ void release_notification(Request& r) noexcept
     if (r.notify == Notify::port) r.port->unreserve(r.engine);
 }
 
+namespace {
+
 // An overlapped request that completed in the caller: OVERLAPPED written,
 // event set here; the port packet or routine through the engine (unless
 // the socket skips the port on success).
@@ -219,6 +229,8 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     int error = 0;
     Socket* s = lookup(handle, error);
     if (s == nullptr) return fail(lpErrno, error);
+    // A stream socket ignores lpFrom: its peer is fixed.
+    if (s->is_stream()) return stream_receive(*s, buffers, count, received, flags, ov, routine, thread, lpErrno);
     Runtime& rt = *runtime();
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
@@ -351,6 +363,8 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     int error = 0;
     Socket* s = lookup(handle, error);
     if (s == nullptr) return fail(lpErrno, error);
+    // A stream socket ignores lpTo: its peer is fixed.
+    if (s->is_stream()) return stream_send(*s, buffers, count, sent, flags, ov, routine, thread, lpErrno);
     Runtime& rt = *runtime();
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
@@ -480,12 +494,11 @@ SOCKET WINAPI WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW, GRO
         fail(lpErrno, WSAEAFNOSUPPORT);
         return INVALID_SOCKET;
     }
-    if (type != SOCK_DGRAM) {
-        // Stream sockets arrive with TCP through the API (a later issue).
-        fail(lpErrno, type == SOCK_STREAM || type == SOCK_RAW ? WSAESOCKTNOSUPPORT : WSAESOCKTNOSUPPORT);
+    if (type != SOCK_DGRAM && type != SOCK_STREAM) {
+        fail(lpErrno, WSAESOCKTNOSUPPORT);
         return INVALID_SOCKET;
     }
-    if (protocol != 0 && protocol != IPPROTO_UDP) {
+    if (protocol != 0 && protocol != (type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP)) {
         fail(lpErrno, WSAEPROTONOSUPPORT);
         return INVALID_SOCKET;
     }
@@ -526,6 +539,7 @@ int WINAPI WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSAB
     Endpoint peer;
     if ((error = endpoint_from_sockaddr(name, namelen, sock->family, peer)) != 0) return fail(lpErrno, error);
     Runtime& rt = *runtime();
+    if (sock->is_stream()) return stream_connect(*sock, peer, lpErrno);
     if (peer.is_any()) {
         // An all-zero address dissolves the association.
         sock->connected.store(false, std::memory_order_release);
@@ -547,6 +561,7 @@ int WINAPI WSPCloseSocket(SOCKET s, LPINT lpErrno)
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
     if (runtime()->on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
+    if (sock->is_stream()) return stream_close(*sock, lpErrno);
     runtime()->close_socket(*sock);
     return succeed(lpErrno);
 }
@@ -570,6 +585,7 @@ int WINAPI WSPShutdown(SOCKET s, int how, LPINT lpErrno)
     default:
         return fail(lpErrno, WSAEINVAL);
     }
+    if (sock->is_stream()) return stream_shutdown(*sock, bits, lpErrno);
     // A datagram socket shuts down locally; receives already posted stay.
     sock->shutdown_how.fetch_or(bits, std::memory_order_acq_rel);
     return succeed(lpErrno);
@@ -607,7 +623,9 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     int error = 0;
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
-    if (optval == nullptr) return fail(lpErrno, WSAEFAULT);
+    // SO_UPDATE_CONNECT_CONTEXT is the one option that takes no value.
+    if (optval == nullptr && !(level == SOL_SOCKET && optname == SO_UPDATE_CONNECT_CONTEXT))
+        return fail(lpErrno, WSAEFAULT);
     Runtime& rt = *runtime();
     const auto as_int = [&](int& out) {
         if (optlen < static_cast<int>(sizeof(int))) return false;
@@ -639,9 +657,49 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
             if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
             sock->rcvtimeo_ms.store(static_cast<uint32_t>(value), std::memory_order_relaxed);
             return succeed(lpErrno);
+        case SO_LINGER: {
+            if (!sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+            if (optlen < static_cast<int>(sizeof(linger))) return fail(lpErrno, WSAEFAULT);
+            linger l;
+            std::memcpy(&l, optval, sizeof(l));
+            sock->linger_seconds.store(l.l_onoff != 0 ? l.l_linger : -1, std::memory_order_relaxed);
+            return succeed(lpErrno);
+        }
+        case SO_DONTLINGER:
+            if (!sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+            if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+            if (value != 0) sock->linger_seconds.store(-1, std::memory_order_relaxed);
+            return succeed(lpErrno);
+        case SO_KEEPALIVE:
+            if (!sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+            if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+            sock->keepalive.store(value != 0, std::memory_order_relaxed);
+            stream_options_changed(*sock);
+            return succeed(lpErrno);
+        case SO_UPDATE_ACCEPT_CONTEXT:
+        case SO_UPDATE_CONNECT_CONTEXT:
+            // Windows completes an AcceptEx/ConnectEx socket with these; a
+            // ringsock socket is complete already. The value must still name
+            // the listener (a socket) for the accept form.
+            if (!sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+            if (optname == SO_UPDATE_ACCEPT_CONTEXT) {
+                SOCKET listener = 0;
+                if (optlen < static_cast<int>(sizeof(SOCKET))) return fail(lpErrno, WSAEFAULT);
+                std::memcpy(&listener, optval, sizeof(listener));
+                if (lookup(listener, error) == nullptr) return fail(lpErrno, WSAENOTSOCK);
+            }
+            if (!sock->connected.load()) return fail(lpErrno, WSAENOTCONN);
+            return succeed(lpErrno);
         default:
             return fail(lpErrno, WSAENOPROTOOPT);
         }
+    }
+    if (level == IPPROTO_TCP && optname == TCP_NODELAY) {
+        if (!sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+        if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+        sock->nodelay.store(value != 0, std::memory_order_relaxed);
+        stream_options_changed(*sock);
+        return succeed(lpErrno);
     }
     if (level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP)) {
         if (sock->family != 4) return fail(lpErrno, WSAEINVAL);
@@ -682,8 +740,28 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
     if (optval == nullptr || optlen == nullptr || *optlen < static_cast<int>(sizeof(int)))
         return fail(lpErrno, WSAEFAULT);
     int value = 0;
+    if (level == IPPROTO_TCP && optname == TCP_NODELAY && sock->is_stream()) {
+        value = sock->nodelay.load() ? 1 : 0;
+        std::memcpy(optval, &value, sizeof(int));
+        *optlen = sizeof(int);
+        return succeed(lpErrno);
+    }
+    if (level == SOL_SOCKET && optname == SO_LINGER && sock->is_stream()) {
+        if (*optlen < static_cast<int>(sizeof(linger))) return fail(lpErrno, WSAEFAULT);
+        const int32_t seconds = sock->linger_seconds.load();
+        const linger l{static_cast<u_short>(seconds >= 0 ? 1 : 0), static_cast<u_short>(seconds >= 0 ? seconds : 0)};
+        std::memcpy(optval, &l, sizeof(l));
+        *optlen = sizeof(l);
+        return succeed(lpErrno);
+    }
     if (level != SOL_SOCKET) return fail(lpErrno, WSAENOPROTOOPT);
     switch (optname) {
+    case SO_KEEPALIVE:
+        value = sock->keepalive.load() ? 1 : 0;
+        break;
+    case SO_ACCEPTCONN:
+        value = sock->listening.load() ? 1 : 0;
+        break;
     case SO_RCVBUF:
         value = sock->rcvbuf.load();
         break;
@@ -709,7 +787,8 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         value = sock->type;
         break;
     case SO_ERROR:
-        value = 0;
+        // A stream socket's failure, reported once.
+        value = sock->stream_error.exchange(0);
         break;
     default:
         return fail(lpErrno, WSAENOPROTOOPT);
@@ -731,6 +810,17 @@ int WINAPI WSPIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, 
         std::memcpy(&on, in, sizeof(on));
         sock->nonblocking.store(on != 0, std::memory_order_relaxed);
         if (returned != nullptr) *returned = 0;
+        return succeed(lpErrno);
+    }
+    if (code == static_cast<DWORD>(SIO_GET_EXTENSION_FUNCTION_POINTER)) {
+        if (in == nullptr || in_size < sizeof(GUID) || out == nullptr || out_size < sizeof(void*))
+            return fail(lpErrno, WSAEFAULT);
+        GUID guid;
+        std::memcpy(&guid, in, sizeof(guid));
+        void* function = extension_function(guid);
+        if (function == nullptr) return fail(lpErrno, WSAEINVAL);
+        std::memcpy(out, &function, sizeof(function));
+        if (returned != nullptr) *returned = sizeof(function);
         return succeed(lpErrno);
     }
     if (code == static_cast<DWORD>(FIONREAD)) {

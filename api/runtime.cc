@@ -88,6 +88,10 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"fanout_no_mbuf", c.fanout_no_mbuf.get()},
             {"reassembled", c.reassembled.get()},
             {"reassembled_full", c.reassembled_full.get()},
+            {"stream_states", c.stream_states_made.get() - c.stream_states_freed.get()},
+            {"tcp_accepted", c.tcp_accepted.get()},
+            {"tcp_connected", c.tcp_connected.get()},
+            {"tcp_failed", c.tcp_failed.get()},
         };
     };
 }
@@ -350,6 +354,13 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->queued_bytes.store(0);
     s->rcv_drops.store(0);
     s->groups.clear();
+    s->listening.store(false);
+    s->connecting.store(false);
+    s->linger_seconds.store(-1);
+    s->nodelay.store(false);
+    s->keepalive.store(false);
+    s->stream_error.store(0);
+    s->stream_failure.store(0);
     s->open.store(true, std::memory_order_release);
     return s;
 }
@@ -384,7 +395,12 @@ void Runtime::close_socket(Socket& s)
     // New posts now fail (find() refuses the handle); the engine aborts
     // what is pending and drops the socket from its table.
     ControlCall call;
-    if (s.bound.load()) {
+    if (s.is_stream()) {
+        // Bound or not: an accept may have given it a connection meanwhile.
+        control(0, Op::detach, &s, call);
+        auto& list = bound_[s.local.port];
+        list.erase(std::remove(list.begin(), list.end(), &s), list.end());
+    } else if (s.bound.load()) {
         control(s.home_engine, Op::detach, &s, call);
         auto& list = bound_[s.local.port];
         list.erase(std::remove(list.begin(), list.end(), &s), list.end());
@@ -423,7 +439,7 @@ void Runtime::close_all_sockets()
 bool Runtime::may_bind(const Socket& s, const Endpoint& local) const
 {
     for (const Socket* other : bound_[local.port]) {
-        if (other == &s || other->family != s.family) continue;
+        if (other == &s || other->family != s.family || other->type != s.type) continue;
         const bool overlap = other->local.is_any() || local.is_any() || other->local.same_address(local);
         if (!overlap) continue;
         const bool shared = (s.reuseaddr && other->reuseaddr) ||
@@ -448,6 +464,12 @@ uint16_t Runtime::ephemeral_port(const Socket& s)
 void Runtime::note_bound(Socket& s)
 {
     bound_[s.local.port].push_back(&s);
+}
+
+void Runtime::forget_bound(Socket& s)
+{
+    auto& list = bound_[s.local.port];
+    list.erase(std::remove(list.begin(), list.end(), &s), list.end());
 }
 
 bool Runtime::next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noexcept
@@ -481,15 +503,17 @@ bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t tota
 
 void Runtime::update_placement(uint16_t port)
 {
+    // Placement routes UDP: a port's stream sockets are not in it.
     if (engine_count() < 2) return; // one engine holds every socket
     const auto& list = bound_[port];
     ControlCall call;
     call.port = port;
     // The socket bound first is the port's home: what lands on an engine
     // without a socket of its own goes there.
-    call.home = list.empty() ? -1 : static_cast<int16_t>(list.front()->home_engine);
+    const auto first = std::find_if(list.begin(), list.end(), [](const Socket* s) { return !s->is_stream(); });
+    call.home = first == list.end() ? -1 : static_cast<int16_t>((*first)->home_engine);
     for (const Socket* s : list) {
-        if (s->home_engine >= 64) continue; // beyond the masks: reached through the home only
+        if (s->is_stream() || s->home_engine >= 64) continue; // beyond the masks: reached through the home only
         call.present |= uint64_t{1} << s->home_engine;
         if (s->port_share) call.engines |= uint64_t{1} << s->home_engine;
     }

@@ -74,6 +74,7 @@ public:
     bool may_bind(const Socket& s, const Endpoint& local) const;
     uint16_t ephemeral_port(const Socket& s);
     void note_bound(Socket& s);
+    void forget_bound(Socket& s);
     // After a bind or close on `port`: tells every engine where the port's
     // sockets live: the home engine (the first bound socket's), which
     // unicast datagrams landing elsewhere are handed to; which engines hold

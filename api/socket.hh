@@ -44,7 +44,7 @@ enum class Notify : uint8_t {
     sync,  // a blocking call waits on the OVERLAPPED's status (its own, on its stack)
 };
 
-enum class RequestKind : uint8_t { recv, send };
+enum class RequestKind : uint8_t { recv, send, accept, connect };
 
 // One posted receive or send. Lives in the runtime's request pool from the
 // post until its completion; the application's WSABUF array is copied in
@@ -73,6 +73,17 @@ struct Request {
     WSABUF* buffers = inline_buffers;
     uint32_t buffer_count = 0;
     uint64_t total_length = 0;
+    // Stream sockets: bytes received into, or taken from, the buffers so
+    // far; MSG_WAITALL; AcceptEx's socket and output buffer layout (the
+    // buffer is buffers[0]: accept_data bytes of first data, then the
+    // local and the remote address blocks).
+    uint64_t done = 0;
+    bool wait_all = false;
+    Socket* accept_socket = nullptr;
+    uint32_t accept_generation = 0;
+    uint32_t accept_data = 0;
+    uint32_t accept_local = 0;
+    uint32_t accept_remote = 0;
     DWORD result_error = 0; // an immediate completion's result, for Op::notify
     DWORD result_bytes = 0;
     DWORD result_flags = 0;
@@ -120,6 +131,15 @@ struct Socket {
     std::atomic<int64_t> queued_bytes{0};
     std::atomic<uint64_t> rcv_drops{0};
     std::vector<Endpoint> groups; // joined multicast groups (control path, under the runtime's mutex)
+    // Stream sockets (SOCK_STREAM). `connected` above means established.
+    std::atomic<bool> listening{false};
+    std::atomic<bool> connecting{false};
+    std::atomic<int32_t> linger_seconds{-1}; // SO_LINGER: -1 off (graceful close in the background)
+    std::atomic<bool> nodelay{false};
+    std::atomic<bool> keepalive{false};
+    std::atomic<int32_t> stream_error{0};   // SO_ERROR: why the connection failed (read once)
+    std::atomic<int32_t> stream_failure{0}; // the same, kept: later receives and sends fail with it at once
+    OVERLAPPED background{};              // a non-blocking connect's request
     CompletionRing<QueuedDatagram> queue{kQueueSlots};
 
     // ---- engine --------------------------------------------------------
@@ -127,11 +147,14 @@ struct Socket {
     Request* fifo_tail = nullptr;
     Socket* next_on_port = nullptr;
     void* lwip_pcb = nullptr; // lwIP engine's
+    void* stream = nullptr;   // lwIP engine's: the stream socket's connection (api/stream_engine.cc)
     bool in_table = false;
 
     static constexpr uint32_t kQueueSlots = 1024; // datagrams, whatever SO_RCVBUF allows in bytes
     static constexpr uint32_t kMaxOutstanding = 4096;
 
+    static constexpr int kStream = 1; // SOCK_STREAM (the same value in Winsock and the C library)
+    bool is_stream() const noexcept { return type == kStream; }
     bool shut_for_receive() const noexcept { return (shutdown_how.load(std::memory_order_acquire) & 1) != 0; }
     bool shut_for_send() const noexcept { return (shutdown_how.load(std::memory_order_acquire) & 2) != 0; }
     SOCKET handle() const noexcept;

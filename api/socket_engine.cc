@@ -17,6 +17,7 @@
 #include "api/event.hh"
 #include "api/mbuf_copy.hh"
 #include "api/runtime.hh"
+#include "api/stream_engine.hh"
 #include "stack/lwip_netif.hh"
 #include "stack/lwip_udp.hh"
 #include "stack/software_rss.hh"
@@ -60,6 +61,7 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
     const std::string inbound = "rs_handover_" + std::to_string(index);
     inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
+    if (index == 0) streams_ = std::make_unique<StreamEngine>(*this);
     deferred_.reserve(Runtime::kMaxSockets);
     reassembled_.reserve(kMaxReassembled);
     serving_.reserve(Runtime::kMaxSockets);
@@ -109,8 +111,67 @@ void SocketEngine::on_poll(dataplane::Engine&)
     }
 }
 
+void SocketEngine::execute_stream(const Submission& s) noexcept
+{
+    Socket& socket = *s.socket;
+    const auto call = [&]() -> ControlCall& { return *static_cast<ControlCall*>(s.arg); }; // control operations
+    switch (s.op) {
+    case Op::recv:
+        streams_->post_recv(*static_cast<Request*>(s.arg));
+        break;
+    case Op::send:
+        streams_->post_send(*static_cast<Request*>(s.arg));
+        break;
+    case Op::accept:
+        streams_->post_accept(*static_cast<Request*>(s.arg));
+        break;
+    case Op::connect:
+        streams_->post_connect(*static_cast<Request*>(s.arg));
+        break;
+    case Op::attach: {
+        const int result = streams_->bind(socket);
+        if (result == 0 && std::find(attached_.begin(), attached_.end(), &socket) == attached_.end())
+            attached_.push_back(&socket);
+        answer(call(), result);
+        break;
+    }
+    case Op::detach:
+        streams_->close(socket);
+        attached_.erase(std::remove(attached_.begin(), attached_.end(), &socket), attached_.end());
+        answer(call(), 0);
+        break;
+    case Op::cancel:
+        streams_->cancel(socket, call().target, call().cancel_error);
+        answer(call(), 0);
+        break;
+    case Op::listen:
+        answer(call(), streams_->listen(socket, call().value));
+        break;
+    case Op::shutdown_send:
+        streams_->shutdown_send(socket);
+        answer(call(), 0);
+        break;
+    case Op::stream_options:
+        streams_->apply_options(socket);
+        answer(call(), 0);
+        break;
+    case Op::drained:
+        call().value = streams_->drained(socket) ? 1 : 0;
+        answer(call(), 0);
+        break;
+    default:
+        answer(call(), WSAEOPNOTSUPP);
+        break;
+    }
+}
+
 void SocketEngine::execute(const Submission& s) noexcept
 {
+    if (streams_ && s.socket != nullptr && s.socket->is_stream() && s.op != Op::notify && s.op != Op::call &&
+        s.op != Op::drop_sender && s.op != Op::join && s.op != Op::leave) {
+        execute_stream(s);
+        return;
+    }
     switch (s.op) {
     case Op::recv:
         post_recv(*static_cast<Request*>(s.arg));
@@ -169,6 +230,19 @@ void SocketEngine::execute(const Submission& s) noexcept
         s.socket->lwip_pcb = nullptr;
         answer(*static_cast<ControlCall*>(s.arg), 0);
         break;
+    case Op::listen:
+    case Op::accept:
+    case Op::connect:
+    case Op::shutdown_send:
+    case Op::stream_options:
+    case Op::drained:
+        // Stream operations reach the lwIP engine only (the provider sends
+        // them there); anywhere else they are refused, never lost.
+        if (s.op == Op::accept || s.op == Op::connect)
+            finish(*static_cast<Request*>(s.arg), WSAEOPNOTSUPP, 0, 0);
+        else
+            answer(*static_cast<ControlCall*>(s.arg), WSAEOPNOTSUPP);
+        break;
     }
 }
 
@@ -222,14 +296,22 @@ void SocketEngine::detach(Socket& s) noexcept
 
 void SocketEngine::abort_everything() noexcept
 {
-    while (!attached_.empty())
-        detach(*attached_.back());
+    while (!attached_.empty()) {
+        Socket& s = *attached_.back();
+        if (s.is_stream() && streams_) {
+            streams_->close(s);
+            attached_.pop_back();
+        } else {
+            detach(s);
+        }
+    }
     Submission batch[32];
     while (unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr)) {
         for (unsigned i = 0; i < n; ++i) {
             if (batch[i].op == Op::notify)
                 runtime_.notify_only(*static_cast<Request*>(batch[i].arg), index_);
-            else if (batch[i].op == Op::recv || batch[i].op == Op::send)
+            else if (batch[i].op == Op::recv || batch[i].op == Op::send || batch[i].op == Op::accept ||
+                     batch[i].op == Op::connect)
                 finish(*static_cast<Request*>(batch[i].arg), WSA_OPERATION_ABORTED, 0, 0);
             else
                 answer(*static_cast<ControlCall*>(batch[i].arg), WSAENETDOWN);

@@ -25,6 +25,10 @@
 #include "stack/classifier.hh"
 #include "stack/lwip_udp_reassembly.hh"
 
+namespace ringsock::api {
+class StreamEngine;
+}
+
 struct rte_ring;
 
 namespace ringsock::stack {
@@ -47,6 +51,7 @@ struct ControlCall {
     uint64_t present = 0;              // placement: engines holding any socket on the port
     LPWSAOVERLAPPED target = nullptr;  // cancel
     DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
+    int value = 0;                     // listen: the backlog; drained: the answer (1: every byte acknowledged)
     void (*function)(void*) = nullptr; // call
     void* context = nullptr;
 };
@@ -59,7 +64,28 @@ struct ControlCall {
 // engines whose port-shared sockets split its flows by software RSS (0: not
 // spread), and every engine with a socket on it (multicast goes to each).
 // call: run an application function on this engine (ringsock_run_on_engine).
-enum class Op : uint32_t { recv, send, notify, attach, detach, cancel, join, leave, drop_sender, placement, call };
+// listen, accept, connect, shutdown_send, stream_options, drained: stream
+// sockets, on the lwIP engine (api/stream_engine.hh); recv, send, attach,
+// detach and cancel reach it too for them.
+enum class Op : uint32_t {
+    recv,
+    send,
+    notify,
+    attach,
+    detach,
+    cancel,
+    join,
+    leave,
+    drop_sender,
+    placement,
+    call,
+    listen,
+    accept,
+    connect,
+    shutdown_send,
+    stream_options,
+    drained,
+};
 
 struct Submission {
     Op op;
@@ -85,6 +111,13 @@ struct alignas(dataplane::kCacheLine) SocketEngineCounters {
     dataplane::RelaxedCounter fanout_no_mbuf;   // dropped: no mbuf to copy a multicast datagram for an engine
     dataplane::RelaxedCounter reassembled;      // datagrams lwIP put back together, routed to sockets
     dataplane::RelaxedCounter reassembled_full; // dropped: more reassembled datagrams than one poll takes
+    // Stream sockets (lwIP's engine). states_made - states_freed: the
+    // connections and listeners alive (each holds an lwIP pcb or its bytes).
+    dataplane::RelaxedCounter stream_states_made;
+    dataplane::RelaxedCounter stream_states_freed;
+    dataplane::RelaxedCounter tcp_accepted;  // connections handed to accept/AcceptEx
+    dataplane::RelaxedCounter tcp_connected; // active opens that completed
+    dataplane::RelaxedCounter tcp_failed;    // connections ended by a reset or a time-out
 };
 
 class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink, public stack::ReassembledUdpSink {
@@ -134,8 +167,15 @@ public:
     void set_lwip(stack::LwipInterface* lwip) noexcept { lwip_ = lwip; }
     unsigned index() const noexcept { return index_; }
     const SocketEngineCounters& counters() const noexcept { return counters_; }
+    SocketEngineCounters& counters() noexcept { return counters_; } // this engine's lcore only
+
+    // Completes `r` (its engine is this one) and counts it.
+    void finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept;
+    // A socket that came into being here (accepted): torn down with the rest.
+    void adopt(Socket& s) noexcept { attached_.push_back(&s); }
 
 private:
+    void execute_stream(const Submission& s) noexcept;
     void attach(Socket& s) noexcept;
     void detach(Socket& s) noexcept;
     void post_recv(Request& r) noexcept;
@@ -150,7 +190,6 @@ private:
     void serve(Socket& s) noexcept;
     void deliver(Socket& s, const stack::UdpDatagram& d) noexcept;
     Socket* lookup(const stack::UdpDatagram& d) noexcept;
-    void finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept;
     DWORD copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint32_t length, const Endpoint& from,
                         DWORD& bytes) noexcept;
     void answer(ControlCall& call, int result) noexcept;
@@ -177,6 +216,7 @@ private:
     // a miss here even with no socket of ours).
     bool fan_out(const stack::UdpDatagram& d) noexcept;
 
+    std::unique_ptr<StreamEngine> streams_; // the lwIP engine's stream sockets
     rte_ring* submissions_ = nullptr;
     rte_ring* inbound_ = nullptr;   // frames other engines hand over (MP/SC)
     std::vector<int16_t> forward_;  // by port: the engine owning its sockets, -1: none elsewhere

@@ -1,0 +1,46 @@
+// What the provider's datagram calls (provider.cc) and stream calls
+// (stream_provider.cc) share: error reporting through lpErrno, the handle
+// lookup, implicit binds and the choice of a request's notification.
+#pragma once
+
+#include "api/runtime.hh"
+#include "api/socket.hh"
+#include "ringsock/ws2spi.h"
+
+namespace ringsock::api {
+
+// SOCKET_ERROR with *lpErrno = error; 0 with *lpErrno = 0.
+int fail(LPINT lpErrno, int error) noexcept;
+int succeed(LPINT lpErrno) noexcept;
+// The open socket behind `handle`, or null with the error to report.
+Socket* lookup(SOCKET handle, int& error) noexcept;
+// bind's work, also used for the implicit binds of connect and sendto.
+// Caller holds the control mutex.
+int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept;
+// Binds to the wildcard address and an ephemeral port if not bound yet.
+int ensure_bound(Runtime& rt, Socket& s) noexcept;
+// The WSABUF array a receive or send names: present, at least one buffer,
+// and no buffer of non-zero length without memory.
+bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept;
+// Where an overlapped request's completion goes; reserves its ring slot on
+// `engine`, the engine that will complete the request. 0 or the error.
+int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED ov,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread) noexcept;
+void release_notification(Request& r) noexcept;
+
+// Stream sockets (stream_provider.cc): the provider's calls once they know
+// the socket is SOCK_STREAM.
+int stream_receive(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD received, LPDWORD flags, LPWSAOVERLAPPED ov,
+                   LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread, LPINT lpErrno) noexcept;
+int stream_send(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
+                LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread, LPINT lpErrno) noexcept;
+int stream_connect(Socket& s, const Endpoint& peer, LPINT lpErrno) noexcept;
+int stream_shutdown(Socket& s, uint8_t bits, LPINT lpErrno) noexcept;
+// SO_LINGER's wait before a blocking closesocket, then the close.
+int stream_close(Socket& s, LPINT lpErrno) noexcept;
+// Pushes TCP_NODELAY / SO_KEEPALIVE to a live connection.
+void stream_options_changed(Socket& s) noexcept;
+// SIO_GET_EXTENSION_FUNCTION_POINTER: the function for `guid`, or null.
+void* extension_function(const GUID& guid) noexcept;
+
+} // namespace ringsock::api

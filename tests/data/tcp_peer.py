@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+# tests/data/tcp_peer.py: the kernel side of test_api_tcp, run in the
+# namespace. One connection (or a loop of them) per run; every transfer is
+# hashed as it goes and reported as "sent N HEX" / "received N HEX".
+#
+#   server PORT MODE [BYTES]      listen on 0.0.0.0:PORT, accept once
+#   client HOST PORT MODE [BYTES] connect once
+#
+# MODE:
+#   exchange  send BYTES of seeded data (then FIN) while reading to EOF
+#   sink      read to EOF
+#   source    send BYTES, then FIN, then wait for the peer's FIN
+#   reset     send BYTES, wait 0.3 s, close with SO_LINGER {1, 0}: RST
+#   fin       send BYTES, then FIN, then read to EOF
+#   loop      (client) connect, read to EOF, close; BYTES times
+#   accept    (server) accept and close BYTES connections
+#   slow      read one byte a second for 3 s, then read to EOF
+import hashlib, random, socket, struct, sys, threading, time
+
+def data(total):
+    rng = random.Random(20261123)
+    left = total
+    while left:
+        n = min(left, 65536)
+        yield rng.randbytes(n)
+        left -= n
+
+def send_all(s, total):
+    h, n = hashlib.sha256(), 0
+    for chunk in data(total):
+        s.sendall(chunk)
+        h.update(chunk)
+        n += len(chunk)
+    print("sent", n, h.hexdigest(), flush=True)
+
+def read_all(s):
+    h, n = hashlib.sha256(), 0
+    while True:
+        try:
+            chunk = s.recv(1 << 20)
+        except ConnectionResetError:
+            print("reset after", n, flush=True)
+            return
+        if not chunk:
+            break
+        h.update(chunk)
+        n += len(chunk)
+    print("received", n, h.hexdigest(), flush=True)
+
+def serve(s, mode, total):
+    if mode == "exchange":
+        t = threading.Thread(target=lambda: (send_all(s, total), s.shutdown(socket.SHUT_WR)))
+        t.start()
+        read_all(s)
+        t.join()
+    elif mode == "sink":
+        read_all(s)
+    elif mode in ("source", "fin"):
+        send_all(s, total)
+        s.shutdown(socket.SHUT_WR)
+        read_all(s)
+    elif mode == "reset":
+        send_all(s, total)
+        time.sleep(0.3)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    elif mode == "slow":
+        got = 0
+        for _ in range(3):
+            got += len(s.recv(1))
+            time.sleep(1)
+        print("slow read", got, flush=True)
+        read_all(s)
+    s.close()
+
+def connect(host, port):
+    for _ in range(100):
+        try:
+            return socket.create_connection((host, port), timeout=120)
+        except (ConnectionRefusedError, socket.timeout):
+            time.sleep(0.05)
+    raise SystemExit("could not connect")
+
+role = sys.argv[1]
+if role == "server":
+    port, mode = int(sys.argv[2]), sys.argv[3]
+    total = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", port))
+    ls.listen(128)
+    ls.settimeout(120)
+    print("listening", flush=True)
+    if mode == "accept":
+        for _ in range(total):
+            c, _ = ls.accept()
+            c.close()
+        print("accepted", total, flush=True)
+    else:
+        c, _ = ls.accept()
+        c.settimeout(120)
+        serve(c, mode, total)
+else:
+    host, port, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    total = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    if mode == "loop":
+        for _ in range(total):
+            s = connect(host, port)
+            while s.recv(4096):
+                pass
+            s.close()
+        print("connected", total, flush=True)
+    else:
+        serve(connect(host, port), mode, total)

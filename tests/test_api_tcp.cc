@@ -1,0 +1,750 @@
+// Stream sockets through the Winsock API end to end, with the Linux kernel
+// in a namespace as the peer (tests/data/tcp_peer.py): AcceptEx and
+// ConnectEx through a completion port with SHA-256-checked transfers both
+// ways, WSARecv's byte-stream rules (graceful close, reset, shutdown, peek,
+// MSG_WAITALL, back-pressure), closing with requests pending, and a
+// thousand connections with nothing left behind. Needs root; skipped with
+// the reason when the host cannot make a namespace.
+#include <ringsock/mswsock.h>
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/sha256.hh"
+#include "tests/support/subprocess.hh"
+#include "tests/support/testbed.hh"
+#include "tests/support/winsock_helpers.hh"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ringsock::testing::Child;
+using ringsock::testing::Finished;
+using ringsock::testing::Sha256;
+
+ringsock::testing::Namespace* g_netns = nullptr;
+constexpr const char* kNamespace = "rstcp";
+constexpr const char* kFilePrefix = "rsapitcp";
+constexpr const char* kKernel = "198.18.0.1";
+constexpr const char* kUs = "198.18.0.2";
+
+// The kernel's side, started in the namespace; its report is read at the end.
+std::unique_ptr<Child> kernel(const std::string& args)
+{
+    const std::string command =
+        g_netns->exec("python3 " + ringsock::testing::source_root() + "/tests/data/tcp_peer.py " + args);
+    auto child = std::make_unique<Child>(std::vector<std::string>{"/bin/sh", "-c", command});
+    return child;
+}
+
+// Waits for a kernel server to listen (its first line).
+void wait_listening(Child& c)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (c.poll_output().find("listening") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+}
+
+// "sent N HEX" / "received N HEX" from the kernel's report.
+std::string reported(const std::string& output, const std::string& what)
+{
+    const auto at = output.find(what + " ");
+    if (at == std::string::npos) return "(none)";
+    return output.substr(at + what.size() + 1, output.find('\n', at) - at - what.size() - 1);
+}
+
+sockaddr_in address(const char* ip, uint16_t port)
+{
+    return ringsock::testing::ipv4_address(ip, port);
+}
+
+SOCKET stream_socket()
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    return s;
+}
+
+SOCKET listening_socket(uint16_t port, int backlog = SOMAXCONN)
+{
+    SOCKET s = stream_socket();
+    sockaddr_in local = address(kUs, port);
+    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    EXPECT_EQ(listen(s, backlog), 0) << WSAGetLastError();
+    return s;
+}
+
+// A blocking connect to the kernel's server on `port`.
+SOCKET connected_socket(uint16_t port)
+{
+    SOCKET s = stream_socket();
+    sockaddr_in to = address(kKernel, port);
+    EXPECT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << WSAGetLastError();
+    return s;
+}
+
+template <typename F>
+F extension(SOCKET s, GUID guid)
+{
+    F function = nullptr;
+    DWORD returned = 0;
+    EXPECT_EQ(WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &function, sizeof(function),
+                       &returned, nullptr, nullptr),
+              0)
+        << WSAGetLastError();
+    return function;
+}
+
+// The test's own stream of bytes (xorshift), hashed as it is produced.
+class Source {
+public:
+    void fill(char* out, std::size_t n)
+    {
+        for (std::size_t i = 0; i < n; ++i) {
+            state_ ^= state_ << 13;
+            state_ ^= state_ >> 7;
+            state_ ^= state_ << 17;
+            out[i] = static_cast<char>(state_ >> 32);
+        }
+        hash.update(out, n);
+    }
+    Sha256 hash;
+
+private:
+    uint64_t state_ = 0x9e3779b97f4a7c15ull;
+};
+
+// Sends `total` bytes over connected `s` with overlapped WSASends while
+// overlapped WSARecvs read to the peer's FIN, all through `port`: four of
+// each outstanding, each completion handled in the order the port gives.
+// FIN (shutdown SD_SEND) once every send completed. Returns the hash of
+// what arrived and its length.
+struct Exchange {
+    uint64_t received = 0;
+    std::string received_hash;
+    std::string sent_hash;
+    uint64_t sent = 0;
+};
+
+Exchange exchange(SOCKET s, HANDLE port, uint64_t total)
+{
+    constexpr int kDepth = 4;
+    constexpr std::size_t kChunk = 256 * 1024;
+    struct Op {
+        WSAOVERLAPPED ov{};
+        std::vector<char> buffer = std::vector<char>(kChunk);
+        bool receive = false;
+    };
+    std::vector<Op> ops(2 * kDepth);
+    Source source;
+    Sha256 got;
+    Exchange result;
+    uint64_t queued = 0;
+    int sends_out = 0;
+    bool fin = false;
+    bool eof = false;
+    const auto post_recv = [&](Op& op) {
+        op = Op{{}, std::move(op.buffer), true};
+        WSABUF b{static_cast<ULONG>(op.buffer.size()), op.buffer.data()};
+        DWORD flags = 0;
+        const int rc = WSARecv(s, &b, 1, nullptr, &flags, &op.ov, nullptr);
+        EXPECT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    };
+    const auto post_send = [&](Op& op) {
+        const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(kChunk, total - queued));
+        op = Op{{}, std::move(op.buffer), false};
+        source.fill(op.buffer.data(), n);
+        queued += n;
+        WSABUF b{static_cast<ULONG>(n), op.buffer.data()};
+        const int rc = WSASend(s, &b, 1, nullptr, 0, &op.ov, nullptr);
+        EXPECT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+        ++sends_out;
+    };
+    for (int i = 0; i < kDepth; ++i)
+        post_recv(ops[static_cast<std::size_t>(i)]);
+    for (int i = kDepth; i < 2 * kDepth && queued < total; ++i)
+        post_send(ops[static_cast<std::size_t>(i)]);
+    const auto deadline = std::chrono::steady_clock::now() + 180s;
+    while ((!eof || sends_out != 0) && std::chrono::steady_clock::now() < deadline) {
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED ov = nullptr;
+        const BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &ov, 5000);
+        if (ov == nullptr) continue;
+        Op* found = nullptr;
+        for (Op& candidate : ops)
+            if (&candidate.ov == ov) found = &candidate;
+        if (found == nullptr) {
+            ADD_FAILURE() << "a completion for an OVERLAPPED not ours";
+            return result;
+        }
+        Op& op = *found;
+        if (!ok) {
+            ADD_FAILURE() << (op.receive ? "receive" : "send") << " failed: " << GetLastError();
+            return result;
+        }
+        if (op.receive) {
+            if (bytes == 0) {
+                eof = true; // the peer's FIN; the other receives end the same way
+                continue;
+            }
+            got.update(op.buffer.data(), bytes);
+            result.received += bytes;
+            if (!eof) post_recv(op);
+            continue;
+        }
+        --sends_out;
+        result.sent += bytes;
+        if (queued < total)
+            post_send(op);
+        else if (sends_out == 0 && !fin) {
+            EXPECT_EQ(shutdown(s, SD_SEND), 0) << WSAGetLastError();
+            fin = true;
+        }
+    }
+    EXPECT_TRUE(eof) << "no FIN from the peer";
+    EXPECT_EQ(sends_out, 0);
+    result.received_hash = std::to_string(result.received) + " " + got.hex();
+    result.sent_hash = std::to_string(result.sent) + " " + source.hash.hex();
+    return result;
+}
+
+class Tcp : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        if (g_netns == nullptr || !g_netns->ok()) GTEST_SKIP() << "no namespace testbed";
+        WSADATA data;
+        ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &data), 0) << ringsock_startup_error();
+    }
+    void TearDown() override
+    {
+        if (g_netns != nullptr && g_netns->ok()) {
+            EXPECT_EQ(WSACleanup(), 0);
+        }
+    }
+};
+
+TEST_F(Tcp, UnconnectedStreamSocketsRefuseWithThePagesCodes)
+{
+    SOCKET s = stream_socket();
+    EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAENOTCONN);
+    char b[8] = {};
+    EXPECT_EQ(send(s, b, sizeof(b), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTCONN);
+    EXPECT_EQ(shutdown(s, SD_SEND), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTCONN);
+    EXPECT_EQ(listen(s, 5), SOCKET_ERROR) << "listen needs a bound socket";
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    EXPECT_EQ(accept(s, nullptr, nullptr), INVALID_SOCKET);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    auto connect_ex = extension<LPFN_CONNECTEX>(s, WSAID_CONNECTEX);
+    ASSERT_NE(connect_ex, nullptr);
+    sockaddr_in to = address(kKernel, 7301);
+    WSAOVERLAPPED ov{};
+    EXPECT_FALSE(connect_ex(s, reinterpret_cast<sockaddr*>(&to), sizeof(to), nullptr, 0, nullptr, &ov));
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL) << "ConnectEx needs a bound socket";
+    int type = 0, len = sizeof(type);
+    EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &len), 0);
+    EXPECT_EQ(type, SOCK_STREAM);
+    const BOOL on = TRUE;
+    EXPECT_EQ(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+    int value = 0;
+    len = sizeof(value);
+    EXPECT_EQ(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<char*>(&value), &len), 0);
+    EXPECT_EQ(value, 1);
+    const linger l{1, 7};
+    EXPECT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&l), sizeof(l)), 0);
+    linger back{};
+    len = sizeof(back);
+    EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<char*>(&back), &len), 0);
+    EXPECT_EQ(back.l_onoff, 1);
+    EXPECT_EQ(back.l_linger, 7);
+    // Listening on a datagram socket is not a thing.
+    SOCKET u = ringsock::testing::bound_udp_socket(7300);
+    EXPECT_EQ(listen(u, 5), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
+    GUID unknown{1, 2, 3, {4, 5, 6, 7, 8, 9, 10, 11}};
+    void* fn = nullptr;
+    DWORD returned = 0;
+    EXPECT_EQ(WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &unknown, sizeof(unknown), &fn, sizeof(fn), &returned,
+                       nullptr, nullptr),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    closesocket(u);
+    closesocket(s);
+}
+
+TEST_F(Tcp, KernelClientToAcceptEx64MiBEachWay)
+{
+    constexpr uint16_t kPort = 7302;
+    constexpr uint64_t kBytes = 64ull << 20;
+    SOCKET listener = listening_socket(kPort);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(listener), nullptr, 1, 0);
+    ASSERT_NE(port, nullptr);
+    auto accept_ex = extension<LPFN_ACCEPTEX>(listener, WSAID_ACCEPTEX);
+    auto sockaddrs = extension<LPFN_GETACCEPTEXSOCKADDRS>(listener, WSAID_GETACCEPTEXSOCKADDRS);
+    ASSERT_NE(accept_ex, nullptr);
+    ASSERT_NE(sockaddrs, nullptr);
+    EXPECT_EQ(reinterpret_cast<void*>(accept_ex), reinterpret_cast<void*>(&AcceptEx));
+
+    SOCKET s = stream_socket();
+    char out[2 * (sizeof(sockaddr_in) + 16)];
+    WSAOVERLAPPED ov{};
+    DWORD got = 0;
+    ASSERT_FALSE(accept_ex(listener, s, out, 0, sizeof(sockaddr_in) + 16, sizeof(sockaddr_in) + 16, &got, &ov));
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    auto peer =
+        kernel("client " + std::string(kUs) + " " + std::to_string(kPort) + " exchange " + std::to_string(kBytes));
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 10000)) << GetLastError();
+    ASSERT_EQ(done, &ov);
+    EXPECT_EQ(key, 1u) << "AcceptEx completes on the listening socket's port";
+    EXPECT_EQ(
+        setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, reinterpret_cast<const char*>(&listener), sizeof(listener)),
+        0);
+    sockaddr* local = nullptr;
+    sockaddr* remote = nullptr;
+    int local_len = 0, remote_len = 0;
+    sockaddrs(out, 0, sizeof(sockaddr_in) + 16, sizeof(sockaddr_in) + 16, &local, &local_len, &remote, &remote_len);
+    ASSERT_EQ(local_len, static_cast<int>(sizeof(sockaddr_in)));
+    ASSERT_EQ(remote_len, static_cast<int>(sizeof(sockaddr_in)));
+    char text[INET_ADDRSTRLEN];
+    const auto* l4 = reinterpret_cast<sockaddr_in*>(local);
+    const auto* r4 = reinterpret_cast<sockaddr_in*>(remote);
+    EXPECT_STREQ(inet_ntop(AF_INET, &l4->sin_addr, text, sizeof(text)), kUs);
+    EXPECT_EQ(ntohs(l4->sin_port), kPort);
+    EXPECT_STREQ(inet_ntop(AF_INET, &r4->sin_addr, text, sizeof(text)), kKernel);
+    sockaddr_in name{};
+    int name_len = sizeof(name);
+    EXPECT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
+    EXPECT_EQ(name.sin_port, r4->sin_port);
+
+    HANDLE data_port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 2, 0);
+    ASSERT_NE(data_port, nullptr);
+    const Exchange x = exchange(s, data_port, kBytes);
+    const Finished f = peer->wait(60s);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_EQ(x.received_hash, reported(f.output, "sent")) << "kernel to ringsock";
+    EXPECT_EQ(x.sent_hash, reported(f.output, "received")) << "ringsock to kernel";
+    EXPECT_EQ(x.received, kBytes);
+    closesocket(s);
+    closesocket(listener);
+    CloseHandle(data_port);
+    CloseHandle(port);
+}
+
+TEST_F(Tcp, ConnectExToKernelServer64MiBEachWay)
+{
+    constexpr uint16_t kPort = 7303;
+    constexpr uint64_t kBytes = 64ull << 20;
+    auto peer = kernel("server " + std::to_string(kPort) + " exchange " + std::to_string(kBytes));
+    wait_listening(*peer);
+    SOCKET s = stream_socket();
+    sockaddr_in local = address("0.0.0.0", 0);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 3, 0);
+    auto connect_ex = extension<LPFN_CONNECTEX>(s, WSAID_CONNECTEX);
+    sockaddr_in to = address(kKernel, kPort);
+    WSAOVERLAPPED ov{};
+    DWORD sent = 0;
+    ASSERT_FALSE(connect_ex(s, reinterpret_cast<sockaddr*>(&to), sizeof(to), nullptr, 0, &sent, &ov));
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    DWORD bytes = 1;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 10000)) << GetLastError();
+    ASSERT_EQ(done, &ov);
+    EXPECT_EQ(bytes, 0u);
+    EXPECT_EQ(setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0), 0);
+    sockaddr_in name{};
+    int name_len = sizeof(name);
+    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
+    char text[INET_ADDRSTRLEN];
+    EXPECT_STREQ(inet_ntop(AF_INET, &name.sin_addr, text, sizeof(text)), kUs) << "the address the route chose";
+    EXPECT_NE(name.sin_port, 0);
+
+    const Exchange x = exchange(s, port, kBytes);
+    const Finished f = peer->wait(60s);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
+    EXPECT_EQ(x.sent_hash, reported(f.output, "received"));
+    closesocket(s);
+    CloseHandle(port);
+}
+
+TEST_F(Tcp, ConnectExSendsItsFirstBufferAndCountsIt)
+{
+    constexpr uint16_t kPort = 7304;
+    auto peer = kernel("server " + std::to_string(kPort) + " sink");
+    wait_listening(*peer);
+    SOCKET s = stream_socket();
+    sockaddr_in local = address("0.0.0.0", 0);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
+    WSAEVENT ev = WSACreateEvent();
+    auto connect_ex = extension<LPFN_CONNECTEX>(s, WSAID_CONNECTEX);
+    sockaddr_in to = address(kKernel, kPort);
+    std::vector<char> first(5000);
+    Source source;
+    source.fill(first.data(), first.size());
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    ASSERT_FALSE(connect_ex(s, reinterpret_cast<sockaddr*>(&to), sizeof(to), first.data(),
+                            static_cast<DWORD>(first.size()), nullptr, &ov));
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    // Connecting already: a second ConnectEx is refused.
+    WSAOVERLAPPED again{};
+    EXPECT_FALSE(connect_ex(s, reinterpret_cast<sockaddr*>(&to), sizeof(to), nullptr, 0, nullptr, &again));
+    EXPECT_TRUE(WSAGetLastError() == WSAEALREADY || WSAGetLastError() == WSAEISCONN) << WSAGetLastError();
+    ASSERT_TRUE(ringsock::testing::signalled(ev, 10000));
+    DWORD bytes = 0, flags = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, first.size());
+    EXPECT_EQ(shutdown(s, SD_SEND), 0);
+    const Finished f = peer->wait(30s);
+    EXPECT_EQ("5000 " + source.hash.hex(), reported(f.output, "received")) << f.output;
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Tcp, PeerFinReadsAsZeroBytesOnThePendingReceiveAndEveryLaterOne)
+{
+    constexpr uint16_t kPort = 7305;
+    auto peer = kernel("server " + std::to_string(kPort) + " fin 5");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    WSAEVENT ev[2] = {WSACreateEvent(), WSACreateEvent()};
+    char b[2][64];
+    WSAOVERLAPPED ov[2]{};
+    for (int i = 0; i < 2; ++i) {
+        ov[i].hEvent = ev[i];
+        WSABUF buf{sizeof(b[i]), b[i]};
+        DWORD flags = 0;
+        const int rc = WSARecv(s, &buf, 1, nullptr, &flags, &ov[i], nullptr);
+        ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    }
+    DWORD bytes = 0, flags = 0;
+    ASSERT_TRUE(ringsock::testing::signalled(ev[0], 5000));
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov[0], &bytes, TRUE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 5u) << "the bytes before the FIN, on the first posted receive";
+    ASSERT_TRUE(ringsock::testing::signalled(ev[1], 5000));
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov[1], &bytes, TRUE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 0u) << "graceful close: success with zero bytes";
+    for (int k = 0; k < 3; ++k) {
+        char c[8];
+        EXPECT_EQ(recv(s, c, sizeof(c), 0), 0) << "every later receive returns zero at once";
+    }
+    // Our side may still send; then our FIN ends the peer's read.
+    EXPECT_EQ(send(s, "bye", 3, 0), 3) << WSAGetLastError();
+    EXPECT_EQ(closesocket(s), 0);
+    const Finished f = peer->wait(10s);
+    EXPECT_EQ(reported(f.output, "received").substr(0, 2), "3 ") << f.output;
+    WSACloseEvent(ev[0]);
+    WSACloseEvent(ev[1]);
+}
+
+TEST_F(Tcp, PeerResetFailsThePendingReceiveAndTheNextWithConnReset)
+{
+    constexpr uint16_t kPort = 7306;
+    auto peer = kernel("server " + std::to_string(kPort) + " reset 1000");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    std::vector<char> b(1000);
+    EXPECT_EQ(recv(s, b.data(), 1000, MSG_WAITALL), 1000) << WSAGetLastError();
+    WSAEVENT ev = WSACreateEvent();
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    WSABUF buf{static_cast<ULONG>(b.size()), b.data()};
+    DWORD flags = 0;
+    ASSERT_EQ(WSARecv(s, &buf, 1, nullptr, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    ASSERT_TRUE(ringsock::testing::signalled(ev, 5000));
+    DWORD bytes = 0;
+    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags));
+    EXPECT_EQ(WSAGetLastError(), WSAECONNRESET);
+    EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAECONNRESET) << "and the next receive";
+    EXPECT_EQ(send(s, b.data(), 10, 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAECONNRESET);
+    int error = 0, len = sizeof(error);
+    EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &len), 0);
+    EXPECT_EQ(error, WSAECONNRESET);
+    WSACloseEvent(ev);
+    closesocket(s);
+    peer->wait(10s);
+}
+
+TEST_F(Tcp, ShutdownSendSendsFinAfterThePostedSendsAndRefusesLaterOnes)
+{
+    constexpr uint16_t kPort = 7307;
+    auto peer = kernel("server " + std::to_string(kPort) + " sink");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    std::vector<char> data(1 << 20);
+    Source source;
+    source.fill(data.data(), data.size());
+    WSAEVENT ev = WSACreateEvent();
+    WSAOVERLAPPED ov{};
+    ov.hEvent = ev;
+    WSABUF buf{static_cast<ULONG>(data.size()), data.data()};
+    const int rc = WSASend(s, &buf, 1, nullptr, 0, &ov, nullptr);
+    ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING);
+    EXPECT_EQ(shutdown(s, SD_SEND), 0);
+    EXPECT_EQ(send(s, data.data(), 10, 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAESHUTDOWN);
+    ASSERT_TRUE(ringsock::testing::signalled(ev, 10000));
+    DWORD bytes = 0, flags = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, data.size()) << "a send spanning many segments completes once, whole";
+    const Finished f = peer->wait(20s);
+    EXPECT_EQ(reported(f.output, "received"), std::to_string(data.size()) + " " + source.hash.hex()) << f.output;
+    // The peer's close reads as a graceful end.
+    char c[4];
+    EXPECT_EQ(recv(s, c, sizeof(c), 0), 0);
+    WSACloseEvent(ev);
+    closesocket(s);
+}
+
+TEST_F(Tcp, ShutdownReceiveRefusesReceivesWithEshutdown)
+{
+    constexpr uint16_t kPort = 7308;
+    auto peer = kernel("server " + std::to_string(kPort) + " sink");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    EXPECT_EQ(shutdown(s, SD_RECEIVE), 0);
+    EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAESHUTDOWN);
+    char c[4];
+    EXPECT_EQ(recv(s, c, sizeof(c), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAESHUTDOWN);
+    EXPECT_EQ(send(s, "abc", 3, 0), 3) << "sending still works";
+    closesocket(s);
+    const Finished f = peer->wait(10s);
+    EXPECT_EQ(reported(f.output, "received").substr(0, 2), "3 ") << f.output;
+}
+
+TEST_F(Tcp, PeekLeavesTheBytesAndWaitAllWaitsForEveryOne)
+{
+    constexpr uint16_t kPort = 7309;
+    constexpr int kBytes = 300000;
+    auto peer = kernel("server " + std::to_string(kPort) + " source " + std::to_string(kBytes));
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    char first[16], again[16];
+    const int peeked = recv(s, first, sizeof(first), MSG_PEEK);
+    ASSERT_GT(peeked, 0) << WSAGetLastError();
+    ASSERT_EQ(recv(s, again, peeked, MSG_PEEK), peeked);
+    EXPECT_EQ(std::memcmp(first, again, static_cast<std::size_t>(peeked)), 0);
+    // MSG_PEEK is for nonoverlapped receives only.
+    WSAOVERLAPPED ov{};
+    WSABUF buf{sizeof(first), first};
+    DWORD flags = MSG_PEEK;
+    EXPECT_EQ(WSARecv(s, &buf, 1, nullptr, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
+    std::vector<char> all(kBytes);
+    ASSERT_EQ(recv(s, all.data(), kBytes, MSG_WAITALL), kBytes) << WSAGetLastError();
+    EXPECT_EQ(std::memcmp(all.data(), first, static_cast<std::size_t>(peeked)), 0) << "the peeked bytes come first";
+    Sha256 h;
+    h.update(all.data(), all.size());
+    closesocket(s);
+    const Finished f = peer->wait(10s);
+    EXPECT_EQ(reported(f.output, "sent"), std::to_string(kBytes) + " " + h.hex()) << f.output;
+}
+
+TEST_F(Tcp, ASlowReaderHoldsTheSenderBackAndLosesNothing)
+{
+    constexpr uint16_t kPort = 7310;
+    constexpr uint64_t kBytes = 16ull << 20;
+    SOCKET listener = listening_socket(kPort);
+    auto peer =
+        kernel("client " + std::string(kUs) + " " + std::to_string(kPort) + " source " + std::to_string(kBytes));
+    SOCKET s = accept(listener, nullptr, nullptr);
+    ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    // Nothing posted for a while: the window closes, nothing is dropped.
+    std::this_thread::sleep_for(1500ms);
+    u_long queued = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_GT(queued, 0u);
+    EXPECT_LE(queued, 2u << 20) << "more than lwIP's window was taken in";
+    EXPECT_EQ(peer->poll_output().find("sent "), std::string::npos) << "the sender was not held back";
+    std::vector<char> b(1 << 16);
+    Sha256 h;
+    uint64_t total = 0;
+    for (;;) {
+        const int n = recv(s, b.data(), static_cast<int>(b.size()), 0);
+        ASSERT_GE(n, 0) << WSAGetLastError();
+        if (n == 0) break;
+        h.update(b.data(), static_cast<std::size_t>(n));
+        total += static_cast<uint64_t>(n);
+    }
+    closesocket(s);
+    const Finished f = peer->wait(30s);
+    EXPECT_EQ(reported(f.output, "sent"), std::to_string(total) + " " + h.hex()) << f.output;
+    EXPECT_EQ(total, kBytes);
+    closesocket(listener);
+}
+
+TEST_F(Tcp, ClosingWithPendingRequestsCompletesEachOnceAborted)
+{
+    constexpr uint16_t kPort = 7311;
+    auto peer = kernel("server " + std::to_string(kPort) + " slow");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
+    constexpr int kReceives = 4;
+    constexpr int kSends = 4;
+    std::vector<WSAOVERLAPPED> ov(kReceives + kSends);
+    std::vector<char> b(8 << 20);
+    for (int i = 0; i < kReceives + kSends; ++i) {
+        WSABUF buf{i < kReceives ? 64u : static_cast<ULONG>(b.size()), b.data()};
+        DWORD flags = 0;
+        const int rc = i < kReceives ? WSARecv(s, &buf, 1, nullptr, &flags, &ov[static_cast<std::size_t>(i)], nullptr)
+                                     : WSASend(s, &buf, 1, nullptr, 0, &ov[static_cast<std::size_t>(i)], nullptr);
+        ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    }
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(closesocket(s), 0);
+    std::vector<int> seen(kReceives + kSends, 0);
+    int aborted = 0, finished = 0;
+    for (;;) {
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED done = nullptr;
+        const BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &done, 500);
+        if (done == nullptr) break;
+        const auto index = static_cast<std::size_t>(done - ov.data());
+        ASSERT_LT(index, ov.size());
+        ++seen[index];
+        if (!ok && GetLastError() == ERROR_OPERATION_ABORTED)
+            ++aborted;
+        else
+            ++finished; // a send lwIP had already taken whole
+    }
+    for (int i = 0; i < kReceives + kSends; ++i)
+        EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << "request " << i << " completed once";
+    EXPECT_GE(aborted, kReceives + 1) << "the receives and the send still waiting";
+    CloseHandle(port);
+    peer->wait(10s);
+}
+
+TEST_F(Tcp, ListenHonoursItsBacklog)
+{
+    constexpr uint16_t kPort = 7312;
+    SOCKET listener = listening_socket(kPort, 2);
+    const Finished f = ringsock::testing::run_shell(g_netns->exec(
+        "python3 -c \"import socket\nok=0\nfor i in range(5):\n s=socket.socket(); s.settimeout(1.5)\n"
+        " try:\n  s.connect(('198.18.0.2'," +
+        std::to_string(kPort) + ")); ok+=1\n except OSError: pass\n globals()['k%d'%i]=s\nprint('connected',ok)\""));
+    EXPECT_NE(f.output.find("connected 2"), std::string::npos) << f.output;
+    // The two waiting are accepted; the rest never made it in.
+    for (int i = 0; i < 2; ++i) {
+        SOCKET a = accept(listener, nullptr, nullptr);
+        EXPECT_NE(a, INVALID_SOCKET) << WSAGetLastError();
+        closesocket(a);
+    }
+    u_long on = 1;
+    ioctlsocket(listener, FIONBIO, &on);
+    EXPECT_EQ(accept(listener, nullptr, nullptr), INVALID_SOCKET);
+    EXPECT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+    closesocket(listener);
+}
+
+// telemetry's count of one /ringsock/group,sockets0 key.
+uint64_t socket_counter(const std::string& key)
+{
+    const Finished asked = ringsock::testing::run_shell("printf '/ringsock/group,sockets0\\n' | dpdk-telemetry.py -f " +
+                                                        std::string(kFilePrefix) + " 2>&1");
+    const auto at = asked.output.find("\"" + key + "\": ");
+    if (at == std::string::npos) return ~0ull;
+    return std::stoull(asked.output.substr(at + key.size() + 4));
+}
+
+TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
+{
+    constexpr uint16_t kPort = 7313;
+    constexpr int kConnections = 1000;
+    const uint64_t states_before = socket_counter("stream_states");
+    const uint64_t accepted_before = socket_counter("tcp_accepted");
+    // Ours to the kernel's server: blocking connect, closesocket.
+    {
+        auto peer = kernel("server " + std::to_string(kPort) + " accept " + std::to_string(kConnections));
+        wait_listening(*peer);
+        for (int i = 0; i < kConnections; ++i) {
+            SOCKET s = connected_socket(kPort);
+            ASSERT_EQ(closesocket(s), 0);
+        }
+        const Finished f = peer->wait(30s);
+        EXPECT_NE(f.output.find("accepted 1000"), std::string::npos) << f.output;
+    }
+    // The kernel's to our AcceptEx server: each accepted socket closed by us.
+    SOCKET listener = listening_socket(kPort + 1);
+    auto accept_ex = extension<LPFN_ACCEPTEX>(listener, WSAID_ACCEPTEX);
+    WSAEVENT ev = WSACreateEvent();
+    auto peer = kernel("client " + std::string(kUs) + " " + std::to_string(kPort + 1) + " loop " +
+                       std::to_string(kConnections));
+    std::set<SOCKET> slots;
+    for (int i = 0; i < kConnections; ++i) {
+        SOCKET s = stream_socket();
+        slots.insert(s & 0xffffff);
+        char out[64];
+        WSAOVERLAPPED ov{};
+        ov.hEvent = ev;
+        if (!accept_ex(listener, s, out, 0, 32, 32, nullptr, &ov)) {
+            ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+        }
+        ASSERT_TRUE(ringsock::testing::signalled(ev, 10000)) << "connection " << i;
+        DWORD bytes = 0, flags = 0;
+        ASSERT_TRUE(WSAGetOverlappedResult(listener, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
+        WSAResetEvent(ev);
+        ASSERT_EQ(closesocket(s), 0);
+    }
+    const Finished f = peer->wait(30s);
+    EXPECT_NE(f.output.find("connected 1000"), std::string::npos) << f.output;
+    closesocket(listener);
+    WSACloseEvent(ev);
+    // Socket slots come back (a closed socket's slot serves the next one,
+    // under a new generation), and every connection's state is gone.
+    EXPECT_LE(slots.size(), 2u);
+    EXPECT_EQ(socket_counter("stream_states"), states_before);
+    EXPECT_EQ(socket_counter("tcp_accepted"), accepted_before + kConnections);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    ::testing::InitGoogleTest(&argc, argv);
+    std::unique_ptr<ringsock::testing::Namespace> netns;
+    if (ringsock::testing::running_as_root()) {
+        netns = std::make_unique<ringsock::testing::Namespace>(kNamespace);
+        if (netns->ok()) {
+            g_netns = netns.get();
+            const std::string device = "port.device=net_pcap0,iface=" + netns->host_interface();
+            const std::string prefix = std::string("eal.file_prefix=") + kFilePrefix;
+            const char* overrides[] = {device.c_str(),
+                                       "eal.lcores=0-1",
+                                       "eal.memory_mb=256",
+                                       "mempool.mbufs=8191",
+                                       "port.link_timeout_ms=2000",
+                                       prefix.c_str()};
+            const std::string profile = ringsock::testing::source_root() + "/drivers_config/pcap.toml";
+            if (ringsock_configure(profile.c_str(), 6, overrides) != 0) {
+                std::fprintf(stderr, "%s\n", ringsock_startup_error());
+                return 1;
+            }
+        }
+    }
+    const int result = RUN_ALL_TESTS();
+    g_netns = nullptr;
+    return result;
+}
