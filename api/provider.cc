@@ -64,12 +64,13 @@ bool is_our_address(const Runtime& rt, const Endpoint& e) noexcept
 
 } // namespace
 
-int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
+int bind_locked(Runtime& rt, Socket& s, Endpoint local, const Endpoint* peer) noexcept
 {
     if (!is_our_address(rt, local)) return WSAEADDRNOTAVAIL;
+    s.ephemeral_bind = local.port == 0;
     if (local.port == 0) {
         s.local = local;
-        local.port = rt.ephemeral_port(s);
+        local.port = rt.ephemeral_port(s, peer);
         if (local.port == 0) return WSAEADDRINUSE;
     }
     if (!rt.may_bind(s, local)) return WSAEADDRINUSE;
@@ -87,7 +88,7 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept
     return 0;
 }
 
-int ensure_bound(Runtime& rt, Socket& s) noexcept
+int ensure_bound(Runtime& rt, Socket& s, const Endpoint* peer) noexcept
 {
     if (s.bound.load(std::memory_order_acquire)) return 0;
     if (rt.on_an_engine()) return WSAEWOULDBLOCK; // see Runtime::on_an_engine
@@ -95,7 +96,7 @@ int ensure_bound(Runtime& rt, Socket& s) noexcept
     if (s.bound.load(std::memory_order_acquire)) return 0;
     Endpoint any;
     any.family = s.family;
-    return bind_locked(rt, s, any);
+    return bind_locked(rt, s, any, peer);
 }
 
 // The WSABUF array a receive or send names: present, at least one buffer,

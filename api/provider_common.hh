@@ -15,10 +15,14 @@ int succeed(LPINT lpErrno) noexcept;
 // The open socket behind `handle`, or null with the error to report.
 Socket* lookup(SOCKET handle, int& error) noexcept;
 // bind's work, also used for the implicit binds of connect and sendto.
-// Caller holds the control mutex.
-int bind_locked(Runtime& rt, Socket& s, Endpoint local) noexcept;
+// Caller holds the control mutex. `peer`: a stream socket's active open,
+// for a core-affine ephemeral port (Runtime::ephemeral_port).
+int bind_locked(Runtime& rt, Socket& s, Endpoint local, const Endpoint* peer = nullptr) noexcept;
 // Binds to the wildcard address and an ephemeral port if not bound yet.
-int ensure_bound(Runtime& rt, Socket& s) noexcept;
+int ensure_bound(Runtime& rt, Socket& s, const Endpoint* peer = nullptr) noexcept;
+// An active open from a socket whose port bind chose: moves it to a port
+// whose replies land on lwIP's engine when the one it has does not.
+void make_port_affine(Runtime& rt, Socket& s, const Endpoint& peer) noexcept;
 // The WSABUF array a receive or send names: present, at least one buffer,
 // and no buffer of non-zero length without memory.
 bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept;

@@ -112,6 +112,27 @@ std::vector<uint8_t> rss_key_of(const dataplane::Port& port, const dataplane::Pr
     return {stack::SoftwareRss::kDefaultKey.begin(), stack::SoftwareRss::kDefaultKey.end()};
 }
 
+// The port's redirection table (queue per entry), or a NIC's default
+// (entry i to queue i mod queues) when the PMD will not say.
+std::vector<uint16_t> reta_of(const dataplane::Port& port)
+{
+    rte_eth_dev_info info{};
+    const uint16_t queues = port.rx_queues();
+    uint16_t size = 128;
+    if (rte_eth_dev_info_get(port.id(), &info) == 0 && info.reta_size != 0) size = info.reta_size;
+    std::vector<rte_eth_rss_reta_entry64> groups((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    for (auto& g : groups)
+        g.mask = ~uint64_t{0};
+    std::vector<uint16_t> reta(rte_align32pow2(size));
+    const bool known = rte_eth_dev_rss_reta_query(port.id(), groups.data(), size) == 0;
+    for (std::size_t i = 0; i < reta.size(); ++i) {
+        const std::size_t e = i % size;
+        reta[i] = known ? groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE]
+                        : static_cast<uint16_t>(e % queues);
+    }
+    return reta;
+}
+
 } // namespace
 
 StartupConfig& startup_config()
@@ -208,6 +229,14 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     // engine, so the engines with a queue do it in software. Spreading
     // covers 64 engines (a bit each in a port's mask).
     if (n > 1 && port.rx_queues() < n) rss_.emplace(rss_key_of(port, profile));
+    // Queues enough for the NIC to spread flows: active opens pick ports
+    // whose replies it sends to a queue of lwIP's engine.
+    if (n > 1 && port.rx_queues() > 1) {
+        std::vector<uint16_t> home;
+        for (const auto& q : dataplane_->engine(0).rx_queues())
+            home.push_back(q.queue);
+        tcp_affinity_.emplace(rss_key_of(port, profile), reta_of(port), home);
+    }
     for (unsigned i = 0; i < n; ++i) {
         classifiers_.push_back(std::make_unique<stack::Classifier>(classifier_config));
         if (i > 0) handoffs_.push_back(std::make_unique<stack::LwipHandoff>(*handoff_ring_));
@@ -341,6 +370,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->sndbuf.store(65536);
     s->reuseaddr = false;
     s->port_share = false;
+    s->ephemeral_bind = false;
     s->home_engine = 0;
     s->bound.store(false);
     s->local = Endpoint{};
@@ -449,8 +479,34 @@ bool Runtime::may_bind(const Socket& s, const Endpoint& local) const
     return true;
 }
 
-uint16_t Runtime::ephemeral_port(const Socket& s)
+bool Runtime::port_lands_home(const Socket& s, uint16_t port, const Endpoint& peer) const noexcept
 {
+    if (!tcp_affinity_) return true;
+    // The reply's destination is our interface's address when bound to any.
+    std::array<uint8_t, 16> local = s.local.addr;
+    if (s.local.is_any() && s.family == 4)
+        std::copy(interface_.ipv4.address.begin(), interface_.ipv4.address.end(), local.begin());
+    else if (s.local.is_any() && interface_.ipv6)
+        local = *interface_.ipv6;
+    return tcp_affinity_->lands_home(s.family, local, port, peer.addr, peer.port);
+}
+
+uint16_t Runtime::ephemeral_port(const Socket& s, const Endpoint* peer)
+{
+    if (peer != nullptr && tcp_affinity_ && s.is_stream()) {
+        uint16_t candidate = next_ephemeral_;
+        for (unsigned tries = 0; tries < 16384; ++tries) {
+            candidate = candidate == 65535 ? 49152 : static_cast<uint16_t>(candidate + 1);
+            Endpoint e = s.local;
+            e.port = candidate;
+            if (!bound_[candidate].empty() || !may_bind(s, e)) continue;
+            if (!port_lands_home(s, candidate, *peer)) continue;
+            next_ephemeral_ = candidate;
+            affine_ports_.fetch_add(1, std::memory_order_relaxed);
+            return candidate;
+        }
+        affinity_fallbacks_.fetch_add(1, std::memory_order_relaxed); // every free port hashes elsewhere
+    }
     for (unsigned tries = 0; tries < 16384; ++tries) {
         const uint16_t port = next_ephemeral_;
         next_ephemeral_ = next_ephemeral_ == 65535 ? 49152 : static_cast<uint16_t>(next_ephemeral_ + 1);

@@ -22,6 +22,7 @@
 #include "stack/classifier.hh"
 #include "stack/interface_config.hh"
 #include "stack/neighbour_cache.hh"
+#include "stack/port_affinity.hh"
 #include "stack/software_rss.hh"
 #include "stack/lwip_handoff.hh"
 
@@ -72,7 +73,15 @@ public:
     std::mutex& control_mutex() noexcept { return control_; }
     // Whether `local` may be bound by `s` (address in use otherwise).
     bool may_bind(const Socket& s, const Endpoint& local) const;
-    uint16_t ephemeral_port(const Socket& s);
+    // A free port for `s`. For a stream socket's active open to `peer`,
+    // where the NIC spreads flows over several queues, one whose replies
+    // land on a queue of lwIP's engine (no hand-off), else any free one.
+    uint16_t ephemeral_port(const Socket& s, const Endpoint* peer = nullptr);
+    // Whether replies to `s` on `port` from `peer` land on lwIP's engine
+    // (always, where the NIC does not spread flows).
+    bool port_lands_home(const Socket& s, uint16_t port, const Endpoint& peer) const noexcept;
+    uint64_t affine_ports() const noexcept { return affine_ports_.load(std::memory_order_relaxed); }
+    uint64_t affinity_fallbacks() const noexcept { return affinity_fallbacks_.load(std::memory_order_relaxed); }
     void note_bound(Socket& s);
     void forget_bound(Socket& s);
     // After a bind or close on `port`: tells every engine where the port's
@@ -122,6 +131,9 @@ private:
     std::vector<std::unique_ptr<stack::Classifier>> classifiers_;
     std::optional<stack::LwipHandoffRing> handoff_ring_;
     std::optional<stack::SoftwareRss> rss_; // when the port has fewer RX queues than engines
+    std::optional<stack::PortAffinity> tcp_affinity_; // when the NIC spreads flows over several queues
+    std::atomic<uint64_t> affine_ports_{0};
+    std::atomic<uint64_t> affinity_fallbacks_{0};
     stack::NeighbourCache neighbours_;
     uint64_t fast_max_payload_ = 0; // the most a fast-path datagram carries (MTU, one mbuf)
     unsigned tx_queues_ = 0;

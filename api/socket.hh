@@ -111,6 +111,7 @@ struct Socket {
     std::atomic<int32_t> sndbuf{65536};
     bool reuseaddr = false;
     bool port_share = false;
+    bool ephemeral_bind = false; // bind chose the port (port 0 asked): an active open may move it
     unsigned home_engine = 0;
     std::atomic<bool> bound{false};
     Endpoint local;

@@ -333,8 +333,9 @@ void StreamEngine::post_connect(Request& r) noexcept
         finish(r, WSA_OPERATION_ABORTED, 0);
         return;
     }
-    if (!st->connection || !st->connection->alive()) {
-        // An earlier attempt failed: a fresh pcb on the same local address.
+    if (!st->connection || !st->connection->alive() || st->connection->local().port != s.local.port) {
+        // An earlier attempt failed, or the provider moved the socket to a
+        // core-affine port: a fresh pcb on the socket's local address.
         st->connection = stack::TcpConnection::create(s.family);
         if (!st->connection || !st->connection->bind(to_tcp(s.local))) {
             s.connecting.store(false, std::memory_order_release);

@@ -134,6 +134,7 @@ BOOL PASCAL connect_ex(SOCKET handle, const sockaddr* name, int namelen, PVOID s
     if (peer.is_any() || peer.port == 0) return report_bool(SOCKET_ERROR, WSAEADDRNOTAVAIL);
     if (s->connecting.exchange(true)) return report_bool(SOCKET_ERROR, WSAEALREADY);
     Runtime& rt = *runtime();
+    make_port_affine(rt, *s, peer);
     OVERLAPPED unused{};
     Request* r = start(rt, *s, ov, nullptr, nullptr, unused, error);
     if (r == nullptr) {
@@ -234,8 +235,9 @@ int stream_connect(Socket& s, const Endpoint& peer, LPINT lpErrno) noexcept
     if (peer.is_any() || peer.port == 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
     Runtime& rt = *runtime();
     int error = 0;
-    if ((error = ensure_bound(rt, s)) != 0) return fail(lpErrno, error);
+    if ((error = ensure_bound(rt, s, &peer)) != 0) return fail(lpErrno, error);
     if (s.connecting.exchange(true)) return fail(lpErrno, WSAEALREADY);
+    make_port_affine(rt, s, peer);
     OVERLAPPED mine{};
     const bool background = must_not_block(rt, s);
     // A non-blocking connect goes on alone: its result shows in SO_ERROR
@@ -251,6 +253,21 @@ int stream_connect(Socket& s, const Endpoint& peer, LPINT lpErrno) noexcept
     const int result = submit(rt, s, *r, Op::connect, 0, nullptr, &error);
     if (background && result == SOCKET_ERROR && error == WSA_IO_PENDING) return fail(lpErrno, WSAEWOULDBLOCK);
     return result == 0 ? succeed(lpErrno) : fail(lpErrno, error);
+}
+
+void make_port_affine(Runtime& rt, Socket& s, const Endpoint& peer) noexcept
+{
+    if (!s.ephemeral_bind || rt.on_an_engine()) return;
+    std::lock_guard lock(rt.control_mutex());
+    if (rt.port_lands_home(s, s.local.port, peer)) return;
+    const uint16_t old_port = s.local.port;
+    const uint16_t port = rt.ephemeral_port(s, &peer);
+    if (port == 0 || !rt.port_lands_home(s, port, peer)) return; // none free: the hand-off carries it
+    // The engine sees the new port in post_connect and binds a fresh pcb.
+    rt.forget_bound(s);
+    s.local.port = port;
+    rt.note_bound(s);
+    (void)old_port;
 }
 
 int stream_shutdown(Socket& s, uint8_t bits, LPINT lpErrno) noexcept

@@ -29,23 +29,24 @@ SoftwareRss::SoftwareRss(std::span<const uint8_t> key)
         key_[i] = word_at(key.data() + 4 * i);
 }
 
-uint32_t SoftwareRss::hash(const UdpDatagram& d) const noexcept
+uint32_t SoftwareRss::hash(uint8_t family, const std::array<uint8_t, 16>& src, const std::array<uint8_t, 16>& dst,
+                          uint16_t src_port, uint16_t dst_port) const noexcept
 {
     // Words in host order, first byte of the wire most significant: the
     // input rte_softrss_be expects with a key converted the same way.
     uint32_t tuple[9];
     uint32_t words;
-    const uint32_t ports = (uint32_t{d.src_port} << 16) | d.dst_port;
-    if (d.family == 6) {
+    const uint32_t ports = (uint32_t{src_port} << 16) | dst_port;
+    if (family == 6) {
         for (int i = 0; i < 4; ++i) {
-            tuple[i] = word_at(d.src.data() + 4 * i);
-            tuple[4 + i] = word_at(d.dst.data() + 4 * i);
+            tuple[i] = word_at(src.data() + 4 * i);
+            tuple[4 + i] = word_at(dst.data() + 4 * i);
         }
         tuple[8] = ports;
         words = 9;
     } else {
-        tuple[0] = word_at(d.src.data());
-        tuple[1] = word_at(d.dst.data());
+        tuple[0] = word_at(src.data());
+        tuple[1] = word_at(dst.data());
         tuple[2] = ports;
         words = 3;
     }
