@@ -2,6 +2,7 @@
 // Windows, and the numeric values of the constants a ported program's
 // logic compares against. Compiles against the public header alone, in C++
 // here and in C (test_api_abi_c.c) so both languages see the same layout.
+#include <ringsock/mswsock.h>
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2spi.h>
 #include <ringsock/ws2tcpip.h>
@@ -22,6 +23,14 @@ static_assert(INVALID_SOCKET == ~static_cast<SOCKET>(0));
 static_assert(SOCKET_ERROR == -1);
 
 // WSABUF {ULONG len; CHAR *buf;}
+// Stream sockets: Windows' layouts and values.
+static_assert(sizeof(GUID) == 16 && offsetof(GUID, Data2) == 4 && offsetof(GUID, Data4) == 8);
+static_assert(sizeof(linger) == 4 && offsetof(linger, l_linger) == 2);
+static_assert(TCP_NODELAY == 1 && SO_KEEPALIVE == 8 && SO_LINGER == 0x80 && SO_ACCEPTCONN == 2);
+static_assert(static_cast<DWORD>(SIO_GET_EXTENSION_FUNCTION_POINTER) == 0xC8000006u);
+static_assert(SO_UPDATE_ACCEPT_CONTEXT == 0x700B && SO_UPDATE_CONNECT_CONTEXT == 0x7010);
+static_assert(SOMAXCONN == 0x7fffffff && MSG_WAITALL == 8);
+
 static_assert(sizeof(WSABUF) == 16);
 static_assert(offsetof(WSABUF, len) == 0 && offsetof(WSABUF, buf) == 8);
 

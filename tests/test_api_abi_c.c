@@ -1,4 +1,5 @@
 /* The public header compiled as C: the same layout as in C++. */
+#include <ringsock/mswsock.h>
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2spi.h>
 #include <ringsock/ws2tcpip.h>
