@@ -47,10 +47,9 @@ TEST(PortAffinity, AgreesWithTheReferenceHashOfTheReplysTuple)
         const auto remote_port = static_cast<uint16_t>(rng());
         const auto local_port = static_cast<uint16_t>(49152 + rng() % 16384);
         // The reply comes from the remote end: it is the tuple's source.
-        const uint32_t h =
-            reference_toeplitz(ipv4_tuple({remote[0], remote[1], remote[2], remote[3]}, {198, 18, 0, 2}, remote_port,
-                                          local_port),
-                               kToeplitzSpecKey);
+        const uint32_t h = reference_toeplitz(
+            ipv4_tuple({remote[0], remote[1], remote[2], remote[3]}, {198, 18, 0, 2}, remote_port, local_port),
+            kToeplitzSpecKey);
         const bool expected = reta[h & 127] == 0;
         ASSERT_EQ(affinity.lands_home(4, local, local_port, remote, remote_port), expected) << i;
         homes += expected ? 1 : 0;
