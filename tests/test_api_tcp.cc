@@ -601,6 +601,8 @@ TEST_F(Tcp, ASlowReaderHoldsTheSenderBackAndLosesNothing)
     const Finished f = peer->wait(30s);
     EXPECT_EQ(reported(f.output, "sent"), std::to_string(total) + " " + h.hex()) << f.output;
     EXPECT_EQ(total, kBytes);
+    // Held back by the window, not by drops the sender had to repair.
+    EXPECT_LE(std::stoul(reported(f.output, "retransmits")), 3u) << f.output;
     closesocket(listener);
 }
 
@@ -669,10 +671,11 @@ TEST_F(Tcp, ListenHonoursItsBacklog)
     closesocket(listener);
 }
 
-// telemetry's count of one /ringsock/group,sockets0 key.
-uint64_t socket_counter(const std::string& key)
+// One count from telemetry: a /ringsock/group,sockets0 key, or another
+// command's.
+uint64_t socket_counter(const std::string& key, const std::string& command = "/ringsock/group,sockets0")
 {
-    const Finished asked = ringsock::testing::run_shell("printf '/ringsock/group,sockets0\\n' | dpdk-telemetry.py -f " +
+    const Finished asked = ringsock::testing::run_shell("printf '" + command + "\\n' | dpdk-telemetry.py -f " +
                                                         std::string(kFilePrefix) + " 2>&1");
     const auto at = asked.output.find("\"" + key + "\": ");
     if (at == std::string::npos) return ~0ull;
@@ -684,6 +687,7 @@ TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
     constexpr uint16_t kPort = 7313;
     constexpr int kConnections = 1000;
     const uint64_t states_before = socket_counter("stream_states");
+    const uint64_t mbufs_before = socket_counter("mbufs_in_use", "/ringsock/summary");
     const uint64_t accepted_before = socket_counter("tcp_accepted");
     // Ours to the kernel's server: blocking connect, closesocket.
     {
@@ -727,6 +731,98 @@ TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
     EXPECT_LE(slots.size(), 2u);
     EXPECT_EQ(socket_counter("stream_states"), states_before);
     EXPECT_EQ(socket_counter("tcp_accepted"), accepted_before + kConnections);
+    EXPECT_EQ(socket_counter("mbufs_in_use", "/ringsock/summary"), mbufs_before) << "every mbuf back in its pool";
+}
+
+TEST_F(Tcp, LingerZeroClosesWithAReset)
+{
+    constexpr uint16_t kPort = 7315;
+    auto peer = kernel("server " + std::to_string(kPort) + " sink");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    ASSERT_EQ(send(s, "abcdef", 6, 0), 6);
+    std::this_thread::sleep_for(200ms);
+    const linger abortive{1, 0};
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&abortive), sizeof(abortive)), 0);
+    EXPECT_EQ(closesocket(s), 0);
+    const Finished f = peer->wait(10s);
+    EXPECT_NE(f.output.find("reset after 6"), std::string::npos) << f.output;
+}
+
+TEST_F(Tcp, LingerWithATimeWaitsForTheBytesToBeAcknowledged)
+{
+    // The peer reads nothing for 3 s, so 1 MiB stays unacknowledged that long.
+    constexpr uint16_t kPort = 7316;
+    auto peer = kernel("server " + std::to_string(kPort) + " slow");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    std::vector<char> data(1 << 20);
+    Source source;
+    source.fill(data.data(), data.size());
+    ASSERT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
+    const linger wait{1, 20};
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&wait), sizeof(wait)), 0);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(closesocket(s), 0);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms) << "closesocket returned before the peer read";
+    const Finished f = peer->wait(20s);
+    EXPECT_EQ(
+        reported(f.output, "received"), std::to_string(data.size() - 3) + " " +
+                                            [&] {
+                                                Sha256 rest;
+                                                rest.update(data.data() + 3, data.size() - 3);
+                                                return rest.hex();
+                                            }())
+        << f.output;
+}
+
+TEST_F(Tcp, LingerThatRunsOutResetsTheConnection)
+{
+    constexpr uint16_t kPort = 7318;
+    auto peer = kernel("server " + std::to_string(kPort) + " slow");
+    wait_listening(*peer);
+    SOCKET s = connected_socket(kPort);
+    std::vector<char> data(1 << 20, 'x');
+    ASSERT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
+    const linger brief{1, 1};
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&brief), sizeof(brief)), 0);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(closesocket(s), 0);
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 900ms);
+    EXPECT_LT(took, 2500ms);
+    const Finished f = peer->wait(20s);
+    EXPECT_NE(f.output.find("reset after"), std::string::npos) << f.output;
+}
+
+TEST_F(Tcp, Ipv6ConnectionsCarryBytesBothWays)
+{
+    constexpr uint16_t kPort = 7317;
+    constexpr uint64_t kBytes = 4ull << 20;
+    SOCKET listener = WSASocket(AF_INET6, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(listener, INVALID_SOCKET);
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(kPort);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    ASSERT_EQ(listen(listener, 4), 0);
+    auto peer = kernel("client 2001:2::2 " + std::to_string(kPort) + " exchange " + std::to_string(kBytes));
+    sockaddr_in6 from{};
+    int from_len = sizeof(from);
+    SOCKET s = accept(listener, reinterpret_cast<sockaddr*>(&from), &from_len);
+    ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    EXPECT_EQ(from_len, static_cast<int>(sizeof(sockaddr_in6)));
+    char text[INET6_ADDRSTRLEN];
+    EXPECT_STREQ(inet_ntop(AF_INET6, &from.sin6_addr, text, sizeof(text)), "2001:2::1");
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+    const Exchange x = exchange(s, port, kBytes);
+    const Finished f = peer->wait(60s);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
+    EXPECT_EQ(x.sent_hash, reported(f.output, "received"));
+    closesocket(s);
+    closesocket(listener);
+    CloseHandle(port);
 }
 
 #ifdef RINGSOCK_API_TCP_IMPAIRED

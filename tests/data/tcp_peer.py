@@ -9,13 +9,18 @@
 # MODE:
 #   exchange  send BYTES of seeded data (then FIN) while reading to EOF
 #   sink      read to EOF
-#   source    send BYTES, then FIN, then wait for the peer's FIN
+#   source    send BYTES, then FIN, then wait for the peer's FIN; prints the
+#             namespace's TCP retransmissions meanwhile
 #   reset     send BYTES, wait 0.3 s, close with SO_LINGER {1, 0}: RST
 #   fin       send BYTES, then FIN, then read to EOF
 #   loop      (client) connect, read to EOF, close; BYTES times
 #   accept    (server) accept and close BYTES connections
 #   slow      read one byte a second for 3 s, then read to EOF
 import hashlib, random, socket, struct, sys, threading, time
+
+def retransmitted():
+    lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
+    return int(lines[1][lines[0].index("RetransSegs")])
 
 def data(total):
     rng = random.Random(20261123)
@@ -56,7 +61,9 @@ def serve(s, mode, total):
     elif mode == "sink":
         read_all(s)
     elif mode in ("source", "fin"):
+        before = retransmitted()
         send_all(s, total)
+        print("retransmits", retransmitted() - before, flush=True)
         s.shutdown(socket.SHUT_WR)
         read_all(s)
     elif mode == "reset":
@@ -65,9 +72,14 @@ def serve(s, mode, total):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     elif mode == "slow":
         got = 0
-        for _ in range(3):
-            got += len(s.recv(1))
-            time.sleep(1)
+        try:
+            for _ in range(3):
+                got += len(s.recv(1))
+                time.sleep(1)
+        except ConnectionResetError:
+            print("reset after", got, flush=True)
+            s.close()
+            return
         print("slow read", got, flush=True)
         read_all(s)
     s.close()
