@@ -16,6 +16,7 @@
 #include "api/completion_port.hh"
 #include "api/event.hh"
 #include "api/mbuf_copy.hh"
+#include "api/request_segments.hh"
 #include "api/runtime.hh"
 #include "api/stream_engine.hh"
 #include "stack/lwip_netif.hh"
@@ -630,27 +631,6 @@ stack::Ipv4Address ipv4_of(const Endpoint& e)
     return {e.addr[0], e.addr[1], e.addr[2], e.addr[3]};
 }
 
-// A send's WSABUFs as the stack's segments, with no allocation for up to
-// Request::kInlineBuffers of them.
-class SegmentsOf {
-public:
-    explicit SegmentsOf(const Request& r)
-    {
-        if (r.buffer_count > Request::kInlineBuffers) {
-            many_.resize(r.buffer_count);
-            segments_ = many_.data();
-        }
-        for (uint32_t i = 0; i < r.buffer_count; ++i)
-            segments_[i] = {r.buffers[i].buf, r.buffers[i].len};
-    }
-    const stack::ConstSegment* data() const noexcept { return segments_; }
-
-private:
-    stack::ConstSegment inline_[Request::kInlineBuffers];
-    std::vector<stack::ConstSegment> many_;
-    stack::ConstSegment* segments_ = inline_;
-};
-
 } // namespace
 
 void SocketEngine::learn_next_hop(const Endpoint& dest) noexcept
@@ -695,7 +675,7 @@ void SocketEngine::post_send_fast(Request& r) noexcept
     frame.ip_id = next_ip_id_++;
     frame.offload_ipv4_checksum = runtime_.offloads_ipv4_checksum();
     frame.offload_udp_checksum = runtime_.offloads_udp_checksum();
-    const SegmentsOf seg(r);
+    const SegmentsOf<stack::ConstSegment> seg(r);
     rte_mbuf* m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
     if (m == nullptr) {
         counters_.send_failures.add(1);
@@ -731,7 +711,7 @@ void SocketEngine::post_send(Request& r) noexcept
         finish(r, WSAENOBUFS, 0, 0);
         return;
     }
-    const SegmentsOf seg(r);
+    const SegmentsOf<stack::ConstSegment> seg(r);
     const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg.data(), r.buffer_count, r.total_length);
     switch (result) {
     case stack::UdpSendResult::sent:

@@ -5,6 +5,7 @@
 #include <deque>
 #include <vector>
 
+#include "api/request_segments.hh"
 #include "api/socket_engine.hh"
 #include "stack/lwip_tcp.hh"
 
@@ -65,26 +66,6 @@ struct RequestQueue {
         }
         return nullptr;
     }
-};
-
-// A request's buffers as segments (no allocation up to kInlineBuffers).
-class BuffersOf {
-public:
-    explicit BuffersOf(const Request& r)
-    {
-        if (r.buffer_count > Request::kInlineBuffers) {
-            many_.resize(r.buffer_count);
-            segments_ = many_.data();
-        }
-        for (uint32_t i = 0; i < r.buffer_count; ++i)
-            segments_[i] = {r.buffers[i].buf, r.buffers[i].len};
-    }
-    const stack::MutableSegment* data() const noexcept { return segments_; }
-
-private:
-    stack::MutableSegment inline_[Request::kInlineBuffers];
-    std::vector<stack::MutableSegment> many_;
-    stack::MutableSegment* segments_ = inline_;
 };
 
 } // namespace
@@ -203,7 +184,7 @@ void StreamEngine::serve_receives(StreamState& st) noexcept
             continue;
         }
         if (c != nullptr && c->readable() != 0) {
-            const BuffersOf dest(*r);
+            const SegmentsOf<stack::MutableSegment> dest(*r);
             const uint64_t n = c->copy_to(dest.data(), r->buffer_count, r->done, r->total_length - r->done);
             if (!r->peek) {
                 c->consume(n);

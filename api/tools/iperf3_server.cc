@@ -251,15 +251,8 @@ int main(int argc, char** argv)
     if (int rc = ringsock::tools::start_winsock("ringsock-iperf3", profile, overrides); rc != 0) return rc;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    SOCKET listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_port = htons(static_cast<u_short>(port_number));
-    if (listener == INVALID_SOCKET || bind(listener, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
-        listen(listener, 16) != 0) {
-        std::fprintf(stderr, "ringsock-iperf3: cannot listen on port %d: error %d\n", port_number, WSAGetLastError());
-        return 1;
-    }
+    SOCKET listener = ringsock::tools::listen_tcp("ringsock-iperf3", port_number, 16);
+    if (listener == INVALID_SOCKET) return 1;
     // accept() waits; a non-blocking listener polled lets a signal end it.
     u_long on = 1;
     ioctlsocket(listener, FIONBIO, &on);

@@ -92,16 +92,8 @@ int main(int argc, char** argv)
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
-    SOCKET listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_port = htons(static_cast<u_short>(port_number));
-    if (listener == INVALID_SOCKET || bind(listener, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
-        listen(listener, SOMAXCONN) != 0) {
-        std::fprintf(stderr, "ringsock-tcp-api-sink: cannot listen on port %d: error %d\n", port_number,
-                     WSAGetLastError());
-        return 1;
-    }
+    SOCKET listener = ringsock::tools::listen_tcp("ringsock-tcp-api-sink", port_number, SOMAXCONN);
+    if (listener == INVALID_SOCKET) return 1;
     HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(listener), nullptr, kListenerKey, 1);
     GUID accept_ex_id = WSAID_ACCEPTEX;
     LPFN_ACCEPTEX accept_ex = nullptr;

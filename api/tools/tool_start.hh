@@ -1,6 +1,7 @@
 // What the API tools do before their own work: hand the profile and its
-// overrides to ringsock_configure, start Winsock, and bind overlapped UDP
-// sockets. On the public header only, like the tools themselves.
+// overrides to ringsock_configure, start Winsock, bind overlapped UDP
+// sockets and listen on TCP ports. On the public header only, like the
+// tools themselves.
 #pragma once
 
 #include <ringsock/ringsock.h>
@@ -46,6 +47,23 @@ inline SOCKET bind_udp(const char* program, int port)
         setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf));
     if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
         std::fprintf(stderr, "%s: cannot bind UDP port %d: error %d\n", program, port, WSAGetLastError());
+        if (s != INVALID_SOCKET) closesocket(s);
+        return INVALID_SOCKET;
+    }
+    return s;
+}
+
+// An overlapped TCP socket listening on `port` on every IPv4 address;
+// INVALID_SOCKET (after saying why) when it cannot.
+inline SOCKET listen_tcp(const char* program, int port, int backlog)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(static_cast<u_short>(port));
+    if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
+        listen(s, backlog) != 0) {
+        std::fprintf(stderr, "%s: cannot listen on TCP port %d: error %d\n", program, port, WSAGetLastError());
         if (s != INVALID_SOCKET) closesocket(s);
         return INVALID_SOCKET;
     }
