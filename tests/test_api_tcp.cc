@@ -700,7 +700,7 @@ TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
         const Finished f = peer->wait(30s);
         EXPECT_NE(f.output.find("accepted 1000"), std::string::npos) << f.output;
     }
-    // The kernel's to our AcceptEx server: each accepted socket closed by us.
+    // The kernel's to our AcceptEx server: each closed by the client, then by us.
     SOCKET listener = listening_socket(kPort + 1);
     auto accept_ex = extension<LPFN_ACCEPTEX>(listener, WSAID_ACCEPTEX);
     WSAEVENT ev = WSACreateEvent();
@@ -716,10 +716,12 @@ TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
         if (!accept_ex(listener, s, out, 0, 32, 32, nullptr, &ov)) {
             ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
         }
-        ASSERT_TRUE(ringsock::testing::signalled(ev, 10000)) << "connection " << i;
+        ASSERT_TRUE(ringsock::testing::signalled(ev, 10000)) << "connection " << i << ": " << peer->poll_output();
         DWORD bytes = 0, flags = 0;
         ASSERT_TRUE(WSAGetOverlappedResult(listener, &ov, &bytes, FALSE, &flags)) << WSAGetLastError();
         WSAResetEvent(ev);
+        char c;
+        ASSERT_EQ(recv(s, &c, 1, 0), 0) << "the client's FIN";
         ASSERT_EQ(closesocket(s), 0);
     }
     const Finished f = peer->wait(30s);

@@ -13,7 +13,7 @@
 #             namespace's TCP retransmissions meanwhile
 #   reset     send BYTES, wait 0.3 s, close with SO_LINGER {1, 0}: RST
 #   fin       send BYTES, then FIN, then read to EOF
-#   loop      (client) connect, read to EOF, close; BYTES times
+#   loop      (client) connect and close at once; BYTES times
 #   accept    (server) accept and close BYTES connections
 #   slow      read one byte a second for 3 s, then read to EOF
 import hashlib, random, socket, struct, sys, threading, time
@@ -115,10 +115,11 @@ else:
     host, port, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
     total = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     if mode == "loop":
+        # The client closes first, so TIME_WAIT is the kernel's: it never
+        # reuses a port the other end still remembers (lwIP answers a new
+        # SYN on a TIME_WAIT tuple with an old ACK, which stalls the open).
         for _ in range(total):
             s = connect(host, port)
-            while s.recv(4096):
-                pass
             s.close()
         print("connected", total, flush=True)
     else:
