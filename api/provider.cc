@@ -194,6 +194,27 @@ void release_notification(Request& r) noexcept
     if (r.notify == Notify::port) r.port->unreserve(r.engine);
 }
 
+void notify_waiting_caller(Request& r, OVERLAPPED& mine, unsigned engine) noexcept
+{
+    r.notify = Notify::sync;
+    r.overlapped = &mine;
+    r.engine = engine;
+    r.event = nullptr;
+    r.port = nullptr;
+    r.apc = nullptr;
+    r.routine = nullptr;
+}
+
+void wait_or_time_out(Runtime& rt, Socket& s, unsigned engine, OVERLAPPED& mine, uint32_t timeout_ms) noexcept
+{
+    if (rt.wait_for(&mine, timeout_ms)) return;
+    ControlCall call;
+    call.target = &mine;
+    call.cancel_error = WSAETIMEDOUT;
+    rt.control(engine, Op::cancel, &s, call);
+    rt.wait_for(&mine, 0);
+}
+
 namespace {
 
 // An overlapped request that completed in the caller: OVERLAPPED written,
@@ -321,19 +342,13 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         return fail(lpErrno, WSAENOBUFS);
     }
     r->kind = RequestKind::recv;
-    r->notify = Notify::sync;
+    notify_waiting_caller(*r, mine, s->home_engine);
     r->peek = peek;
     r->no_wait = nonblocking;
     r->socket = s;
     r->socket_generation = s->generation.load(std::memory_order_relaxed);
-    r->engine = s->home_engine;
-    r->overlapped = &mine;
     r->from = from;
     r->fromlen = fromlen;
-    r->event = nullptr;
-    r->port = nullptr;
-    r->apc = nullptr;
-    r->routine = nullptr;
     std::atomic_ref<ULONG_PTR>(mine.Internal).store(STATUS_PENDING, std::memory_order_release);
     s->outstanding.fetch_add(1, std::memory_order_seq_cst);
     if (!rt.engine(r->engine).submit(Submission{Op::recv, 0, s, r})) {
@@ -341,15 +356,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         rt.requests().give_back(r);
         return fail(lpErrno, WSAENOBUFS);
     }
-    const uint32_t timeout = s->rcvtimeo_ms.load(std::memory_order_relaxed);
-    if (!rt.wait_for(&mine, timeout)) {
-        // SO_RCVTIMEO passed: take the request back unless it just finished.
-        ControlCall call;
-        call.target = &mine;
-        call.cancel_error = WSAETIMEDOUT;
-        rt.control(s->home_engine, Op::cancel, s, call);
-        rt.wait_for(&mine, 0);
-    }
+    wait_or_time_out(rt, *s, s->home_engine, mine, s->rcvtimeo_ms.load(std::memory_order_relaxed));
     const auto result = static_cast<DWORD>(std::atomic_ref<ULONG_PTR>(mine.Internal).load(std::memory_order_acquire));
     *received = static_cast<DWORD>(mine.InternalHigh);
     if (result != 0) return fail(lpErrno, static_cast<int>(result));
@@ -407,13 +414,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
             return fail(lpErrno, error);
         }
     } else {
-        r->notify = Notify::sync;
-        r->overlapped = &mine;
-        r->engine = sender;
-        r->event = nullptr;
-        r->port = nullptr;
-        r->apc = nullptr;
-        r->routine = nullptr;
+        notify_waiting_caller(*r, mine, sender);
     }
     if (!r->capture(buffers, count)) {
         if (overlapped) release_notification(*r);

@@ -31,6 +31,12 @@ bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept;
 int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED ov,
                         LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread) noexcept;
 void release_notification(Request& r) noexcept;
+// A blocking call's request: completed into `mine`, which the caller waits
+// on (wait_or_time_out), by `engine`.
+void notify_waiting_caller(Request& r, OVERLAPPED& mine, unsigned engine) noexcept;
+// Waits for `mine`; past `timeout_ms` (0: never) takes the request back from
+// `engine` with WSAETIMEDOUT unless it finished meanwhile (SO_RCVTIMEO).
+void wait_or_time_out(Runtime& rt, Socket& s, unsigned engine, OVERLAPPED& mine, uint32_t timeout_ms) noexcept;
 
 // Stream sockets (stream_provider.cc): the provider's calls once they know
 // the socket is SOCK_STREAM.

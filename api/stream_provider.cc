@@ -36,13 +36,7 @@ Request* start(Runtime& rt, Socket& s, LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPL
             return nullptr;
         }
     } else {
-        r->notify = Notify::sync;
-        r->overlapped = &mine;
-        r->engine = kLwipEngine;
-        r->event = nullptr;
-        r->port = nullptr;
-        r->apc = nullptr;
-        r->routine = nullptr;
+        notify_waiting_caller(*r, mine, kLwipEngine);
     }
     r->peek = false;
     r->no_wait = false;
@@ -65,6 +59,34 @@ void abandon(Runtime& rt, Request& r) noexcept
 {
     if (r.notify != Notify::sync) release_notification(r);
     rt.requests().give_back(&r);
+}
+
+// A receive's or send's request: start() with the caller's WSABUF array
+// copied in. Null with the error when the socket has too many outstanding,
+// or no request or memory is left.
+Request* start_transfer(Runtime& rt, Socket& s, bool overlapped, LPWSAOVERLAPPED ov,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread, OVERLAPPED& mine,
+                        const WSABUF* buffers, DWORD count, int& error) noexcept
+{
+    if (overlapped && s.outstanding.load(std::memory_order_relaxed) >= Socket::kMaxOutstanding) {
+        error = WSAEWOULDBLOCK; // too many outstanding overlapped requests
+        return nullptr;
+    }
+    Request* r = start(rt, s, overlapped ? ov : nullptr, routine, thread, mine, error);
+    if (r != nullptr && !r->capture(buffers, count)) {
+        abandon(rt, *r);
+        error = WSAENOBUFS;
+        return nullptr;
+    }
+    return r;
+}
+
+// Why a stream socket can carry no data now: 0, or the error to report.
+int connection_error(const Socket& s) noexcept
+{
+    if (!s.connected.load(std::memory_order_acquire)) return WSAENOTCONN;
+    // Reset (or timed out): every later receive and send fails at once.
+    return s.stream_failure.load(std::memory_order_acquire);
 }
 
 // Hands `r` to the lwIP engine. Overlapped: WSA_IO_PENDING, or success when
@@ -94,13 +116,7 @@ int submit(Runtime& rt, Socket& s, Request& r, Op op, uint32_t timeout_ms, LPDWO
         }
         return fail(lpErrno, WSA_IO_PENDING);
     }
-    if (!rt.wait_for(target, timeout_ms)) {
-        ControlCall call;
-        call.target = target;
-        call.cancel_error = WSAETIMEDOUT;
-        rt.control(kLwipEngine, Op::cancel, &s, call);
-        rt.wait_for(target, 0);
-    }
+    wait_or_time_out(rt, s, kLwipEngine, *target, timeout_ms);
     if (bytes != nullptr) *bytes = static_cast<DWORD>(target->InternalHigh);
     const auto result = static_cast<int>(status.load(std::memory_order_acquire));
     return result != 0 ? fail(lpErrno, result) : succeed(lpErrno);
@@ -169,20 +185,13 @@ int stream_receive(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD received, L
     if (overlapped && !s.overlapped_capable) return fail(lpErrno, WSAEINVAL);
     if (!s.connected.load(std::memory_order_acquire)) return fail(lpErrno, WSAENOTCONN);
     if (s.shut_for_receive()) return fail(lpErrno, WSAESHUTDOWN);
-    // Reset (or timed out): every later receive fails at once.
-    if (const int32_t failure = s.stream_failure.load(std::memory_order_acquire)) return fail(lpErrno, failure);
+    int error = connection_error(s);
+    if (error != 0) return fail(lpErrno, error);
     if (!overlapped && received == nullptr) return fail(lpErrno, WSAEFAULT);
-    if (overlapped && s.outstanding.load(std::memory_order_relaxed) >= Socket::kMaxOutstanding)
-        return fail(lpErrno, WSAEWOULDBLOCK);
     Runtime& rt = *runtime();
     OVERLAPPED mine{};
-    int error = 0;
-    Request* r = start(rt, s, overlapped ? ov : nullptr, routine, thread, mine, error);
+    Request* r = start_transfer(rt, s, overlapped, ov, routine, thread, mine, buffers, count, error);
     if (r == nullptr) return fail(lpErrno, error);
-    if (!r->capture(buffers, count)) {
-        abandon(rt, *r);
-        return fail(lpErrno, WSAENOBUFS);
-    }
     r->kind = RequestKind::recv;
     r->peek = (*flags & MSG_PEEK) != 0;
     r->wait_all = (*flags & MSG_WAITALL) != 0;
@@ -207,19 +216,12 @@ int stream_send(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD fl
     if (overlapped && !s.overlapped_capable) return fail(lpErrno, WSAEINVAL);
     if (!overlapped && sent == nullptr) return fail(lpErrno, WSAEFAULT);
     if (s.shut_for_send()) return fail(lpErrno, WSAESHUTDOWN);
-    if (!s.connected.load(std::memory_order_acquire)) return fail(lpErrno, WSAENOTCONN);
-    if (const int32_t failure = s.stream_failure.load(std::memory_order_acquire)) return fail(lpErrno, failure);
-    if (overlapped && s.outstanding.load(std::memory_order_relaxed) >= Socket::kMaxOutstanding)
-        return fail(lpErrno, WSAEWOULDBLOCK);
+    int error = connection_error(s);
+    if (error != 0) return fail(lpErrno, error);
     Runtime& rt = *runtime();
     OVERLAPPED mine{};
-    int error = 0;
-    Request* r = start(rt, s, overlapped ? ov : nullptr, routine, thread, mine, error);
+    Request* r = start_transfer(rt, s, overlapped, ov, routine, thread, mine, buffers, count, error);
     if (r == nullptr) return fail(lpErrno, error);
-    if (!r->capture(buffers, count)) {
-        abandon(rt, *r);
-        return fail(lpErrno, WSAENOBUFS);
-    }
     r->kind = RequestKind::send;
     r->no_wait = !overlapped && must_not_block(rt, s);
     DWORD bytes = 0;
@@ -260,14 +262,12 @@ void make_port_affine(Runtime& rt, Socket& s, const Endpoint& peer) noexcept
     if (!s.ephemeral_bind || rt.on_an_engine()) return;
     std::lock_guard lock(rt.control_mutex());
     if (rt.port_lands_home(s, s.local.port, peer)) return;
-    const uint16_t old_port = s.local.port;
     const uint16_t port = rt.ephemeral_port(s, &peer);
     if (port == 0 || !rt.port_lands_home(s, port, peer)) return; // none free: the hand-off carries it
     // The engine sees the new port in post_connect and binds a fresh pcb.
     rt.forget_bound(s);
     s.local.port = port;
     rt.note_bound(s);
-    (void)old_port;
 }
 
 int stream_shutdown(Socket& s, uint8_t bits, LPINT lpErrno) noexcept
