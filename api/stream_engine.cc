@@ -170,6 +170,12 @@ void StreamEngine::post_recv(Request& r) noexcept
         finish(r, WSA_OPERATION_ABORTED, 0);
         return;
     }
+    if (r.no_wait && !st->receives.empty()) {
+        // Behind a pending receive, which the next bytes belong to: it
+        // cannot complete now, and a non-blocking call does not wait.
+        finish(r, WSAEWOULDBLOCK, 0);
+        return;
+    }
     st->receives.push(r);
     serve_receives(*st);
 }
@@ -229,6 +235,10 @@ void StreamEngine::post_send(Request& r) noexcept
         return;
     }
     r.done = 0;
+    if (r.no_wait && !st->sends.empty()) {
+        finish(r, WSAEWOULDBLOCK, 0); // behind sends lwIP has no room for yet
+        return;
+    }
     st->sends.push(r);
     pump_sends(*st);
 }

@@ -65,6 +65,14 @@ void wait_listening(Child& c)
         std::this_thread::sleep_for(10ms);
 }
 
+// A kernel server on `port` in `mode` (tcp_peer.py), listening already.
+std::unique_ptr<Child> kernel_server(uint16_t port, const std::string& mode)
+{
+    auto server = kernel("server " + std::to_string(port) + " " + mode);
+    wait_listening(*server);
+    return server;
+}
+
 // "sent N HEX" / "received N HEX" from the kernel's report.
 std::string reported(const std::string& output, const std::string& what)
 {
@@ -360,8 +368,7 @@ TEST_F(Tcp, ConnectExToKernelServerTransfersEachWay)
 {
     constexpr uint16_t kPort = 7303;
     constexpr uint64_t kBytes = kTransferBytes;
-    auto peer = kernel("server " + std::to_string(kPort) + " exchange " + std::to_string(kBytes));
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "exchange " + std::to_string(kBytes));
     SOCKET s = stream_socket();
     sockaddr_in local = address("0.0.0.0", 0);
     ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
@@ -398,8 +405,7 @@ TEST_F(Tcp, ConnectExToKernelServerTransfersEachWay)
 TEST_F(Tcp, ConnectExSendsItsFirstBufferAndCountsIt)
 {
     constexpr uint16_t kPort = 7304;
-    auto peer = kernel("server " + std::to_string(kPort) + " sink");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "sink");
     SOCKET s = stream_socket();
     sockaddr_in local = address("0.0.0.0", 0);
     ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
@@ -429,11 +435,55 @@ TEST_F(Tcp, ConnectExSendsItsFirstBufferAndCountsIt)
     closesocket(s);
 }
 
+TEST_F(Tcp, ConnectedReceivesCheckArgumentsLeavePendingOutputsAloneAndDoNotBlockWhenAsked)
+{
+    constexpr uint16_t kPort = 7319;
+    auto peer = kernel_server(kPort, "sink");
+    SOCKET s = connected_socket(kPort);
+    char b[16];
+    WSABUF buf{sizeof(b), b};
+    WSABUF hole{8, nullptr};
+    DWORD got = 0xdeadbeef, flags = 0;
+    WSAOVERLAPPED ov{};
+    EXPECT_EQ(WSARecv(s, &hole, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT) << "a buffer with a length and no memory";
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, nullptr, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT) << "no lpFlags";
+    flags = MSG_OOB;
+    EXPECT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP) << "no urgent data is offered";
+    // Non-blocking with nothing buffered: WSAEWOULDBLOCK at once.
+    u_long on = 1, off = 0;
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &off), 0);
+    // Pending: neither lpNumberOfBytesRecvd nor lpFlags is written.
+    WSAEVENT ev = WSACreateEvent();
+    ov.hEvent = ev;
+    flags = MSG_PARTIAL;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    EXPECT_EQ(got, 0xdeadbeefu);
+    EXPECT_EQ(flags, static_cast<DWORD>(MSG_PARTIAL));
+    DWORD bytes = 0, out_flags = 0;
+    EXPECT_FALSE(WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &out_flags));
+    EXPECT_EQ(WSAGetLastError(), WSA_IO_INCOMPLETE);
+    // Behind a pending receive too (the first bytes would be that one's).
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+    closesocket(s);
+    ASSERT_TRUE(ringsock::testing::signalled(ev, 5000));
+    EXPECT_EQ(ov.Internal, static_cast<ULONG_PTR>(WSA_OPERATION_ABORTED)) << "the pending receive, at close";
+    WSACloseEvent(ev);
+    peer->wait(10s);
+}
+
 TEST_F(Tcp, PeerFinReadsAsZeroBytesOnThePendingReceiveAndEveryLaterOne)
 {
     constexpr uint16_t kPort = 7305;
-    auto peer = kernel("server " + std::to_string(kPort) + " fin 5");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "fin 5");
     SOCKET s = connected_socket(kPort);
     WSAEVENT ev[2] = {WSACreateEvent(), WSACreateEvent()};
     char b[2][64];
@@ -468,8 +518,7 @@ TEST_F(Tcp, PeerFinReadsAsZeroBytesOnThePendingReceiveAndEveryLaterOne)
 TEST_F(Tcp, PeerResetFailsThePendingReceiveAndTheNextWithConnReset)
 {
     constexpr uint16_t kPort = 7306;
-    auto peer = kernel("server " + std::to_string(kPort) + " reset 1000");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "reset 1000");
     SOCKET s = connected_socket(kPort);
     std::vector<char> b(1000);
     EXPECT_EQ(recv(s, b.data(), 1000, MSG_WAITALL), 1000) << WSAGetLastError();
@@ -498,8 +547,7 @@ TEST_F(Tcp, PeerResetFailsThePendingReceiveAndTheNextWithConnReset)
 TEST_F(Tcp, ShutdownSendSendsFinAfterThePostedSendsAndRefusesLaterOnes)
 {
     constexpr uint16_t kPort = 7307;
-    auto peer = kernel("server " + std::to_string(kPort) + " sink");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "sink");
     SOCKET s = connected_socket(kPort);
     std::vector<char> data(1 << 20);
     Source source;
@@ -529,8 +577,7 @@ TEST_F(Tcp, ShutdownSendSendsFinAfterThePostedSendsAndRefusesLaterOnes)
 TEST_F(Tcp, ShutdownReceiveRefusesReceivesWithEshutdown)
 {
     constexpr uint16_t kPort = 7308;
-    auto peer = kernel("server " + std::to_string(kPort) + " sink");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "sink");
     SOCKET s = connected_socket(kPort);
     EXPECT_EQ(shutdown(s, SD_RECEIVE), 0);
     EXPECT_EQ(ringsock::testing::overlapped_recv_error(s), WSAESHUTDOWN);
@@ -547,8 +594,7 @@ TEST_F(Tcp, PeekLeavesTheBytesAndWaitAllWaitsForEveryOne)
 {
     constexpr uint16_t kPort = 7309;
     constexpr int kBytes = 300000;
-    auto peer = kernel("server " + std::to_string(kPort) + " source " + std::to_string(kBytes));
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "source " + std::to_string(kBytes));
     SOCKET s = connected_socket(kPort);
     char first[16], again[16];
     const int peeked = recv(s, first, sizeof(first), MSG_PEEK);
@@ -609,8 +655,7 @@ TEST_F(Tcp, ASlowReaderHoldsTheSenderBackAndLosesNothing)
 TEST_F(Tcp, ClosingWithPendingRequestsCompletesEachOnceAborted)
 {
     constexpr uint16_t kPort = 7311;
-    auto peer = kernel("server " + std::to_string(kPort) + " slow");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "slow");
     SOCKET s = connected_socket(kPort);
     HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
     constexpr int kReceives = 4;
@@ -691,8 +736,7 @@ TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
     const uint64_t accepted_before = socket_counter("tcp_accepted");
     // Ours to the kernel's server: blocking connect, closesocket.
     {
-        auto peer = kernel("server " + std::to_string(kPort) + " accept " + std::to_string(kConnections));
-        wait_listening(*peer);
+        auto peer = kernel_server(kPort, "accept " + std::to_string(kConnections));
         for (int i = 0; i < kConnections; ++i) {
             SOCKET s = connected_socket(kPort);
             ASSERT_EQ(closesocket(s), 0);
@@ -739,8 +783,7 @@ TEST_F(Tcp, AThousandConnectionsOpenAndCloseWithNothingLeft)
 TEST_F(Tcp, LingerZeroClosesWithAReset)
 {
     constexpr uint16_t kPort = 7315;
-    auto peer = kernel("server " + std::to_string(kPort) + " sink");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "sink");
     SOCKET s = connected_socket(kPort);
     ASSERT_EQ(send(s, "abcdef", 6, 0), 6);
     std::this_thread::sleep_for(200ms);
@@ -755,8 +798,7 @@ TEST_F(Tcp, LingerWithATimeWaitsForTheBytesToBeAcknowledged)
 {
     // The peer reads nothing for 3 s, so 1 MiB stays unacknowledged that long.
     constexpr uint16_t kPort = 7316;
-    auto peer = kernel("server " + std::to_string(kPort) + " slow");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "slow");
     SOCKET s = connected_socket(kPort);
     std::vector<char> data(1 << 20);
     Source source;
@@ -781,8 +823,7 @@ TEST_F(Tcp, LingerWithATimeWaitsForTheBytesToBeAcknowledged)
 TEST_F(Tcp, LingerThatRunsOutResetsTheConnection)
 {
     constexpr uint16_t kPort = 7318;
-    auto peer = kernel("server " + std::to_string(kPort) + " slow");
-    wait_listening(*peer);
+    auto peer = kernel_server(kPort, "slow");
     SOCKET s = connected_socket(kPort);
     std::vector<char> data(1 << 20, 'x');
     ASSERT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
@@ -877,19 +918,8 @@ int main(int argc, char** argv)
             iface = kImpairedSide;
 #endif
             g_netns = netns.get();
-            const std::string device = "port.device=net_pcap0,iface=" + iface;
-            const std::string prefix = std::string("eal.file_prefix=") + kFilePrefix;
-            const char* overrides[] = {device.c_str(),
-                                       "eal.lcores=0-1",
-                                       "eal.memory_mb=256",
-                                       "mempool.mbufs=8191",
-                                       "port.link_timeout_ms=2000",
-                                       prefix.c_str()};
-            const std::string profile = ringsock::testing::source_root() + "/drivers_config/pcap.toml";
-            if (ringsock_configure(profile.c_str(), 6, overrides) != 0) {
-                std::fprintf(stderr, "%s\n", ringsock_startup_error());
+            if (!ringsock::testing::configure_pcap_stack(ringsock::testing::source_root(), iface, kFilePrefix))
                 return 1;
-            }
         }
     }
     const int result = RUN_ALL_TESTS();
