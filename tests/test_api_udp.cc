@@ -604,19 +604,9 @@ int main(int argc, char** argv)
         netns = std::make_unique<ringsock::testing::Namespace>(kNamespace);
         if (netns->ok()) {
             g_netns = netns.get();
-            const std::string device = "port.device=net_pcap0,iface=" + netns->host_interface();
-            const std::string prefix = std::string("eal.file_prefix=") + kFilePrefix;
-            const char* overrides[] = {device.c_str(),
-                                       "eal.lcores=0-1",
-                                       "eal.memory_mb=256",
-                                       "mempool.mbufs=8191",
-                                       "port.link_timeout_ms=2000",
-                                       prefix.c_str()};
-            const std::string profile = ringsock::testing::source_root() + "/drivers_config/pcap.toml";
-            if (ringsock_configure(profile.c_str(), 6, overrides) != 0) {
-                std::fprintf(stderr, "%s\n", ringsock_startup_error());
+            if (!ringsock::testing::configure_pcap_stack(ringsock::testing::source_root(), netns->host_interface(),
+                                                         kFilePrefix))
                 return 1;
-            }
         }
     }
     const int result = RUN_ALL_TESTS();

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -53,6 +55,23 @@ inline int overlapped_recv_error(SOCKET s)
     WSAOVERLAPPED ov{};
     if (WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr) != SOCKET_ERROR) return 0;
     return WSAGetLastError();
+}
+
+// Configures the API tests' stack before WSAStartup: net_pcap on `iface`
+// (a testbed veth), an engine on lcore 1, EAL file prefix `prefix` (so
+// dpdk-telemetry.py finds the process). False, after printing why, when the
+// profile or overrides are refused.
+inline bool configure_pcap_stack(const std::string& source_root, const std::string& iface, const std::string& prefix)
+{
+    const std::string device = "port.device=net_pcap0,iface=" + iface;
+    const std::string file_prefix = "eal.file_prefix=" + prefix;
+    const char* overrides[] = {
+        device.c_str(),     "eal.lcores=0-1", "eal.memory_mb=256", "mempool.mbufs=8191", "port.link_timeout_ms=2000",
+        file_prefix.c_str()};
+    const std::string profile = source_root + "/drivers_config/pcap.toml";
+    if (ringsock_configure(profile.c_str(), 6, overrides) == 0) return true;
+    std::fprintf(stderr, "%s\n", ringsock_startup_error());
+    return false;
 }
 
 inline bool signalled(WSAEVENT ev, DWORD timeout_ms)
