@@ -101,12 +101,17 @@ struct StreamState final : stack::TcpConnectionEvents, stack::TcpListener::Event
         else
             engine.failed(*this, why == stack::TcpFailure::reset);
     }
-    void on_incoming(stack::TcpListener&, std::unique_ptr<stack::TcpConnection> c) noexcept override
+    bool on_incoming(stack::TcpListener&, std::unique_ptr<stack::TcpConnection> c) noexcept override
     {
-        auto child = std::make_unique<StreamState>(engine);
-        child->connection = std::move(c);
-        child->connection->set_events(child.get());
-        engine.incoming(*this, std::move(child));
+        try {
+            auto child = std::make_unique<StreamState>(engine);
+            child->connection = std::move(c);
+            child->connection->set_events(child.get());
+            engine.incoming(*this, std::move(child));
+            return true;
+        } catch (const std::bad_alloc&) {
+            return false; // the connection went with `c` or `child`: reset
+        }
     }
 };
 
@@ -438,7 +443,7 @@ void StreamEngine::post_accept(Request& r) noexcept
     match_accepts(*st);
 }
 
-void StreamEngine::incoming(StreamState& listener, std::unique_ptr<StreamState> child) noexcept
+void StreamEngine::incoming(StreamState& listener, std::unique_ptr<StreamState> child)
 {
     child->parent = &listener;
     listener.backlog.push_back(std::move(child));

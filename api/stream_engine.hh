@@ -60,7 +60,8 @@ public:
     void failed(StreamState& st, bool reset) noexcept;
     // Both FINs acknowledged: lwIP freed the pcb of a connection that ended well.
     void finished(StreamState& st) noexcept;
-    void incoming(StreamState& listener, std::unique_ptr<StreamState> child) noexcept;
+    // Throws std::bad_alloc when the backlog cannot grow (`child` is then reset).
+    void incoming(StreamState& listener, std::unique_ptr<StreamState> child);
     SocketEngineCounters& counters() noexcept;
 
 private:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
@@ -45,7 +46,12 @@ std::unique_ptr<TcpConnection> TcpConnection::create(uint8_t family)
 {
     tcp_pcb* pcb = tcp_new_ip_type(family == 6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
     if (pcb == nullptr) return nullptr;
-    return std::unique_ptr<TcpConnection>(new TcpConnection(pcb));
+    try {
+        return std::unique_ptr<TcpConnection>(new TcpConnection(pcb));
+    } catch (const std::bad_alloc&) {
+        tcp_abort(pcb); // never opened: frees it quietly
+        return nullptr;
+    }
 }
 
 TcpConnection::TcpConnection(tcp_pcb* pcb) : pcb_(pcb), received_(kSegments, nullptr)
@@ -319,15 +325,19 @@ err_t TcpListener::on_accept(void* arg, tcp_pcb* pcb, err_t err)
 {
     auto* l = static_cast<TcpListener*>(arg);
     if (err != ERR_OK || pcb == nullptr || l == nullptr) return ERR_VAL;
-    std::unique_ptr<TcpConnection> c(new (std::nothrow) TcpConnection(pcb));
-    if (!c) {
+    // No memory for it: refused with a reset (lwIP is told it is gone)
+    // rather than an exception out of lwIP's C callback.
+    std::unique_ptr<TcpConnection> c;
+    try {
+        c.reset(new TcpConnection(pcb));
+    } catch (const std::bad_alloc&) {
         tcp_abort(pcb);
         return ERR_ABRT;
     }
     // Counted against the backlog until the application takes it.
     tcp_backlog_delayed(pcb);
-    l->events_.on_incoming(*l, std::move(c));
-    return ERR_OK;
+    // Refused: the connection was destroyed, which reset it.
+    return l->events_.on_incoming(*l, std::move(c)) ? ERR_OK : ERR_ABRT;
 }
 
 } // namespace ringsock::stack

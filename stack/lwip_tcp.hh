@@ -129,7 +129,9 @@ public:
     public:
         // A connection finished its handshake. It counts against the
         // backlog until accepted() is called on it (or it is dropped).
-        virtual void on_incoming(TcpListener& l, std::unique_ptr<TcpConnection> c) noexcept = 0;
+        // False when it could not be kept (no memory): `c` is destroyed
+        // then, which resets it.
+        virtual bool on_incoming(TcpListener& l, std::unique_ptr<TcpConnection> c) noexcept = 0;
 
     protected:
         ~Events() = default;
