@@ -15,6 +15,7 @@
 #include "api/runtime.hh"
 #include "api/socket_hooks.hh"
 #include "api/wait_objects.hh"
+#include "ringsock/mstcpip.h"
 #include "ringsock/mswsock.h"
 #include "ringsock/ringsock.h"
 #include "ringsock/ws2spi.h"
@@ -823,6 +824,22 @@ int WINAPI WSPIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, 
         if (function == nullptr) return fail(lpErrno, WSAEINVAL);
         std::memcpy(out, &function, sizeof(function));
         if (returned != nullptr) *returned = sizeof(function);
+        return succeed(lpErrno);
+    }
+    if (code == static_cast<DWORD>(SIO_KEEPALIVE_VALS)) {
+        if (!sock->is_stream()) return fail(lpErrno, WSAEOPNOTSUPP);
+        if (in == nullptr || in_size < sizeof(tcp_keepalive)) return fail(lpErrno, WSAEFAULT);
+        tcp_keepalive vals;
+        std::memcpy(&vals, in, sizeof(vals));
+        if (vals.onoff != 0 && (vals.keepalivetime == 0 || vals.keepaliveinterval == 0))
+            return fail(lpErrno, WSAEINVAL);
+        if (vals.onoff != 0) {
+            sock->keepalive_idle_ms.store(vals.keepalivetime, std::memory_order_relaxed);
+            sock->keepalive_interval_ms.store(vals.keepaliveinterval, std::memory_order_relaxed);
+        }
+        sock->keepalive.store(vals.onoff != 0, std::memory_order_relaxed);
+        stream_options_changed(*sock);
+        if (returned != nullptr) *returned = 0;
         return succeed(lpErrno);
     }
     if (code == static_cast<DWORD>(FIONREAD)) {

@@ -389,6 +389,8 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->linger_seconds.store(-1);
     s->nodelay.store(false);
     s->keepalive.store(false);
+    s->keepalive_idle_ms.store(kDefaultKeepaliveIdleMs);
+    s->keepalive_interval_ms.store(kDefaultKeepaliveIntervalMs);
     s->stream_error.store(0);
     s->stream_failure.store(0);
     s->open.store(true, std::memory_order_release);

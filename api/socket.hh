@@ -28,6 +28,14 @@ class ApcQueue;
 class Event;
 struct Socket;
 
+// SO_KEEPALIVE as Windows does it: the first probe after 2 hours without a
+// segment from the peer, then probes 1 s apart; the connection is lost
+// after 10 unanswered (fixed since Windows Vista). SIO_KEEPALIVE_VALS sets
+// the first two per socket.
+inline constexpr uint32_t kDefaultKeepaliveIdleMs = 2 * 60 * 60 * 1000;
+inline constexpr uint32_t kDefaultKeepaliveIntervalMs = 1000;
+inline constexpr uint32_t kKeepaliveProbes = 10;
+
 // A datagram waiting in a socket's receive queue: the mbuf itself, no copy.
 struct QueuedDatagram {
     rte_mbuf* mbuf;
@@ -138,9 +146,12 @@ struct Socket {
     std::atomic<int32_t> linger_seconds{-1}; // SO_LINGER: -1 off (graceful close in the background)
     std::atomic<bool> nodelay{false};
     std::atomic<bool> keepalive{false};
+    // SIO_KEEPALIVE_VALS; Windows' defaults until set.
+    std::atomic<uint32_t> keepalive_idle_ms{kDefaultKeepaliveIdleMs};
+    std::atomic<uint32_t> keepalive_interval_ms{kDefaultKeepaliveIntervalMs};
     std::atomic<int32_t> stream_error{0};   // SO_ERROR: why the connection failed (read once)
     std::atomic<int32_t> stream_failure{0}; // the same, kept: later receives and sends fail with it at once
-    OVERLAPPED background{};              // a non-blocking connect's request
+    OVERLAPPED background{};                // a non-blocking connect's request
     CompletionRing<QueuedDatagram> queue{kQueueSlots};
 
     // ---- engine --------------------------------------------------------

@@ -99,7 +99,7 @@ struct StreamState final : stack::TcpConnectionEvents, stack::TcpListener::Event
         if (why == stack::TcpFailure::closed)
             engine.finished(*this);
         else
-            engine.failed(*this, why == stack::TcpFailure::reset);
+            engine.failed(*this, why);
     }
     bool on_incoming(stack::TcpListener&, std::unique_ptr<stack::TcpConnection> c) noexcept override
     {
@@ -312,7 +312,9 @@ void StreamEngine::apply_options(Socket& s) noexcept
     StreamState* st = state_of(s);
     if (st == nullptr || !st->connection) return;
     st->connection->set_nodelay(s.nodelay.load(std::memory_order_relaxed));
-    st->connection->set_keepalive(s.keepalive.load(std::memory_order_relaxed));
+    st->connection->set_keepalive(s.keepalive.load(std::memory_order_relaxed),
+                                  s.keepalive_idle_ms.load(std::memory_order_relaxed),
+                                  s.keepalive_interval_ms.load(std::memory_order_relaxed), kKeepaliveProbes);
 }
 
 bool StreamEngine::drained(Socket& s) noexcept
@@ -385,8 +387,9 @@ void StreamEngine::writable(StreamState& st) noexcept
     if (st.socket != nullptr) pump_sends(st);
 }
 
-void StreamEngine::failed(StreamState& st, bool reset) noexcept
+void StreamEngine::failed(StreamState& st, stack::TcpFailure why) noexcept
 {
+    const bool reset = why == stack::TcpFailure::reset;
     if (st.socket == nullptr) {
         // Reset before anyone accepted it: it leaves the backlog.
         if (StreamState* parent = st.parent) {
@@ -409,7 +412,8 @@ void StreamEngine::failed(StreamState& st, bool reset) noexcept
         return;
     }
     // Reset: what was buffered is gone with the connection, as on Windows.
-    st.failure = reset ? WSAECONNRESET : WSAECONNABORTED;
+    // Keep-alive: WSAENETRESET, "broken due to keep-alive activity" (WSARecv).
+    st.failure = reset ? WSAECONNRESET : why == stack::TcpFailure::keepalive_lost ? WSAENETRESET : WSAECONNABORTED;
     s.stream_error.store(static_cast<int32_t>(st.failure), std::memory_order_relaxed);
     s.stream_failure.store(static_cast<int32_t>(st.failure), std::memory_order_release);
     st.connection->consume(st.connection->readable());

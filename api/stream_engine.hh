@@ -4,8 +4,9 @@
 // rules are applied here: buffers filled in order until full, until the
 // buffered bytes run out or the connection closes; completion with at
 // least one byte (every byte under MSG_WAITALL); zero bytes for the peer's
-// FIN, then at once for every later receive; WSAECONNRESET for a reset, on
-// the pending receive and every later one. Bytes leave lwIP's window only
+// FIN, then at once for every later receive; WSAECONNRESET for a reset
+// (WSAENETRESET when keep-alive probes went unanswered), on the pending
+// receive and every later one. Bytes leave lwIP's window only
 // as receives consume them. Sends complete once lwIP has taken all their
 // bytes, in call order.
 //
@@ -16,6 +17,7 @@
 #include <memory>
 
 #include "api/socket.hh"
+#include "stack/lwip_tcp.hh"
 
 namespace ringsock::api {
 
@@ -56,8 +58,8 @@ public:
     void connected(StreamState& st) noexcept;
     void readable(StreamState& st) noexcept;
     void writable(StreamState& st) noexcept;
-    // reset: RST; otherwise retransmissions or keep-alives gave up.
-    void failed(StreamState& st, bool reset) noexcept;
+    // lwIP ended the connection: RST, retransmissions or keep-alives gave up.
+    void failed(StreamState& st, stack::TcpFailure why) noexcept;
     // Both FINs acknowledged: lwIP freed the pcb of a connection that ended well.
     void finished(StreamState& st) noexcept;
     // Throws std::bad_alloc when the backlog cannot grow (`child` is then reset).

@@ -376,6 +376,8 @@ SOCKET WINAPI WSPAccept(SOCKET handle, struct sockaddr* addr, LPINT addrlen, voi
     s->nonblocking.store(listener->nonblocking.load());
     s->nodelay.store(listener->nodelay.load());
     s->keepalive.store(listener->keepalive.load());
+    s->keepalive_idle_ms.store(listener->keepalive_idle_ms.load());
+    s->keepalive_interval_ms.store(listener->keepalive_interval_ms.load());
     s->linger_seconds.store(listener->linger_seconds.load());
     s->rcvbuf.store(listener->rcvbuf.load());
     s->sndbuf.store(listener->sndbuf.load());

@@ -193,7 +193,9 @@ bool TcpConnection::write(const void* data, uint16_t length, bool more) noexcept
 {
     if (pcb_ == nullptr) return false;
     const u8_t flags = TCP_WRITE_FLAG_COPY | (more ? TCP_WRITE_FLAG_MORE : 0);
-    return tcp_write(pcb_, data, length, flags) == ERR_OK;
+    if (tcp_write(pcb_, data, length, flags) != ERR_OK) return false;
+    written_ += length;
+    return true;
 }
 
 void TcpConnection::push() noexcept
@@ -221,9 +223,13 @@ void TcpConnection::set_nodelay(bool on) noexcept
         tcp_nagle_enable(pcb_);
 }
 
-void TcpConnection::set_keepalive(bool on) noexcept
+void TcpConnection::set_keepalive(bool on, uint32_t idle_ms, uint32_t interval_ms, uint32_t probes) noexcept
 {
     if (pcb_ == nullptr) return;
+    keepalive_ = on;
+    pcb_->keep_idle = idle_ms;
+    pcb_->keep_intvl = interval_ms;
+    pcb_->keep_cnt = probes;
     if (on)
         ip_set_option(pcb_, SOF_KEEPALIVE);
     else
@@ -265,9 +271,10 @@ err_t TcpConnection::on_recv(void* arg, tcp_pcb*, pbuf* p, err_t)
     return ERR_OK;
 }
 
-err_t TcpConnection::on_sent(void* arg, tcp_pcb*, u16_t)
+err_t TcpConnection::on_sent(void* arg, tcp_pcb*, u16_t len)
 {
     auto* c = static_cast<TcpConnection*>(arg);
+    c->acknowledged_ += len;
     if (c->events_ != nullptr) c->events_->on_writable(*c);
     return ERR_OK;
 }
@@ -287,9 +294,11 @@ void TcpConnection::on_error(void* arg, err_t err)
     if (c->events_ == nullptr) return;
     // ERR_CLSD: both sides sent FIN and the last ACK came; lwIP freed the
     // pcb of a connection that ended well (what it holds stays readable).
-    const TcpFailure why = err == ERR_RST    ? TcpFailure::reset
-                           : err == ERR_CLSD ? TcpFailure::closed
-                                             : TcpFailure::aborted;
+    const bool idle = c->written_ == c->acknowledged_;
+    const TcpFailure why = err == ERR_RST          ? TcpFailure::reset
+                           : err == ERR_CLSD       ? TcpFailure::closed
+                           : c->keepalive_ && idle ? TcpFailure::keepalive_lost
+                                                   : TcpFailure::aborted;
     c->events_->on_failed(*c, why);
 }
 

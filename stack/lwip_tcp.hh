@@ -30,9 +30,10 @@ struct MutableSegment {
 
 // Why lwIP ended a connection on its own (it has freed the pcb).
 enum class TcpFailure : uint8_t {
-    reset,   // the peer sent RST (while connecting: refused)
-    aborted, // retransmissions or keep-alives gave up (while connecting: timed out)
-    closed,  // not a failure: both FINs were acknowledged (the bytes held stay readable)
+    reset,          // the peer sent RST (while connecting: refused)
+    aborted,        // retransmissions gave up (while connecting: timed out)
+    keepalive_lost, // keep-alive probes went unanswered with nothing else outstanding
+    closed,         // not a failure: both FINs were acknowledged (the bytes held stay readable)
 };
 
 class TcpConnection;
@@ -90,7 +91,10 @@ public:
     bool shutdown_send() noexcept;
 
     void set_nodelay(bool on) noexcept;
-    void set_keepalive(bool on) noexcept;
+    // SO_KEEPALIVE: after `idle_ms` without a segment from the peer, up to
+    // `probes` probes `interval_ms` apart; when none is answered the
+    // connection fails with keepalive_lost. lwIP checks every 500 ms.
+    void set_keepalive(bool on, uint32_t idle_ms, uint32_t interval_ms, uint32_t probes) noexcept;
 
     // Graceful: lwIP sends what is queued, then FIN, and finishes the
     // close on its own; unread bytes make it a reset (as in the kernels).
@@ -114,6 +118,12 @@ private:
     tcp_pcb* pcb_;
     TcpConnectionEvents* events_ = nullptr;
     bool fin_ = false;
+    bool keepalive_ = false;
+    // Payload bytes handed to lwIP and acknowledged by the peer: with none
+    // outstanding, an abort on a keep-alive connection can only be lwIP's
+    // keep-alive timer (a retransmission time-out needs unacknowledged data).
+    uint64_t written_ = 0;
+    uint64_t acknowledged_ = 0;
     // Segments lwIP delivered, not yet consumed: a ring of pbuf chains.
     static constexpr std::size_t kSegments = 1024;
     std::vector<pbuf*> received_;

@@ -2,6 +2,7 @@
 // Windows, and the numeric values of the constants a ported program's
 // logic compares against. Compiles against the public header alone, in C++
 // here and in C (test_api_abi_c.c) so both languages see the same layout.
+#include <ringsock/mstcpip.h>
 #include <ringsock/mswsock.h>
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2spi.h>
@@ -28,6 +29,9 @@ static_assert(sizeof(GUID) == 16 && offsetof(GUID, Data2) == 4 && offsetof(GUID,
 static_assert(sizeof(linger) == 4 && offsetof(linger, l_linger) == 2);
 static_assert(TCP_NODELAY == 1 && SO_KEEPALIVE == 8 && SO_LINGER == 0x80 && SO_ACCEPTCONN == 2);
 static_assert(static_cast<DWORD>(SIO_GET_EXTENSION_FUNCTION_POINTER) == 0xC8000006u);
+// <mstcpip.h>: Windows' values.
+static_assert(static_cast<DWORD>(SIO_KEEPALIVE_VALS) == 0x98000004u);
+static_assert(sizeof(tcp_keepalive) == 12 && offsetof(tcp_keepalive, keepaliveinterval) == 8);
 static_assert(SO_UPDATE_ACCEPT_CONTEXT == 0x700B && SO_UPDATE_CONNECT_CONTEXT == 0x7010);
 static_assert(SOMAXCONN == 0x7fffffff && MSG_WAITALL == 8);
 
