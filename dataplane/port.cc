@@ -5,11 +5,13 @@
 // with whatever errno the PMD picks.
 #include "dataplane/port.hh"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <cstring>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -120,6 +122,36 @@ void check_limits(const std::string& port, const PortProfile& profile, const rte
                         std::to_string(info.min_mtu) + ".." + std::to_string(info.max_mtu));
 }
 
+// NICs start with a redirection table that names every RX queue in turn;
+// some PMDs (net_null) leave it all zero, so every flow would go to queue 0
+// and the engines on the other queues would starve. When a queue is missing
+// from the table, it is rewritten entry i -> queue i mod queues. A table
+// that already names every queue is left as the NIC (or its owner) set it.
+void spread_reta(const std::string& port, uint16_t id, uint16_t queues)
+{
+    rte_eth_dev_info info{}; // some PMDs size the table only once configured
+    if (queues < 2 || rte_eth_dev_info_get(id, &info) != 0 || info.reta_size == 0) return;
+    const uint16_t size = info.reta_size;
+    std::vector<rte_eth_rss_reta_entry64> groups((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    for (auto& g : groups)
+        g.mask = ~uint64_t{0};
+    if (rte_eth_dev_rss_reta_query(id, groups.data(), size) != 0) return; // the PMD keeps its table to itself
+    std::vector<bool> named(queues, false);
+    for (uint16_t e = 0; e < size; ++e) {
+        const uint16_t q = groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE];
+        if (q < queues) named[q] = true;
+    }
+    if (std::find(named.begin(), named.end(), false) == named.end()) return;
+    for (uint16_t e = 0; e < size; ++e)
+        groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE] = static_cast<uint16_t>(e % queues);
+    if (int rc = rte_eth_dev_rss_reta_update(id, groups.data(), size); rc != 0)
+        spdlog::warn("{}: its RSS redirection table leaves RX queues out and cannot be rewritten ({}): their "
+                     "engines get no flows",
+                     port, rte_strerror(-rc));
+    else
+        spdlog::info("{}: RSS redirection table named only some RX queues; spread over all {}", port, queues);
+}
+
 } // namespace
 
 int Port::socket_of(const PortProfile& profile)
@@ -207,6 +239,7 @@ void Port::configure_and_start(const PortProfile& profile,
     if (int rc = rte_eth_dev_start(id_); rc != 0)
         throw PortError(port + ": rte_eth_dev_start failed: " + rte_strerror(-rc));
     started_ = true;
+    if (rx_queues_ > 1) spread_reta(port, id_, rx_queues_);
     wait_for_link(profile);
     spdlog::info("{}: started, {} RX / {} TX queues, rx offloads [{}], tx offloads [{}]", port, rx_queues_, tx_queues_,
                  offload_names(rx_offloads_, rte_eth_dev_rx_offload_name),
