@@ -275,6 +275,16 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
         telemetry_.push_back(std::make_unique<dataplane::TelemetryGroup>("sockets" + std::to_string(i),
                                                                          socket_counter_group(*engines_[i])));
     }
+    // /ringsock/group,api: requests posted and not yet completed (one that
+    // never comes back is a lost completion) and the active opens' ports.
+    telemetry_.push_back(std::make_unique<dataplane::TelemetryGroup>("api", [this] {
+        return std::vector<std::pair<std::string, uint64_t>>{
+            {"requests_out", requests_.taken()},
+            {"requests_capacity", requests_.size()},
+            {"affine_ports", affine_ports()},
+            {"affinity_fallbacks", affinity_fallbacks()},
+        };
+    }));
     spdlog::info("ringsock: {} engine(s) on {} ({}), IPv4 {}", n, port.name(), dataplane_->port().name(),
                  profile.interface.ipv4);
 }

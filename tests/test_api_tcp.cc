@@ -10,6 +10,7 @@
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2tcpip.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -399,6 +400,77 @@ TEST_F(Tcp, ConnectExToKernelServerTransfersEachWay)
     CloseHandle(port);
 }
 
+// Completion routines on a stream socket: each WSASend and WSARecv routine
+// runs once, in the thread that posted it, only inside an alertable wait,
+// with the byte count; the peer's FIN reaches a routine as zero bytes.
+std::atomic<int> g_stream_routines{0};
+DWORD g_stream_routine_error = 0;
+DWORD g_stream_routine_bytes = 0;
+std::thread::id g_stream_routine_thread;
+
+void CALLBACK on_stream_done(DWORD error, DWORD bytes, LPWSAOVERLAPPED, DWORD)
+{
+    g_stream_routine_error = error;
+    g_stream_routine_bytes = bytes;
+    g_stream_routine_thread = std::this_thread::get_id();
+    g_stream_routines.fetch_add(1);
+}
+
+// Waits alertably until one more routine has run; its bytes, or -1.
+int64_t next_routine(int before)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (g_stream_routines.load() == before && std::chrono::steady_clock::now() < deadline)
+        SleepEx(1000, TRUE);
+    if (g_stream_routines.load() != before + 1) return -1;
+    EXPECT_EQ(g_stream_routine_error, 0u);
+    EXPECT_EQ(g_stream_routine_thread, std::this_thread::get_id());
+    return g_stream_routine_bytes;
+}
+
+TEST_F(Tcp, CompletionRoutinesRunOnceEachInTheIssuingThreadAtAnAlertableWait)
+{
+    constexpr uint16_t kPort = 7322;
+    constexpr uint64_t kBytes = 300000;
+    auto peer = kernel_server(kPort, "exchange " + std::to_string(kBytes));
+    SOCKET s = connected_socket(kPort);
+    g_stream_routines = 0;
+
+    std::vector<char> out(kBytes);
+    Source source;
+    source.fill(out.data(), out.size());
+    WSAOVERLAPPED send_ov{};
+    WSABUF send_buf{static_cast<ULONG>(out.size()), out.data()};
+    const int rc = WSASend(s, &send_buf, 1, nullptr, 0, &send_ov, on_stream_done);
+    ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    std::this_thread::sleep_for(300ms); // long enough to finish, not alertable
+    EXPECT_EQ(g_stream_routines.load(), 0) << "a routine runs only at an alertable wait";
+    EXPECT_EQ(next_routine(0), static_cast<int64_t>(kBytes)) << "the send, once, whole";
+    ASSERT_EQ(shutdown(s, SD_SEND), 0);
+
+    Sha256 got;
+    uint64_t received = 0;
+    std::vector<char> in(64 * 1024);
+    for (int calls = 1;; ++calls) {
+        WSAOVERLAPPED ov{};
+        WSABUF b{static_cast<ULONG>(in.size()), in.data()};
+        DWORD flags = 0;
+        const int r = WSARecv(s, &b, 1, nullptr, &flags, &ov, on_stream_done);
+        ASSERT_TRUE(r == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+        const int64_t n = next_routine(calls);
+        ASSERT_GE(n, 0) << "receive " << calls << " never completed";
+        if (n == 0) break; // the peer's FIN
+        got.update(in.data(), static_cast<std::size_t>(n));
+        received += static_cast<uint64_t>(n);
+    }
+    EXPECT_EQ(received, kBytes);
+    const Finished f = peer->wait(10s);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_EQ(std::to_string(kBytes) + " " + got.hex(), reported(f.output, "sent"));
+    EXPECT_EQ(std::to_string(kBytes) + " " + source.hash.hex(), reported(f.output, "received"));
+    closesocket(s);
+}
+
 TEST_F(Tcp, ConnectExSendsItsFirstBufferAndCountsIt)
 {
     constexpr uint16_t kPort = 7304;
@@ -649,6 +721,13 @@ TEST_F(Tcp, ASlowReaderHoldsTheSenderBackAndLosesNothing)
     closesocket(listener);
 }
 
+uint64_t socket_counter(const std::string& key, const std::string& command = "/ringsock/group,sockets0");
+
+uint64_t api_counter(const std::string& key)
+{
+    return socket_counter(key, "/ringsock/group,api");
+}
+
 TEST_F(Tcp, ClosingWithPendingRequestsCompletesEachOnceAborted)
 {
     constexpr uint16_t kPort = 7311;
@@ -691,6 +770,42 @@ TEST_F(Tcp, ClosingWithPendingRequestsCompletesEachOnceAborted)
     peer->wait(10s);
 }
 
+// The same, with the completion port closed first: the port is gone for
+// the application, so each completion is dropped at it, once. None is lost
+// (every request record comes back: telemetry's requests_out) or doubled
+// (the pool would take a record back twice; ASan watches the rest).
+TEST_F(Tcp, ClosingTheCompletionPortFirstLosesAndDoublesNoCompletion)
+{
+    constexpr uint16_t kPort = 7323;
+    const uint64_t out_before = api_counter("requests_out");
+    ASSERT_NE(out_before, ~0ull);
+    auto peer = kernel_server(kPort, "slow");
+    SOCKET s = connected_socket(kPort);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
+    std::vector<WSAOVERLAPPED> ov(8);
+    std::vector<char> b(8 << 20);
+    for (std::size_t i = 0; i < ov.size(); ++i) {
+        WSABUF buf{i < 4 ? 64u : static_cast<ULONG>(b.size()), b.data()};
+        DWORD flags = 0;
+        const int rc = i < 4 ? WSARecv(s, &buf, 1, nullptr, &flags, &ov[i], nullptr)
+                             : WSASend(s, &buf, 1, nullptr, 0, &ov[i], nullptr);
+        ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    }
+    EXPECT_GE(api_counter("requests_out"), out_before + 5) << "the receives and a send still wait";
+    ASSERT_TRUE(CloseHandle(port));
+    EXPECT_EQ(closesocket(s), 0);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (api_counter("requests_out") != out_before && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(api_counter("requests_out"), out_before) << "every request completed, each once";
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 0));
+    EXPECT_EQ(GetLastError(), static_cast<DWORD>(ERROR_INVALID_HANDLE));
+    peer->wait(10s);
+}
+
 TEST_F(Tcp, ListenHonoursItsBacklog)
 {
     constexpr uint16_t kPort = 7312;
@@ -715,7 +830,7 @@ TEST_F(Tcp, ListenHonoursItsBacklog)
 
 // One count from telemetry: a /ringsock/group,sockets0 key, or another
 // command's.
-uint64_t socket_counter(const std::string& key, const std::string& command = "/ringsock/group,sockets0")
+uint64_t socket_counter(const std::string& key, const std::string& command)
 {
     const Finished asked = ringsock::testing::run_shell("printf '" + command + "\\n' | dpdk-telemetry.py -f " +
                                                         std::string(kFilePrefix) + " 2>&1");
