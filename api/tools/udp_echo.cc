@@ -1,10 +1,14 @@
-// ringsock-echo: a UDP echo server (RFC 862) on the Winsock API, so a
-// generator on the far side (pktgen, testpmd, a kernel socket) can measure
-// rate and latency through the whole stack. Keeps --depth overlapped
-// WSARecvFrom posted per port; each datagram received is sent back to its
-// sender from the same buffer with an overlapped WSASendTo, and the buffer
-// is posted for receiving again once the send completes. One completion
-// port reaped with GetQueuedCompletionStatusEx. Public header only.
+// ringsock-echo: a UDP and TCP echo server (RFC 862) on the Winsock API, so
+// a generator on the far side (pktgen, testpmd, a kernel socket) can
+// measure rate and latency through the whole stack. Keeps --depth
+// overlapped WSARecvFrom posted per UDP port; each datagram received is
+// sent back to its sender from the same buffer with an overlapped
+// WSASendTo, and the buffer is posted for receiving again once the send
+// completes. TCP ports (--tcp-port) echo every connection's bytes in order
+// (tcp_echo.hh). One completion port reaped with
+// GetQueuedCompletionStatusEx. Public header only.
+#include "echo_op.hh"
+#include "tcp_echo.hh"
 #include "tool_start.hh"
 
 #include <atomic>
@@ -20,7 +24,7 @@ namespace {
 
 // One buffer going round: posted for a receive, then for the echo's send.
 struct Slot {
-    WSAOVERLAPPED ov; // first: the OVERLAPPED a completion names is the slot
+    ringsock::tools::EchoOp op; // first: the OVERLAPPED a completion names is the slot's
     SOCKET socket;
     bool sending;
     WSABUF buf;
@@ -57,7 +61,7 @@ int post_receive(Slot& slot, Counts& counts)
         slot.peerlen = sizeof(slot.peer);
         slot.flags = 0;
         const int r = WSARecvFrom(slot.socket, &slot.buf, 1, nullptr, &slot.flags,
-                                  reinterpret_cast<sockaddr*>(&slot.peer), &slot.peerlen, &slot.ov, nullptr);
+                                  reinterpret_cast<sockaddr*>(&slot.peer), &slot.peerlen, &slot.op.ov, nullptr);
         if (r == 0 || WSAGetLastError() == WSA_IO_PENDING) return 0;
         if (WSAGetLastError() != WSAEMSGSIZE) return WSAGetLastError();
         ++counts.truncated;
@@ -71,17 +75,20 @@ bool post_echo(Slot& slot, DWORD bytes)
     slot.sending = true;
     slot.buf.len = bytes;
     const int r = WSASendTo(slot.socket, &slot.buf, 1, nullptr, 0, reinterpret_cast<const sockaddr*>(&slot.peer),
-                            slot.peerlen, &slot.ov, nullptr);
+                            slot.peerlen, &slot.op.ov, nullptr);
     return r == 0 || WSAGetLastError() == WSA_IO_PENDING;
 }
 
-void print_counts(const char* head, const Counts& c, double seconds)
+void print_counts(const char* head, const Counts& c, const ringsock::tools::TcpEcho::Counts& t, double seconds)
 {
+    using ull = unsigned long long;
     std::printf("{%s\"t\":%.3f,\"received\":%llu,\"echoed\":%llu,\"bytes\":%llu,\"truncated\":%llu,"
-                "\"send_errors\":%llu,\"recv_errors\":%llu}\n",
-                head, seconds, static_cast<unsigned long long>(c.received), static_cast<unsigned long long>(c.echoed),
-                static_cast<unsigned long long>(c.bytes), static_cast<unsigned long long>(c.truncated),
-                static_cast<unsigned long long>(c.send_errors), static_cast<unsigned long long>(c.recv_errors));
+                "\"send_errors\":%llu,\"recv_errors\":%llu,\"tcp_connections\":%llu,\"tcp_closed\":%llu,"
+                "\"tcp_bytes\":%llu,\"tcp_errors\":%llu}\n",
+                head, seconds, static_cast<ull>(c.received), static_cast<ull>(c.echoed), static_cast<ull>(c.bytes),
+                static_cast<ull>(c.truncated), static_cast<ull>(c.send_errors), static_cast<ull>(c.recv_errors),
+                static_cast<ull>(t.connections), static_cast<ull>(t.closed), static_cast<ull>(t.bytes),
+                static_cast<ull>(t.errors));
     std::fflush(stdout);
 }
 
@@ -89,17 +96,23 @@ void print_counts(const char* head, const Counts& c, double seconds)
 
 int main(int argc, char** argv)
 {
-    CLI::App app{"ringsock-echo: a UDP echo server on ringsock's Winsock API"};
+    CLI::App app{"ringsock-echo: a UDP and TCP echo server on ringsock's Winsock API"};
     std::string profile;
     std::vector<std::string> overrides;
     std::vector<int> ports{7};
+    std::vector<int> tcp_ports;
     unsigned depth = 64;
+    unsigned tcp_depth = 4;
+    unsigned tcp_buffer = 64 * 1024;
     unsigned buffer = 2048;
     double duration = 10;
     unsigned interval_ms = 1000;
     app.add_option("--profile", profile, "profile (drivers_config/*.toml)")->required();
     app.add_option("--set", overrides, "section.key=value override (repeatable)");
-    app.add_option("--port", ports, "UDP port to echo on (repeatable)")->check(CLI::Range(1, 65535));
+    app.add_option("--port", ports, "UDP port to echo on (repeatable; 0: none)")->check(CLI::Range(0, 65535));
+    app.add_option("--tcp-port", tcp_ports, "TCP port to echo on (repeatable)")->check(CLI::Range(1, 65535));
+    app.add_option("--tcp-depth", tcp_depth, "buffers going round per TCP connection")->check(CLI::Range(1, 64));
+    app.add_option("--tcp-buffer", tcp_buffer, "bytes per TCP buffer")->check(CLI::Range(1, 1 << 24));
     app.add_option("--depth", depth, "buffers going round per port")->check(CLI::Range(1, 1024));
     app.add_option("--buffer", buffer, "bytes per buffer: larger datagrams are counted, not echoed")
         ->check(CLI::Range(1, 65507));
@@ -112,6 +125,10 @@ int main(int argc, char** argv)
     std::signal(SIGTERM, on_signal);
 
     HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    std::erase(ports, 0);
+    ringsock::tools::TcpEcho tcp(port, tcp_depth, tcp_buffer);
+    for (int p : tcp_ports)
+        if (!tcp.listen(p, 4)) return 1;
     std::vector<SOCKET> sockets;
     std::vector<Slot> slots(ports.size() * depth);
     Counts counts;
@@ -122,6 +139,7 @@ int main(int argc, char** argv)
         sockets.push_back(s);
         for (unsigned d = 0; d < depth; ++d) {
             Slot& slot = slots[p * depth + d];
+            slot.op.kind = ringsock::tools::EchoKind::udp;
             slot.socket = s;
             slot.storage.resize(buffer);
             slot.buf.buf = slot.storage.data();
@@ -142,9 +160,14 @@ int main(int argc, char** argv)
         ULONG n = 0;
         if (GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &n, 100, FALSE)) {
             for (ULONG i = 0; i < n; ++i) {
-                auto* slot = reinterpret_cast<Slot*>(entries[i].lpOverlapped);
+                ringsock::tools::EchoOp* op = ringsock::tools::echo_op_of(entries[i].lpOverlapped);
                 const auto status = static_cast<DWORD>(entries[i].Internal);
                 const DWORD bytes = entries[i].dwNumberOfBytesTransferred;
+                if (op->kind != ringsock::tools::EchoKind::udp) {
+                    tcp.on_completion(op, status, bytes);
+                    continue;
+                }
+                auto* slot = reinterpret_cast<Slot*>(op);
                 if (status == WSA_OPERATION_ABORTED) continue; // closing
                 if (slot->sending) {
                     if (status == 0)
@@ -167,7 +190,7 @@ int main(int argc, char** argv)
         const auto now = Clock::now();
         const double seconds = std::chrono::duration<double>(now - start).count();
         if (now >= next_report) {
-            print_counts("", counts, seconds);
+            print_counts("", counts, tcp.counts(), seconds);
             next_report = now + std::chrono::milliseconds(interval_ms);
         }
         if (duration > 0 && seconds >= duration) break;
@@ -175,8 +198,9 @@ int main(int argc, char** argv)
     g_stop.store(true);
     for (SOCKET s : sockets)
         closesocket(s);
+    tcp.close_all();
     CloseHandle(port);
-    print_counts("\"done\":true,", counts, std::chrono::duration<double>(Clock::now() - start).count());
+    print_counts("\"done\":true,", counts, tcp.counts(), std::chrono::duration<double>(Clock::now() - start).count());
     WSACleanup();
     return 0;
 }
