@@ -2,6 +2,7 @@
 // mempool and ring headers only: rte_ethdev.h and rte_ip.h pull glibc's
 // <netinet/ip6.h>, whose struct ip6_hdr clashes with lwIP's.
 #include "stack/lwip_netif.hh"
+#include "stack/multicast_filter.hh"
 
 #include <atomic>
 #include <cstring>
@@ -66,11 +67,13 @@ ip6_addr_t ip6_of(const Ipv6Address& a)
 } // namespace
 
 struct LwipInterface::State {
+    explicit State(uint16_t port) : multicast(port) {}
     struct netif netif {};
+    MulticastFilter multicast;
 };
 
 LwipInterface::LwipInterface(dataplane::Engine& engine, rte_mempool* tx_pool, const LwipInterfaceConfig& config)
-    : engine_(engine), tx_pool_(tx_pool), config_(config), state_(std::make_unique<State>())
+    : engine_(engine), tx_pool_(tx_pool), config_(config), state_(std::make_unique<State>(config.port))
 {
     if (interface_exists.exchange(true))
         throw std::runtime_error("lwIP already runs an interface in this process: lwIP's state is global");
@@ -97,6 +100,26 @@ LwipInterface::LwipInterface(dataplane::Engine& engine, rte_mempool* tx_pool, co
             std::memcpy(nif->hwaddr, self->config_.mac.data(), ETH_HWADDR_LEN);
             nif->flags =
                 NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+            // lwIP reports each group MAC's first join and last leave,
+            // 224.0.0.1 and the solicited-node groups included.
+            netif_set_igmp_mac_filter(nif,
+                                      [](netif* n, const ip4_addr_t* group, netif_mac_filter_action action) -> err_t {
+                                          uint8_t bytes[4];
+                                          std::memcpy(bytes, &group->addr, 4);
+                                          auto& filter = static_cast<LwipInterface*>(n->state)->state_->multicast;
+                                          const MacAddress mac = MulticastFilter::of_ipv4_group(bytes);
+                                          action == NETIF_ADD_MAC_FILTER ? filter.add(mac) : filter.remove(mac);
+                                          return ERR_OK;
+                                      });
+            netif_set_mld_mac_filter(nif,
+                                     [](netif* n, const ip6_addr_t* group, netif_mac_filter_action action) -> err_t {
+                                         uint8_t bytes[16];
+                                         std::memcpy(bytes, group->addr, 16);
+                                         auto& filter = static_cast<LwipInterface*>(n->state)->state_->multicast;
+                                         const MacAddress mac = MulticastFilter::of_ipv6_group(bytes);
+                                         action == NETIF_ADD_MAC_FILTER ? filter.add(mac) : filter.remove(mac);
+                                         return ERR_OK;
+                                     });
             return ERR_OK;
         },
         ethernet_input);
@@ -133,6 +156,16 @@ LwipInterface::~LwipInterface()
     netif_set_down(&state_->netif);
     netif_remove(&state_->netif);
     interface_exists = false;
+}
+
+std::size_t LwipInterface::multicast_macs() const noexcept
+{
+    return state_->multicast.size();
+}
+
+bool LwipInterface::all_multicast() const noexcept
+{
+    return state_->multicast.all_multicast();
 }
 
 netif* LwipInterface::raw() noexcept

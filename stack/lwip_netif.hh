@@ -68,11 +68,15 @@ public:
     void attach_handoff(rte_ring* ring) noexcept { handoff_ = ring; }
 
     // IGMP membership of an IPv4 multicast group on this interface: lwIP
-    // sends the report (or leave) and answers the router's queries. The
-    // port itself is promiscuous or filters by MAC elsewhere. False when
-    // lwIP refuses (not multicast, no free group slot, not a member).
+    // sends the report (or leave) and answers the router's queries, and
+    // the port's multicast filter gains (loses) the group's MAC
+    // (multicast_filter.hh). False when lwIP refuses (not multicast, no
+    // free group slot, not a member).
     bool join_ipv4_group(const Ipv4Address& group);
     bool leave_ipv4_group(const Ipv4Address& group);
+    // MACs in the port's multicast filter; whether all-multicast stands in.
+    std::size_t multicast_macs() const noexcept;
+    bool all_multicast() const noexcept;
 
     // The MAC lwIP's ARP table holds for `ip` once resolved (false while
     // unknown or pending). arp_query starts (or repeats) resolution: lwIP

@@ -282,6 +282,33 @@ TEST_F(StackTcp, WeConnectToAKernelServerAndItGetsEveryByte)
 // the PMD vouched for skip lwIP's checks. On a port with neither (net_pcap)
 // nothing is marked or trusted. Either way ping and a transfer work, which
 // they could not if a checksum were missing.
+// lwIP's group memberships reach the port's multicast filter: a port that
+// is not promiscuous must still receive the groups its sockets joined and
+// the solicited-node groups neighbour discovery needs. Two groups that
+// share a MAC count once; leaving both removes it.
+TEST_F(StackTcp, GroupMembershipsReachThePortsMulticastFilter)
+{
+    ringsock::stack::LwipInterface& lwip = host->lwip();
+    const std::size_t before = lwip.multicast_macs();
+    EXPECT_GE(before, 3u) << "224.0.0.1, ff02::1 and a solicited-node group from the start";
+    ASSERT_TRUE(lwip.join_ipv4_group({239, 1, 2, 3}));
+    EXPECT_EQ(lwip.multicast_macs(), before + 1);
+    ASSERT_TRUE(lwip.join_ipv4_group({239, 129, 2, 3})) << "the same MAC, 01:00:5e:01:02:03";
+    EXPECT_EQ(lwip.multicast_macs(), before + 1);
+#ifdef RINGSOCK_STACK_TCP_OVER_TAP
+    // The PMD accepted the list. What its kernel side then holds cannot be
+    // read here: that side was moved into the namespace, out of reach of
+    // the PMD's ioctls, which address it by name in ours.
+    EXPECT_FALSE(lwip.all_multicast()) << "net_tap takes an address list";
+#else
+    EXPECT_TRUE(lwip.all_multicast()) << "net_pcap has no address list: all-multicast stands in";
+#endif
+    ASSERT_TRUE(lwip.leave_ipv4_group({239, 1, 2, 3}));
+    EXPECT_EQ(lwip.multicast_macs(), before + 1) << "239.129.2.3 still needs it";
+    ASSERT_TRUE(lwip.leave_ipv4_group({239, 129, 2, 3}));
+    EXPECT_EQ(lwip.multicast_macs(), before);
+}
+
 TEST_F(StackTcp, ChecksumsAreLeftToThePortExactlyWhenItOffersThem)
 {
     const bool tx_offload = (host->port().tx_offloads() & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0;
