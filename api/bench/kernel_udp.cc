@@ -29,17 +29,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pin_thread.hh"
+
 namespace {
 
 constexpr unsigned kBatch = 32;
-
-bool pin(unsigned cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
 
 // The kernel's count of UDP datagrams dropped for a full receive buffer.
 uint64_t rcvbuf_errors()
@@ -98,7 +92,7 @@ int main(int argc, char** argv)
     std::atomic<uint64_t> sent{0};
     std::atomic<bool> pinned{true};
     std::thread sender([&] {
-        if (!pin(tx_cpu)) pinned = false;
+        if (!ringsock::bench::pin_thread(tx_cpu)) pinned = false;
         std::vector<char> data(payload, 'x');
         iovec iov{data.data(), data.size()};
         mmsghdr msgs[kBatch]{};
@@ -111,7 +105,7 @@ int main(int argc, char** argv)
             if (n > 0) sent.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
         }
     });
-    if (!pin(rx_cpu)) pinned = false;
+    if (!ringsock::bench::pin_thread(rx_cpu)) pinned = false;
 
     std::vector<char> buffers(kBatch * 2048);
     iovec iovs[kBatch];

@@ -27,6 +27,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pin_thread.hh"
+
 #include "dataplane/latency_histogram.hh"
 
 namespace {
@@ -37,14 +39,6 @@ struct Stamp {
     uint64_t sequence;
     int64_t sent_ns;
 };
-
-bool pin(unsigned cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
 
 int64_t now_ns()
 {
@@ -100,7 +94,7 @@ int main(int argc, char** argv)
     std::atomic<bool> stop{false};
     std::atomic<bool> echo_pinned{true};
     std::thread echo([&] {
-        echo_pinned = pin(echo_cpu);
+        echo_pinned = ringsock::bench::pin_thread(echo_cpu);
         char buffer[2048];
         while (!stop.load(std::memory_order_relaxed)) {
             sockaddr_in from{};
@@ -111,7 +105,7 @@ int main(int argc, char** argv)
                 sendto(echo_socket, buffer, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), len);
         }
     });
-    if (!pin(client_cpu)) {
+    if (!ringsock::bench::pin_thread(client_cpu)) {
         std::fprintf(stderr, "ringsock-bench-kernel-udp-echo: cannot pin to CPU %u\n", client_cpu);
         stop = true;
         echo.join();
