@@ -471,6 +471,42 @@ TEST_F(Tcp, CompletionRoutinesRunOnceEachInTheIssuingThreadAtAnAlertableWait)
     closesocket(s);
 }
 
+// TCP_NODELAY against Nagle, on the wire's own terms: each request goes
+// out as two small sends and the kernel answers only once it has both.
+// With Nagle the second waits for the kernel's (delayed) ACK of the first;
+// with TCP_NODELAY it leaves at once, so the same rounds take a fraction
+// of the time.
+double request_rounds_seconds(uint16_t port, bool nodelay, int rounds)
+{
+    auto peer = kernel_server(port, "reply 200");
+    SOCKET s = connected_socket(port);
+    const int on = nodelay ? 1 : 0;
+    EXPECT_EQ(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+    char request[100]{};
+    char reply = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < rounds; ++i) {
+        EXPECT_EQ(send(s, request, sizeof(request), 0), 100);
+        EXPECT_EQ(send(s, request, sizeof(request), 0), 100);
+        EXPECT_EQ(recv(s, &reply, 1, MSG_WAITALL), 1) << WSAGetLastError();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    shutdown(s, SD_SEND);
+    const Finished f = peer->wait(10s);
+    EXPECT_NE(f.output.find("replied " + std::to_string(rounds)), std::string::npos) << f.output;
+    closesocket(s);
+    return seconds;
+}
+
+TEST_F(Tcp, NoDelaySendsSmallSegmentsWithoutWaitingForAcknowledgements)
+{
+    constexpr int kRounds = 40;
+    const double nagle = request_rounds_seconds(7324, false, kRounds);
+    const double nodelay = request_rounds_seconds(7325, true, kRounds);
+    std::printf("[ nodelay  ] %d request rounds: Nagle %.3f s, TCP_NODELAY %.3f s\n", kRounds, nagle, nodelay);
+    EXPECT_LT(nodelay * 4, nagle) << "TCP_NODELAY must not wait for the ACK of the first half";
+}
+
 TEST_F(Tcp, ConnectExSendsItsFirstBufferAndCountsIt)
 {
     constexpr uint16_t kPort = 7304;

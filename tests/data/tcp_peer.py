@@ -16,6 +16,8 @@
 #   loop      (client) connect and close at once; BYTES times
 #   accept    (server) accept and close BYTES connections
 #   slow      read one byte a second for 3 s, then read to EOF
+#   reply     (server) BYTES at a time: read exactly BYTES, answer one byte;
+#             until EOF (a request/response peer for TCP_NODELAY)
 import hashlib, random, socket, struct, sys, threading, time
 
 def retransmitted():
@@ -82,6 +84,21 @@ def serve(s, mode, total):
             return
         print("slow read", got, flush=True)
         read_all(s)
+    elif mode == "reply":
+        rounds = 0
+        while True:
+            need, eof = total, False
+            while need:
+                chunk = s.recv(need)
+                if not chunk:
+                    eof = True
+                    break
+                need -= len(chunk)
+            if eof:
+                break
+            s.sendall(b"r")
+            rounds += 1
+        print("replied", rounds, flush=True)
     s.close()
 
 def connect(host, port):
