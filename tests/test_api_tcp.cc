@@ -842,6 +842,41 @@ TEST_F(Tcp, ClosingTheCompletionPortFirstLosesAndDoublesNoCompletion)
     peer->wait(10s);
 }
 
+// A client that reconnects from the same port right after ringsock closed
+// first meets ringsock's TIME-WAIT for that tuple. RFC 1122 4.2.2.13 lets
+// a SYN whose sequence number lies beyond the old connection's open a new
+// one; stock lwIP answered it with an old ACK (or a RST) for two minutes,
+// so every reconnect stalled. lwip-timewait-syn.patch accepts it.
+TEST_F(Tcp, ASynReusingATimeWaitTupleOpensANewConnection)
+{
+    constexpr uint16_t kPort = 7326;
+    constexpr int kConnections = 20;
+    SOCKET listener = listening_socket(kPort);
+    auto peer = kernel("client " + std::string(kUs) + " " + std::to_string(kPort) + " sameport " +
+                       std::to_string(kConnections));
+    char out[2 * (sizeof(sockaddr_in) + 16)];
+    for (int i = 0; i < kConnections; ++i) {
+        SOCKET s = stream_socket();
+        WSAEVENT ev = WSACreateEvent();
+        WSAOVERLAPPED ov{};
+        ov.hEvent = ev;
+        DWORD got = 0;
+        const BOOL at_once =
+            AcceptEx(listener, s, out, 0, sizeof(sockaddr_in) + 16, sizeof(sockaddr_in) + 16, &got, &ov);
+        ASSERT_TRUE(at_once || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+        if (!ringsock::testing::signalled(ev, 5000)) {
+            const Finished g = peer->wait(10s);
+            FAIL() << "connection " << i << " never arrived; " << g.output;
+        }
+        EXPECT_EQ(closesocket(s), 0); // ringsock closes first: the TIME-WAIT is ours
+        WSACloseEvent(ev);
+    }
+    const Finished f = peer->wait(30s);
+    EXPECT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_NE(f.output.find("sameport " + std::to_string(kConnections)), std::string::npos) << f.output;
+    closesocket(listener);
+}
+
 TEST_F(Tcp, ListenHonoursItsBacklog)
 {
     constexpr uint16_t kPort = 7312;

@@ -14,6 +14,9 @@
 #   reset     send BYTES, wait 0.3 s, close with SO_LINGER {1, 0}: RST
 #   fin       send BYTES, then FIN, then read to EOF
 #   loop      (client) connect and close at once; BYTES times
+#   sameport  (client) BYTES times from the same source port: connect, wait
+#             for the server's FIN (the server closes first, so TIME-WAIT is
+#             the server's), close; each connect must succeed within 3 s
 #   accept    (server) accept and close BYTES connections
 #   slow      read one byte a second for 3 s, then read to EOF
 #   reply     (server) BYTES at a time: read exactly BYTES, answer one byte;
@@ -132,12 +135,32 @@ else:
     host, port, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
     total = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     if mode == "loop":
-        # The client closes first, so TIME_WAIT is the kernel's: it never
-        # reuses a port the other end still remembers (lwIP answers a new
-        # SYN on a TIME_WAIT tuple with an old ACK, which stalls the open).
+        # The client closes first, so TIME_WAIT is the kernel's, as with
+        # most clients (sameport covers ringsock's own TIME_WAIT).
         for _ in range(total):
             s = connect(host, port)
             s.close()
         print("connected", total, flush=True)
+    elif mode == "sameport":
+        for i in range(total):
+            deadline = time.monotonic() + 3
+            while True:
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("0.0.0.0", 45123))
+                s.settimeout(3)
+                try:
+                    s.connect((host, port))
+                    break
+                except OSError as e:
+                    s.close()
+                    # Our last close is in LAST-ACK until the server's ACK.
+                    if e.errno != 99 or time.monotonic() > deadline:
+                        raise SystemExit(f"connection {i} from port 45123: {e}")
+                    time.sleep(0.01)
+            if s.recv(1) != b"":
+                raise SystemExit(f"connection {i}: expected the server's FIN")
+            s.close()
+        print("sameport", total, flush=True)
     else:
         serve(connect(host, port), mode, total)
