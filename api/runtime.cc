@@ -116,19 +116,12 @@ std::vector<uint8_t> rss_key_of(const dataplane::Port& port, const dataplane::Pr
 // (entry i to queue i mod queues) when the PMD will not say.
 std::vector<uint16_t> reta_of(const dataplane::Port& port)
 {
-    rte_eth_dev_info info{};
-    const uint16_t queues = port.rx_queues();
-    uint16_t size = 128;
-    if (rte_eth_dev_info_get(port.id(), &info) == 0 && info.reta_size != 0) size = info.reta_size;
-    std::vector<rte_eth_rss_reta_entry64> groups((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
-    for (auto& g : groups)
-        g.mask = ~uint64_t{0};
-    std::vector<uint16_t> reta(rte_align32pow2(size));
-    const bool known = rte_eth_dev_rss_reta_query(port.id(), groups.data(), size) == 0;
+    const std::vector<uint16_t> known = port.redirection_table();
+    const std::size_t size = known.empty() ? 128 : known.size();
+    std::vector<uint16_t> reta(rte_align32pow2(static_cast<uint32_t>(size)));
     for (std::size_t i = 0; i < reta.size(); ++i) {
         const std::size_t e = i % size;
-        reta[i] = known ? groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE]
-                        : static_cast<uint16_t>(e % queues);
+        reta[i] = known.empty() ? static_cast<uint16_t>(e % port.rx_queues()) : known[e];
     }
     return reta;
 }

@@ -127,23 +127,37 @@ void check_limits(const std::string& port, const PortProfile& profile, const rte
 // and the engines on the other queues would starve. When a queue is missing
 // from the table, it is rewritten entry i -> queue i mod queues. A table
 // that already names every queue is left as the NIC (or its owner) set it.
-void spread_reta(const std::string& port, uint16_t id, uint16_t queues)
+// The PMD's redirection table, or empty. Some PMDs size it only once
+// configured, so the size is read here, not at probe.
+std::vector<uint16_t> query_reta(uint16_t id)
 {
-    rte_eth_dev_info info{}; // some PMDs size the table only once configured
-    if (queues < 2 || rte_eth_dev_info_get(id, &info) != 0 || info.reta_size == 0) return;
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(id, &info) != 0 || info.reta_size == 0) return {};
     const uint16_t size = info.reta_size;
     std::vector<rte_eth_rss_reta_entry64> groups((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
     for (auto& g : groups)
         g.mask = ~uint64_t{0};
-    if (rte_eth_dev_rss_reta_query(id, groups.data(), size) != 0) return; // the PMD keeps its table to itself
-    std::vector<bool> named(queues, false);
-    for (uint16_t e = 0; e < size; ++e) {
-        const uint16_t q = groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE];
-        if (q < queues) named[q] = true;
-    }
-    if (std::find(named.begin(), named.end(), false) == named.end()) return;
+    if (rte_eth_dev_rss_reta_query(id, groups.data(), size) != 0) return {};
+    std::vector<uint16_t> reta(size);
     for (uint16_t e = 0; e < size; ++e)
+        reta[e] = groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE];
+    return reta;
+}
+
+void spread_reta(const std::string& port, uint16_t id, uint16_t queues)
+{
+    const std::vector<uint16_t> reta = queues < 2 ? std::vector<uint16_t>{} : query_reta(id);
+    if (reta.empty()) return; // one queue, or the PMD keeps its table to itself
+    std::vector<bool> named(queues, false);
+    for (uint16_t q : reta)
+        if (q < queues) named[q] = true;
+    if (std::find(named.begin(), named.end(), false) == named.end()) return;
+    const auto size = static_cast<uint16_t>(reta.size());
+    std::vector<rte_eth_rss_reta_entry64> groups((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    for (uint16_t e = 0; e < size; ++e) {
+        groups[e / RTE_ETH_RETA_GROUP_SIZE].mask |= uint64_t{1} << (e % RTE_ETH_RETA_GROUP_SIZE);
         groups[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE] = static_cast<uint16_t>(e % queues);
+    }
     if (int rc = rte_eth_dev_rss_reta_update(id, groups.data(), size); rc != 0)
         spdlog::warn("{}: its RSS redirection table leaves RX queues out and cannot be rewritten ({}): their "
                      "engines get no flows",
@@ -244,6 +258,11 @@ void Port::configure_and_start(const PortProfile& profile,
     spdlog::info("{}: started, {} RX / {} TX queues, rx offloads [{}], tx offloads [{}]", port, rx_queues_, tx_queues_,
                  offload_names(rx_offloads_, rte_eth_dev_rx_offload_name),
                  offload_names(tx_offloads_, rte_eth_dev_tx_offload_name));
+}
+
+std::vector<uint16_t> Port::redirection_table() const
+{
+    return query_reta(id_);
 }
 
 Port::~Port()

@@ -56,6 +56,9 @@ public:
     bool link_up() const noexcept;
     uint32_t link_speed_mbps() const noexcept;
     PortStats stats() const noexcept;
+    // The RSS redirection table as the PMD reports it (RX queue per entry);
+    // empty when it keeps the table to itself.
+    std::vector<uint16_t> redirection_table() const;
 
     // The NUMA socket the device sits on (0 when the PMD does not say).
     static int socket_of(const PortProfile& profile);
