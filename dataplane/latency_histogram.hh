@@ -8,6 +8,8 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 namespace ringsock::dataplane {
 
@@ -65,5 +67,17 @@ private:
     uint64_t count_ = 0;
     uint64_t max_ = 0;
 };
+
+// The round-trip fields every latency benchmark prints, from nanosecond
+// samples: "p50_us":…,"p99_us":…,"p999_us":…,"max_us":… (the scripts
+// read these keys from each program alike).
+inline std::string round_trip_fields(const LatencyHistogram& h)
+{
+    char text[160];
+    std::snprintf(text, sizeof(text), "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f",
+                  static_cast<double>(h.percentile(0.5)) / 1e3, static_cast<double>(h.percentile(0.99)) / 1e3,
+                  static_cast<double>(h.percentile(0.999)) / 1e3, static_cast<double>(h.max()) / 1e3);
+    return text;
+}
 
 } // namespace ringsock::dataplane

@@ -154,15 +154,11 @@ int main(int argc, char** argv)
     close(echo_socket);
     close(client);
     const uint64_t measured = sent - measured_from;
-    const double us = 1000.0;
     std::printf("{\"kernel\":true,\"pinned\":%s,\"rate_pps\":%.0f,\"seconds\":%.3f,\"payload\":%u,\"sent\":%llu,"
-                "\"measured\":%llu,\"echoed\":%llu,\"lost\":%llu,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,"
-                "\"max_us\":%.2f}\n",
+                "\"measured\":%llu,\"echoed\":%llu,\"lost\":%llu,%s}\n",
                 echo_pinned ? "true" : "false", rate, seconds, payload, static_cast<unsigned long long>(sent),
                 static_cast<unsigned long long>(measured), static_cast<unsigned long long>(echoed),
                 static_cast<unsigned long long>(measured - std::min(measured, echoed)),
-                static_cast<double>(round_trips.percentile(0.5)) / us,
-                static_cast<double>(round_trips.percentile(0.99)) / us,
-                static_cast<double>(round_trips.percentile(0.999)) / us, static_cast<double>(round_trips.max()) / us);
+                ringsock::dataplane::round_trip_fields(round_trips).c_str());
     return 0;
 }

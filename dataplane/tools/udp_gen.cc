@@ -310,22 +310,17 @@ int run(const ToolOptions& options, const GenOptions& gen, const SignalWatcher& 
     watchdog.join();
     const DataplaneSnapshot counts = dataplane.snapshot();
     const unsigned taken = dataplane.close_port();
-    const double us = 1000.0;
-    const LatencyHistogram& h = generator.round_trips();
     const uint64_t offered = generator.sent() - generator.no_mbuf();
     const uint64_t measured = generator.measured();
     fmt::print(
         "{{\"stopped_by\":\"{}\",\"resolved\":{},\"mode\":\"{}\",\"rate_pps\":{:.0f},\"seconds\":{:.3f},"
         "\"size\":{},\"sent\":{},\"measured\":{},\"no_mbuf\":{},\"tx_packets\":{},\"udp_tx_packets\":{},\"echoed\":{},"
-        "\"lost\":{},\"strays\":"
-        "{},"
-        "\"p50_us\":{:.2f},\"p99_us\":{:.2f},\"p999_us\":{:.2f},\"max_us\":{:.2f},\"mbufs_taken_after_close\":{}}}\n",
+        "\"lost\":{},\"strays\":{},{},\"mbufs_taken_after_close\":{}}}\n",
         stopped_by, generator.resolved() ? "true" : "false", gen.echo ? "echo" : "load", gen.rate,
         generator.sending_seconds(), gen.size, offered, measured, generator.no_mbuf(), counts.port.opackets,
         offered - std::min(offered, generator.tx_dropped()), generator.echoed(),
         gen.echo ? measured - std::min(measured, generator.echoed()) : 0, generator.strays(),
-        static_cast<double>(h.percentile(0.5)) / us, static_cast<double>(h.percentile(0.99)) / us,
-        static_cast<double>(h.percentile(0.999)) / us, static_cast<double>(h.max()) / us, taken);
+        round_trip_fields(generator.round_trips()), taken);
     std::fflush(stdout);
     if (!generator.resolved() && stopped_by == "done") {
         std::fprintf(stderr, "ringsock-udp-gen: %s never answered ARP\n", gen.peer.c_str());
