@@ -43,8 +43,14 @@ constexpr const char* kUs = "198.18.0.2";
 // The impaired suite moves the same 64 MiB each way. Stock lwIP 2.1 repaired
 // only the first hole of a window by fast retransmit and each further one by
 // a retransmission timeout (171 s per test here); our NewReno patch
-// (subprojects/packagefiles/lwip-newreno.patch) repairs one per round trip.
+// (subprojects/packagefiles/lwip-newreno.patch) repairs one per round trip,
+// and 50 ms timer ticks (lwipopts.h) shortened the time-outs that remain:
+// about 40 s per test. The kernel's 64 MiB to us takes 1-2 s.
 constexpr uint64_t kTransferBytes = 64ull << 20;
+// Time one exchange may take before the test gives up: 64 MiB through the
+// impairment took 110-120 s per test with lwIP's 250 ms timer ticks and
+// overran 180 s once under AddressSanitizer; about 40 s now.
+constexpr std::chrono::seconds kExchangeLimit{400};
 
 // The kernel's side, started in the namespace; its report is read at the end.
 std::unique_ptr<Child> kernel(const std::string& args)
@@ -144,12 +150,14 @@ private:
 // overlapped WSARecvs read to the peer's FIN, all through `port`: four of
 // each outstanding, each completion handled in the order the port gives.
 // FIN (shutdown SD_SEND) once every send completed. Returns the hash of
-// what arrived and its length.
+// what arrived and its length, and how long each direction took.
 struct Exchange {
     uint64_t received = 0;
     std::string received_hash;
     std::string sent_hash;
     uint64_t sent = 0;
+    double receive_seconds = 0;
+    double send_seconds = 0;
 };
 
 Exchange exchange(SOCKET s, HANDLE port, uint64_t total)
@@ -167,14 +175,41 @@ Exchange exchange(SOCKET s, HANDLE port, uint64_t total)
     Exchange result;
     uint64_t queued = 0;
     int sends_out = 0;
+    int receives_out = 0;
     bool fin = false;
     bool eof = false;
+    const auto start = std::chrono::steady_clock::now();
+    const auto seconds_since_start = [&] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    // The buffers belong to the stack until their request completes: a test
+    // that gives up closes the socket and collects every completion first, so
+    // a failure stays a failure and never becomes a use after free.
+    struct Abandon {
+        SOCKET s;
+        HANDLE port;
+        const int& out_sends;
+        const int& out_receives;
+        ~Abandon()
+        {
+            if (out_sends + out_receives == 0) return;
+            closesocket(s);
+            int left = out_sends + out_receives;
+            DWORD bytes = 0;
+            ULONG_PTR key = 0;
+            LPOVERLAPPED ov = nullptr;
+            while (left > 0 && (GetQueuedCompletionStatus(port, &bytes, &key, &ov, 10000) || ov != nullptr))
+                --left;
+            if (left > 0) std::abort(); // buffers still lent to the stack: stop before freeing them
+        }
+    } abandon{s, port, sends_out, receives_out};
     const auto post_recv = [&](Op& op) {
         op = Op{{}, std::move(op.buffer), true};
         WSABUF b{static_cast<ULONG>(op.buffer.size()), op.buffer.data()};
         DWORD flags = 0;
         const int rc = WSARecv(s, &b, 1, nullptr, &flags, &op.ov, nullptr);
         EXPECT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+        ++receives_out;
     };
     const auto post_send = [&](Op& op) {
         const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(kChunk, total - queued));
@@ -190,8 +225,10 @@ Exchange exchange(SOCKET s, HANDLE port, uint64_t total)
         post_recv(ops[static_cast<std::size_t>(i)]);
     for (int i = kDepth; i < 2 * kDepth && queued < total; ++i)
         post_send(ops[static_cast<std::size_t>(i)]);
-    const auto deadline = std::chrono::steady_clock::now() + 180s;
-    while ((!eof || sends_out != 0) && std::chrono::steady_clock::now() < deadline) {
+    const auto deadline = start + kExchangeLimit;
+    // After the FIN every receive still posted completes with zero bytes at
+    // once (the WSARecv page), so the loop waits for all of them.
+    while ((receives_out != 0 || sends_out != 0) && std::chrono::steady_clock::now() < deadline) {
         DWORD bytes = 0;
         ULONG_PTR key = 0;
         LPOVERLAPPED ov = nullptr;
@@ -205,33 +242,40 @@ Exchange exchange(SOCKET s, HANDLE port, uint64_t total)
             return result;
         }
         Op& op = *found;
+        --(op.receive ? receives_out : sends_out);
         if (!ok) {
             ADD_FAILURE() << (op.receive ? "receive" : "send") << " failed: " << GetLastError();
             return result;
         }
         if (op.receive) {
             if (bytes == 0) {
-                eof = true; // the peer's FIN; the other receives end the same way
+                if (!eof) result.receive_seconds = seconds_since_start();
+                eof = true; // the peer's FIN
                 continue;
             }
+            EXPECT_FALSE(eof) << "bytes after the zero-byte completion of the FIN";
             got.update(op.buffer.data(), bytes);
             result.received += bytes;
-            if (!eof) post_recv(op);
+            post_recv(op);
             continue;
         }
-        --sends_out;
         result.sent += bytes;
         if (queued < total)
             post_send(op);
         else if (sends_out == 0 && !fin) {
+            result.send_seconds = seconds_since_start();
             EXPECT_EQ(shutdown(s, SD_SEND), 0) << WSAGetLastError();
             fin = true;
         }
     }
-    EXPECT_TRUE(eof) << "no FIN from the peer";
+    EXPECT_TRUE(eof) << "no FIN from the peer within " << kExchangeLimit.count() << " s";
     EXPECT_EQ(sends_out, 0);
+    EXPECT_EQ(receives_out, 0);
     result.received_hash = std::to_string(result.received) + " " + got.hex();
     result.sent_hash = std::to_string(result.sent) + " " + source.hash.hex();
+    std::printf("[ exchange ] received %llu bytes in %.1f s, sent %llu bytes in %.1f s\n",
+                static_cast<unsigned long long>(result.received), result.receive_seconds,
+                static_cast<unsigned long long>(result.sent), result.send_seconds);
     return result;
 }
 
