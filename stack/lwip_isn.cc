@@ -6,7 +6,7 @@
 // is SipHash-2-4 (Aumasson and Bernstein) under a 128-bit key from
 // getrandom(), the construction Linux uses for the same purpose. The clock
 // is CLOCK_MONOTONIC rather than lwIP's tcp_ticks: tcp_ticks advances every
-// 500 ms, so a reused 4-tuple within half a second would get the same ISN,
+// 100 ms, so a reused 4-tuple within that time would get the same ISN,
 // which is what M exists to prevent. Called by lwIP on the lwIP engine
 // only; ringsock_lwip_isn_set_key must not race with it. Limits: the key
 // lives for the process; a process that wants rekeying calls set_key.

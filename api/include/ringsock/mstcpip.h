@@ -6,7 +6,7 @@
  * keepaliveinterval the time between unanswered probes. After 10 unanswered
  * probes (Windows' fixed count) the connection is lost: pending and later
  * receives and sends fail with WSAENETRESET. Defaults until set: 2 hours and
- * 1 second. ringsock checks keep-alive timers every 500 ms. A zero time or
+ * 1 second. ringsock checks keep-alive timers every 100 ms. A zero time or
  * interval with onoff set is WSAEINVAL; a datagram socket gets
  * WSAEOPNOTSUPP. Accepted sockets inherit the listener's values. */
 #ifndef RINGSOCK_MSTCPIP_H
