@@ -1,0 +1,331 @@
+// ringsock-bench-api-rx: the Winsock receive path's rate with a core per
+// side and nothing else on either. The port is net_ring on two rings made in
+// this process (tests/support/ring_peer.hh); the main thread, on lcore 0, is
+// both the generator and the application, the engine runs on lcore 1. On a
+// two-CPU machine this is the one layout where neither side waits for the
+// scheduler (over memif the generator, testpmd, takes a CPU of its own).
+//
+// Two phases, the same frames, one run:
+//   ceiling  datagrams to a socket that never reads and queues nothing
+//            (SO_RCVBUF 0): the engine receives, classifies, checks the
+//            checksum, finds the socket and frees each one (counted as
+//            rcvbuf_drops). What the engine does without the API.
+//   api      the same datagrams to a socket with --depth overlapped
+//            WSARecvFrom posted through a completion port, each completion
+//            reaped with GetQueuedCompletionStatusEx and its receive posted
+//            again (with --skip-on-success, receives that complete at once
+//            are handled where they return, as Windows servers do in the
+//            FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode).
+// The generator keeps at most --window datagrams beyond what the phase has
+// consumed (frames the engine took off the ring, or completions reaped), so
+// the api phase measures what the whole path sustains, not how fast a queue
+// overflows. Prints one JSON line: each phase's rate, the ratio, the share
+// of the main thread spent generating, the main thread's nanoseconds per
+// datagram in the API (reaps that found completions, and the reposts), and
+// the datagrams lost (offered, not completed, after a drain; must be 0).
+//
+// In-process; stops by itself after 2 x (--seconds + warm-up). Exit codes:
+// 2 a bad option or profile, 1 the stack or the peer would not start, 3 a
+// datagram lost.
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <x86intrin.h>
+
+#include <CLI/CLI.hpp>
+
+#include "tests/support/ring_peer.hh"
+
+namespace {
+
+namespace peer = ringsock::testing;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint16_t kSourcePort = 40000;
+constexpr uint16_t kReadPort = 9;     // the api phase's socket
+constexpr uint16_t kIgnoredPort = 10; // the ceiling phase's socket: never read, SO_RCVBUF 0
+constexpr unsigned kGenerateBurst = 64;
+constexpr unsigned kClockEvery = 64; // loop turns between clock reads (clock_gettime costs ~25 ns here)
+
+double seconds_between(Clock::time_point a, Clock::time_point b)
+{
+    return std::chrono::duration<double>(b - a).count();
+}
+
+// A phase's clock: `warm_up` seconds unmeasured, then `seconds` measured.
+// Time inside the generator and the API is summed in TSC cycles, converted
+// at the end with the rate the phase itself saw.
+class PhaseClock {
+public:
+    PhaseClock(double seconds, double warm_up) : seconds_(seconds), warm_up_(warm_up), start_(Clock::now()) {}
+
+    // Call every loop turn; true once the measured time is over. `on_start`
+    // runs once, when measuring begins.
+    template <typename OnStart>
+    bool over(OnStart&& on_start)
+    {
+        if (++turns_ % kClockEvery != 0) return false;
+        const auto now = Clock::now();
+        if (!measuring_ && seconds_between(start_, now) >= warm_up_) {
+            measuring_ = true;
+            measured_from_ = now;
+            tsc_from_ = __rdtsc();
+            generate_cycles = reap_cycles = 0;
+            on_start();
+        }
+        return measuring_ && seconds_between(measured_from_, now) >= seconds_;
+    }
+    double measured_seconds() const { return seconds_between(measured_from_, Clock::now()); }
+    double cycles_to_seconds(uint64_t cycles) const
+    {
+        const double hz = static_cast<double>(__rdtsc() - tsc_from_) / measured_seconds();
+        return hz > 0 ? static_cast<double>(cycles) / hz : 0;
+    }
+
+    uint64_t generate_cycles = 0;
+    uint64_t reap_cycles = 0; // in reaps that found completions, reposting included
+
+private:
+    double seconds_;
+    double warm_up_;
+    Clock::time_point start_;
+    Clock::time_point measured_from_;
+    uint64_t tsc_from_ = 0;
+    uint64_t turns_ = 0;
+    bool measuring_ = false;
+};
+
+struct Phase {
+    uint64_t offered = 0;  // put on the ring
+    uint64_t consumed = 0; // taken off the ring (ceiling) or completed (api)
+    double seconds = 0;
+    double generate_seconds = 0; // of the main thread's time, spent generating
+    double reap_seconds = 0;     // in reaps that found completions, reposting included
+    double rate() const { return seconds > 0 ? static_cast<double>(consumed) / seconds : 0; }
+};
+
+// Offers one burst to `port` if the window allows.
+void generate(Phase& phase, PhaseClock& clock, uint64_t consumed_so_far, unsigned window, std::size_t payload,
+              uint16_t port)
+{
+    if (phase.offered - consumed_so_far + kGenerateBurst > window) return;
+    const uint64_t t = __rdtsc();
+    phase.offered += peer::send_udp_copies(kSourcePort, port, payload, kGenerateBurst);
+    clock.generate_cycles += __rdtsc() - t;
+}
+
+// Datagrams to a bound socket that never reads and queues nothing
+// (SO_RCVBUF 0): the engine takes each off the ring, classifies it, checks
+// its checksum, finds the socket and drops it (counted). Consumed when the
+// engine took it off the ring.
+Phase ceiling_phase(double seconds, double warm_up, unsigned window, std::size_t payload)
+{
+    Phase phase;
+    PhaseClock clock(seconds, warm_up);
+    uint64_t consumed_at_start = 0;
+    const auto consumed = [&] { return phase.offered - peer::pending_received(); };
+    while (!clock.over([&] { consumed_at_start = consumed(); }))
+        generate(phase, clock, consumed(), window, payload, kIgnoredPort);
+    phase.seconds = clock.measured_seconds();
+    phase.consumed = consumed() - consumed_at_start;
+    phase.generate_seconds = clock.cycles_to_seconds(clock.generate_cycles);
+    return phase;
+}
+
+struct Receive {
+    WSAOVERLAPPED ov{};
+    char buffer[2048];
+    sockaddr_in from{};
+    int from_len = sizeof(sockaddr_in);
+    DWORD flags = 0;
+};
+
+// Posts `r`. On a socket that skips the port on success, a receive that
+// completes at once is counted in `completed` here and posted again, until
+// one is left pending (as a Windows server using that mode does).
+bool post(SOCKET s, Receive& r, bool skip_on_success, uint64_t& completed)
+{
+    for (;;) {
+        r.ov = {};
+        r.from_len = sizeof(r.from);
+        r.flags = 0;
+        WSABUF b{sizeof(r.buffer), r.buffer};
+        const int rc =
+            WSARecvFrom(s, &b, 1, nullptr, &r.flags, reinterpret_cast<sockaddr*>(&r.from), &r.from_len, &r.ov, nullptr);
+        if (rc != 0) return WSAGetLastError() == WSA_IO_PENDING;
+        if (!skip_on_success) return true; // its completion still goes to the port
+        ++completed;
+    }
+}
+
+// The same datagrams to a socket with `depth` receives posted; consumed
+// when reaped from the completion port. `lost` is what was offered and
+// never completed, after a drain. Closes `s`.
+Phase api_phase(SOCKET s, HANDLE port, unsigned depth, bool skip_on_success, double seconds, double warm_up,
+                unsigned window, std::size_t payload, uint64_t& lost, std::string& error)
+{
+    std::vector<Receive> receives(depth);
+    uint64_t completed = 0;
+    uint64_t completed_at_start = 0;
+    for (Receive& r : receives)
+        if (!post(s, r, skip_on_success, completed)) {
+            error = "WSARecvFrom failed: " + std::to_string(WSAGetLastError());
+            return {};
+        }
+    Phase phase;
+    std::vector<OVERLAPPED_ENTRY> entries(64);
+    PhaseClock clock(seconds, warm_up);
+    const auto reap = [&](DWORD timeout_ms) {
+        const uint64_t t = __rdtsc();
+        ULONG removed = 0;
+        if (!GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &removed, timeout_ms,
+                                         FALSE))
+            return;
+        for (ULONG i = 0; i < removed; ++i) {
+            auto* r = reinterpret_cast<Receive*>(entries[i].lpOverlapped);
+            ++completed;
+            if (!post(s, *r, skip_on_success, completed))
+                error = "WSARecvFrom failed: " + std::to_string(WSAGetLastError());
+        }
+        clock.reap_cycles += __rdtsc() - t;
+    };
+    while (!clock.over([&] { completed_at_start = completed; })) {
+        generate(phase, clock, completed, window, payload, kReadPort);
+        reap(0);
+        if (!error.empty()) return phase;
+    }
+    phase.seconds = clock.measured_seconds();
+    phase.consumed = completed - completed_at_start;
+    phase.generate_seconds = clock.cycles_to_seconds(clock.generate_cycles);
+    phase.reap_seconds = clock.cycles_to_seconds(clock.reap_cycles);
+    // Drain: everything offered must complete (the window is far below
+    // SO_RCVBUF, so nothing may have been dropped).
+    const auto drain_until = Clock::now() + std::chrono::seconds(2);
+    while (completed < phase.offered && Clock::now() < drain_until)
+        reap(10);
+    lost = phase.offered - completed;
+    // The receives still posted own their buffers until they come back:
+    // closing aborts them, and each is collected before `receives` goes.
+    closesocket(s);
+    unsigned aborted = 0;
+    while (aborted < depth) {
+        ULONG removed = 0;
+        if (!GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &removed, 2000,
+                                         FALSE) &&
+            removed == 0)
+            break;
+        aborted += removed;
+    }
+    if (aborted < depth) {
+        error = "closesocket left " + std::to_string(depth - aborted) + " receives uncompleted";
+        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", error.c_str());
+        std::abort(); // their buffers are still lent to the stack
+    }
+    return phase;
+}
+
+// An overlapped UDP socket on `port` with SO_RCVBUF `rcvbuf`, or
+// INVALID_SOCKET after saying why.
+SOCKET bound_socket(uint16_t port, int rcvbuf)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(port);
+    if (s == INVALID_SOCKET ||
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf)) != 0 ||
+        bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: cannot bind UDP %u: %d\n", port, WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"ringsock-bench-api-rx: the Winsock receive path with a core per side (in-process net_ring)"};
+    std::string profile = "drivers_config/ring.toml";
+    double seconds = 5;
+    double warm_up = 1;
+    unsigned depth = 256;
+    unsigned window = 1024;
+    unsigned frame = 64;
+    bool skip_on_success = false;
+    app.add_option("--profile", profile, "ring.toml (its port.device is replaced by the in-process rings)");
+    app.add_option("--seconds", seconds, "measured seconds per phase")->check(CLI::Range(0.1, 60.0));
+    app.add_option("--warm-up", warm_up, "seconds per phase before counting")->check(CLI::Range(0.0, 10.0));
+    app.add_option("--depth", depth, "overlapped receives posted")->check(CLI::Range(1u, 4096u));
+    // A socket queues at most 1024 datagrams (Socket::kQueueSlots): a wider
+    // window would measure drops.
+    app.add_option("--window", window, "datagrams offered beyond those consumed")->check(CLI::Range(128u, 1024u));
+    app.add_option("--frame", frame,
+                   "frame bytes on the ring, as testpmd's --txpkts counts them (64: a 22-byte payload)")
+        ->check(CLI::Range(42u, 1514u));
+    app.add_flag("--skip-on-success", skip_on_success,
+                 "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: receives that complete at once bypass the port");
+    CLI11_PARSE(app, argc, argv);
+    const std::size_t payload = frame - 42;
+
+    const std::string devarg = peer::ring_device_devarg();
+    if (devarg.empty()) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", peer::ring_peer_error().c_str());
+        return 1;
+    }
+    const std::string device = "port.device=" + devarg;
+    const std::string ipv4 = std::string("interface.ipv4=") + peer::kRingOurIpv4 + "/24";
+    const std::string mac = std::string("interface.mac=") + peer::kRingOurMac;
+    const char* overrides[] = {device.c_str(), "eal.lcores=0-1", ipv4.c_str(), mac.c_str()};
+    if (ringsock_configure(profile.c_str(), 4, overrides) != 0) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", ringsock_startup_error());
+        return 2;
+    }
+    WSADATA data;
+    if (WSAStartup(MAKEWORD(2, 2), &data) != 0 || !peer::start_peer()) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: cannot start: %s %s\n", ringsock_startup_error(),
+                     peer::ring_peer_error().c_str());
+        return 1;
+    }
+    SOCKET ignored = bound_socket(kIgnoredPort, 0);
+    SOCKET s = bound_socket(kReadPort, 16 << 20);
+    if (ignored == INVALID_SOCKET || s == INVALID_SOCKET) return 1;
+    const Phase ceiling = ceiling_phase(seconds, warm_up, window, payload);
+    closesocket(ignored);
+
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 1, 0);
+    uint64_t lost = 0;
+    std::string error;
+    if (skip_on_success &&
+        !SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: SetFileCompletionNotificationModes failed\n");
+        return 1;
+    }
+    const Phase api = api_phase(s, port, depth, skip_on_success, seconds, warm_up, window, payload, lost, error);
+    if (!error.empty()) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", error.c_str());
+        return 1;
+    }
+    CloseHandle(port);
+    peer::drain_sent();
+    WSACleanup();
+
+    const double api_thread_ns = api.consumed > 0 ? api.reap_seconds * 1e9 / static_cast<double>(api.consumed) : 0;
+    std::printf("{\"frame\": %u, \"depth\": %u, \"skip_on_success\": %d, \"window\": %u, \"ceiling_pps\": %.0f, "
+                "\"api_pps\": %.0f, "
+                "\"ratio\": %.4f, \"ceiling_generate_share\": %.3f, \"api_generate_share\": %.3f, "
+                "\"api_thread_ns_per_datagram\": %.1f, \"offered\": %llu, \"lost\": %llu}\n",
+                frame, depth, skip_on_success ? 1 : 0, window, ceiling.rate(), api.rate(),
+                ceiling.rate() > 0 ? api.rate() / ceiling.rate() : 0,
+                ceiling.seconds > 0 ? ceiling.generate_seconds / ceiling.seconds : 0,
+                api.seconds > 0 ? api.generate_seconds / api.seconds : 0, api_thread_ns,
+                static_cast<unsigned long long>(api.offered), static_cast<unsigned long long>(lost));
+    return lost == 0 ? 0 : 3;
+}
