@@ -44,10 +44,12 @@ namespace {
 
 using Clock = WakeHub::Clock;
 
-// INFINITE: none; 0: now (a poll).
+// INFINITE: none; 0: a poll, which never consults its deadline (and so
+// reads no clock: pollers call this millions of times a second).
 std::optional<Clock::time_point> deadline_after(DWORD ms) noexcept
 {
     if (ms == INFINITE) return std::nullopt;
+    if (ms == 0) return Clock::time_point{};
     return Clock::now() + std::chrono::milliseconds(ms);
 }
 

@@ -275,7 +275,7 @@ void LwipInterface::poll()
         counters_.handoff_in.add(n);
         on_lwip(frames, static_cast<uint16_t>(n));
     }
-    // lwIP's timers tick at 100 ms and slower; reading the clock for them
+    // lwIP's timers tick at 50 ms and slower; reading the clock for them
     // once a millisecond, not on every iteration, keeps a syscall-priced
     // clock_gettime off the loop.
     const uint64_t now = rte_rdtsc();
