@@ -50,15 +50,38 @@ Request* RequestPool::take() noexcept
 
 void RequestPool::give_back(Request* r) noexcept
 {
-    const uint32_t index = r->pool_index;
     r->next = nullptr;
+    push_chain(&r->pool_index, 1);
+}
+
+void RequestPool::give_back(ReturnBatch& batch, Request* r) noexcept
+{
+    r->next = nullptr;
+    batch.indices_[batch.count_++] = r->pool_index;
+    if (batch.count_ == ReturnBatch::kSize) flush(batch);
+}
+
+void RequestPool::flush(ReturnBatch& batch) noexcept
+{
+    if (batch.count_ == 0) return;
+    push_chain(batch.indices_.data(), batch.count_);
+    batch.count_ = 0;
+}
+
+void RequestPool::push_chain(const uint32_t* indices, uint32_t n) noexcept
+{
+    // Link the chain once; only its last link depends on the head.
+    for (uint32_t i = 0; i + 1 < n; ++i)
+        next_[indices[i]].store(indices[i + 1], std::memory_order_relaxed);
+    const uint32_t first = indices[0];
+    const uint32_t last = indices[n - 1];
     uint64_t head = head_.load(std::memory_order_relaxed);
     for (;;) {
-        next_[index].store(static_cast<uint32_t>(head), std::memory_order_relaxed);
+        next_[last].store(static_cast<uint32_t>(head), std::memory_order_relaxed);
         const uint64_t tag = (head >> 32) + 1;
-        if (head_.compare_exchange_weak(head, (tag << 32) | index, std::memory_order_release,
+        if (head_.compare_exchange_weak(head, (tag << 32) | first, std::memory_order_release,
                                         std::memory_order_relaxed)) {
-            taken_.fetch_sub(1, std::memory_order_relaxed);
+            returned_.fetch_add(n, std::memory_order_relaxed);
             return;
         }
     }

@@ -593,7 +593,7 @@ void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsign
     const ULONG_PTR key = r.key;
     ApcQueue* apc = r.apc;
     const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = r.routine;
-    requests_.give_back(&r);
+    requests_.give_back(returns_[engine], &r);
 
     ov->InternalHigh = bytes;
     ov->Offset = flags;
@@ -621,7 +621,7 @@ void Runtime::notify_only(Request& r, unsigned engine) noexcept
     ApcQueue* apc = r.apc;
     const Completion c{r.overlapped, r.key, r.result_bytes, r.result_error, r.result_flags, 0};
     const ApcEntry a{r.routine, r.overlapped, r.result_error, r.result_bytes, r.result_flags, 0, 0};
-    requests_.give_back(&r);
+    requests_.give_back(returns_[engine], &r);
     if (notify == Notify::port) port->push(engine, c);
     if (notify == Notify::apc) apc->push(engine, a);
 }

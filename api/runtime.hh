@@ -6,6 +6,7 @@
 // every socket instead).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "api/request_pool.hh"
 #include "api/socket.hh"
 #include "api/socket_engine.hh"
+#include "api/wake_hub.hh"
 #include "dataplane/dataplane.hh"
 #include "dataplane/telemetry.hh"
 #include "stack/classifier.hh"
@@ -116,6 +118,9 @@ public:
     // For a request that completed at once in its caller (result_* set,
     // OVERLAPPED already written): the port packet or routine only.
     void notify_only(Request& r, unsigned engine) noexcept;
+    // Engine `engine`, once per poll and when it stops: returns the
+    // requests complete() and notify_only() gave back to the pool.
+    void flush_returns(unsigned engine) noexcept { requests_.flush(returns_[engine]); }
 
     // Waits until the OVERLAPPED leaves STATUS_PENDING or the deadline
     // (0: forever) passes. True when it completed.
@@ -128,9 +133,10 @@ private:
     stack::LwipInterfaceConfig interface_;
     std::optional<dataplane::Dataplane> dataplane_;
     RequestPool requests_{kRequests};
+    std::array<RequestPool::ReturnBatch, kMaxEngines> returns_; // by engine: its thread's alone
     std::vector<std::unique_ptr<stack::Classifier>> classifiers_;
     std::optional<stack::LwipHandoffRing> handoff_ring_;
-    std::optional<stack::SoftwareRss> rss_; // when the port has fewer RX queues than engines
+    std::optional<stack::SoftwareRss> rss_;           // when the port has fewer RX queues than engines
     std::optional<stack::PortAffinity> tcp_affinity_; // when the NIC spreads flows over several queues
     std::atomic<uint64_t> affine_ports_{0};
     std::atomic<uint64_t> affinity_fallbacks_{0};

@@ -110,6 +110,7 @@ void SocketEngine::on_poll(dataplane::Engine&)
         for (Socket* s : serving_)
             serve(*s);
     }
+    runtime_.flush_returns(index_);
 }
 
 void SocketEngine::execute_stream(const Submission& s) noexcept
@@ -318,6 +319,7 @@ void SocketEngine::abort_everything() noexcept
                 answer(*static_cast<ControlCall*>(batch[i].arg), WSAENETDOWN);
         }
     }
+    runtime_.flush_returns(index_);
 }
 
 void SocketEngine::finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept
