@@ -129,16 +129,20 @@ struct Socket {
     std::atomic<CompletionPort*> port{nullptr};
     ULONG_PTR port_key = 0;
     std::atomic<uint8_t> notification_modes{0}; // FILE_SKIP_*
-    std::atomic<uint32_t> outstanding{0};       // requests posted, not yet completed
+    // The counters both sides write once per datagram each get a cache line
+    // of their own, away from what the engine only reads (above) and from
+    // each other: sharing one cost the engine a miss on every field it read
+    // after the application's last write (ringsock-bench-api-rx's profile).
+    alignas(64) std::atomic<uint32_t> outstanding{0}; // requests posted, not yet completed
     // Application threads inside the queue right now (immediate receive).
     // With `outstanding` it forms a Dekker pair: the engine leaves the
     // queue to them while this is non-zero, they leave it to the engine
     // while requests are outstanding, so a queue has one reader at a time
     // apart from immediate receivers among themselves (which dequeue with
     // the ring's multi-consumer path).
-    std::atomic<uint32_t> app_consumers{0};
-    std::atomic<int64_t> queued_bytes{0};
-    std::atomic<uint64_t> rcv_drops{0};
+    alignas(64) std::atomic<uint32_t> app_consumers{0};
+    alignas(64) std::atomic<int64_t> queued_bytes{0};
+    alignas(64) std::atomic<uint64_t> rcv_drops{0};
     std::vector<Endpoint> groups; // joined multicast groups (control path, under the runtime's mutex)
     // Stream sockets (SOCK_STREAM). `connected` above means established.
     std::atomic<bool> listening{false};
@@ -155,7 +159,7 @@ struct Socket {
     CompletionRing<QueuedDatagram> queue{kQueueSlots};
 
     // ---- engine --------------------------------------------------------
-    Request* fifo_head = nullptr;
+    alignas(64) Request* fifo_head = nullptr;
     Request* fifo_tail = nullptr;
     Socket* next_on_port = nullptr;
     void* lwip_pcb = nullptr; // lwIP engine's
