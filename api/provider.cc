@@ -151,7 +151,7 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
     const uint32_t n = s.queue.dequeue_burst_mc(&q, 1);
     s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
     if (n == 0) return false;
-    s.queued_bytes.fetch_sub(q.payload_length, std::memory_order_relaxed);
+    s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
     error = fill(buffers, count, q, bytes);
     if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
     free_mbuf(q.mbuf);
@@ -844,7 +844,7 @@ int WINAPI WSPIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, 
     }
     if (code == static_cast<DWORD>(FIONREAD)) {
         if (out == nullptr || out_size < sizeof(u_long)) return fail(lpErrno, WSAEFAULT);
-        const u_long queued = static_cast<u_long>(std::max<int64_t>(0, sock->queued_bytes.load()));
+        const u_long queued = static_cast<u_long>(std::max<int64_t>(0, sock->bytes_waiting()));
         std::memcpy(out, &queued, sizeof(queued));
         if (returned != nullptr) *returned = sizeof(u_long);
         return succeed(lpErrno);

@@ -385,6 +385,9 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->port_key = 0;
     s->notification_modes.store(0);
     s->queued_bytes.store(0);
+    s->enqueued_bytes.store(0);
+    s->dequeued_bytes.store(0);
+    s->dequeued_seen = 0;
     s->rcv_drops.store(0);
     s->groups.clear();
     s->listening.store(false);

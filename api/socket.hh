@@ -141,7 +141,13 @@ struct Socket {
     // apart from immediate receivers among themselves (which dequeue with
     // the ring's multi-consumer path).
     alignas(64) std::atomic<uint32_t> app_consumers{0};
+    // Stream sockets: what lwIP holds readable (the engine stores it).
+    // Datagram sockets count the two ends apart instead: bytes ever queued,
+    // written by the one engine that fills the queue, and bytes ever taken,
+    // by whoever takes; the difference is what waits.
     alignas(64) std::atomic<int64_t> queued_bytes{0};
+    alignas(64) std::atomic<int64_t> enqueued_bytes{0};
+    alignas(64) std::atomic<int64_t> dequeued_bytes{0};
     alignas(64) std::atomic<uint64_t> rcv_drops{0};
     std::vector<Endpoint> groups; // joined multicast groups (control path, under the runtime's mutex)
     // Stream sockets (SOCK_STREAM). `connected` above means established.
@@ -160,6 +166,10 @@ struct Socket {
 
     // ---- engine --------------------------------------------------------
     alignas(64) Request* fifo_head = nullptr;
+    // dequeued_bytes as the engine last read it: it only grows, so an old
+    // value overstates what waits, and the engine reads the consumers'
+    // cache line only when the old value says SO_RCVBUF is full.
+    int64_t dequeued_seen = 0;
     Request* fifo_tail = nullptr;
     Socket* next_on_port = nullptr;
     void* lwip_pcb = nullptr; // lwIP engine's
@@ -171,6 +181,13 @@ struct Socket {
 
     static constexpr int kStream = 1; // SOCK_STREAM (the same value in Winsock and the C library)
     bool is_stream() const noexcept { return type == kStream; }
+    // FIONREAD: bytes waiting to be received.
+    int64_t bytes_waiting() const noexcept
+    {
+        if (is_stream()) return queued_bytes.load(std::memory_order_relaxed);
+        const int64_t taken = dequeued_bytes.load(std::memory_order_relaxed);
+        return enqueued_bytes.load(std::memory_order_relaxed) - taken;
+    }
     bool shut_for_receive() const noexcept { return (shutdown_how.load(std::memory_order_acquire) & 1) != 0; }
     bool shut_for_send() const noexcept { return (shutdown_how.load(std::memory_order_acquire) & 2) != 0; }
     SOCKET handle() const noexcept;

@@ -290,7 +290,7 @@ void SocketEngine::detach(Socket& s) noexcept
     QueuedDatagram q[32];
     while (uint32_t n = s.queue.dequeue_burst_mc(q, 32)) {
         for (uint32_t i = 0; i < n; ++i) {
-            s.queued_bytes.fetch_sub(q[i].payload_length, std::memory_order_relaxed);
+            s.dequeued_bytes.fetch_add(q[i].payload_length, std::memory_order_relaxed);
             rte_pktmbuf_free(q[i].mbuf);
         }
     }
@@ -383,7 +383,7 @@ void SocketEngine::serve(Socket& s) noexcept
             error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
         } else {
             s.queue.dequeue_burst_mc(&q, 1); // the immediate path dequeues with _mc too
-            s.queued_bytes.fetch_sub(q.payload_length, std::memory_order_relaxed);
+            s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
             error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
             rte_pktmbuf_free(q.mbuf);
         }
@@ -429,16 +429,21 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
         return;
     }
     const int64_t limit = s.rcvbuf.load(std::memory_order_relaxed);
-    const int64_t queued = s.queued_bytes.load(std::memory_order_relaxed);
+    const int64_t enqueued = s.enqueued_bytes.load(std::memory_order_relaxed); // this engine's own count
+    if (enqueued - s.dequeued_seen + d.payload_length > limit)
+        s.dequeued_seen = s.dequeued_bytes.load(std::memory_order_relaxed);
     QueuedDatagram q{d.mbuf, d.payload_offset, d.payload_length, from};
-    if (queued + d.payload_length > limit || s.queue.enqueue_burst(&q, 1) != 1) {
+    const bool fits = enqueued - s.dequeued_seen + d.payload_length <= limit;
+    // Counted before it is visible, so FIONREAD never sees it taken first.
+    if (fits) s.enqueued_bytes.store(enqueued + d.payload_length, std::memory_order_relaxed);
+    if (!fits || s.queue.enqueue_burst(&q, 1) != 1) {
+        if (fits) s.enqueued_bytes.store(enqueued, std::memory_order_relaxed);
         // Never block the engine: count it where the application can see it.
         s.rcv_drops.fetch_add(1, std::memory_order_relaxed);
         counters_.rcvbuf_drops.add(1);
         rte_pktmbuf_free(d.mbuf);
         return;
     }
-    s.queued_bytes.fetch_add(d.payload_length, std::memory_order_relaxed);
     counters_.queued.add(1);
     if (s.fifo_head != nullptr) serve(s);
 }
