@@ -318,10 +318,10 @@ int main(int argc, char** argv)
     WSACleanup();
 
     const double api_thread_ns = api.consumed > 0 ? api.reap_seconds * 1e9 / static_cast<double>(api.consumed) : 0;
-    std::printf("{\"frame\": %u, \"depth\": %u, \"skip_on_success\": %d, \"window\": %u, \"ceiling_pps\": %.0f, "
-                "\"api_pps\": %.0f, "
-                "\"ratio\": %.4f, \"ceiling_generate_share\": %.3f, \"api_generate_share\": %.3f, "
-                "\"api_thread_ns_per_datagram\": %.1f, \"offered\": %llu, \"lost\": %llu}\n",
+    std::printf("{\"frame\":%u,\"depth\":%u,\"skip_on_success\":%d,\"window\":%u,\"ceiling_pps\":%.0f,"
+                "\"api_pps\":%.0f,"
+                "\"ratio\":%.4f,\"ceiling_generate_share\":%.3f,\"api_generate_share\":%.3f,"
+                "\"api_thread_ns_per_datagram\":%.1f,\"offered\":%llu,\"lost\":%llu}\n",
                 frame, depth, skip_on_success ? 1 : 0, window, ceiling.rate(), api.rate(),
                 ceiling.rate() > 0 ? api.rate() / ceiling.rate() : 0,
                 ceiling.seconds > 0 ? ceiling.generate_seconds / ceiling.seconds : 0,

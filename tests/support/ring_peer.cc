@@ -139,9 +139,14 @@ void write_udp_frame(uint8_t* p, std::size_t frame_len, uint16_t src_port, uint1
     const std::size_t l4_len = l3_len - sizeof(rte_ipv4_hdr);
     std::memset(p, 0, frame_len);
 
+    static rte_ether_addr ours{};
+    static rte_ether_addr peers{};
+    static const bool parsed = parse_mac(kRingOurMac, ours) && parse_mac("02:00:00:00:00:01", peers);
     auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-    parse_mac(kRingOurMac, eth->dst_addr);
-    parse_mac("02:00:00:00:00:01", eth->src_addr);
+    if (parsed) {
+        eth->dst_addr = ours;
+        eth->src_addr = peers;
+    }
     eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + sizeof(rte_ether_hdr));
