@@ -378,17 +378,17 @@ TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
 int main(int argc, char** argv)
 {
     ::testing::InitGoogleTest(&argc, argv);
-    const std::string devarg = peer::ring_device_devarg();
-    if (devarg.empty()) {
+    std::vector<std::string> settings = peer::ring_peer_overrides();
+    if (settings.empty()) {
         std::fprintf(stderr, "ring peer: %s\n", peer::ring_peer_error().c_str());
         return 1;
     }
-    const std::string device = "port.device=" + devarg;
-    const std::string ipv4 = std::string("interface.ipv4=") + peer::kRingOurIpv4 + "/24";
-    const std::string mac = std::string("interface.mac=") + peer::kRingOurMac;
-    const char* overrides[] = {device.c_str(), "eal.lcores=0-1", "eal.memory_mb=256", ipv4.c_str(), mac.c_str()};
+    settings.insert(settings.end(), {"eal.lcores=0-1", "eal.memory_mb=256"});
+    std::vector<const char*> overrides;
+    for (const std::string& s : settings)
+        overrides.push_back(s.c_str());
     const std::string profile = ringsock::testing::source_root() + "/drivers_config/ring.toml";
-    if (ringsock_configure(profile.c_str(), 5, overrides) != 0) {
+    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0) {
         std::fprintf(stderr, "%s\n", ringsock_startup_error());
         return 1;
     }

@@ -275,16 +275,16 @@ int main(int argc, char** argv)
     CLI11_PARSE(app, argc, argv);
     const std::size_t payload = frame - 42;
 
-    const std::string devarg = peer::ring_device_devarg();
-    if (devarg.empty()) {
+    std::vector<std::string> settings = peer::ring_peer_overrides();
+    if (settings.empty()) {
         std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", peer::ring_peer_error().c_str());
         return 1;
     }
-    const std::string device = "port.device=" + devarg;
-    const std::string ipv4 = std::string("interface.ipv4=") + peer::kRingOurIpv4 + "/24";
-    const std::string mac = std::string("interface.mac=") + peer::kRingOurMac;
-    const char* overrides[] = {device.c_str(), "eal.lcores=0-1", ipv4.c_str(), mac.c_str()};
-    if (ringsock_configure(profile.c_str(), 4, overrides) != 0) {
+    settings.emplace_back("eal.lcores=0-1");
+    std::vector<const char*> overrides;
+    for (const std::string& s : settings)
+        overrides.push_back(s.c_str());
+    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0) {
         std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", ringsock_startup_error());
         return 2;
     }

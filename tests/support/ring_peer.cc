@@ -117,6 +117,14 @@ std::string ring_device_devarg()
     return text;
 }
 
+std::vector<std::string> ring_peer_overrides()
+{
+    const std::string devarg = ring_device_devarg();
+    if (devarg.empty()) return {};
+    return {"port.device=" + devarg, std::string("interface.ipv4=") + kRingOurIpv4 + "/24",
+            std::string("interface.mac=") + kRingOurMac};
+}
+
 bool start_peer()
 {
     if (g_pool != nullptr) return true;

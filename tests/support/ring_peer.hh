@@ -25,6 +25,12 @@ inline constexpr const char* kRingOurMac = "02:00:00:00:00:02";
 // "net_ring0,internal=0x...", the PMD's own in-process argument.
 std::string ring_device_devarg();
 
+// Before WSAStartup: the profile overrides that put ring.toml's port on the
+// peer's rings with our addresses (port.device, interface.ipv4,
+// interface.mac), for ringsock_configure; empty (with ring_peer_error())
+// when the rings cannot be made.
+std::vector<std::string> ring_peer_overrides();
+
 // After WSAStartup: the mempool the peer builds its frames from. Idempotent;
 // false (with ring_peer_error()) if it cannot be made.
 bool start_peer();
