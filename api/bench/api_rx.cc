@@ -33,7 +33,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -165,20 +164,53 @@ bool post(SOCKET s, Receive& r, bool skip_on_success, uint64_t& completed)
     }
 }
 
+// Receives lent to the stack. However the phase ends, the socket is closed
+// and every receive still out is collected before its buffer goes; one that
+// never comes back (a lost completion) is reported in `error`, and the
+// buffers are then left allocated rather than freed under the stack.
+struct LentReceives {
+    SOCKET s;
+    HANDLE port;
+    std::string& error;
+    std::vector<Receive> receives;
+    unsigned out = 0; // posted, completion not yet reaped
+
+    ~LentReceives()
+    {
+        closesocket(s);
+        OVERLAPPED_ENTRY entries[64];
+        while (out > 0) {
+            ULONG removed = 0;
+            if (!GetQueuedCompletionStatusEx(port, entries, 64, &removed, 2000, FALSE) && removed == 0) break;
+            out -= removed;
+        }
+        if (out == 0) return;
+        error = "closesocket left " + std::to_string(out) + " receives uncompleted";
+        new std::vector<Receive>(std::move(receives)); // moves the storage, not the elements: still lent
+    }
+};
+
 // The same datagrams to a socket with `depth` receives posted; consumed
 // when reaped from the completion port. `lost` is what was offered and
 // never completed, after a drain. Closes `s`.
 Phase api_phase(SOCKET s, HANDLE port, unsigned depth, bool skip_on_success, double seconds, double warm_up,
                 unsigned window, std::size_t payload, uint64_t& lost, std::string& error)
 {
-    std::vector<Receive> receives(depth);
+    LentReceives lent{s, port, error, std::vector<Receive>(depth)};
     uint64_t completed = 0;
     uint64_t completed_at_start = 0;
-    for (Receive& r : receives)
-        if (!post(s, r, skip_on_success, completed)) {
+    // A receive is out once posted (an immediate success still sends its
+    // completion to the port unless the socket skips it).
+    const auto repost = [&](Receive& r) {
+        if (post(s, r, skip_on_success, completed))
+            ++lent.out;
+        else
             error = "WSARecvFrom failed: " + std::to_string(WSAGetLastError());
-            return {};
-        }
+    };
+    for (Receive& r : lent.receives) {
+        repost(r);
+        if (!error.empty()) return {};
+    }
     Phase phase;
     std::vector<OVERLAPPED_ENTRY> entries(64);
     PhaseClock clock(seconds, warm_up);
@@ -189,10 +221,9 @@ Phase api_phase(SOCKET s, HANDLE port, unsigned depth, bool skip_on_success, dou
                                          FALSE))
             return;
         for (ULONG i = 0; i < removed; ++i) {
-            auto* r = reinterpret_cast<Receive*>(entries[i].lpOverlapped);
             ++completed;
-            if (!post(s, *r, skip_on_success, completed))
-                error = "WSARecvFrom failed: " + std::to_string(WSAGetLastError());
+            --lent.out;
+            repost(*reinterpret_cast<Receive*>(entries[i].lpOverlapped));
         }
         clock.reap_cycles += __rdtsc() - t;
     };
@@ -211,23 +242,6 @@ Phase api_phase(SOCKET s, HANDLE port, unsigned depth, bool skip_on_success, dou
     while (completed < phase.offered && Clock::now() < drain_until)
         reap(10);
     lost = phase.offered - completed;
-    // The receives still posted own their buffers until they come back:
-    // closing aborts them, and each is collected before `receives` goes.
-    closesocket(s);
-    unsigned aborted = 0;
-    while (aborted < depth) {
-        ULONG removed = 0;
-        if (!GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &removed, 2000,
-                                         FALSE) &&
-            removed == 0)
-            break;
-        aborted += removed;
-    }
-    if (aborted < depth) {
-        error = "closesocket left " + std::to_string(depth - aborted) + " receives uncompleted";
-        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", error.c_str());
-        std::abort(); // their buffers are still lent to the stack
-    }
     return phase;
 }
 
