@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -218,8 +219,12 @@ unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t paylo
     if (frame_len > RTE_MBUF_DEFAULT_DATAROOM) return 0;
     // One template per call: its checksums are computed once, then copied.
     alignas(64) uint8_t frame[RTE_MBUF_DEFAULT_DATAROOM];
-    std::vector<uint8_t> payload(payload_size, 0x5a);
-    write_udp_frame(frame, frame_len, src_port, dst_port, payload.data(), payload_size, false);
+    static const std::array<uint8_t, RTE_MBUF_DEFAULT_DATAROOM> kPayload = [] {
+        std::array<uint8_t, RTE_MBUF_DEFAULT_DATAROOM> bytes;
+        bytes.fill(0x5a);
+        return bytes;
+    }();
+    write_udp_frame(frame, frame_len, src_port, dst_port, kPayload.data(), payload_size, false);
     unsigned sent = 0;
     while (sent < count) {
         rte_mbuf* burst[kBurst];
