@@ -2,8 +2,9 @@
 // reapers' dequeue and CloseHandle's abandonment. Abandonment uses the same
 // Dekker handshake as ApcQueue (see apc_queue.cc): the closer sets the flag,
 // fences and drains; a late producer enqueues, fences, reads the flag and
-// drains what it produced into. Producers hold a reference throughout, so
-// the slot is recycled only with every ring empty.
+// drains what it produced into. Producers hold a reference throughout (their
+// own, or a socket association the caller keeps), so the slot is recycled
+// only with every ring empty.
 #include "api/completion_port.hh"
 
 #include <bit>
@@ -20,6 +21,19 @@ void CompletionPort::reset(uint64_t handle) noexcept
     handle_.store(handle, std::memory_order_release);
 }
 
+CompletionPort::Ring* CompletionPort::ring_for(unsigned engine) noexcept
+{
+    if (engine >= kMaxEngines) [[unlikely]]
+        return nullptr;
+    Ring* ring = rings_[engine].get();
+    if (ring == nullptr) [[unlikely]] {
+        ring = rings_[engine].get_or_create(ring_capacity_);
+        if (ring == nullptr) return nullptr;
+        ring_mask_.fetch_or(uint64_t{1} << engine, std::memory_order_acq_rel); // after the pointer
+    }
+    return ring;
+}
+
 bool CompletionPort::try_reserve(unsigned engine) noexcept
 {
     if (engine >= kMaxEngines) [[unlikely]]
@@ -28,16 +42,7 @@ bool CompletionPort::try_reserve(unsigned engine) noexcept
     auto& ports = wait_objects().ports();
     if (ports.retain_live(h) == nullptr) [[unlikely]]
         return false;
-    Ring* ring = rings_[engine].get();
-    if (ring == nullptr) [[unlikely]] {
-        ring = rings_[engine].get_or_create(ring_capacity_);
-        if (ring == nullptr) {
-            ports.release(h);
-            return false;
-        }
-        ring_mask_.fetch_or(uint64_t{1} << engine, std::memory_order_acq_rel); // after the pointer
-    }
-    if (!ring->try_reserve(1)) {
+    if (!try_reserve_associated(engine)) {
         ports.release(h);
         return false;
     }
@@ -46,8 +51,28 @@ bool CompletionPort::try_reserve(unsigned engine) noexcept
 
 void CompletionPort::unreserve(unsigned engine) noexcept
 {
-    rings_[engine].get()->unreserve(1);
+    unreserve_associated(engine);
     wait_objects().ports().release(handle());
+}
+
+bool CompletionPort::try_reserve_associated(unsigned engine) noexcept
+{
+    Ring* ring = ring_for(engine);
+    return ring != nullptr && ring->try_reserve(1);
+}
+
+void CompletionPort::unreserve_associated(unsigned engine) noexcept
+{
+    rings_[engine].get()->unreserve(1);
+}
+
+void CompletionPort::publish(unsigned engine, const Completion* c, uint32_t n) noexcept
+{
+    Ring& ring = *rings_[engine].get();
+    ring.push_burst(c, n);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (abandoned_.load(std::memory_order_relaxed)) [[unlikely]]
+        drop_ring(ring);
 }
 
 void CompletionPort::push_burst(unsigned engine, const Completion* c, uint32_t n) noexcept
@@ -55,15 +80,15 @@ void CompletionPort::push_burst(unsigned engine, const Completion* c, uint32_t n
     if (n == 0) return;
     WaitObjects& w = wait_objects();
     const uint64_t h = handle(); // stable: our reservations keep the slot
-    Ring& ring = *rings_[engine].get();
-    const uint32_t queued = ring.enqueue_burst(c, n);
-    if (queued != n) [[unlikely]]
-        dropped_.fetch_add(n - queued, std::memory_order_relaxed); // pushed without reservations
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (abandoned_.load(std::memory_order_relaxed)) [[unlikely]]
-        drop_ring(ring);
+    publish(engine, c, n);
     w.ports().release(h, n);
     w.hub().notify();
+}
+
+void CompletionPort::push_associated(unsigned engine, const Completion& c) noexcept
+{
+    publish(engine, &c, 1);
+    wait_objects().hub().notify();
 }
 
 bool CompletionPort::post(const Completion& c) noexcept
@@ -101,7 +126,7 @@ unsigned CompletionPort::dequeue(Completion* out, unsigned max) noexcept
             Ring& ring = *rings_[engines[(first + i) % count]].get();
             // Consumer side (multi-consumer): each taken entry releases its
             // ring reservation.
-            n += ring.dequeue_burst_mc(out + n, max - n);
+            n += ring.pop_burst(out + n, max - n);
         }
     }
     if (posted != nullptr && !posted_first && n < max) n += posted->pop_burst(out + n, max - n);
@@ -122,7 +147,7 @@ void CompletionPort::release_association() noexcept
 void CompletionPort::drop_ring(Ring& ring) noexcept
 {
     Completion batch[kBurst];
-    for (uint32_t n; (n = ring.dequeue_burst_mc(batch, kBurst)) != 0;)
+    for (uint32_t n; (n = ring.pop_burst(batch, kBurst)) != 0;)
         dropped_.fetch_add(n, std::memory_order_relaxed);
 }
 

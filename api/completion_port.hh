@@ -2,10 +2,12 @@
 // with it queue until a thread takes them (GetQueuedCompletionStatus[Ex]),
 // and where PostQueuedCompletionStatus puts its packets.
 //
-// Producers: each engine through its own single-producer CompletionRing
-// (made on first use, published by one compare-and-swap), into which the
-// posting thread reserved a slot so that the completion always fits; any
-// thread through a bounded MPMC queue for posted packets. Consumers: any
+// Producers: one PortRing per engine (made on first use, published by one
+// compare-and-swap), into which the posting thread reserved a slot so that
+// the completion always fits; the engine pushes there what it completes,
+// and an application thread what it completed at once for a socket of that
+// engine (so one socket's completions stay in one FIFO). Any thread
+// through a bounded MPMC queue for posted packets. Consumers: any
 // number of threads at once, with the rings' multi-consumer dequeue. No
 // locks on either side; blocking is the caller's (WakeHub loop).
 //
@@ -26,8 +28,8 @@
 #include <cstdint>
 
 #include "api/completion.hh"
-#include "api/completion_ring.hh"
 #include "api/handle_table.hh"
+#include "api/port_ring.hh"
 #include "api/wake_hub.hh"
 
 namespace ringsock::api {
@@ -61,10 +63,21 @@ public:
     // Gives back a reservation that will not be pushed.
     void unreserve(unsigned engine) noexcept;
 
+    // ---- a thread that holds a socket's association -------------------
+
+    // As try_reserve(), push() and unreserve(), without a reference of the
+    // port's own: for an application thread that completes a receive in
+    // the call and pushes before it returns, while it keeps the socket's
+    // association (and with it the port) alive. False from the reserve
+    // when the ring is full or cannot be made.
+    bool try_reserve_associated(unsigned engine) noexcept;
+    void push_associated(unsigned engine, const Completion& c) noexcept;
+    void unreserve_associated(unsigned engine) noexcept;
+
     // ---- engine `engine` (one thread per engine index) -----------------
 
-    // Queues a completion reserved on `engine`; consumes the reservation,
-    // never fails. Wakes waiters.
+    // Queues a completion reserved on `engine` by try_reserve(); consumes
+    // the reservation and its reference, never fails. Wakes waiters.
     void push(unsigned engine, const Completion& c) noexcept { push_burst(engine, &c, 1); }
     // `n` completions, each reserved on `engine`; one wake for the burst.
     void push_burst(unsigned engine, const Completion* c, uint32_t n) noexcept;
@@ -102,8 +115,13 @@ public:
     void abandon() noexcept;
 
 private:
-    using Ring = CompletionRing<Completion>;
+    using Ring = PortRing<Completion>;
 
+    // The ring of `engine`, made on first use; null when it cannot be.
+    Ring* ring_for(unsigned engine) noexcept;
+    // Queues reserved completions on `engine`'s ring, then drops them if the
+    // port was abandoned meanwhile (the Dekker handshake with abandon()).
+    void publish(unsigned engine, const Completion* c, uint32_t n) noexcept;
     void drop_ring(Ring& ring) noexcept;
     void drop_posted() noexcept;
 

@@ -158,6 +158,58 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
     return true;
 }
 
+// The overlapped receive completed in the call, for a request notified
+// through a completion port or an event (or nothing): when nothing is
+// outstanding on the socket and a datagram is queued, the caller's thread
+// takes it, writes the OVERLAPPED and queues the port's completion itself,
+// on the home engine's ring of the port, where the engine queues the
+// socket's other completions: no request record, no trip through the
+// engine. False when it could not (the request must go to the engine).
+// `error` is the receive's own (WSAEMSGSIZE: no completion is queued).
+//
+// The port is used without a reference of its own: the socket's
+// association keeps it, and closesocket() releases that only after
+// `app_consumers` went back to zero with the socket already closed (the
+// same Dekker pair: either we see `open` false or the closer sees us).
+bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen,
+                      LPWSAOVERLAPPED ov, DWORD& bytes, DWORD& error) noexcept
+{
+    CompletionPort* port = s.port.load(std::memory_order_acquire);
+    const bool skip_port = port != nullptr && (s.notification_modes.load(std::memory_order_acquire) &
+                                               FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != 0;
+    const bool via_port = port != nullptr && !skip_port;
+    bool done = false;
+    s.app_consumers.fetch_add(1, std::memory_order_seq_cst);
+    if (s.outstanding.load(std::memory_order_seq_cst) == 0 && s.open.load(std::memory_order_seq_cst) &&
+        !s.queue.empty() && (!via_port || port->try_reserve_associated(s.home_engine))) {
+        QueuedDatagram q;
+        if (s.queue.dequeue_burst_mc(&q, 1) == 1) {
+            s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
+            error = fill(buffers, count, q, bytes);
+            if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
+            free_mbuf(q.mbuf);
+            ov->InternalHigh = bytes;
+            ov->Offset = 0;
+            std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
+            // A receive that failed at once has no completion indication (the pages).
+            if (via_port && error == 0)
+                port->push_associated(s.home_engine, Completion{ov, s.port_key, bytes, 0, 0, 0});
+            else if (via_port)
+                port->unreserve_associated(s.home_engine);
+            done = true;
+        } else if (via_port) {
+            port->unreserve_associated(s.home_engine); // another receiver took it first
+        }
+    }
+    s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
+    if (done && error == 0 && !via_port) {
+        if (port == nullptr && ov->hEvent != nullptr)
+            if (Event* event = wait_objects().event(ov->hEvent)) event->set(rt.hub());
+        rt.hub().notify();
+    }
+    return done;
+}
+
 } // namespace
 
 int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED ov,
@@ -218,27 +270,20 @@ void wait_or_time_out(Runtime& rt, Socket& s, unsigned engine, OVERLAPPED& mine,
 
 namespace {
 
-// An overlapped request that completed in the caller: OVERLAPPED written,
-// event set here; the port packet or routine through the engine (unless
-// the socket skips the port on success).
-void notify_immediate(Runtime& rt, Socket& s, Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept
+// A receive with a completion routine that completed in the caller: the
+// OVERLAPPED is written here, the routine queued through the engine (its
+// APC ring carries the engine's completions for this thread, so the
+// routine runs in order with them). Ports and events never come here:
+// complete_at_once() serves them without the engine.
+void notify_routine_through_engine(Runtime& rt, Socket& s, Request& r, DWORD bytes) noexcept
 {
     LPWSAOVERLAPPED ov = r.overlapped;
     ov->InternalHigh = bytes;
-    ov->Offset = flags;
-    std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
-    const bool skip = r.notify == Notify::port && error == 0 &&
-                      (s.notification_modes.load(std::memory_order_acquire) & FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
-    if (r.notify == Notify::event || skip) {
-        if (r.notify == Notify::event && r.event != nullptr) r.event->set(rt.hub());
-        release_notification(r);
-        rt.requests().give_back(&r);
-        rt.hub().notify();
-        return;
-    }
-    r.result_error = error;
+    ov->Offset = 0;
+    std::atomic_ref<ULONG_PTR>(ov->Internal).store(0, std::memory_order_release);
+    r.result_error = 0;
     r.result_bytes = bytes;
-    r.result_flags = flags;
+    r.result_flags = 0;
     if (!rt.engine(r.engine).submit(Submission{Op::notify, 0, &s, &r})) {
         release_notification(r);
         rt.requests().give_back(&r);
@@ -265,15 +310,29 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     if (overlapped) {
         if (s->outstanding.load(std::memory_order_relaxed) >= Socket::kMaxOutstanding)
             return fail(lpErrno, WSAEWOULDBLOCK); // too many outstanding overlapped requests
+        if (routine == nullptr) {
+            DWORD bytes = 0;
+            DWORD status = 0;
+            if (complete_at_once(rt, *s, buffers, count, from, fromlen, ov, bytes, status)) {
+                if (received != nullptr) *received = bytes;
+                *flags = 0; // a whole message (UDP has no MSG_PARTIAL)
+                return status != 0 ? fail(lpErrno, static_cast<int>(status)) : succeed(lpErrno);
+            }
+        }
         Request* r = rt.requests().take();
         if (r == nullptr) return fail(lpErrno, WSAEWOULDBLOCK);
         if ((error = choose_notification(*s, *r, s->home_engine, ov, routine, thread)) != 0) {
             rt.requests().give_back(r);
             return fail(lpErrno, error);
         }
+        // A completion routine is queued through the engine: one taken now
+        // goes there as a notification, behind the socket's earlier ones.
+        // Ports and events were tried above; trying again here could let
+        // a notification through the engine fall behind the caller's next
+        // completion at once.
         DWORD bytes = 0;
         DWORD status = 0;
-        if (receive_now(*s, buffers, count, from, fromlen, bytes, status)) {
+        if (routine != nullptr && receive_now(*s, buffers, count, from, fromlen, bytes, status)) {
             if (received != nullptr) *received = bytes;
             *flags = 0; // a whole message (UDP has no MSG_PARTIAL)
             if (status != 0) {
@@ -284,7 +343,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
                 rt.requests().give_back(r);
                 return fail(lpErrno, static_cast<int>(status));
             }
-            notify_immediate(rt, *s, *r, 0, bytes, 0);
+            notify_routine_through_engine(rt, *s, *r, bytes);
             return succeed(lpErrno);
         }
         if (!r->capture(buffers, count)) {

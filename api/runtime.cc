@@ -429,7 +429,9 @@ int Runtime::control(unsigned engine, Op op, Socket* socket, ControlCall& call)
 void Runtime::close_socket(Socket& s)
 {
     std::lock_guard lock(control_);
-    if (!s.open.exchange(false, std::memory_order_acq_rel)) return;
+    // Sequentially consistent: the Dekker pair with a receive completing in
+    // the caller (provider.cc's complete_at_once), waited for below.
+    if (!s.open.exchange(false, std::memory_order_seq_cst)) return;
     // New posts now fail (find() refuses the handle); the engine aborts
     // what is pending and drops the socket from its table.
     ControlCall call;
@@ -459,6 +461,10 @@ void Runtime::close_socket(Socket& s)
     // engine reads them; the slot waits until they have.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (s.outstanding.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    // A receive completing in a caller may still push to the port on the
+    // association's reference; any that starts now sees the socket closed.
+    while (s.app_consumers.load(std::memory_order_seq_cst) != 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
     // The association's reference on the port (CreateIoCompletionPort took it).
     if (CompletionPort* port = s.port.exchange(nullptr)) port->release_association();

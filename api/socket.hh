@@ -139,7 +139,9 @@ struct Socket {
     // queue to them while this is non-zero, they leave it to the engine
     // while requests are outstanding, so a queue has one reader at a time
     // apart from immediate receivers among themselves (which dequeue with
-    // the ring's multi-consumer path).
+    // the ring's multi-consumer path). With `open` it forms a second pair:
+    // closesocket waits for it to reach zero before it releases the port
+    // association, which an immediate receive pushes its completion on.
     alignas(64) std::atomic<uint32_t> app_consumers{0};
     // Stream sockets: what lwIP holds readable (the engine stores it).
     // Datagram sockets count the two ends apart instead: bytes ever queued,

@@ -7,6 +7,7 @@
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2tcpip.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -156,6 +157,73 @@ TEST_F(ApiRing, OversizeDatagramFillsTheBuffersFailsWithEmsgsizeAndLosesTheRest)
 TEST_F(ApiRing, ReceivesPostedOnACompletionPortCompleteInPostingOrder)
 {
     ringsock::testing::receives_complete_in_posting_order(7304, 32, ring_peer());
+}
+
+// A completion port hands out one socket's completions in the order their
+// datagrams arrived, whether the engine completed the receive (posted
+// before the datagram) or the caller's thread did (posted after it, when
+// the datagram was already queued): the two kinds are mixed in every round
+// here and reaped one at a time afterwards.
+TEST_F(ApiRing, CompletionsFromTheEngineAndAtOnceKeepArrivalOrderOnAPort)
+{
+    constexpr uint16_t kPort = 7320;
+    constexpr unsigned kRounds = 20;
+    constexpr unsigned kHalf = 4;
+    SOCKET s = bound_socket(kPort);
+    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(iocp, nullptr);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 5, 0), iocp);
+    std::vector<std::vector<char>> b(2 * kHalf, std::vector<char>(16, 0));
+    std::vector<WSAOVERLAPPED> ov(2 * kHalf);
+    unsigned next_datagram = 0;
+    for (unsigned round = 0; round < kRounds; ++round) {
+        // Half posted first: the engine completes them.
+        for (unsigned i = 0; i < kHalf; ++i) {
+            ov[i] = WSAOVERLAPPED{};
+            WSABUF buf{16, b[i].data()};
+            DWORD got = 0, flags = 0;
+            ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), SOCKET_ERROR);
+            ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+        }
+        for (unsigned k = 0; k < 2 * kHalf; ++k)
+            peer_sends(kPort, next_datagram + k, 8);
+        ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+        for (unsigned i = 0; i < kHalf; ++i) {
+            const auto deadline = std::chrono::steady_clock::now() + 5s;
+            while (std::atomic_ref<ULONG_PTR>(ov[i].Internal).load() == STATUS_PENDING)
+                ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "round " << round << " receive " << i;
+        }
+        std::this_thread::sleep_for(2ms); // the engine's last completion finished
+        // Half posted after: they find their datagrams queued and complete at once.
+        for (unsigned i = kHalf; i < 2 * kHalf; ++i) {
+            ov[i] = WSAOVERLAPPED{};
+            WSABUF buf{16, b[i].data()};
+            DWORD got = 0, flags = 0;
+            ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov[i], nullptr), 0)
+                << "round " << round << " receive " << i << ": " << WSAGetLastError();
+            EXPECT_EQ(got, 8u);
+        }
+        for (unsigned k = 0; k < 2 * kHalf; ++k) {
+            DWORD bytes = 0;
+            ULONG_PTR key = 0;
+            LPOVERLAPPED done = nullptr;
+            ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs)) << "round " << round;
+            EXPECT_EQ(key, 5u);
+            EXPECT_EQ(bytes, 8u);
+            const auto i = static_cast<unsigned>(done - ov.data());
+            ASSERT_LT(i, 2 * kHalf);
+            EXPECT_EQ(i, k) << "round " << round << ": completion " << k << " is receive " << i;
+            EXPECT_EQ(static_cast<uint8_t>(b[i][0]), pattern(next_datagram + k, 0))
+                << "round " << round << ": completion " << k << " holds another datagram";
+        }
+        next_datagram += 2 * kHalf;
+    }
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "a completion too many";
+    closesocket(s);
+    CloseHandle(iocp);
 }
 
 TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)
