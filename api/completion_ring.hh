@@ -158,18 +158,29 @@ public:
     // entry, returns how many. Lock-free: it copies the entries and then
     // claims them with a CAS on the head, retrying with the new head when
     // another consumer claimed first (so out[] may be written even when it
-    // returns 0). There is no shared copy of the tail: the consumers share
-    // the head's line anyway, and a shared copy would need acquire/release
-    // of its own.
+    // returns 0). The consumers share a copy of the last tail one of them
+    // read, on the head's line: while it still covers `max` entries past
+    // the head, nobody reads the producer's line, which the producer
+    // rewrites with every burst (that miss was a fifth of an immediate
+    // receive's time in ringsock-bench-api-rx).
     uint32_t dequeue_burst_mc(T* out, uint32_t max) noexcept
     {
         // Acquire, pairs with the release of the consumer that stored this
         // head: the tail it had seen (>= head) happens-before our load below.
         uint64_t head = consumer_.head.load(std::memory_order_acquire);
+        // Acquire, pairs with the release of the consumer that stored it,
+        // which had acquired it from the producer: the entries before it
+        // are written. Never ahead of the producer's tail.
+        uint64_t tail = consumer_.tail_seen.load(std::memory_order_acquire);
         for (;;) {
-            // Acquire, pairs with the producer's release of the tail.
-            const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
-            const uint64_t ready = tail - head;
+            uint64_t ready = tail - head;
+            // Not enough known, or the copy is behind the head (wraps huge).
+            if (ready < max || ready > capacity_) {
+                // Acquire, pairs with the producer's release of the tail.
+                tail = producer_.tail.load(std::memory_order_acquire);
+                consumer_.tail_seen.store(tail, std::memory_order_release);
+                ready = tail - head;
+            }
             if (ready > capacity_) [[unlikely]] {
                 // Our head is stale by more than a ring: others claimed and
                 // the producer refilled in between.
@@ -275,10 +286,11 @@ private:
         uint64_t head_cache = 0;
     };
     // Written by the consumers, read by the producer. tail_cache belongs to
-    // dequeue_burst() alone.
+    // dequeue_burst() alone; tail_seen is dequeue_burst_mc()'s shared copy.
     struct alignas(kCacheLine) ConsumerSide {
         std::atomic<uint64_t> head{0};
         uint64_t tail_cache = 0;
+        std::atomic<uint64_t> tail_seen{0};
     };
     // Written by any thread that reserves and by every dequeue.
     struct alignas(kCacheLine) ReservedCount {

@@ -180,8 +180,11 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
     const bool via_port = port != nullptr && !skip_port;
     bool done = false;
     s.app_consumers.fetch_add(1, std::memory_order_seq_cst);
+    // The port's reservation first: taken and given back on this core
+    // when the queue is empty, where an emptiness check would read the
+    // engine's line.
     if (s.outstanding.load(std::memory_order_seq_cst) == 0 && s.open.load(std::memory_order_seq_cst) &&
-        !s.queue.empty() && (!via_port || port->try_reserve_associated(s.home_engine))) {
+        (!via_port || port->try_reserve_associated(s.home_engine))) {
         QueuedDatagram q;
         if (s.queue.dequeue_burst_mc(&q, 1) == 1) {
             s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
