@@ -623,6 +623,15 @@ void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsign
     hub().notify();
 }
 
+void Runtime::write_result(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept
+{
+    const LPWSAOVERLAPPED ov = r.overlapped;
+    requests_.give_back(returns_[engine], &r);
+    ov->InternalHigh = bytes;
+    ov->Offset = flags;
+    std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
+}
+
 void Runtime::notify_only(Request& r, unsigned engine) noexcept
 {
     const Notify notify = r.notify;

@@ -115,6 +115,11 @@ public:
     // request back. `engine`: the completing engine, whose rings were
     // reserved at post time.
     void complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept;
+    // As complete(), notifying nobody: for a port request whose completion
+    // the engine queues itself (SocketEngine's staged pushes).
+    void write_result(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept;
+    // Engine `engine` gives a request back (in its batch).
+    void give_back(Request& r, unsigned engine) noexcept { requests_.give_back(returns_[engine], &r); }
     // For a request that completed at once in its caller (result_* set,
     // OVERLAPPED already written): the port packet or routine only.
     void notify_only(Request& r, unsigned engine) noexcept;

@@ -13,11 +13,13 @@
 // application running on the engine's own lcore calls execute() directly.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "api/completion.hh"
 #include "api/endpoint.hh"
 #include "api/socket.hh"
 #include "dataplane/counters.hh"
@@ -232,6 +234,22 @@ private:
     std::vector<Socket*> attached_; // every socket in the table (teardown)
     static constexpr std::size_t kMaxReassembled = 32;
     std::vector<rte_mbuf*> reassembled_; // from lwIP, for the next poll
+
+    // Port completions (and port notifications of requests that completed
+    // in their caller) are queued in order and pushed at the end of the
+    // poll, or when 32 wait: one push, fence, reference release and wake
+    // per port per poll instead of per completion. A completed request's
+    // socket hears of it (`outstanding`) only after the push, so a receive
+    // completing at once in an application thread, which waits for
+    // `outstanding` to reach zero, never queues ahead of it.
+    static constexpr uint32_t kStagedCompletions = 32;
+    void stage(CompletionPort* port, const Completion& c, Socket* outstanding_on) noexcept;
+    void push_staged() noexcept;
+    void notify(Request& r) noexcept; // Op::notify
+    std::array<CompletionPort*, kStagedCompletions> staged_ports_{};
+    std::array<Completion, kStagedCompletions> staged_{};
+    std::array<Socket*, kStagedCompletions> staged_sockets_{}; // null for a notification
+    uint32_t staged_count_ = 0;
 };
 
 } // namespace ringsock::api
