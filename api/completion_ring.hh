@@ -40,6 +40,9 @@
 #include <string>
 #include <type_traits>
 
+#include "api/ring_admission.hh"
+#include "api/ring_words.hh"
+
 namespace ringsock::api {
 
 template <typename T>
@@ -50,7 +53,7 @@ public:
     // capacity (in): entries the ring holds; a power of two, at least 1.
     // Throws std::invalid_argument when it is not a power of two, and
     // std::bad_alloc when the slots cannot be allocated.
-    explicit CompletionRing(uint32_t capacity) : capacity_(capacity), mask_(capacity - 1)
+    explicit CompletionRing(uint32_t capacity) : capacity_(capacity), mask_(capacity - 1), admission_(capacity)
     {
         if (capacity == 0 || (capacity & (capacity - 1)) != 0)
             throw std::invalid_argument("CompletionRing: capacity " + std::to_string(capacity) +
@@ -80,28 +83,17 @@ public:
     bool empty() const noexcept { return size() == 0; }
 
     // Outstanding reservations (a snapshot).
-    uint32_t reserved() const noexcept { return reserved_.value.load(std::memory_order_relaxed); }
+    uint32_t reserved() const noexcept { return admission_.reserved(); }
 
     // Any thread. Reserves room for n entries that the caller's request
     // will produce. Returns false, changing nothing, when reserved() + n
     // would exceed capacity(). Every success is followed, for each of the
     // n, by exactly one enqueued entry or one unreserve().
-    bool try_reserve(uint32_t n = 1) noexcept
-    {
-        // Acquire on success, pairs with release_reservations(): the head
-        // advance that freed this room happens-before whatever we hand the
-        // request to, and through it the producer's enqueue.
-        uint32_t now = reserved_.value.load(std::memory_order_relaxed);
-        do {
-            if (now > capacity_ || n > capacity_ - now) return false;
-        } while (
-            !reserved_.value.compare_exchange_weak(now, now + n, std::memory_order_acquire, std::memory_order_relaxed));
-        return true;
-    }
+    bool try_reserve(uint32_t n = 1) noexcept { return admission_.try_reserve(n); }
 
     // Any thread. Gives back n reservations that will never produce an
     // entry (the post failed). n must not exceed what the caller holds.
-    void unreserve(uint32_t n = 1) noexcept { reserved_.value.fetch_sub(n, std::memory_order_release); }
+    void unreserve(uint32_t n = 1) noexcept { admission_.unreserve(n); }
 
     // Producer only. Copies as many of items[0 .. n) as fit into the ring,
     // in order, and publishes them with one store of the tail. Returns how
@@ -149,7 +141,7 @@ public:
         // Release, pairs with the producer's acquire of the head: our
         // copies are done before it may overwrite the slots.
         consumer_.head.store(head + n, std::memory_order_release);
-        release_reservations(n);
+        admission_.release(n);
         return n;
     }
 
@@ -199,7 +191,7 @@ public:
             // dequeue_burst()); acquire on failure, as for the first load.
             if (consumer_.head.compare_exchange_weak(head, head + n, std::memory_order_acq_rel,
                                                      std::memory_order_acquire)) {
-                release_reservations(n);
+                admission_.release(n);
                 return n;
             }
         }
@@ -220,59 +212,15 @@ private:
     // x86's line; 64 also keeps each slot array start line-aligned.
     static constexpr std::size_t kCacheLine = 64;
 
-    // Slots are stored as words as wide as T's size allows, so that the
-    // producer's stores and dequeue_burst_mc()'s loads can be atomic word
-    // by word (plain moves on x86) without a lock for any T.
-    using Word = std::conditional_t<
-        sizeof(T) % 8 == 0, uint64_t,
-        std::conditional_t<sizeof(T) % 4 == 0, uint32_t, std::conditional_t<sizeof(T) % 2 == 0, uint16_t, uint8_t>>>;
-    static constexpr std::size_t kWords = sizeof(T) / sizeof(Word);
-    static_assert(std::atomic_ref<Word>::is_always_lock_free);
-    static_assert(std::atomic_ref<Word>::required_alignment <= sizeof(Word), "slots are packed");
+    using Words = RingWords<T>;
+    using Word = typename Words::Word;
+    static constexpr std::size_t kWords = Words::kCount;
 
     Word* slot(uint64_t index) const noexcept { return slots_.get() + (index & mask_) * kWords; }
-
-    void store_slot(uint64_t index, const T& item) noexcept
-    {
-        Word words[kWords];
-        std::memcpy(words, &item, sizeof(T));
-        Word* s = slot(index);
-        for (std::size_t w = 0; w < kWords; ++w)
-            std::atomic_ref<Word>(s[w]).store(words[w], std::memory_order_relaxed);
-    }
+    void store_slot(uint64_t index, const T& item) noexcept { Words::store(slot(index), item); }
     // Only where no store can be under way: the caller holds the head.
-    // Plain loads, word by word rather than one memcpy: GCC expands a
-    // fixed-size memcpy inline without ThreadSanitizer instrumentation, and
-    // these loads are what lets TSan check the tail/head ordering.
-    void load_slot(uint64_t index, T& out) const noexcept
-    {
-        Word words[kWords];
-        const Word* s = slot(index);
-        for (std::size_t w = 0; w < kWords; ++w)
-            words[w] = s[w];
-        std::memcpy(static_cast<void*>(&out), words, sizeof(T)); // T may have member initializers
-    }
-    void load_slot_racy(uint64_t index, T& out) const noexcept
-    {
-        Word words[kWords];
-        Word* s = slot(index);
-        for (std::size_t w = 0; w < kWords; ++w)
-            words[w] = std::atomic_ref<Word>(s[w]).load(std::memory_order_relaxed);
-        std::memcpy(static_cast<void*>(&out), words, sizeof(T));
-    }
-
-    // After the head store: release, pairs with try_reserve()'s acquire.
-    // Saturates at zero, so that unsolicited entries on a ring without
-    // reservations give nothing back.
-    void release_reservations(uint32_t n) noexcept
-    {
-        uint32_t now = reserved_.value.load(std::memory_order_relaxed);
-        while (now != 0) {
-            const uint32_t next = now > n ? now - n : 0;
-            if (reserved_.value.compare_exchange_weak(now, next, std::memory_order_release, std::memory_order_relaxed))
-                return;
-        }
-    }
+    void load_slot(uint64_t index, T& out) const noexcept { Words::load(slot(index), out); }
+    void load_slot_racy(uint64_t index, T& out) const noexcept { Words::load_racy(slot(index), out); }
 
     struct AlignedDelete {
         void operator()(Word* p) const noexcept { ::operator delete (p, std::align_val_t{kCacheLine}); }
@@ -292,12 +240,6 @@ private:
         uint64_t tail_cache = 0;
         std::atomic<uint64_t> tail_seen{0};
     };
-    // Written by any thread that reserves and by every dequeue.
-    struct alignas(kCacheLine) ReservedCount {
-        std::atomic<uint32_t> value{0};
-    };
-    static_assert(sizeof(ProducerSide) == kCacheLine && sizeof(ConsumerSide) == kCacheLine &&
-                  sizeof(ReservedCount) == kCacheLine);
     static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 
     // Read-only after construction: a line that every side may share.
@@ -306,7 +248,7 @@ private:
     std::unique_ptr<Word, AlignedDelete> slots_;
     ProducerSide producer_;
     ConsumerSide consumer_;
-    ReservedCount reserved_;
+    RingAdmission admission_; // written by any thread that reserves and by every dequeue
 };
 
 } // namespace ringsock::api

@@ -33,26 +33,23 @@
 #pragma once
 
 #include <atomic>
-#include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
-#include <new>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
+
+#include "api/ring_admission.hh"
+#include "api/ring_words.hh"
 
 namespace ringsock::api {
 
 template <typename T>
 class PortRing {
-    static_assert(std::is_trivially_copyable_v<T>, "ring entries are copied as bytes");
-
 public:
     // capacity (in): entries the ring holds; a power of two, at least 1.
     // Throws std::invalid_argument when it is not, std::bad_alloc when the
     // slots cannot be allocated.
-    explicit PortRing(uint32_t capacity) : capacity_(capacity), mask_(capacity - 1)
+    explicit PortRing(uint32_t capacity) : capacity_(capacity), mask_(capacity - 1), admission_(capacity)
     {
         if (capacity == 0 || (capacity & (capacity - 1)) != 0)
             throw std::invalid_argument("PortRing: capacity " + std::to_string(capacity) + " is not a power of two");
@@ -67,22 +64,14 @@ public:
     uint32_t capacity() const noexcept { return capacity_; }
 
     // Outstanding reservations plus entries not yet reaped (a snapshot).
-    uint32_t reserved() const noexcept { return reserved_.value.load(std::memory_order_relaxed); }
+    uint32_t reserved() const noexcept { return admission_.reserved(); }
 
     // Any thread. As CompletionRing::try_reserve(): room for n entries, or
     // false and nothing changed.
-    bool try_reserve(uint32_t n = 1) noexcept
-    {
-        uint32_t now = reserved_.value.load(std::memory_order_relaxed);
-        do {
-            if (now > capacity_ || n > capacity_ - now) return false;
-        } while (
-            !reserved_.value.compare_exchange_weak(now, now + n, std::memory_order_acquire, std::memory_order_relaxed));
-        return true;
-    }
+    bool try_reserve(uint32_t n = 1) noexcept { return admission_.try_reserve(n); }
 
     // Any thread. Gives back n reservations that will never be pushed.
-    void unreserve(uint32_t n = 1) noexcept { reserved_.value.fetch_sub(n, std::memory_order_release); }
+    void unreserve(uint32_t n = 1) noexcept { admission_.unreserve(n); }
 
     // Any thread. Appends items[0 .. n), each under a reservation the
     // caller holds, in order. Never fails.
@@ -92,10 +81,7 @@ public:
         const uint64_t first = claim_.value.fetch_add(n, std::memory_order_relaxed);
         for (uint32_t i = 0; i < n; ++i) {
             Slot& s = slot(first + i);
-            Word words[kWords];
-            std::memcpy(words, &items[i], sizeof(T));
-            for (std::size_t w = 0; w < kWords; ++w)
-                std::atomic_ref<Word>(s.words[w]).store(words[w], std::memory_order_relaxed);
+            Words::store(s.words, items[i]);
             // Release, pairs with the reapers' acquire of seq: the words are
             // written before the slot is published.
             s.seq.store(first + i + 1, std::memory_order_release);
@@ -116,10 +102,7 @@ public:
                 const Slot& s = slot(head + n);
                 // Acquire, pairs with the producer's release: the words.
                 if (s.seq.load(std::memory_order_acquire) != head + n + 1) break;
-                Word words[kWords];
-                for (std::size_t w = 0; w < kWords; ++w)
-                    words[w] = std::atomic_ref<Word>(const_cast<Word&>(s.words[w])).load(std::memory_order_relaxed);
-                std::memcpy(static_cast<void*>(&out[n]), words, sizeof(T));
+                Words::load_racy(s.words, out[n]);
                 ++n;
             }
             if (n == 0) {
@@ -133,10 +116,10 @@ public:
             // A producer may have reused a slot we copied only after the
             // head moved past it, so a successful claim means every copy is
             // of the entry at its position. Release, pairs with the next
-            // reservation's acquire (through release_reservations below).
+            // reservation's acquire (through the admission's release).
             if (head_.value.compare_exchange_weak(head, head + n, std::memory_order_acq_rel,
                                                   std::memory_order_acquire)) {
-                release_reservations(n);
+                admission_.release(n);
                 return n;
             }
         }
@@ -150,46 +133,25 @@ public:
     }
 
 private:
-    static constexpr std::size_t kCacheLine = 64;
-    using Word = std::conditional_t<
-        sizeof(T) % 8 == 0, uint64_t,
-        std::conditional_t<sizeof(T) % 4 == 0, uint32_t, std::conditional_t<sizeof(T) % 2 == 0, uint16_t, uint8_t>>>;
-    static constexpr std::size_t kWords = sizeof(T) / sizeof(Word);
-    static_assert(std::atomic_ref<Word>::is_always_lock_free);
-    static_assert(std::atomic_ref<Word>::required_alignment <= sizeof(Word), "slots are packed");
+    using Words = RingWords<T>;
 
     struct Slot {
         std::atomic<uint64_t> seq{0};
-        Word words[kWords]{};
+        typename Words::Word words[Words::kCount]{};
     };
-    struct alignas(kCacheLine) Counter64 {
+    struct alignas(64) Counter64 {
         std::atomic<uint64_t> value{0};
-    };
-    struct alignas(kCacheLine) Counter32 {
-        std::atomic<uint32_t> value{0};
     };
 
     Slot& slot(uint64_t position) noexcept { return slots_[position & mask_]; }
     const Slot& slot(uint64_t position) const noexcept { return slots_[position & mask_]; }
 
-    // After the head moved: release, pairs with try_reserve()'s acquire.
-    // Saturates at zero, as CompletionRing's does.
-    void release_reservations(uint32_t n) noexcept
-    {
-        uint32_t now = reserved_.value.load(std::memory_order_relaxed);
-        while (now != 0) {
-            const uint32_t next = now > n ? now - n : 0;
-            if (reserved_.value.compare_exchange_weak(now, next, std::memory_order_release, std::memory_order_relaxed))
-                return;
-        }
-    }
-
     const uint32_t capacity_;
     const uint32_t mask_;
     std::unique_ptr<Slot[]> slots_;
-    Counter64 claim_;    // producers'
-    Counter64 head_;     // reapers'
-    Counter32 reserved_; // posting threads' and reapers'
+    Counter64 claim_;         // producers'
+    Counter64 head_;          // reapers'
+    RingAdmission admission_; // posting threads' and reapers'
 };
 
 } // namespace ringsock::api

@@ -19,14 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "api/port_ring.hh"
-
-#if defined(__SANITIZE_THREAD__)
-#define RINGSOCK_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RINGSOCK_TSAN 1
-#endif
-#endif
+#include "tests/support/tsan.hh"
 
 namespace {
 
