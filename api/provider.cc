@@ -75,6 +75,7 @@ int bind_locked(Runtime& rt, Socket& s, Endpoint local, const Endpoint* peer) no
         if (local.port == 0) return WSAEADDRINUSE;
     }
     if (!rt.may_bind(s, local)) return WSAEADDRINUSE;
+    if (!s.is_stream() && !s.size_queue_for(s.rcvbuf.load(std::memory_order_relaxed))) return WSAENOBUFS;
     s.local = local;
     rt.note_bound(s);
     s.bound.store(true, std::memory_order_release);
@@ -148,7 +149,7 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
         return false;
     }
     QueuedDatagram q;
-    const uint32_t n = s.queue.dequeue_burst_mc(&q, 1);
+    const uint32_t n = s.queue().dequeue_burst_mc(&q, 1);
     s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
     if (n == 0) return false;
     s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
@@ -186,7 +187,7 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
     if (s.outstanding.load(std::memory_order_seq_cst) == 0 && s.open.load(std::memory_order_seq_cst) &&
         (!via_port || port->try_reserve_associated(s.home_engine))) {
         QueuedDatagram q;
-        if (s.queue.dequeue_burst_mc(&q, 1) == 1) {
+        if (s.queue().dequeue_burst_mc(&q, 1) == 1) {
             s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
             error = fill(buffers, count, q, bytes);
             if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
@@ -396,7 +397,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     }
     // On the engine itself a wait could never end: never block there.
     const bool nonblocking = s->nonblocking.load(std::memory_order_relaxed) || rt.engine(s->home_engine).on_own_lcore();
-    if (nonblocking && !peek && s->outstanding.load() == 0 && s->queue.empty()) return fail(lpErrno, WSAEWOULDBLOCK);
+    if (nonblocking && !peek && s->outstanding.load() == 0 && s->queue().empty()) return fail(lpErrno, WSAEWOULDBLOCK);
     Request* r = rt.requests().take();
     if (r == nullptr) return fail(lpErrno, WSAENOBUFS);
     OVERLAPPED mine{};

@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "api/completion_ring.hh"
@@ -164,7 +165,19 @@ struct Socket {
     std::atomic<int32_t> stream_error{0};   // SO_ERROR: why the connection failed (read once)
     std::atomic<int32_t> stream_failure{0}; // the same, kept: later receives and sends fail with it at once
     OVERLAPPED background{};                // a non-blocking connect's request
-    CompletionRing<QueuedDatagram> queue{kQueueSlots};
+    std::unique_ptr<CompletionRing<QueuedDatagram>> queue_ =
+        std::make_unique<CompletionRing<QueuedDatagram>>(kQueueSlots);
+    // Datagrams waiting for a receive, as their mbufs. Sized at bind from
+    // SO_RCVBUF (size_queue_for); the same ring for the socket's life after.
+    CompletionRing<QueuedDatagram>& queue() noexcept { return *queue_; }
+    const CompletionRing<QueuedDatagram>& queue() const noexcept { return *queue_; }
+    // At bind, before the engine or a receiver can reach the queue: slots
+    // for `rcvbuf` bytes of minimum-size datagrams (one per
+    // kRcvbufBytesPerSlot bytes, a power of two, kQueueSlots at least and
+    // kMaxQueueSlots at most), so that a larger SO_RCVBUF buffers more
+    // small datagrams and not only more large ones. False when the ring
+    // cannot be had (the socket keeps the one it has).
+    bool size_queue_for(int32_t rcvbuf) noexcept;
 
     // ---- engine --------------------------------------------------------
     alignas(64) Request* fifo_head = nullptr;
@@ -178,7 +191,9 @@ struct Socket {
     void* stream = nullptr;   // lwIP engine's: the stream socket's connection (api/stream_engine.cc)
     bool in_table = false;
 
-    static constexpr uint32_t kQueueSlots = 1024; // datagrams, whatever SO_RCVBUF allows in bytes
+    static constexpr uint32_t kQueueSlots = 1024; // datagrams at least, whatever SO_RCVBUF allows in bytes
+    static constexpr uint32_t kMaxQueueSlots = 65536;
+    static constexpr uint32_t kRcvbufBytesPerSlot = 64;
     static constexpr uint32_t kMaxOutstanding = 4096;
 
     static constexpr int kStream = 1; // SOCK_STREAM (the same value in Winsock and the C library)

@@ -289,7 +289,7 @@ void SocketEngine::detach(Socket& s) noexcept
     }
     s.fifo_tail = nullptr;
     QueuedDatagram q[32];
-    while (uint32_t n = s.queue.dequeue_burst_mc(q, 32)) {
+    while (uint32_t n = s.queue().dequeue_burst_mc(q, 32)) {
         for (uint32_t i = 0; i < n; ++i) {
             s.dequeued_bytes.fetch_add(q[i].payload_length, std::memory_order_relaxed);
             rte_pktmbuf_free(q[i].mbuf);
@@ -410,7 +410,7 @@ void SocketEngine::serve(Socket& s) noexcept
             if (std::find(deferred_.begin(), deferred_.end(), &s) == deferred_.end()) deferred_.push_back(&s);
             return;
         }
-        if (s.queue.empty()) {
+        if (s.queue().empty()) {
             if (!r->no_wait) return;
             s.fifo_head = r->next;
             if (s.fifo_head == nullptr) s.fifo_tail = nullptr;
@@ -423,10 +423,10 @@ void SocketEngine::serve(Socket& s) noexcept
         DWORD bytes = 0;
         DWORD error = 0;
         if (r->peek) {
-            s.queue.peek(q);
+            s.queue().peek(q);
             error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
         } else {
-            s.queue.dequeue_burst_mc(&q, 1); // the immediate path dequeues with _mc too
+            s.queue().dequeue_burst_mc(&q, 1); // the immediate path dequeues with _mc too
             s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
             error = copy_datagram(*r, q.mbuf, q.payload_offset, q.payload_length, q.from, bytes);
             rte_pktmbuf_free(q.mbuf);
@@ -461,7 +461,7 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
         return;
     }
     Request* r = s.fifo_head;
-    if (r != nullptr && !r->peek && s.queue.empty() && s.app_consumers.load(std::memory_order_seq_cst) == 0) {
+    if (r != nullptr && !r->peek && s.queue().empty() && s.app_consumers.load(std::memory_order_seq_cst) == 0) {
         // A receive is waiting: straight into its buffers.
         s.fifo_head = r->next;
         if (s.fifo_head == nullptr) s.fifo_tail = nullptr;
@@ -480,7 +480,7 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
     const bool fits = enqueued - s.dequeued_seen + d.payload_length <= limit;
     // Counted before it is visible, so FIONREAD never sees it taken first.
     if (fits) s.enqueued_bytes.store(enqueued + d.payload_length, std::memory_order_relaxed);
-    if (!fits || s.queue.enqueue_burst(&q, 1) != 1) {
+    if (!fits || s.queue().enqueue_burst(&q, 1) != 1) {
         if (fits) s.enqueued_bytes.store(enqueued, std::memory_order_relaxed);
         // Never block the engine: count it where the application can see it.
         s.rcv_drops.fetch_add(1, std::memory_order_relaxed);

@@ -290,6 +290,64 @@ TEST_F(ApiRing, ReceiveQueueIsBoundedByRcvbufAndCountsEveryDrop)
     closesocket(s);
 }
 
+// Sends `count` datagrams of `size` bytes, numbered from 0 (mod 256), in
+// steps the peer's ring holds, each taken by the engine before the next.
+void peer_sends_paced(uint16_t port, unsigned count, std::size_t size)
+{
+    for (unsigned k = 0; k < count; ++k) {
+        peer_sends(port, k % 256, size);
+        if (k % 256 == 255) {
+            ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+        }
+    }
+    ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+}
+
+int rcv_drops(SOCKET s)
+{
+    int drops = -1, len = sizeof(int);
+    EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len), 0);
+    return drops;
+}
+
+// The queue holds SO_RCVBUF's worth of small datagrams, not a fixed count:
+// the default (64 KiB) queues 1024 ten-byte datagrams and drops the rest,
+// 1 MiB set before bind queues all 5000, each received whole and in order.
+TEST_F(ApiRing, SoRcvbufSetBeforeBindSizesTheQueueForSmallDatagrams)
+{
+    constexpr unsigned kSent = 5000;
+    SOCKET small = bound_socket(7322);
+    peer_sends_paced(7322, 2000, 10);
+    ASSERT_TRUE(wait_queued(small, 10240));
+    std::this_thread::sleep_for(50ms);
+    u_long queued = 0;
+    ASSERT_EQ(ioctlsocket(small, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 10240u) << "the default queue holds 1024 datagrams";
+    EXPECT_EQ(rcv_drops(small), 2000 - 1024);
+    closesocket(small);
+
+    SOCKET large = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(large, INVALID_SOCKET);
+    const int rcvbuf = 1 << 20;
+    ASSERT_EQ(setsockopt(large, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
+    sockaddr_in local = ringsock::testing::ipv4_address("0.0.0.0", 7323);
+    ASSERT_EQ(bind(large, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    peer_sends_paced(7323, kSent, 10);
+    ASSERT_TRUE(wait_queued(large, kSent * 10));
+    ASSERT_EQ(ioctlsocket(large, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, kSent * 10);
+    EXPECT_EQ(rcv_drops(large), 0);
+    char b[32];
+    for (unsigned k = 0; k < kSent; ++k) {
+        const int got = recv(large, b, sizeof(b), 0);
+        ASSERT_EQ(got, 10) << k << ": " << WSAGetLastError();
+        ASSERT_EQ(static_cast<uint8_t>(b[0]), pattern(k % 256, 0)) << k;
+    }
+    ASSERT_EQ(ioctlsocket(large, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u);
+    closesocket(large);
+}
+
 TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)
 {
     ringsock::testing::closesocket_aborts_each_pending_receive_exactly_once(7307, ring_peer());

@@ -45,7 +45,7 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
     EXPECT_EQ(sink.exit_code, 0) << sink.output;
     EXPECT_NE(sink.output.find("{\"done\":true,\"datagrams\":" + std::to_string(kDatagrams) + ","), std::string::npos)
         << sink.output;
-    EXPECT_NE(sink.output.find("\"errors\":0}"), std::string::npos) << sink.output;
+    EXPECT_NE(sink.output.find("\"errors\":0,\"rcv_drops\":0}"), std::string::npos) << sink.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, UdpSink, ::testing::Values("port", "event", "routine"));

@@ -177,15 +177,24 @@ int main(int argc, char** argv)
         if (duration > 0 && std::chrono::duration<double>(now - start).count() >= duration) break;
     }
     g_stop.store(true);
+    // What each socket's queue turned away (SO_RCVBUF or its slots full):
+    // the receive path's own drops, apart from what never reached it.
+    unsigned long long rcv_drops = 0;
+    for (SOCKET s : sockets) {
+        int drops = 0;
+        int len = sizeof(drops);
+        if (getsockopt(s, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len) == 0)
+            rcv_drops += static_cast<unsigned>(drops);
+    }
     for (SOCKET s : sockets)
         closesocket(s);
     if (mode == "routine") SleepEx(0, TRUE); // the aborted routines
     for (auto& slot : slots)
         if (slot.ov.hEvent != nullptr) WSACloseEvent(slot.ov.hEvent);
     if (port != nullptr) CloseHandle(port);
-    std::printf("{\"done\":true,\"datagrams\":%llu,\"bytes\":%llu,\"errors\":%llu}\n",
+    std::printf("{\"done\":true,\"datagrams\":%llu,\"bytes\":%llu,\"errors\":%llu,\"rcv_drops\":%llu}\n",
                 static_cast<unsigned long long>(g_datagrams), static_cast<unsigned long long>(g_bytes),
-                static_cast<unsigned long long>(g_errors));
+                static_cast<unsigned long long>(g_errors), rcv_drops);
     WSACleanup();
     return 0;
 }
