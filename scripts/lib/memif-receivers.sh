@@ -10,16 +10,36 @@
 #       ringsock-sink, memif.toml, one engine on LCORE
 
 # mean of all samples but the first (ramp-up)
-mean_after_first() { awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.0f", s / n; else print 0 }'; }
+# mean of all samples but the first (ramp-up); `mean_after_first 0` skips none
+mean_after_first() {
+    awk -v skip="${1:-1}" 'NR > skip { s += $1; n++ } END { if (n) printf "%.0f", s / n; else print 0 }'
+}
 
+# testpmd prints a sample a second from its own start, and its EAL start-up
+# (1 GiB without hugepages) takes 2-5 s here, longer on a busy machine: a
+# fixed timeout sometimes left one sample, which mean_after_first drops as
+# ramp-up ("measured nothing"). So it runs until SECONDS samples after the
+# first non-zero one, or SECONDS + 15 s at most, and the rate is their mean.
 rxonly_rate() {
     local device=$1 lcores=$2 main=$3 prefix=$4 seconds=$5 log=$6
-    timeout -s INT -k 5 $((seconds + 1)) dpdk-testpmd -l "$lcores" --main-lcore "$main" --no-huge -m 1024 \
+    timeout -s INT -k 5 $((seconds + 15)) dpdk-testpmd -l "$lcores" --main-lcore "$main" --no-huge -m 1024 \
         --file-prefix "$prefix" --no-pci --vdev "$device" -- \
         --forward-mode=rxonly --stats-period 1 --nb-cores 1 --total-num-mbufs 16384 -a \
-        >"$log" 2>&1 || true
-    { grep -oP "Rx-pps:\s+\K[0-9]+" "$log" || true; } | mean_after_first
+        >"$log" 2>&1 &
+    local testpmd=$!
+    while kill -0 "$testpmd" 2>/dev/null; do
+        sleep 0.5
+        if (($({ grep -oP "Rx-pps:\s+\K[0-9]+" "$log" || true; } | after_first_nonzero | wc -l) >= seconds)); then
+            kill -INT "$testpmd" 2>/dev/null || true
+            break
+        fi
+    done
+    wait "$testpmd" 2>/dev/null || true
+    { grep -oP "Rx-pps:\s+\K[0-9]+" "$log" || true; } | after_first_nonzero | head -n "$seconds" | mean_after_first 0
 }
+
+# the samples after the first non-zero one (which is partial: ramp-up)
+after_first_nonzero() { awk 'seen { print } $1 > 0 { seen = 1 }'; }
 
 l2_sink_rate() {
     local root=$1 device=$2 lcore=$3 prefix=$4 seconds=$5 log=$6
