@@ -348,6 +348,45 @@ TEST_F(ApiRing, SoRcvbufSetBeforeBindSizesTheQueueForSmallDatagrams)
     closesocket(large);
 }
 
+// A socket whose completion port was closed keeps receiving: each receive
+// that finds its datagram queued completes at once, its port packet lost
+// with the port (as Windows discards the queue of a port nobody can read),
+// for more receives than the port's ring holds. The next port made, which
+// may reuse the closed one's slot, hands out none of them.
+TEST_F(ApiRing, ReceivesAtOnceOutliveTheirClosedPortAndLeaveNothingInIt)
+{
+    constexpr unsigned kSent = 5000; // more than a port ring's 4096 entries
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(s, INVALID_SOCKET);
+    const int rcvbuf = 1 << 20;
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
+    sockaddr_in local = ringsock::testing::ipv4_address("0.0.0.0", 7324);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(iocp, nullptr);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 8, 0), iocp);
+    ASSERT_TRUE(CloseHandle(iocp));
+    peer_sends_paced(7324, kSent, 10);
+    ASSERT_TRUE(wait_queued(s, kSent * 10));
+    char b[32];
+    WSABUF buf{sizeof(b), b};
+    for (unsigned k = 0; k < kSent; ++k) {
+        WSAOVERLAPPED ov{};
+        DWORD got = 0, flags = 0;
+        ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), 0) << k << ": " << WSAGetLastError();
+        ASSERT_EQ(got, 10u) << k;
+        ASSERT_EQ(static_cast<uint8_t>(b[0]), pattern(k % 256, 0)) << k;
+    }
+    HANDLE next = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(next, nullptr);
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(next, &bytes, &key, &done, 50)) << "a stale completion, key " << key;
+    closesocket(s);
+    CloseHandle(next);
+}
+
 TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)
 {
     ringsock::testing::closesocket_aborts_each_pending_receive_exactly_once(7307, ring_peer());
