@@ -320,6 +320,7 @@ int Runtime::lane_main(void* arg)
                 std::make_unique<stack::ClassifierHandler>(classifier, sockets, *rt.handoffs_[lane.index - 1]);
         }
         lane.engine->add_handler(*lane.classify);
+        lane.engine->add_handler(sockets.staged_pusher());
     } catch (const std::exception& e) {
         rt.lane_error_ = e.what();
         rt.lane_failed_.store(true, std::memory_order_release);

@@ -176,6 +176,10 @@ public:
     // A socket that came into being here (accepted): torn down with the rest.
     void adopt(Socket& s) noexcept { attached_.push_back(&s); }
 
+    // The engine's last handler: pushes the port completions that handlers
+    // after this one (lwIP's timers and callbacks) staged, in the same poll.
+    dataplane::BurstHandler& staged_pusher() noexcept { return staged_pusher_; }
+
 private:
     void execute_stream(const Submission& s) noexcept;
     void attach(Socket& s) noexcept;
@@ -250,6 +254,13 @@ private:
     std::array<Completion, kStagedCompletions> staged_{};
     std::array<Socket*, kStagedCompletions> staged_sockets_{}; // null for a notification
     uint32_t staged_count_ = 0;
+    struct StagedPusher final : dataplane::BurstHandler {
+        explicit StagedPusher(SocketEngine& owner) noexcept : owner(owner) {}
+        uint16_t on_burst(dataplane::Engine&, dataplane::RxQueueRef, rte_mbuf**, uint16_t n) override { return n; }
+        void on_poll(dataplane::Engine&) override { owner.push_staged(); }
+        SocketEngine& owner;
+    };
+    StagedPusher staged_pusher_{*this};
 };
 
 } // namespace ringsock::api
