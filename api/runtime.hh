@@ -113,7 +113,9 @@ public:
 
     // Writes the OVERLAPPED and notifies as the request asked; gives the
     // request back. `engine`: the completing engine, whose rings were
-    // reserved at post time.
+    // reserved at post time. A port completion is pushed at once here;
+    // SocketEngine::finish stages its own instead (write_result), pushing
+    // them per poll and only then telling the socket.
     void complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsigned engine) noexcept;
     // As complete(), notifying nobody: for a port request whose completion
     // the engine queues itself (SocketEngine's staged pushes).
