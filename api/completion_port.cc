@@ -2,9 +2,10 @@
 // reapers' dequeue and CloseHandle's abandonment. Abandonment uses the same
 // Dekker handshake as ApcQueue (see apc_queue.cc): the closer sets the flag,
 // fences and drains; a late producer enqueues, fences, reads the flag and
-// drains what it produced into. Producers hold a reference throughout (their
-// own, or a socket association the caller keeps), so the slot is recycled
-// only with every ring empty.
+// drains what it produced into. Producers push on a socket association's
+// reference (closesocket releases it only when the socket has nothing
+// outstanding and no caller inside), so the slot is recycled only with every
+// ring empty.
 #include "api/completion_port.hh"
 
 #include <bit>
@@ -42,32 +43,11 @@ CompletionPort::Ring* CompletionPort::ring_for(unsigned engine) noexcept
 
 bool CompletionPort::try_reserve(unsigned engine) noexcept
 {
-    if (engine >= kMaxEngines) [[unlikely]]
-        return false;
-    const uint64_t h = handle();
-    auto& ports = wait_objects().ports();
-    if (ports.retain_live(h) == nullptr) [[unlikely]]
-        return false;
-    if (!try_reserve_associated(engine)) {
-        ports.release(h);
-        return false;
-    }
-    return true;
-}
-
-void CompletionPort::unreserve(unsigned engine) noexcept
-{
-    unreserve_associated(engine);
-    wait_objects().ports().release(handle());
-}
-
-bool CompletionPort::try_reserve_associated(unsigned engine) noexcept
-{
     Ring* ring = ring_for(engine);
     return ring != nullptr && ring->try_reserve(1);
 }
 
-void CompletionPort::unreserve_associated(unsigned engine) noexcept
+void CompletionPort::unreserve(unsigned engine) noexcept
 {
     rings_[engine].get()->unreserve(1);
 }
@@ -84,11 +64,8 @@ void CompletionPort::publish(unsigned engine, const Completion* c, uint32_t n) n
 void CompletionPort::push_burst(unsigned engine, const Completion* c, uint32_t n) noexcept
 {
     if (n == 0) return;
-    WaitObjects& w = wait_objects();
-    const uint64_t h = handle(); // stable: our reservations keep the slot
     publish(engine, c, n);
-    w.ports().release(h, n);
-    w.hub().notify();
+    wait_objects().hub().notify();
 }
 
 void CompletionPort::push_associated(unsigned engine, const Completion& c) noexcept

@@ -12,10 +12,11 @@
 // locks on either side; blocking is the caller's (WakeHub loop).
 //
 // Lifetime: the port lives in the port table, which never frees memory.
-// References (HandleTable::retain) are held by the handle, by every
-// reservation until its push, by every socket association, and by threads
-// blocked on the port; the slot is recycled only when all are gone. After
-// CloseHandle the port is abandoned: what is queued, and what engines push
+// References (HandleTable::retain) are held by the handle, by every socket
+// association (which outlives the socket's requests: closesocket releases
+// it only after they completed), and by threads blocked on the port; the
+// slot is recycled only when all are gone. After CloseHandle the port is
+// abandoned: what is queued, and what engines push
 // later for sockets still associated, is dropped and counted, as Windows
 // discards the queue of a port nobody can read.
 //
@@ -53,31 +54,29 @@ public:
 
     // ---- posting thread ---------------------------------------------------
 
-    // Admission: reserves room on `engine`'s ring for one completion and a
-    // reference to the port. False when the ring is full, `engine` is out
-    // of range (kMaxEngines), memory for the ring could not be had, or the
-    // port is gone. An abandoned (closed) port still admits, for sockets
-    // still associated with it; their completions are dropped. Each
-    // success is followed by exactly one push() or unreserve().
+    // Admission: reserves room on `engine`'s ring for one completion. False
+    // when the ring is full, `engine` is out of range (kMaxEngines) or
+    // memory for the ring could not be had. An abandoned (closed) port
+    // still admits, for sockets still associated with it; their
+    // completions are dropped. Each success is followed by exactly one
+    // push() or unreserve(). The port is not retained: the socket's
+    // association keeps it until the request completed (closesocket waits
+    // for `outstanding`, which an engine drops only after the push).
     bool try_reserve(unsigned engine) noexcept;
     // Gives back a reservation that will not be pushed.
     void unreserve(unsigned engine) noexcept;
 
-    // ---- a thread that holds a socket's association -------------------
+    // ---- a thread that completed a receive in the call ---------------
 
-    // As try_reserve(), push() and unreserve(), without a reference of the
-    // port's own: for an application thread that completes a receive in
-    // the call and pushes before it returns, while it keeps the socket's
-    // association (and with it the port) alive. False from the reserve
-    // when the ring is full or cannot be made.
-    bool try_reserve_associated(unsigned engine) noexcept;
+    // As push(), for an application thread that holds the socket's
+    // association across the call (closesocket waits for it): no fence
+    // (see completion_port.cc).
     void push_associated(unsigned engine, const Completion& c) noexcept;
-    void unreserve_associated(unsigned engine) noexcept;
 
     // ---- engine `engine` (one thread per engine index) -----------------
 
     // Queues a completion reserved on `engine` by try_reserve(); consumes
-    // the reservation and its reference, never fails. Wakes waiters.
+    // the reservation, never fails. Wakes waiters.
     void push(unsigned engine, const Completion& c) noexcept { push_burst(engine, &c, 1); }
     // `n` completions, each reserved on `engine`; one wake for the burst.
     void push_burst(unsigned engine, const Completion* c, uint32_t n) noexcept;

@@ -185,7 +185,7 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
     // when the queue is empty, where an emptiness check would read the
     // engine's line.
     if (s.outstanding.load(std::memory_order_seq_cst) == 0 && s.open.load(std::memory_order_seq_cst) &&
-        (!via_port || port->try_reserve_associated(s.home_engine))) {
+        (!via_port || port->try_reserve(s.home_engine))) {
         QueuedDatagram q;
         if (s.queue().dequeue_burst_mc(&q, 1) == 1) {
             s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
@@ -199,10 +199,10 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
             if (via_port && error == 0)
                 port->push_associated(s.home_engine, Completion{ov, s.port_key, bytes, 0, 0, 0});
             else if (via_port)
-                port->unreserve_associated(s.home_engine);
+                port->unreserve(s.home_engine);
             done = true;
         } else if (via_port) {
-            port->unreserve_associated(s.home_engine); // another receiver took it first
+            port->unreserve(s.home_engine); // another receiver took it first
         }
     }
     s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);

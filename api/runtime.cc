@@ -467,8 +467,12 @@ void Runtime::close_socket(Socket& s)
     // association's reference; any that starts now sees the socket closed.
     while (s.app_consumers.load(std::memory_order_seq_cst) != 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
-    // The association's reference on the port (CreateIoCompletionPort took it).
-    if (CompletionPort* port = s.port.exchange(nullptr)) port->release_association();
+    // The association's reference on the port (CreateIoCompletionPort took
+    // it), which the socket's requests complete on. Kept, port and all, if
+    // some never completed in time: a late push must not find the slot
+    // serving another port.
+    const bool quiet = s.outstanding.load() == 0 && s.app_consumers.load() == 0;
+    if (CompletionPort* port = s.port.exchange(nullptr); port != nullptr && quiet) port->release_association();
     s.generation.fetch_add(1, std::memory_order_acq_rel);
     if (s.outstanding.load() == 0) free_slots_.push_back(s.index);
 }

@@ -872,7 +872,10 @@ TEST_F(WaitObjectsTest, close_handle_wakes_a_blocked_reaper_and_drops_later_comp
 {
     HANDLE port = new_port();
     CompletionPort* p = wait_objects().port(port);
-    ASSERT_TRUE(p->try_reserve(0)); // an operation still in flight
+    // A socket's association (CreateIoCompletionPort's reference), with an
+    // operation of that socket still in flight.
+    ASSERT_NE(wait_objects().ports().retain(reinterpret_cast<uint64_t>(port)), nullptr);
+    ASSERT_TRUE(p->try_reserve(0));
     std::atomic<bool> returned{false};
     BOOL result = TRUE;
     DWORD error = 0;
@@ -893,7 +896,8 @@ TEST_F(WaitObjectsTest, close_handle_wakes_a_blocked_reaper_and_drops_later_comp
     EXPECT_EQ(got, nullptr);
 
     // The handle is gone; the in-flight operation still completes, into
-    // nothing, and its reference lets the slot go.
+    // nothing, and the association's release (closesocket's, once the
+    // socket's operations completed) lets the slot go.
     EXPECT_EQ(wait_objects().port(port), nullptr);
     EXPECT_EQ(CloseHandle(port), FALSE);
     EXPECT_EQ(GetLastError(), static_cast<DWORD>(ERROR_INVALID_HANDLE));
@@ -902,6 +906,8 @@ TEST_F(WaitObjectsTest, close_handle_wakes_a_blocked_reaper_and_drops_later_comp
     EXPECT_EQ(wait_objects().ports().in_use(), ports_before_ + 1);
     p->push(0, Completion{nullptr, 1, 0, 0, 0, 0});
     EXPECT_EQ(p->dropped(), 1u);
+    EXPECT_EQ(wait_objects().ports().in_use(), ports_before_ + 1);
+    p->release_association();
     EXPECT_EQ(wait_objects().ports().in_use(), ports_before_);
 }
 
