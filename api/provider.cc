@@ -137,21 +137,33 @@ DWORD fill(const WSABUF* buffers, DWORD count, const QueuedDatagram& q, DWORD& b
     return copied < q.payload_length ? WSAEMSGSIZE : 0;
 }
 
-// The immediate receive: when nothing is outstanding on the socket and a
-// datagram is queued, the caller's thread takes it at once. False when it
-// could not (the request must go to the engine).
-bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
+// An application thread inside a socket's queue. With `outstanding` it
+// forms a Dekker pair with the engine (which serves no posted receive from
+// the queue while one is inside), and with `open` one with closesocket
+// (which keeps the port association until none is). may_take(): nothing
+// outstanding and the socket still open, so the queue is the visitor's.
+class QueueVisit {
+public:
+    explicit QueueVisit(Socket& s) noexcept : s_(s) { s_.app_consumers.fetch_add(1, std::memory_order_seq_cst); }
+    ~QueueVisit() { s_.app_consumers.fetch_sub(1, std::memory_order_seq_cst); }
+    QueueVisit(const QueueVisit&) = delete;
+    QueueVisit& operator=(const QueueVisit&) = delete;
+    bool may_take() const noexcept
+    {
+        return s_.outstanding.load(std::memory_order_seq_cst) == 0 && s_.open.load(std::memory_order_seq_cst);
+    }
+
+private:
+    Socket& s_;
+};
+
+// During a visit that may_take(): the oldest queued datagram into
+// `buffers`, its mbuf freed. False when none waits.
+bool take_queued(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
                  DWORD& error) noexcept
 {
-    s.app_consumers.fetch_add(1, std::memory_order_seq_cst);
-    if (s.outstanding.load(std::memory_order_seq_cst) != 0) {
-        s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
-        return false;
-    }
     QueuedDatagram q;
-    const uint32_t n = s.queue().dequeue_burst_mc(&q, 1);
-    s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
-    if (n == 0) return false;
+    if (s.queue().dequeue_burst_mc(&q, 1) != 1) return false;
     s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
     error = fill(buffers, count, q, bytes);
     if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
@@ -159,19 +171,27 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
     return true;
 }
 
+// The immediate receive: when nothing is outstanding on the socket and a
+// datagram is queued, the caller's thread takes it at once. False when it
+// could not (the request must go to the engine).
+bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
+                 DWORD& error) noexcept
+{
+    const QueueVisit visit(s);
+    return visit.may_take() && take_queued(s, buffers, count, from, fromlen, bytes, error);
+}
+
 // The overlapped receive completed in the call, for a request notified
-// through a completion port or an event (or nothing): when nothing is
-// outstanding on the socket and a datagram is queued, the caller's thread
-// takes it, writes the OVERLAPPED and queues the port's completion itself,
+// through a completion port or an event (or nothing): receive_now(), then
+// the caller writes the OVERLAPPED and queues the port's completion itself,
 // on the home engine's ring of the port, where the engine queues the
 // socket's other completions: no request record, no trip through the
 // engine. False when it could not (the request must go to the engine).
 // `error` is the receive's own (WSAEMSGSIZE: no completion is queued).
 //
 // The port is used without a reference of its own: the socket's
-// association keeps it, and closesocket() releases that only after
-// `app_consumers` went back to zero with the socket already closed (the
-// same Dekker pair: either we see `open` false or the closer sees us).
+// association keeps it while the visit lasts (see QueueVisit), so the
+// push happens inside it.
 bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen,
                       LPWSAOVERLAPPED ov, DWORD& bytes, DWORD& error) noexcept
 {
@@ -179,39 +199,31 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
     const bool skip_port = port != nullptr && (s.notification_modes.load(std::memory_order_acquire) &
                                                FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != 0;
     const bool via_port = port != nullptr && !skip_port;
-    bool done = false;
-    s.app_consumers.fetch_add(1, std::memory_order_seq_cst);
-    // The port's reservation first: taken and given back on this core
-    // when the queue is empty, where an emptiness check would read the
-    // engine's line.
-    if (s.outstanding.load(std::memory_order_seq_cst) == 0 && s.open.load(std::memory_order_seq_cst) &&
-        (!via_port || port->try_reserve(s.home_engine))) {
-        QueuedDatagram q;
-        if (s.queue().dequeue_burst_mc(&q, 1) == 1) {
-            s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
-            error = fill(buffers, count, q, bytes);
-            if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
-            free_mbuf(q.mbuf);
-            ov->InternalHigh = bytes;
-            ov->Offset = 0;
-            std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
-            // A receive that failed at once has no completion indication (the pages).
-            if (via_port && error == 0)
-                port->push_associated(s.home_engine, Completion{ov, s.port_key, bytes, 0, 0, 0});
-            else if (via_port)
-                port->unreserve(s.home_engine);
-            done = true;
-        } else if (via_port) {
-            port->unreserve(s.home_engine); // another receiver took it first
+    {
+        const QueueVisit visit(s);
+        // The port's reservation before the queue: taken and given back on
+        // this core when the queue is empty, where an emptiness check
+        // would read the engine's line.
+        if (!visit.may_take() || (via_port && !port->try_reserve(s.home_engine))) return false;
+        if (!take_queued(s, buffers, count, from, fromlen, bytes, error)) {
+            if (via_port) port->unreserve(s.home_engine); // empty, or another receiver took it first
+            return false;
         }
+        ov->InternalHigh = bytes;
+        ov->Offset = 0;
+        std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
+        // A receive that failed at once has no completion indication (the pages).
+        if (via_port && error == 0)
+            port->push_associated(s.home_engine, Completion{ov, s.port_key, bytes, 0, 0, 0});
+        else if (via_port)
+            port->unreserve(s.home_engine);
     }
-    s.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
-    if (done && error == 0 && !via_port) {
+    if (error == 0 && !via_port) {
         if (port == nullptr && ov->hEvent != nullptr)
             if (Event* event = wait_objects().event(ov->hEvent)) event->set(rt.hub());
         rt.hub().notify();
     }
-    return done;
+    return true;
 }
 
 } // namespace
