@@ -303,6 +303,21 @@ void peer_sends_paced(uint16_t port, unsigned count, std::size_t size)
     ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
 }
 
+// An overlapped UDP socket with SO_RCVBUF `rcvbuf` set before it is bound
+// to `port`; INVALID_SOCKET (after a failed expectation) otherwise.
+SOCKET socket_with_rcvbuf_bound(uint16_t port, int rcvbuf)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local = ringsock::testing::ipv4_address("0.0.0.0", port);
+    const bool ready = s != INVALID_SOCKET &&
+                       setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)) == 0 &&
+                       bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) == 0;
+    EXPECT_TRUE(ready) << "socket, SO_RCVBUF or bind failed: " << WSAGetLastError();
+    if (ready) return s;
+    if (s != INVALID_SOCKET) closesocket(s);
+    return INVALID_SOCKET;
+}
+
 int rcv_drops(SOCKET s)
 {
     int drops = -1, len = sizeof(int);
@@ -326,12 +341,8 @@ TEST_F(ApiRing, SoRcvbufSetBeforeBindSizesTheQueueForSmallDatagrams)
     EXPECT_EQ(rcv_drops(small), 2000 - 1024);
     closesocket(small);
 
-    SOCKET large = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    SOCKET large = socket_with_rcvbuf_bound(7323, 1 << 20);
     ASSERT_NE(large, INVALID_SOCKET);
-    const int rcvbuf = 1 << 20;
-    ASSERT_EQ(setsockopt(large, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
-    sockaddr_in local = ringsock::testing::ipv4_address("0.0.0.0", 7323);
-    ASSERT_EQ(bind(large, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
     peer_sends_paced(7323, kSent, 10);
     ASSERT_TRUE(wait_queued(large, kSent * 10));
     ASSERT_EQ(ioctlsocket(large, FIONREAD, &queued), 0);
@@ -356,12 +367,8 @@ TEST_F(ApiRing, SoRcvbufSetBeforeBindSizesTheQueueForSmallDatagrams)
 TEST_F(ApiRing, ReceivesAtOnceOutliveTheirClosedPortAndLeaveNothingInIt)
 {
     constexpr unsigned kSent = 5000; // more than a port ring's 4096 entries
-    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    SOCKET s = socket_with_rcvbuf_bound(7324, 1 << 20);
     ASSERT_NE(s, INVALID_SOCKET);
-    const int rcvbuf = 1 << 20;
-    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
-    sockaddr_in local = ringsock::testing::ipv4_address("0.0.0.0", 7324);
-    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
     HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
     ASSERT_NE(iocp, nullptr);
     ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 8, 0), iocp);
