@@ -245,6 +245,40 @@ TEST_F(ApiRing, CompletionsAtOnceRacingTheEnginesQueueingKeepArrivalOrder)
     completions_keep_arrival_order(7321, 400, false);
 }
 
+// A receive on a completion port that fails at once (a queued datagram
+// larger than its buffers: WSAEMSGSIZE) queues no packet: "any other error
+// code indicates that the overlapped operation was not successfully
+// initiated and no completion indication will occur" (WSARecv). The next
+// receive, which fits, completes at once and does queue its packet.
+TEST_F(ApiRing, ReceiveFailingAtOnceWithEmsgsizeQueuesNoPortPacket)
+{
+    SOCKET s = bound_socket(7325);
+    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(iocp, nullptr);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 6, 0), iocp);
+    peer_sends(7325, 0, 100);
+    peer_sends(7325, 1, 8);
+    ASSERT_TRUE(wait_queued(s, 108));
+    char b[20];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED failed{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &failed, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEMSGSIZE);
+    WSAOVERLAPPED fits{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &fits, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 8u);
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
+    EXPECT_EQ(done, &fits) << "the failed receive queued a packet";
+    EXPECT_EQ(bytes, 8u);
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "a packet too many";
+    closesocket(s);
+    CloseHandle(iocp);
+}
+
 TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)
 {
     ringsock::testing::queued_datagram_completes_at_once_and_still_notifies(7305, ring_peer());
