@@ -639,14 +639,11 @@ void Runtime::write_result(Request& r, DWORD error, DWORD bytes, DWORD flags, un
 
 void Runtime::notify_only(Request& r, unsigned engine) noexcept
 {
-    const Notify notify = r.notify;
-    CompletionPort* port = r.port;
     ApcQueue* apc = r.apc;
-    const Completion c{r.overlapped, r.key, r.result_bytes, r.result_error, r.result_flags, 0};
     const ApcEntry a{r.routine, r.overlapped, r.result_error, r.result_bytes, r.result_flags, 0, 0};
+    const bool routine = r.notify == Notify::apc;
     requests_.give_back(returns_[engine], &r);
-    if (notify == Notify::port) port->push(engine, c);
-    if (notify == Notify::apc) apc->push(engine, a);
+    if (routine) apc->push(engine, a);
 }
 
 bool Runtime::wait_for(LPWSAOVERLAPPED ov, uint32_t timeout_ms) noexcept

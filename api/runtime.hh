@@ -123,7 +123,8 @@ public:
     // Engine `engine` gives a request back (in its batch).
     void give_back(Request& r, unsigned engine) noexcept { requests_.give_back(returns_[engine], &r); }
     // For a request that completed at once in its caller (result_* set,
-    // OVERLAPPED already written): the port packet or routine only.
+    // OVERLAPPED already written): its completion routine only (a port
+    // packet the caller pushes itself, provider.cc's complete_at_once).
     void notify_only(Request& r, unsigned engine) noexcept;
     // Engine `engine`, once per poll and when it stops: returns the
     // requests complete() and notify_only() gave back to the pool.

@@ -183,7 +183,7 @@ void SocketEngine::execute(const Submission& s) noexcept
         post_send(*static_cast<Request*>(s.arg));
         break;
     case Op::notify:
-        notify(*static_cast<Request*>(s.arg));
+        runtime_.notify_only(*static_cast<Request*>(s.arg), index_);
         break;
     case Op::attach:
         attach(*s.socket);
@@ -312,7 +312,7 @@ void SocketEngine::abort_everything() noexcept
     while (unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr)) {
         for (unsigned i = 0; i < n; ++i) {
             if (batch[i].op == Op::notify)
-                notify(*static_cast<Request*>(batch[i].arg));
+                runtime_.notify_only(*static_cast<Request*>(batch[i].arg), index_);
             else if (batch[i].op == Op::recv || batch[i].op == Op::send || batch[i].op == Op::accept ||
                      batch[i].op == Op::connect)
                 finish(*static_cast<Request*>(batch[i].arg), WSA_OPERATION_ABORTED, 0, 0);
@@ -332,30 +332,18 @@ void SocketEngine::finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noe
         CompletionPort* port = r.port;
         const Completion c{r.overlapped, r.key, bytes, error, flags, 0};
         runtime_.write_result(r, error, bytes, flags, index_);
-        stage(port, c, socket);
+        stage(port, c, *socket);
         return;
     }
     runtime_.complete(r, error, bytes, flags, index_);
     socket->outstanding.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-void SocketEngine::notify(Request& r) noexcept
-{
-    if (r.notify != Notify::port) {
-        runtime_.notify_only(r, index_);
-        return;
-    }
-    const Completion c{r.overlapped, r.key, r.result_bytes, r.result_error, r.result_flags, 0};
-    CompletionPort* port = r.port;
-    runtime_.give_back(r, index_);
-    stage(port, c, nullptr);
-}
-
-void SocketEngine::stage(CompletionPort* port, const Completion& c, Socket* outstanding_on) noexcept
+void SocketEngine::stage(CompletionPort* port, const Completion& c, Socket& outstanding_on) noexcept
 {
     staged_ports_[staged_count_] = port;
     staged_[staged_count_] = c;
-    staged_sockets_[staged_count_] = outstanding_on;
+    staged_sockets_[staged_count_] = &outstanding_on;
     if (++staged_count_ == kStagedCompletions) push_staged();
 }
 
@@ -370,7 +358,7 @@ void SocketEngine::push_staged() noexcept
         i = end;
     }
     for (uint32_t i = 0; i < n; ++i)
-        if (staged_sockets_[i] != nullptr) staged_sockets_[i]->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+        staged_sockets_[i]->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     staged_count_ = 0;
 }
 

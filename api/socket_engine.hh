@@ -239,20 +239,18 @@ private:
     static constexpr std::size_t kMaxReassembled = 32;
     std::vector<rte_mbuf*> reassembled_; // from lwIP, for the next poll
 
-    // Port completions (and port notifications of requests that completed
-    // in their caller) are queued in order and pushed at the end of the
-    // poll, or when 32 wait: one push, fence, reference release and wake
-    // per port per poll instead of per completion. A completed request's
+    // Port completions are queued in order and pushed at the end of the
+    // poll, or when 32 wait: one push, fence and wake per port per poll
+    // instead of per completion. A completed request's
     // socket hears of it (`outstanding`) only after the push, so a receive
     // completing at once in an application thread, which waits for
     // `outstanding` to reach zero, never queues ahead of it.
     static constexpr uint32_t kStagedCompletions = 32;
-    void stage(CompletionPort* port, const Completion& c, Socket* outstanding_on) noexcept;
+    void stage(CompletionPort* port, const Completion& c, Socket& outstanding_on) noexcept;
     void push_staged() noexcept;
-    void notify(Request& r) noexcept; // Op::notify
     std::array<CompletionPort*, kStagedCompletions> staged_ports_{};
     std::array<Completion, kStagedCompletions> staged_{};
-    std::array<Socket*, kStagedCompletions> staged_sockets_{}; // null for a notification
+    std::array<Socket*, kStagedCompletions> staged_sockets_{};
     uint32_t staged_count_ = 0;
     struct StagedPusher final : dataplane::BurstHandler {
         explicit StagedPusher(SocketEngine& owner) noexcept : owner(owner) {}
