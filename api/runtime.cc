@@ -268,6 +268,11 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
         telemetry_.push_back(std::make_unique<dataplane::TelemetryGroup>("sockets" + std::to_string(i),
                                                                          socket_counter_group(*engines_[i])));
     }
+    // /ringsock/group,lwip: what lwIP's interface on engine 0 took in and
+    // turned away (no pbuf, rejected by lwIP's input).
+    if (lanes_.front()->lwip)
+        telemetry_.push_back(
+            std::make_unique<dataplane::TelemetryGroup>("lwip", stack::lwip_counter_group(*lanes_.front()->lwip)));
     // /ringsock/group,api: requests posted and not yet completed (one that
     // never comes back is a lost completion) and the active opens' ports.
     telemetry_.push_back(std::make_unique<dataplane::TelemetryGroup>("api", [this] {
