@@ -10,7 +10,8 @@
 #   exchange  send BYTES of seeded data (then FIN) while reading to EOF
 #   sink      read to EOF
 #   source    send BYTES, then FIN, then wait for the peer's FIN; prints the
-#             namespace's TCP retransmissions meanwhile
+#             namespace's TCP retransmissions meanwhile, split into
+#             "probes" and "repairs" (see retransmissions())
 #   reset     send BYTES, wait 0.3 s, close with SO_LINGER {1, 0}: RST
 #   fin       send BYTES, then FIN, then read to EOF
 #   loop      (client) connect and close at once; BYTES times
@@ -23,9 +24,26 @@
 #             until EOF (a request/response peer for TCP_NODELAY)
 import hashlib, random, socket, struct, sys, threading, time
 
-def retransmitted():
-    lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
-    return int(lines[1][lines[0].index("RetransSegs")])
+def tcp_counters():
+    counters = {}
+    for name in ("/proc/net/snmp", "/proc/net/netstat"):
+        rows = [l.split() for l in open(name)]
+        for keys, values in zip(rows[0::2], rows[1::2]):
+            if keys[0] in ("Tcp:", "TcpExt:"):
+                counters.update(zip(keys[1:], map(int, values[1:])))
+    return counters
+
+# What the namespace's TCP retransmitted since `before`. A tail-loss probe
+# (RFC 8985) goes out when an ACK is a few milliseconds late, lost or not;
+# our lwIP sends no DSACK, so the kernel never learns that a probe was
+# spurious. Probes say the receiver was slow to answer (its engine
+# descheduled); repairs (fast retransmits, timeouts and what slow start
+# resends after one) say a segment was lost.
+def retransmissions(before):
+    now = tcp_counters()
+    d = lambda key: now.get(key, 0) - before.get(key, 0)
+    repairs = d("TCPFastRetrans") + d("TCPTimeouts") + d("TCPSlowStartRetrans")
+    return d("RetransSegs"), d("TCPLossProbes"), repairs
 
 def data(total):
     rng = random.Random(20261123)
@@ -66,9 +84,9 @@ def serve(s, mode, total):
     elif mode == "sink":
         read_all(s)
     elif mode in ("source", "fin"):
-        before = retransmitted()
+        before = tcp_counters()
         send_all(s, total)
-        print("retransmits", retransmitted() - before, flush=True)
+        print("retransmits %d probes %d repairs %d" % retransmissions(before), flush=True)
         s.shutdown(socket.SHUT_WR)
         read_all(s)
     elif mode == "reset":
