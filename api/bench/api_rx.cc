@@ -1,9 +1,10 @@
 // ringsock-bench-api-rx: the Winsock receive path's rate with a core per
 // side and nothing else on either. The port is net_ring on two rings made in
 // this process (tests/support/ring_peer.hh); the main thread, on lcore 0, is
-// both the generator and the application, the engine runs on lcore 1. On a
-// two-CPU machine this is the one layout where neither side waits for the
-// scheduler (over memif the generator, testpmd, takes a CPU of its own).
+// both the generator and the application (with --app-thread, a thread the
+// application made does both, on the same CPU), the engine runs on lcore 1.
+// On a two-CPU machine this is the one layout where neither side waits for
+// the scheduler (over memif the generator, testpmd, takes a CPU of its own).
 //
 // Two phases, the same frames, one run:
 //   ceiling  datagrams to a socket that never reads and queues nothing
@@ -34,12 +35,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <x86intrin.h>
 
 #include <CLI/CLI.hpp>
 
+#include "api/bench/pin_thread.hh"
 #include "tests/support/ring_peer.hh"
 
 namespace {
@@ -274,6 +277,7 @@ int main(int argc, char** argv)
     unsigned window = 1024;
     unsigned frame = 64;
     bool skip_on_success = false;
+    bool app_thread = false;
     app.add_option("--profile", profile, "ring.toml (its port.device is replaced by the in-process rings)");
     app.add_option("--seconds", seconds, "measured seconds per phase")->check(CLI::Range(0.1, 60.0));
     app.add_option("--warm-up", warm_up, "seconds per phase before counting")->check(CLI::Range(0.0, 10.0));
@@ -286,6 +290,9 @@ int main(int argc, char** argv)
         ->check(CLI::Range(42u, 1514u));
     app.add_flag("--skip-on-success", skip_on_success,
                  "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: receives that complete at once bypass the port");
+    app.add_flag("--app-thread", app_thread,
+                 "run the api phase on a thread the application made (CPU 0, not an EAL lcore), as an "
+                 "application with a thread per engine does, instead of the thread that started the stack");
     CLI11_PARSE(app, argc, argv);
     const std::size_t payload = frame - 42;
 
@@ -322,7 +329,18 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "ringsock-bench-api-rx: SetFileCompletionNotificationModes failed\n");
         return 1;
     }
-    const Phase api = api_phase(s, port, depth, skip_on_success, seconds, warm_up, window, payload, lost, error);
+    Phase api;
+    const auto run_api_phase = [&] {
+        api = api_phase(s, port, depth, skip_on_success, seconds, warm_up, window, payload, lost, error);
+    };
+    if (app_thread) {
+        std::thread([&] {
+            ringsock::bench::pin_thread(0);
+            run_api_phase();
+        }).join();
+    } else {
+        run_api_phase();
+    }
     if (!error.empty()) {
         std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", error.c_str());
         return 1;
