@@ -15,6 +15,7 @@
 #include "api/runtime.hh"
 #include "api/socket_hooks.hh"
 #include "api/wait_objects.hh"
+#include "dataplane/application_thread.hh"
 #include "ringsock/mstcpip.h"
 #include "ringsock/mswsock.h"
 #include "ringsock/ringsock.h"
@@ -316,6 +317,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     // A stream socket ignores lpFrom: its peer is fixed.
     if (s->is_stream()) return stream_receive(*s, buffers, count, received, flags, ov, routine, thread, lpErrno);
     Runtime& rt = *runtime();
+    dataplane::register_application_thread(); // its mbuf frees and allocations through a cache
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
     if ((error = check_recv(*s, buffers, count, flags, overlapped, from_call, from, fromlen)) != 0)
@@ -450,6 +452,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     // A stream socket ignores lpTo: its peer is fixed.
     if (s->is_stream()) return stream_send(*s, buffers, count, sent, flags, ov, routine, thread, lpErrno);
     Runtime& rt = *runtime();
+    dataplane::register_application_thread(); // its mbuf frees and allocations through a cache
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
     if (!buffers_valid(buffers, count)) return fail(lpErrno, WSAEFAULT);

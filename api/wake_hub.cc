@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dataplane/application_thread.hh"
+
 namespace ringsock::api {
 
 namespace {
@@ -60,10 +62,12 @@ bool WakeHub::wait(uint32_t seen, std::optional<Clock::time_point> deadline) noe
         if (Clock::now() >= spin_end) break;
     }
 
-    // Sleep. The count goes up before the epoch is re-read (both seq_cst,
+    // Sleep, holding no cached mbufs: an idle application thread's cache
+    // is out of the engines' reach. The count goes up before the epoch is re-read (both seq_cst,
     // against notify's add-then-load): either the notifier sees a sleeper
     // and wakes, or this thread sees the new epoch; and the futex itself
     // refuses to sleep when the word no longer equals `seen`.
+    dataplane::release_cached_mbufs();
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     bool changed = false;
     for (;;) {

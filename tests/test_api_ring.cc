@@ -16,6 +16,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
 
 #include "tests/support/ring_peer.hh"
 #include "tests/support/subprocess.hh"
@@ -426,6 +428,57 @@ TEST_F(ApiRing, ReceivesAtOnceOutliveTheirClosedPortAndLeaveNothingInIt)
     EXPECT_FALSE(GetQueuedCompletionStatus(next, &bytes, &key, &done, 50)) << "a stale completion, key " << key;
     closesocket(s);
     CloseHandle(next);
+}
+
+// Mbufs in `lcore`'s cache, over every mempool.
+unsigned cached_by(unsigned lcore)
+{
+    struct Count {
+        unsigned lcore;
+        unsigned mbufs;
+    } count{lcore, 0};
+    rte_mempool_walk(
+        [](rte_mempool* mp, void* arg) {
+            auto* c = static_cast<Count*>(arg);
+            if (const rte_mempool_cache* cache = rte_mempool_default_cache(mp, c->lcore)) c->mbufs += cache->len;
+        },
+        &count);
+    return count.mbufs;
+}
+
+// A thread the application made frees what it receives through an mbuf
+// cache of its own, as an engine does, and empties it before it sleeps.
+TEST_F(ApiRing, AnApplicationThreadReceivesThroughItsOwnMbufCacheAndEmptiesItToSleep)
+{
+    constexpr unsigned kSent = 64;
+    SOCKET s = bound_socket(7326);
+    ASSERT_NE(s, INVALID_SOCKET);
+    for (unsigned k = 0; k < kSent; ++k)
+        peer_sends(7326, k, 10);
+    ASSERT_TRUE(wait_queued(s, kSent * 10));
+    HANDLE idle = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(idle, nullptr);
+    unsigned lcore = LCORE_ID_ANY, cached_awake = 0, cached_after_sleep = ~0u;
+    std::thread([&] {
+        ASSERT_EQ(rte_lcore_id(), LCORE_ID_ANY);
+        char b[32];
+        for (unsigned k = 0; k < kSent; ++k)
+            ASSERT_EQ(recv(s, b, sizeof(b), 0), 10) << WSAGetLastError();
+        lcore = rte_lcore_id();
+        if (lcore == LCORE_ID_ANY) return;
+        cached_awake = cached_by(lcore);
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED done = nullptr;
+        EXPECT_FALSE(GetQueuedCompletionStatus(idle, &bytes, &key, &done, 50)); // sleeps after its spin
+        cached_after_sleep = cached_by(lcore);
+    }).join();
+    ASSERT_NE(lcore, LCORE_ID_ANY) << "the receiving thread was not registered with EAL";
+    EXPECT_GE(cached_awake, kSent) << "the received datagrams' mbufs went to the thread's cache";
+    EXPECT_EQ(cached_after_sleep, 0u) << "a sleeping thread holds no mbufs";
+    EXPECT_EQ(rte_lcore_has_role(lcore, ROLE_NON_EAL), 0) << "the ended thread's lcore id went back to EAL";
+    CloseHandle(idle);
+    closesocket(s);
 }
 
 TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)

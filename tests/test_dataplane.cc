@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <rte_ethdev.h>
@@ -17,8 +18,10 @@
 #include <rte_bus_vdev.h>
 #include <rte_eth_ring.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "dataplane/application_thread.hh"
 #include "dataplane/eal.hh"
 #include "dataplane/engine.hh"
 #include "dataplane/mempool.hh"
@@ -399,6 +402,45 @@ TEST(Engine, RunsOnAWorkerLcoreUntilStopped)
         EXPECT_GT(engine.counters().busy_polls.get(), 0u);
     }
     EXPECT_EQ(pool().in_use(), before);
+}
+
+// Frees `n` mbufs the calling thread allocates, leaving them in its cache.
+void cycle_mbufs(rte_mempool* mp, unsigned n)
+{
+    std::vector<rte_mbuf*> m(n);
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(mp, m.data(), n), 0);
+    for (rte_mbuf* one : m)
+        rte_pktmbuf_free(one);
+}
+
+TEST(ApplicationThread, GetsACacheOfItsOwnAndReturnsItsMbufsAndIdWhenItEnds)
+{
+    rte_mempool* mp = pool().get();
+    const unsigned main_lcore = rte_lcore_id();
+    register_application_thread();
+    EXPECT_EQ(rte_lcore_id(), main_lcore) << "EAL's own lcores keep their id";
+
+    unsigned lcore = LCORE_ID_ANY;
+    unsigned cached = 0, cached_after_release = ~0u;
+    std::thread([&] {
+        ASSERT_EQ(rte_lcore_id(), LCORE_ID_ANY);
+        register_application_thread();
+        lcore = rte_lcore_id();
+        if (lcore == LCORE_ID_ANY) return;
+        EXPECT_EQ(rte_lcore_has_role(lcore, ROLE_NON_EAL), 1);
+        register_application_thread();
+        EXPECT_EQ(rte_lcore_id(), lcore) << "registered once";
+        cycle_mbufs(mp, 32);
+        cached = rte_mempool_default_cache(mp, lcore)->len;
+        release_cached_mbufs();
+        cached_after_release = rte_mempool_default_cache(mp, lcore)->len;
+        cycle_mbufs(mp, 32); // and the thread ends with a full cache
+    }).join();
+    ASSERT_NE(lcore, LCORE_ID_ANY) << "EAL refused to register the thread";
+    EXPECT_GE(cached, 32u) << "the frees went through the thread's own cache";
+    EXPECT_EQ(cached_after_release, 0u);
+    EXPECT_EQ(rte_mempool_default_cache(mp, lcore)->len, 0u) << "the ended thread's cache went back to the pool";
+    EXPECT_EQ(rte_lcore_has_role(lcore, ROLE_NON_EAL), 0) << "its lcore id went back to EAL";
 }
 
 } // namespace

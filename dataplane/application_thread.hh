@@ -1,0 +1,28 @@
+// Threads the application made, as EAL sees them. EAL gives its own lcores
+// a per-lcore mempool cache; any other thread frees and allocates each mbuf
+// with an atomic operation on the pool's ring, whose lines the engines'
+// cores write too. An application with a thread per engine, none of them
+// the thread that started EAL, paid that on every datagram it received.
+// Registering such a thread (rte_thread_register) gives it an lcore id of
+// its own and with it a cache like an engine's.
+#pragma once
+
+namespace ringsock::dataplane {
+
+// Registers the calling thread with EAL the first time it calls, so its
+// mbuf frees and allocations go through a cache of its own. Costs one
+// thread-local read afterwards. Does nothing on EAL's lcores (engines, the
+// thread that started EAL) and, after one try, on a thread EAL refused
+// (every lcore id taken, or IOVA as physical addresses): that thread keeps
+// the uncached path, which is correct, only slower. When the thread ends,
+// the mbufs cached under its lcore id go back to their pools and the id
+// back to EAL.
+void register_application_thread() noexcept;
+
+// Returns the mbufs the calling thread's lcore cache holds to their pools:
+// for a thread about to sleep, so that what it cached while busy is not
+// out of the engines' reach while it waits. Nothing on a thread without an
+// lcore id.
+void release_cached_mbufs() noexcept;
+
+} // namespace ringsock::dataplane
