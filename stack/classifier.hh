@@ -117,7 +117,8 @@ struct ClassifierSnapshot {
 
 // What the fast path needs about one datagram, so it never parses again.
 // One cache line. The mbuf is owned by whoever holds the UdpDatagram.
-// Also set on the mbuf: l2_len, l3_len, l4_len and packet_type (RTE_PTYPE_*).
+// Also set on the mbuf: packet_type (RTE_PTYPE_*); frames for lwIP also get
+// l2_len, l3_len and l4_len, which the fast path leaves alone.
 struct alignas(dataplane::kCacheLine) UdpDatagram {
     rte_mbuf* mbuf;
     // From the start of the packet data (rte_pktmbuf_mtod). The payload is
