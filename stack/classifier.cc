@@ -15,6 +15,7 @@
 #include <rte_prefetch.h>
 
 #include "stack/headers.hh"
+#include "stack/ones_complement_sum.hh"
 
 namespace ringsock::stack {
 
@@ -82,7 +83,7 @@ uint32_t chained_sum(const rte_mbuf* m, uint32_t off, uint32_t len) noexcept
     for (; seg != nullptr && done < len; seg = seg->next, off = 0) {
         const uint32_t n = std::min<uint32_t>(seg->data_len - off, len - done);
         uint32_t part =
-            __rte_raw_cksum_reduce(__rte_raw_cksum(rte_pktmbuf_mtod_offset(seg, const uint8_t*, off), n, 0));
+            ones_complement_fold(ones_complement_add(rte_pktmbuf_mtod_offset(seg, const uint8_t*, off), n, 0));
         // A segment that starts at an odd byte of the datagram sums its
         // bytes in the other halves of each 16-bit word.
         if (done & 1) part = rte_bswap16(static_cast<uint16_t>(part));
@@ -114,13 +115,13 @@ bool udp_checksum_ok(const rte_mbuf* m, const uint8_t* l3, bool ipv6, uint32_t l
         pseudo[11] = static_cast<uint8_t>(ulen);
         pseudo_len = 12;
     }
-    uint32_t sum = __rte_raw_cksum(pseudo, pseudo_len, 0);
+    uint64_t sum = ones_complement_add(pseudo, pseudo_len, 0);
     if (l4_off + ulen <= seg) {
-        sum = __rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off), ulen, sum);
+        sum = ones_complement_add(rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off), ulen, sum);
     } else [[unlikely]] {
-        sum += chained_sum(m, l4_off, ulen);
+        sum = ones_complement_add64(sum, chained_sum(m, l4_off, ulen));
     }
-    return __rte_raw_cksum_reduce(sum) == 0xffff;
+    return ones_complement_fold(sum) == 0xffff;
 }
 
 } // namespace
@@ -303,7 +304,8 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
         const Offload ipck = ip_offload(ol);
         if (ipck == Offload::bad) [[unlikely]]
             return Verdict::dropped(DropReason::bad_checksum);
-        if (ipck == Offload::unknown && software_checksums_ && rte_raw_cksum(l3, ihl) != 0xffff) [[unlikely]]
+        if (ipck == Offload::unknown && software_checksums_ &&
+            ones_complement_fold(ones_complement_add(l3, ihl, 0)) != 0xffff) [[unlikely]]
             return Verdict::dropped(DropReason::bad_checksum);
         if (!ipv4_is_ours(l3 + kIpv4DstOffset, multicast)) [[unlikely]]
             return Verdict::dropped(DropReason::not_for_us);
