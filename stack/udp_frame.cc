@@ -7,7 +7,29 @@
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
+#include "stack/ones_complement_sum.hh"
+
 namespace ringsock::stack {
+
+namespace {
+
+// The UDP checksum in software (RFC 768), pseudo-header included, eight
+// bytes per addition rather than rte_ipv4_udptcp_cksum's two. A zero sum
+// goes out as 0xffff: zero means "no checksum".
+uint16_t udp4_checksum(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, std::size_t udp_length) noexcept
+{
+    alignas(8) uint8_t pseudo[12] = {};
+    std::memcpy(pseudo, &ip->src_addr, 4); // addresses in network order
+    std::memcpy(pseudo + 4, &ip->dst_addr, 4);
+    pseudo[9] = IPPROTO_UDP;
+    pseudo[10] = static_cast<uint8_t>(udp_length >> 8);
+    pseudo[11] = static_cast<uint8_t>(udp_length);
+    const uint64_t sum = ones_complement_add(udp, udp_length, ones_complement_add(pseudo, sizeof(pseudo), 0));
+    const auto checksum = static_cast<uint16_t>(~ones_complement_fold(sum));
+    return checksum == 0 ? 0xffff : checksum;
+}
+
+} // namespace
 
 rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSegment* segments, std::size_t count,
                            std::size_t total) noexcept
@@ -61,9 +83,7 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
         m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
     } else {
-        // rte_ipv4_udptcp_cksum gives 0xffff for a zero sum (RFC 768: zero
-        // means "no checksum").
-        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+        udp->dgram_cksum = udp4_checksum(ip, udp, 8 + total);
     }
     return m;
 }
