@@ -481,6 +481,83 @@ TEST_F(ApiRing, AnApplicationThreadReceivesThroughItsOwnMbufCacheAndEmptiesItToS
     closesocket(s);
 }
 
+// Two application threads on one socket and one completion port, as an
+// application with more threads than engines runs: each posts receives,
+// reaps whatever completion the port hands it (its own or the other's) and
+// posts that receive again, while the engine and both threads complete
+// receives at once and through the engine. Every datagram comes out once.
+// On two CPUs (one the engine's) the threads mostly take turns, so this
+// checks the bookkeeping across threads; the queue's multi-consumer dequeue
+// itself is raced by completion_ring_stress and its ThreadSanitizer build.
+TEST_F(ApiRing, TwoThreadsReapingOnePortGetEveryDatagramExactlyOnce)
+{
+    constexpr unsigned kSent = 20000;
+    constexpr unsigned kPostedPerThread = 32;
+    SOCKET s = socket_with_rcvbuf_bound(7327, 1 << 20);
+    ASSERT_NE(s, INVALID_SOCKET);
+    HANDLE iocp = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+    ASSERT_NE(iocp, nullptr);
+    struct Receive {
+        WSAOVERLAPPED ov{};
+        char buffer[32];
+    };
+    std::vector<Receive> receives(2 * kPostedPerThread);
+    const auto post = [&](Receive& r) {
+        r.ov = {};
+        WSABUF b{sizeof(r.buffer), r.buffer};
+        DWORD flags = 0;
+        const int rc = WSARecv(s, &b, 1, nullptr, &flags, &r.ov, nullptr);
+        return rc == 0 || WSAGetLastError() == WSA_IO_PENDING;
+    };
+    std::vector<std::atomic<uint8_t>> seen(kSent);
+    std::atomic<unsigned> received{0}, failures{0};
+    const auto reaper = [&](unsigned first) {
+        for (unsigned i = first; i < first + kPostedPerThread; ++i)
+            if (!post(receives[i])) ++failures;
+        const auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (received.load() < kSent && std::chrono::steady_clock::now() < deadline) {
+            OVERLAPPED_ENTRY entries[16];
+            ULONG n = 0;
+            if (!GetQueuedCompletionStatusEx(iocp, entries, 16, &n, 20, FALSE)) continue;
+            for (ULONG e = 0; e < n; ++e) {
+                auto* r = reinterpret_cast<Receive*>(entries[e].lpOverlapped);
+                uint32_t k = 0;
+                if (entries[e].dwNumberOfBytesTransferred != 16) {
+                    ++failures;
+                    continue;
+                }
+                std::memcpy(&k, r->buffer, sizeof(k));
+                if (k >= kSent || seen[k].fetch_add(1) != 0) ++failures;
+                received.fetch_add(1);
+                if (!post(*r)) ++failures;
+            }
+        }
+    };
+    std::thread a(reaper, 0), b(reaper, kPostedPerThread);
+    bool sent = true; // no ASSERT before the joins
+    for (uint32_t k = 0; k < kSent && sent; ++k) {
+        std::vector<uint8_t> payload(16, 0);
+        std::memcpy(payload.data(), &k, sizeof(k));
+        sent = peer::send_udp(40000, 7327, payload) && (k % 256 != 255 || wait_polled());
+    }
+    EXPECT_TRUE(sent) << "the peer could not send, or the engine did not take the frames";
+    a.join();
+    b.join();
+    EXPECT_EQ(received.load(), kSent);
+    EXPECT_EQ(failures.load(), 0u) << "a short, doubled or unknown datagram, or a post that failed";
+    EXPECT_EQ(rcv_drops(s), 0);
+    for (unsigned k = 0; k < kSent; ++k)
+        ASSERT_EQ(seen[k].load(), 1) << "datagram " << k;
+    closesocket(s); // aborts the receives still posted
+    OVERLAPPED_ENTRY entries[64];
+    ULONG n = 0;
+    unsigned aborted = 0;
+    while (GetQueuedCompletionStatusEx(iocp, entries, 64, &n, 200, FALSE))
+        aborted += n;
+    EXPECT_EQ(aborted, 2 * kPostedPerThread);
+    CloseHandle(iocp);
+}
+
 TEST_F(ApiRing, ClosesocketAbortsEachPendingReceiveExactlyOnce)
 {
     ringsock::testing::closesocket_aborts_each_pending_receive_exactly_once(7307, ring_peer());
