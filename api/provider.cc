@@ -317,7 +317,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     // A stream socket ignores lpFrom: its peer is fixed.
     if (s->is_stream()) return stream_receive(*s, buffers, count, received, flags, ov, routine, thread, lpErrno);
     Runtime& rt = *runtime();
-    dataplane::register_application_thread(); // its mbuf frees and allocations through a cache
+    if (rt.registers_application_threads()) dataplane::register_application_thread(); // an mbuf cache
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
     if ((error = check_recv(*s, buffers, count, flags, overlapped, from_call, from, fromlen)) != 0)
@@ -452,7 +452,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     // A stream socket ignores lpTo: its peer is fixed.
     if (s->is_stream()) return stream_send(*s, buffers, count, sent, flags, ov, routine, thread, lpErrno);
     Runtime& rt = *runtime();
-    dataplane::register_application_thread(); // its mbuf frees and allocations through a cache
+    if (rt.registers_application_threads()) dataplane::register_application_thread(); // an mbuf cache
     const bool overlapped = ov != nullptr || routine != nullptr;
     if (overlapped && ov == nullptr) return fail(lpErrno, WSAEFAULT);
     if (!buffers_valid(buffers, count)) return fail(lpErrno, WSAEFAULT);

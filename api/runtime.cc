@@ -205,6 +205,7 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
         stack::lwip_interface_config(port.id(), our_mac, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile.port.mtu);
     interface_.tx_checksums = stack::tx_checksums_from_offloads(port.tx_offloads());
     tx_queues_ = port.tx_queues();
+    register_application_threads_ = profile.eal.register_application_threads;
     offload_ipv4_ = (port.tx_offloads() & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
     offload_udp_ = (port.tx_offloads() & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
     {

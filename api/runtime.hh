@@ -58,6 +58,9 @@ public:
     RequestPool& requests() noexcept { return requests_; }
     WakeHub& hub() noexcept;
     const stack::LwipInterfaceConfig& interface() const noexcept { return interface_; }
+    // eal.register_application_threads: whether a receiving or sending
+    // application thread registers with EAL for an mbuf cache.
+    bool registers_application_threads() const noexcept { return register_application_threads_; }
 
     // Sockets. open_socket: null when kMaxSockets are open.
     Socket* open_socket(uint8_t family, int type, bool overlapped);
@@ -139,6 +142,7 @@ private:
     static int lane_main(void* lane);
 
     stack::LwipInterfaceConfig interface_;
+    bool register_application_threads_ = true;
     std::optional<dataplane::Dataplane> dataplane_;
     RequestPool requests_{kRequests};
     std::array<RequestPool::ReturnBatch, kMaxEngines> returns_; // by engine: its thread's alone

@@ -13,8 +13,10 @@ namespace ringsock::dataplane {
 // mbuf frees and allocations go through a cache of its own. Costs one
 // thread-local read afterwards. Does nothing on EAL's lcores (engines, the
 // thread that started EAL) and, after one try, on a thread EAL refused
-// (every lcore id taken, or IOVA as physical addresses): that thread keeps
-// the uncached path, which is correct, only slower. When the thread ends,
+// (every lcore id taken, or a secondary process attached): that thread
+// keeps the uncached path, which is correct, only slower. Once a thread is
+// registered, EAL refuses secondary processes (dpdk-dumpcap, dpdk-pdump):
+// the runtime calls this only when eal.register_application_threads says so. When the thread ends,
 // the mbufs cached under its lcore id go back to their pools and the id
 // back to EAL.
 void register_application_thread() noexcept;

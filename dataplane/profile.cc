@@ -55,7 +55,7 @@ constexpr uint64_t cache_flush_threshold(uint64_t cache)
 
 void read_eal(const Section& eal, EalProfile& out)
 {
-    eal.allow_only({"lcores", "main_lcore", "memory_mb", "file_prefix", "extra_args"});
+    eal.allow_only({"lcores", "main_lcore", "memory_mb", "file_prefix", "extra_args", "register_application_threads"});
 
     const std::string lcores_expected = "expected an EAL lcore list such as \"0\", \"0-3\" or \"1,3,5-7\" "
                                         "(lcore ids 0 to " +
@@ -75,6 +75,7 @@ void read_eal(const Section& eal, EalProfile& out)
     if (out.file_prefix.find_first_of("/ \t\n") != std::string::npos) eal.fail("file_prefix", prefix_expected);
 
     eal.string_list("extra_args", out.extra_args, "expected an array of strings");
+    eal.boolean("register_application_threads", out.register_application_threads);
 }
 
 // [port] and its [port.offloads.*], [port.rss]

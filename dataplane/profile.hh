@@ -45,6 +45,12 @@ struct EalProfile {
     unsigned memory_mb = 512;            // -m, used when no hugepages are mounted
     std::string file_prefix;             // default: "ringsock-<pid>", unique per run
     std::vector<std::string> extra_args; // passed to EAL verbatim, last
+    // Application threads that receive or send get an lcore id and so a
+    // mempool cache (dataplane/application_thread.hh). EAL then refuses
+    // secondary processes (dpdk-dumpcap, dpdk-pdump, dpdk-proc-info): set
+    // false to keep them attachable, at the cost of an uncached mbuf free
+    // per datagram on those threads.
+    bool register_application_threads = true;
 };
 
 struct RssProfile {
