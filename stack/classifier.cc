@@ -98,24 +98,8 @@ uint32_t chained_sum(const rte_mbuf* m, uint32_t off, uint32_t len) noexcept
 bool udp_checksum_ok(const rte_mbuf* m, const uint8_t* l3, bool ipv6, uint32_t l4_off, uint16_t ulen,
                      uint32_t seg) noexcept
 {
-    // Pseudo-header laid out in network order, so it sums the same way as
-    // the datagram bytes whatever the host's byte order.
-    alignas(8) uint8_t pseudo[40] = {};
-    std::size_t pseudo_len;
-    if (ipv6) {
-        std::memcpy(pseudo, l3 + kIpv6SrcOffset, 2 * kIpv6AddrLen);
-        pseudo[34] = static_cast<uint8_t>(ulen >> 8);
-        pseudo[35] = static_cast<uint8_t>(ulen);
-        pseudo[39] = kProtoUdp;
-        pseudo_len = 40;
-    } else {
-        std::memcpy(pseudo, l3 + kIpv4SrcOffset, 8);
-        pseudo[9] = kProtoUdp;
-        pseudo[10] = static_cast<uint8_t>(ulen >> 8);
-        pseudo[11] = static_cast<uint8_t>(ulen);
-        pseudo_len = 12;
-    }
-    uint64_t sum = ones_complement_add(pseudo, pseudo_len, 0);
+    uint64_t sum = ipv6 ? pseudo_header_sum(l3 + kIpv6SrcOffset, 2 * kIpv6AddrLen, kProtoUdp, ulen)
+                        : pseudo_header_sum(l3 + kIpv4SrcOffset, 8, kProtoUdp, ulen);
     if (l4_off + ulen <= seg) {
         sum = ones_complement_add(rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off), ulen, sum);
     } else [[unlikely]] {

@@ -65,6 +65,26 @@ inline uint64_t ones_complement_add(const void* data, std::size_t len, uint64_t 
     return sum;
 }
 
+// The running sum of a UDP or TCP pseudo-header (RFC 768; RFC 8200 8.1):
+// `addresses` are the source and destination as they sit in the IP header
+// (8 bytes for IPv4, 32 for IPv6), then the upper-layer length and
+// protocol. Laid out as IPv6 lays them out, in network order; for IPv4 the
+// extra zero bytes change nothing, and the order of the words does not
+// matter to the sum.
+inline uint64_t pseudo_header_sum(const void* addresses, std::size_t address_bytes, uint8_t protocol,
+                                  uint32_t length) noexcept
+{
+    const unsigned char tail[8] = {static_cast<unsigned char>(length >> 24),
+                                   static_cast<unsigned char>(length >> 16),
+                                   static_cast<unsigned char>(length >> 8),
+                                   static_cast<unsigned char>(length),
+                                   0,
+                                   0,
+                                   0,
+                                   protocol};
+    return ones_complement_add(tail, sizeof(tail), ones_complement_add(addresses, address_bytes, 0));
+}
+
 // The running sum folded to 16 bits (not complemented), as rte_raw_cksum
 // returns it: 0xffff for a correct checksum's total.
 inline uint16_t ones_complement_fold(uint64_t sum) noexcept

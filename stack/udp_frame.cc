@@ -18,13 +18,10 @@ namespace {
 // goes out as 0xffff: zero means "no checksum".
 uint16_t udp4_checksum(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, std::size_t udp_length) noexcept
 {
-    alignas(8) uint8_t pseudo[12] = {};
-    std::memcpy(pseudo, &ip->src_addr, 4); // addresses in network order
-    std::memcpy(pseudo + 4, &ip->dst_addr, 4);
-    pseudo[9] = IPPROTO_UDP;
-    pseudo[10] = static_cast<uint8_t>(udp_length >> 8);
-    pseudo[11] = static_cast<uint8_t>(udp_length);
-    const uint64_t sum = ones_complement_add(udp, udp_length, ones_complement_add(pseudo, sizeof(pseudo), 0));
+    // The source and destination addresses, as they sit at offset 12.
+    const uint64_t pseudo =
+        pseudo_header_sum(reinterpret_cast<const uint8_t*>(ip) + 12, 8, IPPROTO_UDP, static_cast<uint32_t>(udp_length));
+    const uint64_t sum = ones_complement_add(udp, udp_length, pseudo);
     const auto checksum = static_cast<uint16_t>(~ones_complement_fold(sum));
     return checksum == 0 ? 0xffff : checksum;
 }
