@@ -278,6 +278,7 @@ int main(int argc, char** argv)
     unsigned frame = 64;
     bool skip_on_success = false;
     bool app_thread = false;
+    bool unregistered = false;
     app.add_option("--profile", profile, "ring.toml (its port.device is replaced by the in-process rings)");
     app.add_option("--seconds", seconds, "measured seconds per phase")->check(CLI::Range(0.1, 60.0));
     app.add_option("--warm-up", warm_up, "seconds per phase before counting")->check(CLI::Range(0.0, 10.0));
@@ -293,6 +294,9 @@ int main(int argc, char** argv)
     app.add_flag("--app-thread", app_thread,
                  "run the api phase on a thread the application made (CPU 0, not an EAL lcore), as an "
                  "application with a thread per engine does, instead of the thread that started the stack");
+    app.add_flag("--unregistered", unregistered,
+                 "eal.register_application_threads = false: with --app-thread, the application's thread frees "
+                 "its mbufs without a cache of its own");
     CLI11_PARSE(app, argc, argv);
     const std::size_t payload = frame - 42;
 
@@ -302,6 +306,7 @@ int main(int argc, char** argv)
         return 1;
     }
     settings.emplace_back("eal.lcores=0-1");
+    if (unregistered) settings.emplace_back("eal.register_application_threads=false");
     std::vector<const char*> overrides;
     for (const std::string& s : settings)
         overrides.push_back(s.c_str());
