@@ -4,9 +4,7 @@
 // freed again. Built with ASan+UBSan: a read past the frame, a leak of an
 // mbuf (checked every run against the pool) or undefined behaviour fails.
 //
-// EAL starts once per process in LLVMFuzzerInitialize, without hugepages,
-// PCI or devices, under a file prefix of its own (the pid), so parallel
-// fuzzers and tests never share runtime files. Single-threaded.
+// EAL starts once per process (fuzz_eal.hh). Single-threaded.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +20,7 @@
 #include <unistd.h>
 
 #include "stack/classifier.hh"
+#include "tests/fuzz/fuzz_eal.hh"
 
 namespace {
 
@@ -56,16 +55,7 @@ Classifier* classifiers[4] = {};
 
 extern "C" int LLVMFuzzerInitialize(int*, char***)
 {
-    const std::string prefix = "--file-prefix=fuzzcls" + std::to_string(getpid());
-    std::vector<std::string> args = {"fuzz_classifier", "--no-huge",         "-m", "256", "--no-pci",
-                                     "--no-telemetry",  "--log-level=error", "-l", "0",   prefix};
-    std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(a.data());
-    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-        std::fprintf(stderr, "fuzz_classifier: rte_eal_init failed\n");
-        std::abort();
-    }
+    ringsock::fuzzing::start_eal("fuzz_classifier");
     pool = rte_pktmbuf_pool_create("fuzz_cls", 255, 0, 0, kDataRoom, SOCKET_ID_ANY);
     if (pool == nullptr) {
         std::fprintf(stderr, "fuzz_classifier: cannot create the mbuf pool\n");
