@@ -297,6 +297,8 @@ int main(int argc, char** argv)
     app.add_flag("--unregistered", unregistered,
                  "eal.register_application_threads = false: with --app-thread, the application's thread frees "
                  "its mbufs without a cache of its own");
+    std::vector<std::string> extra_settings;
+    app.add_option("--set", extra_settings, "section.key=value profile override (repeatable), applied last");
     CLI11_PARSE(app, argc, argv);
     const std::size_t payload = frame - 42;
 
@@ -307,6 +309,7 @@ int main(int argc, char** argv)
     }
     settings.emplace_back("eal.lcores=0-1");
     if (unregistered) settings.emplace_back("eal.register_application_threads=false");
+    settings.insert(settings.end(), extra_settings.begin(), extra_settings.end());
     std::vector<const char*> overrides;
     for (const std::string& s : settings)
         overrides.push_back(s.c_str());

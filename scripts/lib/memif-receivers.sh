@@ -6,6 +6,8 @@
 #   rxonly_rate DEVICE LCORES MAIN_LCORE FILE_PREFIX SECONDS LOG
 #       dpdk-testpmd rxonly (the ceiling), forwarding on the lcore of LCORES
 #       that is not MAIN_LCORE
+#   testpmd_samples SECONDS LOG ARGS...
+#       dpdk-testpmd ARGS, until SECONDS samples after its first non-zero one
 #   l2_sink_rate ROOT DEVICE LCORE FILE_PREFIX SECONDS LOG
 #       ringsock-sink, memif.toml, one engine on LCORE
 
@@ -18,14 +20,14 @@ mean_after_first() {
 # testpmd prints a sample a second from its own start, and its EAL start-up
 # (1 GiB without hugepages) takes 2-5 s here, longer on a busy machine: a
 # fixed timeout sometimes left one sample, which mean_after_first drops as
-# ramp-up ("measured nothing"). So it runs until SECONDS samples after the
-# first non-zero one, or SECONDS + 15 s at most, and the rate is their mean.
-rxonly_rate() {
-    local device=$1 lcores=$2 main=$3 prefix=$4 seconds=$5 log=$6
-    timeout -s INT -k 5 $((seconds + 15)) dpdk-testpmd -l "$lcores" --main-lcore "$main" --no-huge -m 1024 \
-        --file-prefix "$prefix" --no-pci --vdev "$device" -- \
-        --forward-mode=rxonly --stats-period 1 --nb-cores 1 --total-num-mbufs 16384 -a \
-        >"$log" 2>&1 &
+# ramp-up ("measured nothing"). So testpmd_samples SECONDS LOG ARGS... runs
+# testpmd with ARGS ($RINGSOCK_TESTPMD, default dpdk-testpmd) until it has
+# SECONDS samples after the first non-zero one, or SECONDS + 15 s at most,
+# and prints their mean.
+testpmd_samples() {
+    local seconds=$1 log=$2
+    shift 2
+    timeout -s INT -k 5 $((seconds + 15)) "${RINGSOCK_TESTPMD:-dpdk-testpmd}" "$@" >"$log" 2>&1 &
     local testpmd=$!
     while kill -0 "$testpmd" 2>/dev/null; do
         sleep 0.5
@@ -36,6 +38,14 @@ rxonly_rate() {
     done
     wait "$testpmd" 2>/dev/null || true
     { grep -oP "Rx-pps:\s+\K[0-9]+" "$log" || true; } | after_first_nonzero | head -n "$seconds" | mean_after_first 0
+}
+
+# testpmd rxonly on one forwarding core, receiving from DEVICE.
+rxonly_rate() {
+    local device=$1 lcores=$2 main=$3 prefix=$4 seconds=$5 log=$6
+    testpmd_samples "$seconds" "$log" -l "$lcores" --main-lcore "$main" --no-huge -m 1024 \
+        --file-prefix "$prefix" --no-pci --vdev "$device" -- \
+        --forward-mode=rxonly --stats-period 1 --nb-cores 1 --total-num-mbufs 16384 -a
 }
 
 # the samples after the first non-zero one (which is partial: ramp-up)
