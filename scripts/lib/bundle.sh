@@ -1,18 +1,23 @@
 # shellcheck shell=bash
-# scripts/lib/bundle.sh — sourced library: running the benchmarks from a
-# bundle made by scripts/bench/bundle (on a machine with no package
-# registry), instead of from build/ and the installed DPDK.
+# scripts/lib/bundle.sh — sourced library: where the benchmarks find their
+# programs, from build/ and the installed DPDK, or from a bundle made by
+# scripts/bench/bundle (on a machine with no package registry).
 #
-#   ringsock_use_bundle DIR   checks DIR is a bundle; sets RINGSOCK_BUNDLE to
-#                             its absolute path and exports LD_LIBRARY_PATH
-#                             and RINGSOCK_TESTPMD (scripts/lib/memif-receivers.sh)
-#                             so its libraries and testpmd are the ones used.
-#                             Exits 2 with a message when DIR is no bundle.
-#   bundle_eal_args PROGRAM   EAL's -d arguments for the bundle's plugins
-#                             that PROGRAM does not link, one word a line
-#   bundle_profile_setting PROGRAM
-#                             the same as one ringsock profile override
-#                             (eal.extra_args=[...]), for --set
+#   ringsock_use_bundle DIR   checks DIR is a bundle and switches to it: sets
+#                             RINGSOCK_BUNDLE to its absolute path and exports
+#                             LD_LIBRARY_PATH, RINGSOCK_TESTPMD (the testpmd
+#                             to run) and RINGSOCK_TESTPMD_EAL_ARGS (its -d
+#                             plugin arguments), which scripts/memif-gen and
+#                             scripts/lib/memif-receivers.sh honour. Exits 2
+#                             with a message when DIR is no bundle.
+#   ringsock_program NAME     the path of ringsock program NAME: the
+#                             bundle's, or build/'s
+#   ringsock_program_settings NAME
+#                             the --set arguments NAME needs for the
+#                             bundle's plugins, one word a line (none
+#                             without a bundle: EAL loads the installed
+#                             plugins itself)
+#   ringsock_prepare [BUNDLE] the bundle, or packages and build/ (below)
 
 ringsock_use_bundle() {
     RINGSOCK_BUNDLE=$(cd -- "$1" 2>/dev/null && pwd -P) || { echo "no bundle at $1" >&2; exit 2; }
@@ -20,20 +25,50 @@ ringsock_use_bundle() {
         echo "$1 is not a bundle (make one with scripts/bench/bundle)" >&2
         exit 2
     fi
-    export LD_LIBRARY_PATH=$RINGSOCK_BUNDLE/lib RINGSOCK_TESTPMD=$RINGSOCK_BUNDLE/bin/dpdk-testpmd
-}
-
-bundle_eal_args() {
-    local plugin
+    local plugin args=
     while read -r plugin; do
-        printf '%s\n' -d "$RINGSOCK_BUNDLE/plugins/$plugin"
-    done <"$RINGSOCK_BUNDLE/plugins/for-$1"
+        args+="${args:+ }-d $RINGSOCK_BUNDLE/plugins/$plugin"
+    done <"$RINGSOCK_BUNDLE/plugins/for-dpdk-testpmd"
+    export RINGSOCK_BUNDLE LD_LIBRARY_PATH=$RINGSOCK_BUNDLE/lib RINGSOCK_TESTPMD=$RINGSOCK_BUNDLE/bin/dpdk-testpmd
+    export RINGSOCK_TESTPMD_EAL_ARGS=$args
 }
 
-bundle_profile_setting() {
+ringsock_program() {
+    if [[ -n ${RINGSOCK_BUNDLE:-} ]]; then
+        echo "$RINGSOCK_BUNDLE/bin/$1"
+        return
+    fi
+    local root
+    root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+    case "$1" in
+    ringsock-sink | ringsock-udp-gen) echo "$root/build/dataplane/tools/$1" ;;
+    ringsock-bench-*) echo "$root/build/api/bench/$1" ;;
+    *) echo "$root/build/api/tools/$1" ;;
+    esac
+}
+
+ringsock_program_settings() {
+    [[ -n ${RINGSOCK_BUNDLE:-} ]] || return 0
     local plugin list=
     while read -r plugin; do
         list+="${list:+,}\"-d\",\"$RINGSOCK_BUNDLE/plugins/$plugin\""
     done <"$RINGSOCK_BUNDLE/plugins/for-$1"
-    printf 'eal.extra_args=[%s]\n' "$list"
+    printf '%s\n' --set "eal.extra_args=[$list]"
+}
+
+# ringsock_prepare [BUNDLE]: with a bundle, switches to it and installs and
+# builds nothing; without, installs the packages and builds build/ as
+# scripts/demo does (needs scripts/lib/deps.sh and build.sh sourced),
+# printing the build's output and exiting 1 if it fails.
+ringsock_prepare() {
+    if [[ -n ${1:-} ]]; then
+        ringsock_use_bundle "$1"
+        return
+    fi
+    ringsock_install_deps
+    local log
+    if ! log=$(ringsock_build build 2>&1); then
+        echo "$log" >&2
+        exit 1
+    fi
 }

@@ -10,8 +10,30 @@
 #       dpdk-testpmd ARGS, until SECONDS samples after its first non-zero one
 #   l2_sink_rate ROOT DEVICE LCORE FILE_PREFIX SECONDS LOG
 #       ringsock-sink, memif.toml, one engine on LCORE
+#   generator_lcores
+#       scripts/memif-gen's --main-lcore and --lcores, one word a line: the
+#       receivers own CPUs 0 and 1, so with more CPUs the generator forwards
+#       on CPU 2 (its main lcore, which only prints statistics, on 3, or on
+#       0 with three CPUs); with two it forwards on CPU 0 beside the
+#       receivers' application thread (their figures are then floors)
+#
+# The programs come from build/ or, after ringsock_use_bundle, a bundle.
 
-# mean of all samples but the first (ramp-up)
+# shellcheck source=scripts/lib/bundle.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/bundle.sh"
+
+generator_lcores() {
+    local cpus
+    cpus=$(nproc)
+    if ((cpus >= 4)); then
+        printf '%s\n' --main-lcore 3 --lcores 2
+    elif ((cpus == 3)); then
+        printf '%s\n' --main-lcore 0 --lcores 2
+    else
+        printf '%s\n' --main-lcore 1 --lcores 0
+    fi
+}
+
 # mean of all samples but the first (ramp-up); `mean_after_first 0` skips none
 mean_after_first() {
     awk -v skip="${1:-1}" 'NR > skip { s += $1; n++ } END { if (n) printf "%.0f", s / n; else print 0 }'
@@ -27,7 +49,9 @@ mean_after_first() {
 testpmd_samples() {
     local seconds=$1 log=$2
     shift 2
-    timeout -s INT -k 5 $((seconds + 15)) "${RINGSOCK_TESTPMD:-dpdk-testpmd}" "$@" >"$log" 2>&1 &
+    # shellcheck disable=SC2086 # the plugin arguments are words
+    timeout -s INT -k 5 $((seconds + 15)) "${RINGSOCK_TESTPMD:-dpdk-testpmd}" ${RINGSOCK_TESTPMD_EAL_ARGS:-} "$@" \
+        >"$log" 2>&1 &
     local testpmd=$!
     while kill -0 "$testpmd" 2>/dev/null; do
         sleep 0.5
@@ -53,7 +77,9 @@ after_first_nonzero() { awk 'seen { print } $1 > 0 { seen = 1 }'; }
 
 l2_sink_rate() {
     local root=$1 device=$2 lcore=$3 prefix=$4 seconds=$5 log=$6
-    timeout -s INT -k 5 $((seconds + 30)) "$root/build/dataplane/tools/ringsock-sink" \
+    local settings
+    mapfile -t settings < <(ringsock_program_settings ringsock-sink)
+    timeout -s INT -k 5 $((seconds + 30)) "$(ringsock_program ringsock-sink)" "${settings[@]}" \
         --profile "$root/drivers_config/memif.toml" --set "port.device=$device" --set "eal.lcores=$lcore" \
         --set "eal.file_prefix=$prefix" --duration "$seconds" --json --log-level error >"$log" 2>&1 || true
     { grep -oP "\"t\":[0-9.]+,\"rx_pps\":\K[0-9]+" "$log" || true; } | mean_after_first
