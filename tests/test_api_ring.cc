@@ -736,6 +736,113 @@ TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
     closesocket(s);
 }
 
+// Mbufs out of every pool (per-lcore caches count as free).
+unsigned mbufs_in_use()
+{
+    unsigned in_use = 0;
+    rte_mempool_walk([](rte_mempool* mp, void* sum) { *static_cast<unsigned*>(sum) += rte_mempool_in_use_count(mp); },
+                     &in_use);
+    return in_use;
+}
+
+void refresh_ipv4_checksum(std::vector<uint8_t>& f)
+{
+    f[24] = f[25] = 0;
+    uint32_t sum = 0;
+    for (std::size_t i = 14; i < 34; i += 2)
+        sum += static_cast<uint32_t>(f[i] << 8 | f[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    f[24] = static_cast<uint8_t>(~sum >> 8);
+    f[25] = static_cast<uint8_t>(~sum);
+}
+
+// Datagram k's frame, damaged in one of eleven ways that each must keep it
+// from any socket: cut inside the headers or the payload, IP total length
+// beyond the frame, IHL below 5, version 6 under IPv4's ethertype, a wrong
+// IP checksum, a UDP length beyond the IP payload or below 8, a payload
+// byte changed under the UDP checksum, an unknown ethertype, another MAC.
+std::vector<uint8_t> damaged(std::vector<uint8_t> f, unsigned k)
+{
+    const auto put16 = [&f](std::size_t at, unsigned v) {
+        f[at] = static_cast<uint8_t>(v >> 8);
+        f[at + 1] = static_cast<uint8_t>(v);
+    };
+    const unsigned ip_length = static_cast<unsigned>(f.size() - 14);
+    switch (k % 11) {
+    case 0:
+        f.resize(k % 42);
+        break;
+    case 1:
+        f.resize(42 + (f.size() - 42) / 2);
+        break;
+    case 2:
+        put16(16, ip_length + 40), refresh_ipv4_checksum(f);
+        break;
+    case 3:
+        f[14] = 0x44, refresh_ipv4_checksum(f);
+        break;
+    case 4:
+        f[14] = 0x65, refresh_ipv4_checksum(f);
+        break;
+    case 5:
+        f[24] ^= 0x55;
+        break;
+    case 6:
+        put16(38, ip_length - 20 + 8);
+        break;
+    case 7:
+        put16(38, 7);
+        break;
+    case 8:
+        f[42] ^= 0x01;
+        break;
+    case 9:
+        put16(12, 0x1234);
+        break;
+    default:
+        f[5] = 0x99;
+        break;
+    }
+    return f;
+}
+
+// "Bad input never crashes it or loses data": a damaged frame after every
+// good datagram costs no good datagram, reaches no socket, and leaves no
+// mbuf behind.
+TEST_F(ApiRing, DamagedFramesAmongGoodDatagramsCostNoDatagramAndNoMbuf)
+{
+    constexpr unsigned kGood = 550; // five times through the damage kinds
+    constexpr uint16_t kPort = 7309;
+    SOCKET s = ringsock::testing::bound_udp_socket(kPort, 0);
+    const DWORD timeout_ms = kWaitMs;
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(timeout_ms)),
+              0);
+    const unsigned in_use_before = mbufs_in_use();
+    for (unsigned k = 0; k < kGood; ++k) {
+        const std::vector<uint8_t> good = peer::udp_frame(40000, kPort, datagram(k, 20 + k % 50));
+        ASSERT_TRUE(peer::send_frame(good)) << k;
+        ASSERT_TRUE(peer::send_frame(damaged(good, k))) << k;
+        if (k % 100 == 99) {
+            ASSERT_TRUE(wait_polled());
+        }
+    }
+    ASSERT_TRUE(wait_polled());
+    char b[128];
+    for (unsigned k = 0; k < kGood; ++k) {
+        const int got = recvfrom(s, b, sizeof(b), 0, nullptr, nullptr);
+        ASSERT_EQ(got, static_cast<int>(20 + k % 50)) << "datagram " << k << ": error " << WSAGetLastError();
+        for (int i = 0; i < got; ++i)
+            ASSERT_EQ(static_cast<uint8_t>(b[i]), pattern(k, static_cast<unsigned>(i))) << "datagram " << k;
+    }
+    u_long queued = 1;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u) << "something beyond the good datagrams reached the socket";
+    closesocket(s);
+    peer::drain_sent();
+    EXPECT_EQ(mbufs_in_use(), in_use_before) << "mbufs held after every frame was taken";
+}
+
 } // namespace
 
 int main(int argc, char** argv)

@@ -211,6 +211,31 @@ bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& 
     return true;
 }
 
+std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload)
+{
+    std::vector<uint8_t> frame(udp_frame_length(payload.size()));
+    write_udp_frame(frame.data(), frame.size(), src_port, dst_port, payload.data(), payload.size(), false);
+    return frame;
+}
+
+bool send_frame(const std::vector<uint8_t>& frame)
+{
+    if (g_pool == nullptr || g_to_stack == nullptr || frame.size() > RTE_MBUF_DEFAULT_DATAROOM) return false;
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    if (m == nullptr) return false;
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())));
+    if (p == nullptr) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    if (!frame.empty()) std::memcpy(p, frame.data(), frame.size());
+    if (rte_ring_enqueue(g_to_stack, m) != 0) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    return true;
+}
+
 unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t payload_size, unsigned count)
 {
     constexpr unsigned kBurst = 64;

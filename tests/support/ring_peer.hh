@@ -40,6 +40,14 @@ bool start_peer();
 // `bad_checksum`. False if no mbuf or the ring is full.
 bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum = false);
 
+// The bytes of the frame send_udp() would put on the ring (a good one), for
+// a test to damage before send_frame().
+std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload);
+
+// Any bytes as one frame on the receive ring, as a PMD would hand them
+// over. False if no mbuf, the frame is larger than one, or the ring is full.
+bool send_frame(const std::vector<uint8_t>& frame);
+
 // `count` copies of one datagram of `payload_size` bytes (0x5a each), as
 // send_udp builds it, put on the receive ring in bursts of 64 with one
 // checksum computation; returns how many went on (fewer when the ring or
