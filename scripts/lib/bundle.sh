@@ -11,7 +11,8 @@
 #                             scripts/lib/memif-receivers.sh honour. Exits 2
 #                             with a message when DIR is no bundle.
 #   ringsock_program NAME     the path of ringsock program NAME: the
-#                             bundle's, or build/'s
+#                             bundle's, or build/'s ($RINGSOCK_BUILD_DIR
+#                             when set)
 #   ringsock_program_settings NAME
 #                             the --set arguments NAME needs for the
 #                             bundle's plugins, one word a line (none
@@ -25,6 +26,17 @@ ringsock_use_bundle() {
         echo "$1 is not a bundle (make one with scripts/bench/bundle)" >&2
         exit 2
     fi
+    # EAL loads no plugin from below a world-writable directory ("directory
+    # path /tmp is world-writable and insecure"): say so before it does.
+    local dir=$RINGSOCK_BUNDLE/plugins
+    while [[ $dir != / ]]; do
+        if [[ -n $(find "$dir" -maxdepth 0 -perm -o+w) ]]; then
+            echo "the bundle lies below $dir, which anyone may write to: EAL refuses plugins there;" \
+                "move the bundle (into the repository, for instance)" >&2
+            exit 2
+        fi
+        dir=$(dirname -- "$dir")
+    done
     local plugin args=
     while read -r plugin; do
         args+="${args:+ }-d $RINGSOCK_BUNDLE/plugins/$plugin"
@@ -38,12 +50,12 @@ ringsock_program() {
         echo "$RINGSOCK_BUNDLE/bin/$1"
         return
     fi
-    local root
-    root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+    local build
+    build=${RINGSOCK_BUILD_DIR:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)/build}
     case "$1" in
-    ringsock-sink | ringsock-udp-gen) echo "$root/build/dataplane/tools/$1" ;;
-    ringsock-bench-*) echo "$root/build/api/bench/$1" ;;
-    *) echo "$root/build/api/tools/$1" ;;
+    ringsock-sink | ringsock-udp-gen) echo "$build/dataplane/tools/$1" ;;
+    ringsock-bench-*) echo "$build/api/bench/$1" ;;
+    *) echo "$build/api/tools/$1" ;;
     esac
 }
 

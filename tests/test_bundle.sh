@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The benchmarks' bundle (scripts/bench/bundle) must stay whole: it is only
+# used on the rare machine with no package registry, where a library or
+# plugin it lacks would cost that session its device time. Made from this
+# build, it must run scale and api-rx-ring while the system's DPDK
+# libraries, every other library the bundle carries and DPDK's plugin
+# directory are hidden (bind mounts over them in a private mount
+# namespace), as on a machine that has none of them. Needs root and
+# unshare; exits 77 (skipped) otherwise. Bounded in time.
+set -euo pipefail
+
+src=${RINGSOCK_SOURCE_ROOT:?set by meson test}
+build=${RINGSOCK_BUILD_ROOT:?set by meson test}
+if ((EUID != 0)) || ! command -v unshare >/dev/null; then
+    echo "skipped: needs root and unshare"
+    exit 77
+fi
+# In the build tree: EAL loads no plugin from below a world-writable
+# directory such as /tmp.
+work=$(mktemp -d "$build/test-bundle.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+"$src/scripts/bench/bundle" --from "$build" "$work/bundle"
+plugin_dir=$(pkg-config --variable=pmdsdir libdpdk 2>/dev/null || true)
+[[ -n $plugin_dir && -d $plugin_dir ]] || plugin_dir=$(find /usr/lib -maxdepth 3 -type d -name 'pmds-*' | head -n 1)
+mkdir "$work/empty"
+
+# shellcheck disable=SC2016 # expanded by the inner shell
+timeout -k 5 170 unshare -m bash -c '
+    set -euo pipefail
+    bundle=$1 plugin_dir=$2 empty=$3 src=$4
+    mount --bind "$empty" "$plugin_dir"
+    for lib in "$bundle"/lib/*; do
+        for dir in /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu; do
+            if [[ -e $dir/${lib##*/} ]]; then mount --bind /dev/null "$dir/${lib##*/}"; fi
+        done
+    done
+    cd "$src"
+    scripts/bench/scale --prebuilt "$bundle" --engines 1 --seconds 2 --rounds 1
+    scripts/bench/api-rx-ring --prebuilt "$bundle" --frames 64 --seconds 1 --rounds 1
+' bash "$work/bundle" "$plugin_dir" "$work/empty" "$src" | tee "$work/out.txt"
+
+grep -qE 'N=1 round 1: testpmd rxonly +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps' "$work/out.txt" ||
+    { echo "FAILED: scale measured nothing from the bundle"; exit 1; }
+grep -qE '^api-rx-ring: 64 B: ceiling' "$work/out.txt" ||
+    { echo "FAILED: api-rx-ring measured nothing from the bundle"; exit 1; }
+echo "the bundle ran scale and api-rx-ring on its own"
