@@ -5,8 +5,10 @@
 // sees every datagram after reassembly and before UDP: for a port the
 // sink wants, it copies the datagram into an mbuf chain as one unfragmented
 // Ethernet frame (IPv4 header checksum recomputed, the UDP checksum left
-// for the classifier to verify) and gives it to the sink. IPv4 only: lwIP
-// 2.1 shows raw pcbs an IPv6 datagram's first next header, not UDP's.
+// for the classifier to verify) and gives it to the sink. IPv4 and IPv6;
+// lwIP 2.1 shows raw pcbs an IPv6 datagram's first next header, so an IPv6
+// datagram with another extension header before its fragment header stays
+// lwIP's (port unreachable).
 //
 // On the lwIP engine's lcore only, like lwIP.
 #pragma once

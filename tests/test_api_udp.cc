@@ -545,6 +545,31 @@ TEST_F(Api, AFragmentedDatagramArrivesWhole)
     closesocket(s);
 }
 
+// The same over IPv6: the kernel fragments, lwIP reassembles, and the
+// socket gets each datagram whole.
+TEST_F(Api, AFragmentedIpv6DatagramArrivesWhole)
+{
+    SOCKET s = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(7117);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    kernel_sends(7117, "100,4000,3001", 40017, "2001:2::2");
+    std::vector<char> b(8192);
+    const int sizes[] = {100, 4000, 3001};
+    for (unsigned k = 0; k < 3; ++k) {
+        ASSERT_EQ(recv(s, b.data(), static_cast<int>(b.size()), 0), sizes[k])
+            << "datagram " << k << ": error " << WSAGetLastError();
+        for (int i = 0; i < sizes[k]; ++i)
+            ASSERT_EQ(static_cast<uint8_t>(b[static_cast<std::size_t>(i)]), pattern(k, static_cast<unsigned>(i)))
+                << "datagram " << k << " byte " << i;
+    }
+    closesocket(s);
+}
+
 TEST_F(Api, MulticastReachesAMemberSocket)
 {
     SOCKET s = bound_socket(7115, 0);

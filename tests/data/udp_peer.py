@@ -41,6 +41,11 @@ def main():
             p.error("--flows needs --src-port")
         socks = []
         for f in range(a.flows):
+            if ":" in a.dst:  # IPv6: from the namespace's 2001:2::1
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                sock.bind(("2001:2::1", a.src_port + f if a.src_port else 0))
+                socks.append(sock)
+                continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind(("198.18.0.1", a.src_port + f if a.src_port else 0))
             if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
