@@ -23,16 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using ringsock::testing::Child;
 using ringsock::testing::Finished;
-
-bool wait_for(Child& child, const std::string& text, std::chrono::seconds limit)
-{
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (child.poll_output().find(text) != std::string::npos) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
+using ringsock::testing::wait_for_output;
 
 TEST(Pdump, DumpcapCapturesARunningSinksTraffic)
 {
@@ -56,7 +47,7 @@ TEST(Pdump, DumpcapCapturesARunningSinksTraffic)
                 // base above ASan's high shadow is free in both.
                 "eal.extra_args=[\"--base-virtaddr=0x200000000000\"]", "--duration", "60", "--json", "--interval-ms",
                 "200"});
-    ASSERT_TRUE(wait_for(sink, "\"t\":", 60s)) << sink.poll_output();
+    ASSERT_TRUE(wait_for_output(sink, "\"t\":", 60s)) << sink.poll_output();
     EXPECT_EQ(sink.poll_output().find("--no-huge"), std::string::npos) << "the sink should use the hugepages";
 
     constexpr int kCapture = 100;
@@ -64,7 +55,7 @@ TEST(Pdump, DumpcapCapturesARunningSinksTraffic)
                    "-w", capture});
     // dumpcap names its file once it has attached to the primary and
     // enabled capture on the port.
-    ASSERT_TRUE(wait_for(dumpcap, "File:", 30s)) << dumpcap.poll_output();
+    ASSERT_TRUE(wait_for_output(dumpcap, "File:", 30s)) << dumpcap.poll_output();
     std::this_thread::sleep_for(500ms);
 
     const Finished sent = ringsock::testing::run_shell(netns.exec(ringsock::testing::raw_frame_sender(400)));

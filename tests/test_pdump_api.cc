@@ -37,21 +37,12 @@ namespace {
 using namespace std::chrono_literals;
 using ringsock::testing::Child;
 using ringsock::testing::Finished;
+using ringsock::testing::wait_for_output;
 
 constexpr uint16_t kPort = 7300;
 constexpr int kCaptureCount = 10;
 
 ringsock::testing::Namespace* g_netns = nullptr;
-
-bool wait_for(Child& child, const std::string& text, std::chrono::seconds limit)
-{
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (child.poll_output().find(text) != std::string::npos) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
 
 // What a case found wrong, for its stderr; the case's exit code is the count.
 class Findings {
@@ -174,6 +165,29 @@ unsigned captured_datagrams(const std::string& capture)
     return static_cast<unsigned>(std::atoi(read.output.c_str()));
 }
 
+// dumpcap names its file once it has attached and enabled capture.
+void expect_attached(Child& dumpcap, Findings& findings)
+{
+    findings.check(wait_for_output(dumpcap, "File:", 30s), "dumpcap did not attach:\n" + dumpcap.poll_output());
+    std::this_thread::sleep_for(500ms);
+}
+
+// dumpcap ends by itself after kCaptureCount of our datagrams.
+void expect_captured(Child& dumpcap, const std::string& capture, Findings& findings)
+{
+    const Finished captured = dumpcap.wait(20s);
+    findings.check(captured.finished && captured.exit_code == 0, "dumpcap did not finish:\n" + captured.output);
+    findings.check(captured_datagrams(capture) >= kCaptureCount, "the capture holds too few of the datagrams");
+    unlink(capture.c_str());
+}
+
+[[noreturn]] void stop_api(SOCKET s, Findings& findings)
+{
+    closesocket(s);
+    findings.check(WSACleanup() == 0, "WSACleanup");
+    findings.finish();
+}
+
 std::string unique_prefix(const char* name)
 {
     return std::string(name) + std::to_string(getpid());
@@ -199,9 +213,7 @@ void registered_thread_shuts_dumpcap_out()
 
     findings.check(kernel_sends(50), "sending after the refusal failed");
     findings.check(receiver.join() == 51, "datagrams went missing after dumpcap was refused");
-    closesocket(s);
-    findings.check(WSACleanup() == 0, "WSACleanup");
-    findings.finish();
+    stop_api(s, findings);
 }
 
 // eal.register_application_threads = false: dumpcap attaches and captures
@@ -217,18 +229,11 @@ void unregistered_thread_lets_dumpcap_in()
     findings.check(receiver.lcore() == LCORE_ID_ANY, "registered although the profile says not to");
 
     Child dumpcap = start_dumpcap(prefix, capture);
-    // dumpcap names its file once it has attached and enabled capture.
-    findings.check(wait_for(dumpcap, "File:", 30s), "dumpcap did not attach:\n" + dumpcap.poll_output());
-    std::this_thread::sleep_for(500ms);
+    expect_attached(dumpcap, findings);
     findings.check(kernel_sends(100), "sending under capture failed");
-    const Finished captured = dumpcap.wait(20s);
-    findings.check(captured.finished && captured.exit_code == 0, "dumpcap did not finish:\n" + captured.output);
+    expect_captured(dumpcap, capture, findings);
     findings.check(receiver.join() == 101, "datagrams went missing under capture");
-    findings.check(captured_datagrams(capture) >= kCaptureCount, "the capture holds too few of the datagrams");
-    unlink(capture.c_str());
-    closesocket(s);
-    findings.check(WSACleanup() == 0, "WSACleanup");
-    findings.finish();
+    stop_api(s, findings);
 }
 
 // dumpcap first, registration on: EAL refuses the thread, which receives
@@ -240,20 +245,14 @@ void dumpcap_first_leaves_the_thread_uncached()
     const std::string capture = "/tmp/" + prefix + ".pcapng";
     const SOCKET s = start_api(prefix, true, findings);
     Child dumpcap = start_dumpcap(prefix, capture);
-    findings.check(wait_for(dumpcap, "File:", 30s), "dumpcap did not attach:\n" + dumpcap.poll_output());
-    std::this_thread::sleep_for(500ms);
+    expect_attached(dumpcap, findings);
 
     ReceivingThread receiver(s, 100);
     findings.check(kernel_sends(100), "sending under capture failed");
     findings.check(receiver.join() == 100, "datagrams went missing with registration refused");
     findings.check(receiver.lcore() == LCORE_ID_ANY, "EAL registered a thread although a secondary was attached");
-    const Finished captured = dumpcap.wait(20s);
-    findings.check(captured.finished && captured.exit_code == 0, "dumpcap did not finish:\n" + captured.output);
-    findings.check(captured_datagrams(capture) >= kCaptureCount, "the capture holds too few of the datagrams");
-    unlink(capture.c_str());
-    closesocket(s);
-    findings.check(WSACleanup() == 0, "WSACleanup");
-    findings.finish();
+    expect_captured(dumpcap, capture, findings);
+    stop_api(s, findings);
 }
 
 class PdumpApi : public ::testing::Test {

@@ -127,4 +127,14 @@ bool running_as_root()
     return geteuid() == 0;
 }
 
+bool wait_for_output(Child& child, const std::string& text, std::chrono::seconds limit)
+{
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (child.poll_output().find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
 } // namespace ringsock::testing

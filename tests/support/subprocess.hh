@@ -42,6 +42,9 @@ private:
     std::string output_;
 };
 
+// Polls `child`'s output until it holds `text` (true) or `limit` passes.
+bool wait_for_output(Child& child, const std::string& text, std::chrono::seconds limit);
+
 // The repository root and build root, from the environment meson sets.
 std::string source_root();
 std::string build_root();
