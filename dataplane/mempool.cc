@@ -10,13 +10,13 @@ namespace ringsock::dataplane {
 
 Mempool::Mempool(const std::string& name, const MempoolProfile& profile, int socket) : socket_(socket)
 {
-    pool_ =
-        rte_pktmbuf_pool_create(name.c_str(), profile.mbufs, profile.cache, static_cast<uint16_t>(profile.priv_size),
-                                static_cast<uint16_t>(profile.data_room), socket);
+    pool_ = rte_pktmbuf_pool_create_by_ops(name.c_str(), profile.mbufs, profile.cache,
+                                           static_cast<uint16_t>(profile.priv_size),
+                                           static_cast<uint16_t>(profile.data_room), socket, profile.ops.c_str());
     if (pool_ == nullptr)
         throw MempoolError("cannot create mempool " + name + " of " + std::to_string(profile.mbufs) + " mbufs x " +
-                           std::to_string(profile.data_room) + " bytes on socket " + std::to_string(socket) + ": " +
-                           rte_strerror(rte_errno) +
+                           std::to_string(profile.data_room) + " bytes on socket " + std::to_string(socket) +
+                           " (mempool.ops " + profile.ops + "): " + rte_strerror(rte_errno) +
                            " (lower mempool.mbufs, or raise eal.memory_mb when running with --no-huge)");
 }
 

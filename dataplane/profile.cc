@@ -182,7 +182,7 @@ void read_port(const Section& port, PortProfile& out)
 
 void read_mempool(const Section& mempool, MempoolProfile& out)
 {
-    mempool.allow_only({"mbufs", "cache", "data_room", "priv_size"});
+    mempool.allow_only({"mbufs", "cache", "data_room", "priv_size", "ops"});
     mempool.integer("mbufs", out.mbufs, kMinMbufs, kMaxMbufs);
     mempool.integer("cache", out.cache, 0, RTE_MEMPOOL_CACHE_MAX_SIZE);
     mempool.integer("data_room", out.data_room, kMinDataRoom, kMaxDataRoom);
@@ -190,6 +190,10 @@ void read_mempool(const Section& mempool, MempoolProfile& out)
     if (out.priv_size % RTE_MBUF_PRIV_ALIGN != 0)
         mempool.fail("priv_size",
                      "expected a multiple of " + std::to_string(RTE_MBUF_PRIV_ALIGN) + " (RTE_MBUF_PRIV_ALIGN)");
+    const char* ops_expected = "expected \"ring_mt_rts\", \"ring_mt_hts\" or \"ring_mp_mc\"";
+    if (mempool.string("ops", out.ops, ops_expected) && out.ops != "ring_mt_rts" && out.ops != "ring_mt_hts" &&
+        out.ops != "ring_mp_mc")
+        mempool.fail("ops", ops_expected);
 }
 
 // The port fills every RX descriptor from the pool when it starts, and each

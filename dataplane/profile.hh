@@ -85,6 +85,11 @@ struct MempoolProfile {
     unsigned cache = 256;      // per-lcore cache, at most RTE_MEMPOOL_CACHE_MAX_SIZE
     unsigned data_room = 2176; // RTE_MBUF_DEFAULT_BUF_SIZE: 2048 + headroom
     unsigned priv_size = 64;   // per-mbuf private area (the stack keeps its pbuf there)
+    // The ring beneath the caches (DPDK's mempool ops). Relaxed tail sync by
+    // default: application threads free and allocate mbufs there and may be
+    // descheduled mid-operation, which in ring_mp_mc makes every other
+    // thread of the pool spin until they run again.
+    std::string ops = "ring_mt_rts";
 };
 
 struct EngineProfile {

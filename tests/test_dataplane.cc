@@ -174,6 +174,18 @@ TEST(Eal, StartsWithoutHugepagesAndItsOwnFilePrefix)
     EXPECT_EQ(rte_lcore_count(), 2u);
 }
 
+// Application threads free and allocate through the pool's ring and can be
+// descheduled inside that operation; in DPDK's default ring_mp_mc every
+// other thread of the pool then spins until they run again (see
+// MempoolProfile::ops). The profile's ops are the pool's.
+TEST(Mempool, RingBeneathTheCachesTakesTheProfilesOpsRelaxedTailSyncByDefault)
+{
+    EXPECT_EQ(MempoolProfile{}.ops, "ring_mt_rts");
+    EXPECT_EQ(environment->profile.mempool.ops, "ring_mt_rts");
+    const rte_mempool* mp = pool().get();
+    EXPECT_STREQ(rte_mempool_get_ops(mp->ops_index)->name, "ring_mt_rts");
+}
+
 TEST(Port, NullPortStartsWithLinkAndReceives)
 {
     const unsigned before = pool().in_use();

@@ -118,6 +118,7 @@ TEST(Profile, NullProfileSpellsOutTheHeaderDefaults)
     EXPECT_EQ(null.mempool.cache, defaults.mempool.cache);
     EXPECT_EQ(null.mempool.data_room, defaults.mempool.data_room);
     EXPECT_EQ(null.mempool.priv_size, defaults.mempool.priv_size);
+    EXPECT_EQ(null.mempool.ops, defaults.mempool.ops);
     EXPECT_EQ(null.engine.burst, defaults.engine.burst);
     EXPECT_EQ(null.engine.idle_sleep_us, defaults.engine.idle_sleep_us);
     EXPECT_EQ(null.engine.idle_polls, defaults.engine.idle_polls);
