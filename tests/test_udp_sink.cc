@@ -1,8 +1,8 @@
 // ringsock-udp-sink, the API's main job, end to end: testpmd sends exactly
 // N UDP datagrams over memif (scripts/memif-gen --count), the sink receives
-// them through WSARecvFrom and reaps them in each completion mode, and must
-// count exactly N. Needs root and dpdk-testpmd; skipped with the reason
-// otherwise.
+// them through WSARecvFrom and reaps them in each completion mode (and with
+// three threads reaping one completion port), and must count exactly N. Needs root and dpdk-testpmd; skipped with the
+// reason otherwise.
 #include <chrono>
 #include <string>
 #include <unistd.h>
@@ -17,15 +17,20 @@ using namespace std::chrono_literals;
 using ringsock::testing::Finished;
 using ringsock::testing::run_shell;
 
-class UdpSink : public ::testing::TestWithParam<const char*> {};
+struct Reaping {
+    const char* name;
+    const char* arguments;
+};
+
+class UdpSink : public ::testing::TestWithParam<Reaping> {};
 
 TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
 {
     if (!ringsock::testing::running_as_root()) GTEST_SKIP() << "needs root (EAL)";
     if (run_shell("command -v dpdk-testpmd").exit_code != 0) GTEST_SKIP() << "dpdk-testpmd not installed";
-    const std::string mode = GetParam();
+    const std::string name = GetParam().name;
     const std::string src = ringsock::testing::source_root();
-    const std::string tag = "rsudpsink" + std::to_string(getpid()) + mode;
+    const std::string tag = "rsudpsink" + std::to_string(getpid()) + name;
     const std::string sock = "/tmp/" + tag + ".sock";
     const std::string pidfile = "/tmp/" + tag + ".pid";
     // At most one memif ring (1024 slots): testpmd sends the bursts back to
@@ -38,7 +43,7 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
     const Finished sink =
         run_shell("timeout 60 " + ringsock::testing::build_root() + "/api/tools/ringsock-udp-sink --profile " + src +
                       "/drivers_config/memif.toml --set port.device=net_memif0,role=client,socket=" + sock +
-                      ",id=0 --set eal.lcores=0-1 --set eal.file_prefix=" + tag + " --mode " + mode +
+                      ",id=0 --set eal.lcores=0-1 --set eal.file_prefix=" + tag + " " + GetParam().arguments +
                       " --duration 6 --interval-ms 500 2>&1",
                   90s);
     run_shell(src + "/scripts/memif-gen --stop " + pidfile + " 2>&1");
@@ -48,6 +53,12 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
     EXPECT_NE(sink.output.find("\"errors\":0,\"rcv_drops\":0}"), std::string::npos) << sink.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, UdpSink, ::testing::Values("port", "event", "routine"));
+// Three threads on one port: each reposts what it reaped, so receives move
+// between threads and every thread takes datagrams from the socket's queue.
+INSTANTIATE_TEST_SUITE_P(Modes, UdpSink,
+                         ::testing::Values(Reaping{"port", "--mode port"}, Reaping{"event", "--mode event"},
+                                           Reaping{"routine", "--mode routine"},
+                                           Reaping{"threads", "--mode port --threads 3 --depth 16"}),
+                         [](const ::testing::TestParamInfo<Reaping>& info) { return std::string(info.param.name); });
 
 } // namespace

@@ -1,7 +1,10 @@
 // ringsock-udp-sink: receives UDP through the Winsock API and counts it.
 // Binds one socket per port, keeps --depth overlapped WSARecvFrom posted on
 // each, and reaps them with the delivery --mode asks for:
-//   port     GetQueuedCompletionStatusEx on one completion port (default)
+//   port     GetQueuedCompletionStatusEx on one completion port (default);
+//            with --threads N, N threads reap the one port and each posts
+//            again the receives it reaped, as an IOCP server's thread pool
+//            does (--cpus pins them, one CPU each)
 //   event    one event per request, WSAWaitForMultipleEvents
 //   routine  completion routines, run at SleepEx(..., TRUE)
 // Written against the public header only, as a ported program would be.
@@ -13,7 +16,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <CLI/CLI.hpp>
 
@@ -34,12 +41,22 @@ uint64_t g_datagrams = 0;
 uint64_t g_bytes = 0;
 uint64_t g_errors = 0;
 
+// One reaping thread's counts, on a line of its own so threads never share
+// one; the main thread reads them for its reports.
+struct alignas(64) ReaperCounts {
+    std::atomic<uint64_t> datagrams{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> errors{0};
+};
+
 void on_signal(int)
 {
     g_stop.store(true);
 }
 
-int post(Slot& slot, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+// Posts `slot` again; a receive truncated at once is counted in `truncated`
+// and posted once more.
+int post(Slot& slot, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, uint64_t& truncated)
 {
     slot.fromlen = sizeof(slot.from);
     slot.flags = 0;
@@ -49,7 +66,7 @@ int post(Slot& slot, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
                                   &slot.fromlen, &slot.ov, routine);
         if (r == 0 || WSAGetLastError() == WSA_IO_PENDING) return 0;
         if (WSAGetLastError() != WSAEMSGSIZE) return WSAGetLastError();
-        ++g_errors; // truncated at once: count it and post again
+        ++truncated;
     }
 }
 
@@ -62,7 +79,39 @@ void CALLBACK on_routine(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov, DWORD)
     } else if (error != WSA_OPERATION_ABORTED) {
         ++g_errors;
     }
-    if (error != WSA_OPERATION_ABORTED && !g_stop.load()) post(*slot, on_routine);
+    if (error != WSA_OPERATION_ABORTED && !g_stop.load()) post(*slot, on_routine, g_errors);
+}
+
+// One GetQueuedCompletionStatusEx on `port` (waiting up to `timeout_ms`):
+// counts what it reaped in `counts` and posts each receive again.
+void reap_port(HANDLE port, std::vector<OVERLAPPED_ENTRY>& entries, ReaperCounts& counts, DWORD timeout_ms)
+{
+    ULONG n = 0;
+    if (!GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &n, timeout_ms, FALSE))
+        return;
+    uint64_t datagrams = 0, bytes = 0, errors = 0;
+    for (ULONG i = 0; i < n; ++i) {
+        auto* slot = reinterpret_cast<Slot*>(entries[i].lpOverlapped);
+        if (entries[i].Internal == 0) {
+            ++datagrams;
+            bytes += entries[i].dwNumberOfBytesTransferred;
+        } else {
+            ++errors;
+        }
+        post(*slot, nullptr, errors);
+    }
+    // Only this thread writes its counts: a plain add, published for the reports.
+    counts.datagrams.store(counts.datagrams.load(std::memory_order_relaxed) + datagrams, std::memory_order_relaxed);
+    counts.bytes.store(counts.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    counts.errors.store(counts.errors.load(std::memory_order_relaxed) + errors, std::memory_order_relaxed);
+}
+
+bool pin_to(unsigned cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
 }
 
 } // namespace
@@ -77,6 +126,8 @@ int main(int argc, char** argv)
     unsigned depth = 64;
     double duration = 10;
     unsigned interval_ms = 1000;
+    unsigned threads = 1;
+    std::vector<unsigned> cpus;
     app.add_option("--profile", profile, "profile (drivers_config/*.toml)")->required();
     app.add_option("--set", overrides, "section.key=value override (repeatable)");
     app.add_option("--port", ports, "UDP port to bind (repeatable)");
@@ -84,14 +135,27 @@ int main(int argc, char** argv)
     app.add_option("--depth", depth, "overlapped receives kept posted per socket")->check(CLI::Range(1, 1024));
     app.add_option("--duration", duration, "seconds to run (0: until SIGINT/SIGTERM)");
     app.add_option("--interval-ms", interval_ms, "report interval");
+    app.add_option("--threads", threads, "threads reaping the completion port (port mode)")->check(CLI::Range(1, 64));
+    app.add_option("--cpus", cpus,
+                   "CPU for each reaping thread, in turn (port mode; default: the CPUs the "
+                   "process had before the stack started)")
+        ->delimiter(',');
     CLI11_PARSE(app, argc, argv);
+    if (mode != "port" && (threads != 1 || !cpus.empty())) {
+        std::fprintf(stderr, "ringsock-udp-sink: --threads and --cpus are for --mode port\n");
+        return 2;
+    }
+    // EAL pins the thread that starts it to its main lcore; reaping threads
+    // keep the CPUs the process was given unless --cpus says otherwise.
+    cpu_set_t process_cpus;
+    sched_getaffinity(0, sizeof(process_cpus), &process_cpus);
 
     if (int rc = ringsock::tools::start_winsock("ringsock-udp-sink", profile, overrides); rc != 0) return rc;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
     HANDLE port = nullptr;
-    if (mode == "port") port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    if (mode == "port") port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, threads);
     std::vector<SOCKET> sockets;
     std::vector<Slot> slots(ports.size() * depth);
     for (std::size_t p = 0; p < ports.size(); ++p) {
@@ -108,11 +172,45 @@ int main(int argc, char** argv)
         }
     }
     for (auto& slot : slots) {
-        if (int error = post(slot, mode == "routine" ? on_routine : nullptr); error != 0) {
+        if (int error = post(slot, mode == "routine" ? on_routine : nullptr, g_errors); error != 0) {
             std::fprintf(stderr, "ringsock-udp-sink: WSARecvFrom failed: %d\n", error);
             return 1;
         }
     }
+
+    // Port mode: the main thread reaps when it is the only reaper; with
+    // --threads it only reports.
+    std::vector<ReaperCounts> reaped(mode == "port" ? threads : 0);
+    std::vector<std::thread> reapers;
+    if (threads > 1) {
+        for (unsigned t = 0; t < threads; ++t) {
+            reapers.emplace_back([&, t] {
+                if (cpus.empty()) {
+                    pthread_setaffinity_np(pthread_self(), sizeof(process_cpus), &process_cpus);
+                } else if (!pin_to(cpus[t % cpus.size()])) {
+                    std::fprintf(stderr, "ringsock-udp-sink: cannot pin a reaping thread to CPU %u\n",
+                                 cpus[t % cpus.size()]);
+                }
+                std::vector<OVERLAPPED_ENTRY> entries(256);
+                while (!g_stop.load(std::memory_order_relaxed))
+                    reap_port(port, entries, reaped[t], 100);
+            });
+        }
+    } else if (!cpus.empty() && !pin_to(cpus[0])) {
+        std::fprintf(stderr, "ringsock-udp-sink: cannot pin to CPU %u\n", cpus[0]);
+    }
+    struct Totals {
+        uint64_t datagrams, bytes, errors;
+    };
+    const auto totals = [&] {
+        Totals sum{g_datagrams, g_bytes, g_errors};
+        for (const ReaperCounts& c : reaped) {
+            sum.datagrams += c.datagrams.load(std::memory_order_relaxed);
+            sum.bytes += c.bytes.load(std::memory_order_relaxed);
+            sum.errors += c.errors.load(std::memory_order_relaxed);
+        }
+        return sum;
+    };
 
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
@@ -121,20 +219,10 @@ int main(int argc, char** argv)
     std::vector<OVERLAPPED_ENTRY> entries(256);
     std::size_t next_event = 0;
     while (!g_stop.load()) {
-        if (mode == "port") {
-            ULONG n = 0;
-            if (GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &n, 100, FALSE)) {
-                for (ULONG i = 0; i < n; ++i) {
-                    auto* slot = reinterpret_cast<Slot*>(entries[i].lpOverlapped);
-                    if (entries[i].Internal == 0) {
-                        ++g_datagrams;
-                        g_bytes += entries[i].dwNumberOfBytesTransferred;
-                    } else {
-                        ++g_errors;
-                    }
-                    post(*slot, nullptr);
-                }
-            }
+        if (!reapers.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::min(interval_ms, 10u)));
+        } else if (mode == "port") {
+            reap_port(port, entries, reaped[0], 100);
         } else if (mode == "event") {
             // Events in windows of 64, the most one wait takes.
             const std::size_t base = next_event;
@@ -156,7 +244,7 @@ int main(int argc, char** argv)
                         ++g_errors;
                     }
                     WSAResetEvent(slot.ov.hEvent);
-                    post(slot, nullptr);
+                    post(slot, nullptr, g_errors);
                 }
             }
             next_event = base + count >= slots.size() ? 0 : base + count;
@@ -166,17 +254,20 @@ int main(int argc, char** argv)
         const auto now = Clock::now();
         if (now >= next_report) {
             const double seconds = std::chrono::duration<double>(now - start).count();
+            const Totals sum = totals();
             std::printf("{\"t\":%.3f,\"datagrams\":%llu,\"bytes\":%llu,\"errors\":%llu,\"pps\":%.0f}\n", seconds,
-                        static_cast<unsigned long long>(g_datagrams), static_cast<unsigned long long>(g_bytes),
-                        static_cast<unsigned long long>(g_errors),
-                        static_cast<double>(g_datagrams - last) * 1000.0 / interval_ms);
+                        static_cast<unsigned long long>(sum.datagrams), static_cast<unsigned long long>(sum.bytes),
+                        static_cast<unsigned long long>(sum.errors),
+                        static_cast<double>(sum.datagrams - last) * 1000.0 / interval_ms);
             std::fflush(stdout);
-            last = g_datagrams;
+            last = sum.datagrams;
             next_report = now + std::chrono::milliseconds(interval_ms);
         }
         if (duration > 0 && std::chrono::duration<double>(now - start).count() >= duration) break;
     }
     g_stop.store(true);
+    for (std::thread& t : reapers)
+        t.join(); // each returns within its 100 ms wait, before the sockets and the port go
     // What each socket's queue turned away (SO_RCVBUF or its slots full):
     // the receive path's own drops, apart from what never reached it.
     unsigned long long rcv_drops = 0;
@@ -192,9 +283,10 @@ int main(int argc, char** argv)
     for (auto& slot : slots)
         if (slot.ov.hEvent != nullptr) WSACloseEvent(slot.ov.hEvent);
     if (port != nullptr) CloseHandle(port);
+    const Totals sum = totals();
     std::printf("{\"done\":true,\"datagrams\":%llu,\"bytes\":%llu,\"errors\":%llu,\"rcv_drops\":%llu}\n",
-                static_cast<unsigned long long>(g_datagrams), static_cast<unsigned long long>(g_bytes),
-                static_cast<unsigned long long>(g_errors), rcv_drops);
+                static_cast<unsigned long long>(sum.datagrams), static_cast<unsigned long long>(sum.bytes),
+                static_cast<unsigned long long>(sum.errors), rcv_drops);
     WSACleanup();
     return 0;
 }
