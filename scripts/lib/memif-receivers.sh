@@ -16,6 +16,11 @@
 #       on CPU 2 (its main lcore, which only prints statistics, on 3, or on
 #       0 with three CPUs); with two it forwards on CPU 0 beside the
 #       receivers' application thread (their figures are then floors)
+#   reaper_cpus N
+#       the CPUs for N application threads of an API receiver whose engine
+#       is on CPU 1, comma-separated: 0, then 4, 5, ... (CPUs 2 and 3 are
+#       the generator's); with too few CPUs the list is shorter and the
+#       threads share it in turn (their figures are then floors)
 #
 # The programs come from build/ or, after ringsock_use_bundle, a bundle.
 
@@ -32,6 +37,12 @@ generator_lcores() {
     else
         printf '%s\n' --main-lcore 1 --lcores 0
     fi
+}
+
+reaper_cpus() {
+    local n=$1 cpus=0 cpu
+    for ((cpu = 4; cpu < $(nproc) && cpu < n + 3; cpu++)); do cpus+=",$cpu"; done
+    echo "$cpus"
 }
 
 # mean of all samples but the first (ramp-up); `mean_after_first 0` skips none
