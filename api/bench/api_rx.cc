@@ -17,11 +17,14 @@
 //            again (with --skip-on-success, receives that complete at once
 //            are handled where they return, as Windows servers do in the
 //            FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode).
+// With --reapers N, N-1 more threads (on CPUs 2, 3, ... or --reaper-cpus)
+// reap the same completion port and repost what they reaped, as an IOCP
+// server's thread pool does; the result says when one had to share a CPU.
 // The generator keeps at most --window datagrams beyond what the phase has
 // consumed (frames the engine took off the ring, or completions reaped), so
 // the api phase measures what the whole path sustains, not how fast a queue
 // overflows. Prints one JSON line: each phase's rate, the ratio, the share
-// of the main thread spent generating, the main thread's nanoseconds per
+// of the main thread spent generating, the reaping threads' nanoseconds per
 // datagram in the API (reaps that found completions, and the reposts), and
 // the datagrams lost (offered, not completed, after a drain; must be 0).
 //
@@ -31,6 +34,7 @@
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2tcpip.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -79,7 +83,7 @@ public:
             measuring_ = true;
             measured_from_ = now;
             tsc_from_ = __rdtsc();
-            generate_cycles = reap_cycles = 0;
+            generate_cycles = 0;
             on_start();
         }
         return measuring_ && seconds_between(measured_from_, now) >= seconds_;
@@ -92,7 +96,6 @@ public:
     }
 
     uint64_t generate_cycles = 0;
-    uint64_t reap_cycles = 0; // in reaps that found completions, reposting included
 
 private:
     double seconds_;
@@ -109,7 +112,7 @@ struct Phase {
     uint64_t consumed = 0; // taken off the ring (ceiling) or completed (api)
     double seconds = 0;
     double generate_seconds = 0; // of the main thread's time, spent generating
-    double reap_seconds = 0;     // in reaps that found completions, reposting included
+    double reap_seconds = 0;     // in reaps that found completions, reposting included, all reapers
     double rate() const { return seconds > 0 ? static_cast<double>(consumed) / seconds : 0; }
 };
 
@@ -149,10 +152,25 @@ struct Receive {
     DWORD flags = 0;
 };
 
+// What one reaping thread did, on a line of its own; only that thread
+// writes it, the main thread reads it.
+struct alignas(64) Tally {
+    std::atomic<uint64_t> completed{0};
+    std::atomic<uint64_t> reap_cycles{0}; // in reaps that found completions, reposting included
+    int64_t posted_minus_reaped = 0;      // read after the thread ended
+    std::atomic<int> error{0};            // a WSARecvFrom that failed, with its error
+
+    void add_completed(uint64_t n)
+    {
+        completed.store(completed.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+};
+
 // Posts `r`. On a socket that skips the port on success, a receive that
-// completes at once is counted in `completed` here and posted again, until
-// one is left pending (as a Windows server using that mode does).
-bool post(SOCKET s, Receive& r, bool skip_on_success, uint64_t& completed)
+// completes at once is counted in `tally` here and posted again, until one
+// is left pending (as a Windows server using that mode does). False (the
+// error in `tally`) when WSARecvFrom failed.
+bool post(SOCKET s, Receive& r, bool skip_on_success, Tally& tally)
 {
     for (;;) {
         r.ov = {};
@@ -161,10 +179,31 @@ bool post(SOCKET s, Receive& r, bool skip_on_success, uint64_t& completed)
         WSABUF b{sizeof(r.buffer), r.buffer};
         const int rc =
             WSARecvFrom(s, &b, 1, nullptr, &r.flags, reinterpret_cast<sockaddr*>(&r.from), &r.from_len, &r.ov, nullptr);
-        if (rc != 0) return WSAGetLastError() == WSA_IO_PENDING;
-        if (!skip_on_success) return true; // its completion still goes to the port
-        ++completed;
+        if (rc != 0 && WSAGetLastError() != WSA_IO_PENDING) {
+            tally.error.store(WSAGetLastError());
+            return false;
+        }
+        if (rc != 0 || !skip_on_success) break; // pending, or its completion still goes to the port
+        tally.add_completed(1);
     }
+    ++tally.posted_minus_reaped;
+    return true;
+}
+
+// One GetQueuedCompletionStatusEx: counts what it reaped and posts each
+// receive again.
+void reap(HANDLE port, SOCKET s, bool skip_on_success, Tally& tally, DWORD timeout_ms)
+{
+    OVERLAPPED_ENTRY entries[64];
+    const uint64_t t = __rdtsc();
+    ULONG removed = 0;
+    if (!GetQueuedCompletionStatusEx(port, entries, 64, &removed, timeout_ms, FALSE)) return;
+    tally.add_completed(removed);
+    tally.posted_minus_reaped -= removed;
+    for (ULONG i = 0; i < removed; ++i)
+        post(s, *reinterpret_cast<Receive*>(entries[i].lpOverlapped), skip_on_success, tally);
+    tally.reap_cycles.store(tally.reap_cycles.load(std::memory_order_relaxed) + __rdtsc() - t,
+                            std::memory_order_relaxed);
 }
 
 // Receives lent to the stack. However the phase ends, the socket is closed
@@ -176,7 +215,7 @@ struct LentReceives {
     HANDLE port;
     std::string& error;
     std::vector<Receive> receives;
-    unsigned out = 0; // posted, completion not yet reaped
+    int64_t out = 0; // posted, completion not yet reaped (summed over the reapers when they end)
 
     ~LentReceives()
     {
@@ -193,58 +232,106 @@ struct LentReceives {
     }
 };
 
+// The reapers besides the phase's own thread, each on its CPU, reaping and
+// reposting until stopped. Stops and joins them when it goes (before the
+// receives they repost are collected), adding what they left out to `lent`.
+class ExtraReapers {
+public:
+    ExtraReapers(LentReceives& lent, std::vector<Tally>& tallies, const std::vector<unsigned>& cpus,
+                 bool skip_on_success)
+        : lent_(lent), tallies_(tallies)
+    {
+        for (std::size_t i = 1; i < tallies.size(); ++i) {
+            threads_.emplace_back([this, &lent, &tallies, cpu = cpus[i - 1], i, skip_on_success] {
+                ringsock::bench::pin_thread(cpu);
+                while (!stop_.load(std::memory_order_relaxed))
+                    reap(lent.port, lent.s, skip_on_success, tallies[i], 10);
+            });
+        }
+    }
+    ~ExtraReapers()
+    {
+        stop_.store(true);
+        for (std::thread& t : threads_)
+            t.join();
+        for (std::size_t i = 1; i < tallies_.size(); ++i)
+            lent_.out += tallies_[i].posted_minus_reaped;
+    }
+
+private:
+    LentReceives& lent_;
+    std::vector<Tally>& tallies_;
+    std::atomic<bool> stop_{false};
+    std::vector<std::thread> threads_;
+};
+
 // The same datagrams to a socket with `depth` receives posted; consumed
-// when reaped from the completion port. `lost` is what was offered and
-// never completed, after a drain. Closes `s`.
-Phase api_phase(SOCKET s, HANDLE port, unsigned depth, bool skip_on_success, double seconds, double warm_up,
-                unsigned window, std::size_t payload, uint64_t& lost, std::string& error)
+// when reaped from the completion port, by this thread and one more per
+// entry of `reaper_cpus`. `lost` is what was offered and never completed,
+// after a drain. Closes `s`.
+Phase api_phase(SOCKET s, HANDLE port, unsigned depth, bool skip_on_success, const std::vector<unsigned>& reaper_cpus,
+                double seconds, double warm_up, unsigned window, std::size_t payload, uint64_t& lost,
+                std::string& error)
 {
     LentReceives lent{s, port, error, std::vector<Receive>(depth)};
-    uint64_t completed = 0;
-    uint64_t completed_at_start = 0;
-    // A receive is out once posted (an immediate success still sends its
-    // completion to the port unless the socket skips it).
-    const auto repost = [&](Receive& r) {
-        if (post(s, r, skip_on_success, completed))
-            ++lent.out;
-        else
-            error = "WSARecvFrom failed: " + std::to_string(WSAGetLastError());
+    std::vector<Tally> tallies(1 + reaper_cpus.size());
+    Tally& own = tallies[0];
+    const auto completed = [&] {
+        uint64_t sum = 0;
+        for (const Tally& t : tallies)
+            sum += t.completed.load(std::memory_order_relaxed);
+        return sum;
     };
-    for (Receive& r : lent.receives) {
-        repost(r);
-        if (!error.empty()) return {};
-    }
-    Phase phase;
-    std::vector<OVERLAPPED_ENTRY> entries(64);
-    PhaseClock clock(seconds, warm_up);
-    const auto reap = [&](DWORD timeout_ms) {
-        const uint64_t t = __rdtsc();
-        ULONG removed = 0;
-        if (!GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &removed, timeout_ms,
-                                         FALSE))
-            return;
-        for (ULONG i = 0; i < removed; ++i) {
-            ++completed;
-            --lent.out;
-            repost(*reinterpret_cast<Receive*>(entries[i].lpOverlapped));
+    const auto failed = [&] {
+        for (const Tally& t : tallies)
+            if (int e = t.error.load(); e != 0) {
+                error = "WSARecvFrom failed: " + std::to_string(e);
+                return true;
+            }
+        return false;
+    };
+    for (Receive& r : lent.receives)
+        if (!post(s, r, skip_on_success, own)) {
+            lent.out = own.posted_minus_reaped;
+            failed();
+            return {};
         }
-        clock.reap_cycles += __rdtsc() - t;
+    Phase phase;
+    uint64_t completed_at_start = 0;
+    uint64_t extra_cycles_at_start = 0;
+    const auto extra_cycles = [&] {
+        uint64_t sum = 0;
+        for (std::size_t i = 1; i < tallies.size(); ++i)
+            sum += tallies[i].reap_cycles.load(std::memory_order_relaxed);
+        return sum;
     };
-    while (!clock.over([&] { completed_at_start = completed; })) {
-        generate(phase, clock, completed, window, payload, kReadPort);
-        reap(0);
-        if (!error.empty()) return phase;
+    {
+        ExtraReapers extra(lent, tallies, reaper_cpus, skip_on_success);
+        PhaseClock clock(seconds, warm_up);
+        uint64_t own_cycles_at_start = 0;
+        while (!clock.over([&] {
+            completed_at_start = completed();
+            own_cycles_at_start = own.reap_cycles.load(std::memory_order_relaxed);
+            extra_cycles_at_start = extra_cycles();
+        })) {
+            generate(phase, clock, completed(), window, payload, kReadPort);
+            reap(port, s, skip_on_success, own, 0);
+            if (failed()) break;
+        }
+        phase.seconds = clock.measured_seconds();
+        phase.consumed = completed() - completed_at_start;
+        phase.generate_seconds = clock.cycles_to_seconds(clock.generate_cycles);
+        phase.reap_seconds = clock.cycles_to_seconds(own.reap_cycles.load() - own_cycles_at_start + extra_cycles() -
+                                                     extra_cycles_at_start);
+        // Drain: everything offered must complete (the window is far below
+        // SO_RCVBUF, so nothing may have been dropped).
+        const auto drain_until = Clock::now() + std::chrono::seconds(2);
+        while (error.empty() && completed() < phase.offered && Clock::now() < drain_until)
+            reap(port, s, skip_on_success, own, 10);
     }
-    phase.seconds = clock.measured_seconds();
-    phase.consumed = completed - completed_at_start;
-    phase.generate_seconds = clock.cycles_to_seconds(clock.generate_cycles);
-    phase.reap_seconds = clock.cycles_to_seconds(clock.reap_cycles);
-    // Drain: everything offered must complete (the window is far below
-    // SO_RCVBUF, so nothing may have been dropped).
-    const auto drain_until = Clock::now() + std::chrono::seconds(2);
-    while (completed < phase.offered && Clock::now() < drain_until)
-        reap(10);
-    lost = phase.offered - completed;
+    lent.out += own.posted_minus_reaped;
+    if (error.empty()) failed();
+    lost = phase.offered - completed();
     return phase;
 }
 
@@ -279,6 +366,8 @@ int main(int argc, char** argv)
     bool skip_on_success = false;
     bool app_thread = false;
     bool unregistered = false;
+    unsigned reapers = 1;
+    std::vector<unsigned> reaper_cpus;
     app.add_option("--profile", profile, "ring.toml (its port.device is replaced by the in-process rings)");
     app.add_option("--seconds", seconds, "measured seconds per phase")->check(CLI::Range(0.1, 60.0));
     app.add_option("--warm-up", warm_up, "seconds per phase before counting")->check(CLI::Range(0.0, 10.0));
@@ -297,10 +386,28 @@ int main(int argc, char** argv)
     app.add_flag("--unregistered", unregistered,
                  "eal.register_application_threads = false: with --app-thread, the application's thread frees "
                  "its mbufs without a cache of its own");
+    app.add_option("--reapers", reapers,
+                   "threads reaping the completion port in the api phase: the generating thread and N-1 more")
+        ->check(CLI::Range(1u, 16u));
+    app.add_option("--reaper-cpus", reaper_cpus, "CPUs of the N-1 more reapers (default 2, 3, ...)")->delimiter(',');
     std::vector<std::string> extra_settings;
     app.add_option("--set", extra_settings, "section.key=value profile override (repeatable), applied last");
     CLI11_PARSE(app, argc, argv);
     const std::size_t payload = frame - 42;
+    if (reaper_cpus.empty())
+        for (unsigned i = 1; i < reapers; ++i)
+            reaper_cpus.push_back(1 + i);
+    if (reaper_cpus.size() != reapers - 1) {
+        std::fprintf(stderr, "ringsock-bench-api-rx: --reaper-cpus must name %u CPU(s), one per extra reaper\n",
+                     reapers - 1);
+        return 2;
+    }
+    // A reaper beside the engine (CPU 1) or the generator (CPU 0), or on a
+    // CPU this machine lacks (the thread then stays where it was started),
+    // makes the api rate a floor: say so in the result.
+    bool reapers_share = false;
+    for (unsigned cpu : reaper_cpus)
+        reapers_share |= cpu < 2 || cpu >= std::thread::hardware_concurrency();
 
     std::vector<std::string> settings = peer::ring_peer_overrides();
     if (settings.empty()) {
@@ -339,7 +446,7 @@ int main(int argc, char** argv)
     }
     Phase api;
     const auto run_api_phase = [&] {
-        api = api_phase(s, port, depth, skip_on_success, seconds, warm_up, window, payload, lost, error);
+        api = api_phase(s, port, depth, skip_on_success, reaper_cpus, seconds, warm_up, window, payload, lost, error);
     };
     if (app_thread) {
         std::thread([&] {
@@ -358,12 +465,13 @@ int main(int argc, char** argv)
     WSACleanup();
 
     const double api_thread_ns = api.consumed > 0 ? api.reap_seconds * 1e9 / static_cast<double>(api.consumed) : 0;
-    std::printf("{\"frame\":%u,\"depth\":%u,\"skip_on_success\":%d,\"window\":%u,\"ceiling_pps\":%.0f,"
+    std::printf("{\"frame\":%u,\"depth\":%u,\"skip_on_success\":%d,\"window\":%u,\"reapers\":%u,"
+                "\"reapers_share_cpus\":%d,\"ceiling_pps\":%.0f,"
                 "\"api_pps\":%.0f,"
                 "\"ratio\":%.4f,\"ceiling_generate_share\":%.3f,\"api_generate_share\":%.3f,"
                 "\"api_thread_ns_per_datagram\":%.1f,\"offered\":%llu,\"lost\":%llu}\n",
-                frame, depth, skip_on_success ? 1 : 0, window, ceiling.rate(), api.rate(),
-                ceiling.rate() > 0 ? api.rate() / ceiling.rate() : 0,
+                frame, depth, skip_on_success ? 1 : 0, window, reapers, reapers_share ? 1 : 0, ceiling.rate(),
+                api.rate(), ceiling.rate() > 0 ? api.rate() / ceiling.rate() : 0,
                 ceiling.seconds > 0 ? ceiling.generate_seconds / ceiling.seconds : 0,
                 api.seconds > 0 ? api.generate_seconds / api.seconds : 0, api_thread_ns,
                 static_cast<unsigned long long>(api.offered), static_cast<unsigned long long>(lost));
