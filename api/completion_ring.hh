@@ -197,6 +197,15 @@ public:
         }
     }
 
+    // A look at the entry `ahead` places past the oldest, for prefetching
+    // only, from any thread: it may be stale, torn or not yet written
+    // (entries are read word by word, so never a data race); nothing is
+    // claimed.
+    void peek_racy(T& out, uint32_t ahead = 0) const noexcept
+    {
+        load_slot_racy(consumer_.head.load(std::memory_order_relaxed) + ahead, out);
+    }
+
     // One consumer at a time, as dequeue_burst(): copies the oldest entry to
     // out and leaves it in the ring. Returns false, leaving out alone, when
     // the ring is empty.

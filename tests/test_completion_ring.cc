@@ -277,6 +277,31 @@ TEST(CompletionRing, PeekLeavesTheOldestEntryInPlace)
     EXPECT_TRUE(intact(out, 8));
 }
 
+// The look ahead for prefetching: entries past the head as they are, across
+// the wrap, claiming nothing and giving back no reservation.
+TEST(CompletionRing, RacyPeekShowsEntriesAheadAndClaimsNothing)
+{
+    CompletionRing<Entry> ring(4);
+    ASSERT_TRUE(ring.try_reserve(3));
+    Entry batch[3] = {entry(1), entry(2), entry(3)};
+    ASSERT_EQ(ring.enqueue_burst(batch, 3), 3u);
+    Entry out;
+    ASSERT_EQ(ring.dequeue_burst_mc(&out, 1), 1u); // head at 1: the next ones sit in slots 1 and 2
+    ASSERT_TRUE(ring.try_reserve(2));
+    Entry wrap[2] = {entry(4), entry(5)}; // slots 3 and 0
+    ASSERT_EQ(ring.enqueue_burst(wrap, 2), 2u);
+    for (uint32_t ahead = 0; ahead < 4; ++ahead) {
+        ring.peek_racy(out, ahead);
+        EXPECT_TRUE(intact(out, 2 + ahead)) << "ahead " << ahead;
+    }
+    EXPECT_EQ(ring.size(), 4u);
+    EXPECT_FALSE(ring.try_reserve(1)) << "the peeks gave back no reservation";
+    for (uint64_t seq = 2; seq <= 5; ++seq) {
+        ASSERT_EQ(ring.dequeue_burst_mc(&out, 1), 1u);
+        EXPECT_TRUE(intact(out, seq));
+    }
+}
+
 TEST(CompletionRing, EntriesOfOddSizesSurviveTheWordWiseCopy)
 {
     CompletionRing<Odd> odd(4);
