@@ -261,7 +261,9 @@ int main(int argc, char** argv)
                         static_cast<double>(sum.datagrams - last) * 1000.0 / interval_ms);
             std::fflush(stdout);
             last = sum.datagrams;
-            next_report = now + std::chrono::milliseconds(interval_ms);
+            // On the start-relative grid, so a --duration that is a whole number
+            // of intervals ends with its last sample.
+            next_report += std::chrono::milliseconds(interval_ms);
         }
         if (duration > 0 && std::chrono::duration<double>(now - start).count() >= duration) break;
     }
