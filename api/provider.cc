@@ -161,15 +161,14 @@ private:
     Socket& s_;
 };
 
-// During a visit that may_take(): the oldest queued datagram into
-// `buffers`, its mbuf freed. False when none waits.
-// The next queued datagrams' mbuf headers and payloads were written on
-// another core (by the engine's PMD, or a NIC's DMA): start pulling them
-// while this one is copied and freed. Two ahead hide the line transfer
-// (one ahead hid half of it). A payload is found from the datagram just
-// taken, as mbufs of one pool keep their data at the same offset from the
-// header; a wrong guess (another pool, a stale or torn entry) costs a
-// useless prefetch, never a fault.
+// The next queued datagrams' mbufs (both header lines: the PMD's
+// allocation resets fields in the second, which the free reads) and
+// payloads were written on another core (by the engine's PMD, or a NIC's
+// DMA): start pulling them while this one is copied and freed. Two ahead
+// hide the line transfers (one ahead hid half of them). A payload is found
+// from the datagram just taken, as mbufs of one pool keep their data at
+// the same offset from the header; a wrong guess (another pool, a stale or
+// torn entry) costs a useless prefetch, never a fault.
 void prefetch_next_queued(const Socket& s, const QueuedDatagram& taken) noexcept
 {
     constexpr uint32_t kAhead = 2;
@@ -180,10 +179,13 @@ void prefetch_next_queued(const Socket& s, const QueuedDatagram& taken) noexcept
         s.queue().peek_racy(next, ahead);
         if (next.mbuf == nullptr || next.mbuf == taken.mbuf) return;
         rte_prefetch0(next.mbuf);
+        rte_prefetch0(reinterpret_cast<const char*>(next.mbuf) + RTE_CACHE_LINE_SIZE);
         rte_prefetch0(reinterpret_cast<const char*>(next.mbuf) + data_from_header + next.payload_offset);
     }
 }
 
+// During a visit that may_take(): the oldest queued datagram into
+// `buffers`, its mbuf freed. False when none waits.
 bool take_queued(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
                  DWORD& error) noexcept
 {
