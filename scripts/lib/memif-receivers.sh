@@ -16,6 +16,10 @@
 #       on CPU 2 (its main lcore, which only prints statistics, on 3, or on
 #       0 with three CPUs); with two it forwards on CPU 0 beside the
 #       receivers' application thread (their figures are then floors)
+#   udp_sink_rate LOG
+#       ringsock-udp-sink's rate in LOG: the datagrams counted between its
+#       first and last per-second sample over the time between them (the
+#       samples' own "pps" assumes exactly --interval-ms between them)
 #   reaper_cpus N
 #       the CPUs for N application threads of an API receiver whose engine
 #       is on CPU 1, comma-separated: 0, then 4, 5, ... (CPUs 2 and 3 are
@@ -43,6 +47,12 @@ reaper_cpus() {
     local n=$1 cpus=0 cpu
     for ((cpu = 4; cpu < $(nproc) && cpu < n + 3; cpu++)); do cpus+=",$cpu"; done
     echo "$cpus"
+}
+
+udp_sink_rate() {
+    { grep -oP '^\{"t":\K[0-9.]+,"datagrams":[0-9]+' "$1" || true; } |
+        awk -F',"datagrams":' 'NR == 1 { t0 = $1; d0 = $2 } { t = $1; d = $2 }
+            END { if (NR > 1 && t > t0) printf "%.0f", (d - d0) / (t - t0); else print 0 }'
 }
 
 # mean of all samples but the first (ramp-up); `mean_after_first 0` skips none
