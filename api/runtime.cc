@@ -75,6 +75,7 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"delivered", c.delivered.get()},
             {"queued", c.queued.get()},
             {"rcvbuf_drops", c.rcvbuf_drops.get()},
+            {"pool_short_drops", c.pool_short_drops.get()},
             {"no_socket", c.no_socket.get()},
             {"filtered", c.filtered.get()},
             {"completions", c.completions.get()},
@@ -94,6 +95,16 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"tcp_failed", c.tcp_failed.get()},
         };
     };
+}
+
+// Free mbufs a pool's ring must keep before sockets may queue more than a
+// few datagrams each: a refill of every RX descriptor of the port plus a
+// burst, so the port, ARP and lwIP go on receiving with a socket nobody
+// reads. At most a quarter of the pool, so a small pool still queues.
+unsigned socket_queue_floor(const dataplane::Profile& profile, const rte_mempool& pool)
+{
+    const unsigned refill = profile.port.rx_descriptors * profile.port.rx_queues + dataplane::EngineProfile::kMaxBurst;
+    return std::min(refill, pool.size / 4);
 }
 
 // The Toeplitz key the port hashes with: the profile's, else the one the
@@ -239,6 +250,7 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
         if (rss_) engines_.back()->set_software_rss(&*rss_);
         const auto socket = static_cast<int>(rte_lcore_to_socket_id(dataplane_->engine(i).lcore()));
         tx_pools_.push_back(dataplane_->mempools().for_socket(socket).get());
+        engines_.back()->set_rx_pool(tx_pools_.back(), socket_queue_floor(profile, *tx_pools_.back()));
         auto lane = std::make_unique<Lane>();
         lane->runtime = this;
         lane->index = i;

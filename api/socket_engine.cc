@@ -9,6 +9,7 @@
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -465,6 +466,12 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
         finish(*r, error, bytes, 0);
         return;
     }
+    if (pool_short() && s.queue().size() >= kQueuedWhilePoolShort) [[unlikely]] {
+        s.rcv_drops.fetch_add(1, std::memory_order_relaxed);
+        counters_.pool_short_drops.add(1);
+        rte_pktmbuf_free(d.mbuf);
+        return;
+    }
     const int64_t limit = s.rcvbuf.load(std::memory_order_relaxed);
     const int64_t enqueued = s.enqueued_bytes.load(std::memory_order_relaxed); // this engine's own count
     if (enqueued - s.dequeued_seen + d.payload_length > limit)
@@ -483,6 +490,18 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
     }
     counters_.queued.add(1);
     if (s.fifo_head != nullptr) serve(s);
+}
+
+bool SocketEngine::pool_short() noexcept
+{
+    if (!pool_checked_) {
+        pool_checked_ = true;
+        // The ops' own count of the ring beneath the caches (DPDK keeps
+        // rte_mempool_ops_get_count internal; avail_count walks 128 caches).
+        pool_was_short_ =
+            rx_pool_ != nullptr && rte_mempool_get_ops(rx_pool_->ops_index)->get_count(rx_pool_) < pool_floor_;
+    }
+    return pool_was_short_;
 }
 
 void SocketEngine::miss(const stack::UdpDatagram& d) noexcept
@@ -600,6 +619,7 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
 
 void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) noexcept
 {
+    pool_checked_ = false;
     for (uint16_t i = 0; i < n; ++i) {
         if (d[i].dst_multicast != 0) {
             const bool copied = first_sight && fan_out(d[i]);

@@ -31,6 +31,7 @@ namespace ringsock::api {
 class StreamEngine;
 }
 
+struct rte_mempool;
 struct rte_ring;
 
 namespace ringsock::stack {
@@ -100,6 +101,7 @@ struct alignas(dataplane::kCacheLine) SocketEngineCounters {
     dataplane::RelaxedCounter delivered;        // datagrams copied into posted buffers
     dataplane::RelaxedCounter queued;           // datagrams queued for a later receive
     dataplane::RelaxedCounter rcvbuf_drops;     // dropped: the socket's SO_RCVBUF was full
+    dataplane::RelaxedCounter pool_short_drops; // dropped: the mbuf pool ran short and the socket held its share
     dataplane::RelaxedCounter no_socket;        // dropped: no socket here for the port/address
     dataplane::RelaxedCounter filtered;         // dropped: not from a connected socket's peer
     dataplane::RelaxedCounter completions;      // requests completed
@@ -165,6 +167,19 @@ public:
     // before the engine starts.
     void set_software_rss(const stack::SoftwareRss* rss) noexcept { rss_ = rss; }
 
+    // The pool this engine's RX queues refill from, and how many free
+    // mbufs its ring (below the per-thread caches) must keep for them:
+    // with fewer, datagrams are queued only on sockets that hold fewer
+    // than kQueuedWhilePoolShort, so one socket nobody reads cannot take
+    // the mbufs every other socket, ARP and lwIP receive with. Set before
+    // the engine starts; without it, queues are bounded by SO_RCVBUF alone.
+    void set_rx_pool(rte_mempool* pool, unsigned floor) noexcept
+    {
+        rx_pool_ = pool;
+        pool_floor_ = floor;
+    }
+    static constexpr uint32_t kQueuedWhilePoolShort = 32;
+
     // The lwIP engine's interface, made on its lcore once the engine starts.
     void set_lwip(stack::LwipInterface* lwip) noexcept { lwip_ = lwip; }
     unsigned index() const noexcept { return index_; }
@@ -229,6 +244,14 @@ private:
     std::vector<uint64_t> spread_;  // by port: engines whose port-shared sockets split its flows
     std::vector<uint64_t> present_; // by port: engines with a socket on it
     const stack::SoftwareRss* rss_ = nullptr;
+    // Whether the RX pool is short, read at most once per burst (a read of
+    // the pool ring's two tails, which every core writes), and only by a
+    // burst that queues.
+    bool pool_short() noexcept;
+    rte_mempool* rx_pool_ = nullptr;
+    unsigned pool_floor_ = 0;
+    bool pool_checked_ = false;
+    bool pool_was_short_ = false;
     uint16_t next_ip_id_ = 0;             // fast-path IPv4 identification
     uint64_t next_neighbour_refresh_ = 0; // TSC
     uint32_t polls_since_refresh_check_ = 0;

@@ -586,6 +586,60 @@ TEST_F(Api, MulticastReachesAMemberSocket)
     closesocket(s);
 }
 
+// A socket nobody reads, with a large SO_RCVBUF, may queue datagrams only
+// while the mbuf pool has enough left for the port to go on receiving: a
+// slow reader must not take the mbufs every other socket, ARP and lwIP
+// receive with (the pcap PMD copies each frame into a fresh mbuf, as a
+// NIC's refill does). Its excess is dropped and counted on it.
+TEST_F(Api, ASocketNobodyReadsCannotTakeTheMbufsEveryoneElseReceivesWith)
+{
+    SOCKET hog = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(hog, INVALID_SOCKET);
+    const int rcvbuf = 4 << 20; // room for 65536 small datagrams: far more than the pool's 8191 mbufs
+    ASSERT_EQ(setsockopt(hog, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf)), 0);
+    sockaddr_in local = address("0.0.0.0", 7117);
+    ASSERT_EQ(bind(hog, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
+    std::string sizes = "18";
+    for (int i = 1; i < 2000; ++i)
+        sizes += ",18";
+    // 12000 datagrams from six flows, as fast as the kernel sends them.
+    const Finished flood =
+        ringsock::testing::run_shell(peer("send --port 7117 --src-port 41000 --flows 6 --gap 0 --sizes " + sizes));
+    ASSERT_EQ(flood.exit_code, 0) << flood.output;
+    u_long held = 0, before = 1;
+    while (held != before) { // until the queue stops growing
+        before = held;
+        std::this_thread::sleep_for(200ms);
+        ASSERT_EQ(ioctlsocket(hog, FIONREAD, &held), 0);
+    }
+    EXPECT_GT(held / 18, 2000u) << "the socket queued what the pool could spare";
+    EXPECT_LT(held / 18, 8191u - 1024u) << "it left the port's descriptors' worth in the pool";
+    int drops = 0, len = sizeof(int);
+    ASSERT_EQ(getsockopt(hog, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len), 0);
+    EXPECT_GT(drops, 0) << "the excess is counted on the socket that could not keep up";
+
+    // Everyone else still receives: a socket with nothing queued yet...
+    SOCKET other = bound_socket(7118);
+    kernel_sends(7118, "100,200,300");
+    ASSERT_TRUE(wait_queued(other, 600)) << "the port stopped receiving: the pool ran dry";
+    char b[512];
+    for (unsigned k = 0; k < 3; ++k) {
+        ASSERT_EQ(recv(other, b, sizeof(b), 0), static_cast<int>(100 * (k + 1)));
+        EXPECT_EQ(static_cast<uint8_t>(b[1]), pattern(k, 1));
+    }
+    // ...and lwIP (ARP and ICMP).
+    const Finished ping =
+        ringsock::testing::run_shell(g_netns->exec("sh -c 'ip neigh flush all; ping -c 2 -W 2 198.18.0.2'"));
+    EXPECT_EQ(ping.exit_code, 0) << ping.output;
+
+    // What the slow socket kept is whole (the kernel may have dropped the
+    // first few itself while it resolved our address).
+    ASSERT_EQ(recv(hog, b, sizeof(b), 0), 18);
+    EXPECT_EQ(static_cast<uint8_t>(b[17]), static_cast<uint8_t>(b[0] + 17));
+    closesocket(other);
+    closesocket(hog);
+}
+
 TEST_F(Api, TooManyOutstandingReceivesFailWithWouldBlock)
 {
     SOCKET s = bound_socket(7116);

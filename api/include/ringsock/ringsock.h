@@ -48,7 +48,8 @@ RINGSOCK_END_C
  * the socket, receives for it and completes its requests. Default: engine 0. */
 #define SO_RINGSOCK_HOME_ENGINE 0x7302
 /* int, read only: datagrams dropped because the receive queue (SO_RCVBUF)
- * was full. */
+ * was full, or because the mbuf pool ran short while the socket already
+ * held 32 queued datagrams. */
 #define SO_RINGSOCK_RCV_DROPS 0x7303
 
 #endif /* RINGSOCK_RINGSOCK_H */
