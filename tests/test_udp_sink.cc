@@ -1,9 +1,11 @@
 // ringsock-udp-sink, the API's main job, end to end: testpmd sends exactly
 // N UDP datagrams over memif (scripts/memif-gen --count), the sink receives
 // them through WSARecvFrom and reaps them in each completion mode (and with
-// three threads reaping one completion port), and must count exactly N. Needs root and dpdk-testpmd; skipped with the
-// reason otherwise.
+// three threads reaping one completion port, and with a port-shared socket,
+// completion port and thread per engine), and must count exactly N. Needs
+// root and dpdk-testpmd; skipped with the reason otherwise.
 #include <chrono>
+#include <regex>
 #include <string>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@ using ringsock::testing::run_shell;
 struct Reaping {
     const char* name;
     const char* arguments;
+    const char* generator = ""; // memif-gen's extra options
 };
 
 class UdpSink : public ::testing::TestWithParam<Reaping> {};
@@ -38,7 +41,8 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
     constexpr int kDatagrams = 960;
     const Finished gen = run_shell(src + "/scripts/memif-gen --background --pidfile " + pidfile + " --socket " + sock +
                                    " --count " + std::to_string(kDatagrams) +
-                                   " --duration 40 --main-lcore 1 --lcores 0 --eth-peer 02:00:00:00:00:02 2>&1");
+                                   " --duration 40 --main-lcore 1 --lcores 0 --eth-peer 02:00:00:00:00:02 " +
+                                   GetParam().generator + " 2>&1");
     ASSERT_EQ(gen.exit_code, 0) << gen.output;
     const Finished sink =
         run_shell("timeout 60 " + ringsock::testing::build_root() + "/api/tools/ringsock-udp-sink --profile " + src +
@@ -51,6 +55,12 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
     EXPECT_NE(sink.output.find("{\"done\":true,\"datagrams\":" + std::to_string(kDatagrams) + ","), std::string::npos)
         << sink.output;
     EXPECT_NE(sink.output.find("\"errors\":0,\"rcv_drops\":0}"), std::string::npos) << sink.output;
+    if (name == "per_engine") {
+        // Both engines' threads reaped: the one memif queue's flows were
+        // spread by the engines' software RSS to each engine's own socket.
+        EXPECT_TRUE(std::regex_search(sink.output, std::regex(R"(\{"per_engine":\[[1-9][0-9]*,[1-9][0-9]*\]\})")))
+            << sink.output;
+    }
 }
 
 // Three threads on one port: each reposts what it reaped, so receives move
@@ -58,7 +68,12 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
 INSTANTIATE_TEST_SUITE_P(Modes, UdpSink,
                          ::testing::Values(Reaping{"port", "--mode port"}, Reaping{"event", "--mode event"},
                                            Reaping{"routine", "--mode routine"},
-                                           Reaping{"threads", "--mode port --threads 3 --depth 16"}),
+                                           Reaping{"threads", "--mode port --threads 3 --depth 16"},
+                                           // Two engines on CPU 1 (EAL lcores 1 and 2), many flows.
+                                           Reaping{"per_engine",
+                                                   "--mode port --per-engine --depth 16 "
+                                                   "--set 'eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]'",
+                                                   "--multi-flow"}),
                          [](const ::testing::TestParamInfo<Reaping>& info) { return std::string(info.param.name); });
 
 } // namespace

@@ -35,18 +35,28 @@ inline int start_winsock(const char* program, const std::string& profile, const 
 
 // An overlapped UDP socket bound to `port` on every IPv4 address, with a
 // 4 MiB receive queue so bursts wait rather than drop; INVALID_SOCKET
-// (after saying why) when it cannot be bound.
-inline SOCKET bind_udp(const char* program, int port)
+// (after saying why) when it cannot be bound. With `home_engine` >= 0 the
+// socket shares the port (SO_RINGSOCK_PORT_SHARE) and lives on that engine
+// (SO_RINGSOCK_HOME_ENGINE): one such socket per engine is the scale-out
+// model, each engine completing into its own rings.
+inline SOCKET bind_udp(const char* program, int port, int home_engine = -1)
 {
     SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
     sockaddr_in local{};
     local.sin_family = AF_INET;
     local.sin_port = htons(static_cast<u_short>(port));
     const int rcvbuf = 4 << 20;
-    if (s != INVALID_SOCKET)
-        setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf));
-    if (s == INVALID_SOCKET || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
-        std::fprintf(stderr, "%s: cannot bind UDP port %d: error %d\n", program, port, WSAGetLastError());
+    const int on = 1;
+    bool options_taken = s != INVALID_SOCKET && setsockopt(s, SOL_SOCKET, SO_RCVBUF,
+                                                           reinterpret_cast<const char*>(&rcvbuf), sizeof(rcvbuf)) == 0;
+    if (options_taken && home_engine >= 0)
+        options_taken =
+            setsockopt(s, SOL_SOCKET, SO_RINGSOCK_PORT_SHARE, reinterpret_cast<const char*>(&on), sizeof(on)) == 0 &&
+            setsockopt(s, SOL_SOCKET, SO_RINGSOCK_HOME_ENGINE, reinterpret_cast<const char*>(&home_engine),
+                       sizeof(home_engine)) == 0;
+    if (!options_taken || bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+        std::fprintf(stderr, "%s: cannot bind UDP port %d%s: error %d\n", program, port,
+                     home_engine >= 0 ? (" on engine " + std::to_string(home_engine)).c_str() : "", WSAGetLastError());
         if (s != INVALID_SOCKET) closesocket(s);
         return INVALID_SOCKET;
     }

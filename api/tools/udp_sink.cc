@@ -4,7 +4,10 @@
 //   port     GetQueuedCompletionStatusEx on one completion port (default);
 //            with --threads N, N threads reap the one port and each posts
 //            again the receives it reaped, as an IOCP server's thread pool
-//            does (--cpus pins them, one CPU each)
+//            does (--cpus pins them, one CPU each); with --per-engine,
+//            the scale-out model: on each port a port-shared socket per
+//            engine, homed there, with a completion port and a reaping
+//            thread of its own
 //   event    one event per request, WSAWaitForMultipleEvents
 //   routine  completion routines, run at SleepEx(..., TRUE)
 // Written against the public header only, as a ported program would be.
@@ -128,6 +131,7 @@ int main(int argc, char** argv)
     unsigned interval_ms = 1000;
     unsigned threads = 1;
     std::vector<unsigned> cpus;
+    bool per_engine = false;
     app.add_option("--profile", profile, "profile (drivers_config/*.toml)")->required();
     app.add_option("--set", overrides, "section.key=value override (repeatable)");
     app.add_option("--port", ports, "UDP port to bind (repeatable)");
@@ -140,9 +144,17 @@ int main(int argc, char** argv)
                    "CPU for each reaping thread, in turn (port mode; default: the CPUs the "
                    "process had before the stack started)")
         ->delimiter(',');
+    app.add_flag("--per-engine", per_engine,
+                 "port mode: a port-shared socket per engine on each --port, each with a completion port and a "
+                 "reaping thread of its own (--cpus: one per engine, in engine order)");
     CLI11_PARSE(app, argc, argv);
-    if (mode != "port" && (threads != 1 || !cpus.empty())) {
-        std::fprintf(stderr, "ringsock-udp-sink: --threads and --cpus are for --mode port\n");
+    if (mode != "port" && (threads != 1 || !cpus.empty() || per_engine)) {
+        std::fprintf(stderr, "ringsock-udp-sink: --threads, --cpus and --per-engine are for --mode port\n");
+        return 2;
+    }
+    if (per_engine && threads != 1) {
+        std::fprintf(stderr,
+                     "ringsock-udp-sink: --per-engine reaps each engine's port with one thread; no --threads\n");
         return 2;
     }
     // EAL pins the thread that starts it to its main lcore; reaping threads
@@ -154,17 +166,25 @@ int main(int argc, char** argv)
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
-    HANDLE port = nullptr;
-    if (mode == "port") port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, threads);
+    // Lanes: a completion port each (one, or one per engine), with the
+    // sockets homed on its engine.
+    const unsigned lanes = per_engine ? static_cast<unsigned>(ringsock_engine_count()) : 1;
+    if (per_engine) threads = lanes;
+    std::vector<HANDLE> completion_ports;
+    if (mode == "port")
+        for (unsigned l = 0; l < lanes; ++l)
+            completion_ports.push_back(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, threads / lanes));
     std::vector<SOCKET> sockets;
-    std::vector<Slot> slots(ports.size() * depth);
-    for (std::size_t p = 0; p < ports.size(); ++p) {
-        SOCKET s = ringsock::tools::bind_udp("ringsock-udp-sink", ports[p]);
+    std::vector<Slot> slots(ports.size() * lanes * depth);
+    for (std::size_t i = 0; i < ports.size() * lanes; ++i) {
+        const std::size_t p = i / lanes;
+        const unsigned lane = static_cast<unsigned>(i % lanes);
+        SOCKET s = ringsock::tools::bind_udp("ringsock-udp-sink", ports[p], per_engine ? static_cast<int>(lane) : -1);
         if (s == INVALID_SOCKET) return 1;
-        if (port != nullptr) CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, p, 0);
+        if (mode == "port") CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), completion_ports[lane], p, 0);
         sockets.push_back(s);
         for (unsigned d = 0; d < depth; ++d) {
-            Slot& slot = slots[p * depth + d];
+            Slot& slot = slots[i * depth + d];
             slot.socket = s;
             slot.storage.resize(2048);
             slot.buf = {static_cast<ULONG>(slot.storage.size()), slot.storage.data()};
@@ -193,7 +213,7 @@ int main(int argc, char** argv)
                 }
                 std::vector<OVERLAPPED_ENTRY> entries(256);
                 while (!g_stop.load(std::memory_order_relaxed))
-                    reap_port(port, entries, reaped[t], 100);
+                    reap_port(completion_ports[t % lanes], entries, reaped[t], 100);
             });
         }
     } else if (!cpus.empty() && !pin_to(cpus[0])) {
@@ -222,7 +242,7 @@ int main(int argc, char** argv)
         if (!reapers.empty()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(std::min(interval_ms, 10u)));
         } else if (mode == "port") {
-            reap_port(port, entries, reaped[0], 100);
+            reap_port(completion_ports[0], entries, reaped[0], 100);
         } else if (mode == "event") {
             // Events in windows of 64, the most one wait takes.
             const std::size_t base = next_event;
@@ -284,8 +304,18 @@ int main(int argc, char** argv)
     if (mode == "routine") SleepEx(0, TRUE); // the aborted routines
     for (auto& slot : slots)
         if (slot.ov.hEvent != nullptr) WSACloseEvent(slot.ov.hEvent);
-    if (port != nullptr) CloseHandle(port);
+    for (HANDLE port : completion_ports)
+        CloseHandle(port);
     const Totals sum = totals();
+    if (per_engine) {
+        // What each engine's thread reaped: RSS (or the engines' software
+        // RSS) decides the split.
+        std::printf("{\"per_engine\":[");
+        for (unsigned l = 0; l < lanes; ++l)
+            std::printf("%s%llu", l ? "," : "",
+                        static_cast<unsigned long long>(reaped[l].datagrams.load(std::memory_order_relaxed)));
+        std::printf("]}\n");
+    }
     std::printf("{\"done\":true,\"datagrams\":%llu,\"bytes\":%llu,\"errors\":%llu,\"rcv_drops\":%llu}\n",
                 static_cast<unsigned long long>(sum.datagrams), static_cast<unsigned long long>(sum.bytes),
                 static_cast<unsigned long long>(sum.errors), rcv_drops);
