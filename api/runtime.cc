@@ -236,7 +236,7 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     if (n > 1 && port.rx_queues() < n) rss_.emplace(rss_key_of(port, profile));
     // Queues enough for the NIC to spread flows: active opens pick ports
     // whose replies it sends to a queue of lwIP's engine.
-    if (n > 1 && port.rx_queues() > 1) {
+    if (n > 1 && port.rx_queues() > 1 && profile.port.rss.mode == "hash") {
         std::vector<uint16_t> home;
         for (const auto& q : dataplane_->engine(0).rx_queues())
             home.push_back(q.queue);

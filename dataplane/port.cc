@@ -96,7 +96,8 @@ void check_rss(const std::string& port, const PortProfile& profile, const rte_et
     if (info.flow_type_rss_offloads == 0)
         throw PortError(port + ": port.rx_queues = " + std::to_string(profile.rx_queues) +
                         " needs RSS but the PMD offers none: use 1 queue (ringsock then spreads "
-                        "flows across engines in software)");
+                        "flows across engines in software), or port.rss.mode = \"none\" when the device "
+                        "fills each queue itself");
     if (uint64_t missing = rss.hash_fields & ~info.flow_type_rss_offloads; missing != 0)
         throw PortError(port + ": port.rss.fields asks for hash types " + hex(missing) +
                         " the PMD cannot hash on (it supports " + hex(info.flow_type_rss_offloads) +
@@ -208,7 +209,7 @@ void Port::configure_and_start(const PortProfile& profile,
     conf.rxmode.offloads = rx_offloads_;
     conf.txmode.offloads = tx_offloads_;
     std::vector<uint8_t> rss_key = profile.rss.key;
-    if (profile.rx_queues > 1) {
+    if (profile.rx_queues > 1 && profile.rss.mode == "hash") {
         check_rss(port, profile, info);
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = profile.rss.hash_fields;

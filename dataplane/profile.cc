@@ -120,7 +120,11 @@ std::vector<OffloadRequest> read_offloads(const Section& offloads, Direction dir
 
 void read_rss(const Section& rss, RssProfile& out)
 {
-    rss.allow_only({"fields", "key", "reta_size"});
+    rss.allow_only({"mode", "fields", "key", "reta_size"});
+    const char* mode_expected = "expected \"hash\" (the port spreads flows over its queues) or \"none\" "
+                                "(the device fills each queue itself)";
+    if (rss.string("mode", out.mode, mode_expected) && out.mode != "hash" && out.mode != "none")
+        rss.fail("mode", mode_expected);
 
     std::vector<std::string> valid;
     for (const RssFieldName& field : kRssFields)

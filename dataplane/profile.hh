@@ -54,6 +54,13 @@ struct EalProfile {
 };
 
 struct RssProfile {
+    // "hash": the port hashes flows to its RX queues (rx_queues > 1 needs
+    // the PMD to offer RSS). "none": the device fills each queue itself (a
+    // pcap file, a memif ring, an af_packet fanout member per queue):
+    // ringsock configures no RSS and assumes nothing of which queue a flow
+    // arrives on (frames for lwIP or a socket homed elsewhere are handed to
+    // their engine).
+    std::string mode = "hash";
     std::vector<std::string> fields;   // as written: "ipv4", "udp", ...
     uint64_t hash_fields = 0;          // RTE_ETH_RSS_* union of `fields`
     std::vector<uint8_t> key;          // empty: the PMD's default key

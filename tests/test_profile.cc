@@ -182,6 +182,12 @@ TEST(Profile, RssFieldsAndKeyBecomeHashFlagsAndBytes)
     EXPECT_EQ(parse(std::string(kMinimal) + "[port.rss]\nkey = \"6d5a56da\"\n").port.rss.key, profile.port.rss.key);
 }
 
+TEST(Profile, RssModeSaysWhoFillsTheQueuesHashUnlessTold)
+{
+    EXPECT_EQ(parse(kMinimal).port.rss.mode, "hash");
+    EXPECT_EQ(parse(std::string(kMinimal) + "[port.rss]\nmode = \"none\"\n").port.rss.mode, "none");
+}
+
 TEST(Profile, PciAddressesAreToldApartFromVdevStrings)
 {
     auto port_of = [](std::string_view device) {
