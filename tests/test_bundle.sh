@@ -2,8 +2,9 @@
 # The benchmarks' bundle (scripts/bench/bundle) must stay whole: it is only
 # used on the rare machine with no package registry, where a library or
 # plugin it lacks would cost that session its device time. Made from this
-# build, it must run scale, api-rx-ring and udp-replay (net_pcap, libpcap)
-# while the system's DPDK
+# build, it must run scale, api-rx-ring and udp-replay (net_pcap, libpcap;
+# one engine, then two with a socket and thread each, each engine's thread
+# reaping part) while the system's DPDK
 # libraries, every other library the bundle carries and DPDK's plugin
 # directory are hidden (bind mounts over them in a private mount
 # namespace), as on a machine that has none of them. Needs root and
@@ -57,6 +58,7 @@ timeout -k 5 170 unshare -m bash -c '
     scripts/bench/scale --prebuilt "$bundle" --engines 1 --seconds 2 --rounds 1
     scripts/bench/api-rx-ring --prebuilt "$bundle" --frames 64 --seconds 1 --rounds 1
     scripts/bench/udp-replay --prebuilt "$bundle" --sizes 64 --seconds 2 --rounds 1
+    scripts/bench/udp-replay --prebuilt "$bundle" --sizes 64 --seconds 2 --rounds 1 --engines 2
 ' bash "$work/bundle" "$plugin_dir" "$work/empty" "$src" | tee "$work/out.txt"
 
 grep -qE 'N=1 round 1: testpmd rxonly +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps' "$work/out.txt" ||
@@ -66,4 +68,6 @@ grep -qE '^api-rx-ring: 64 B: ceiling' "$work/out.txt" ||
 grep -qE '^ +64 B +ceiling +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps \([0-9.]+ %\) +API +[0-9.]+ Mpps \([0-9.]+ %' \
     "$work/out.txt" && ! grep -q "measured nothing" "$work/out.txt" ||
     { echo "FAILED: udp-replay measured nothing from the bundle (net_pcap, libpcap)"; exit 1; }
+grep -qE '^ +API per engine: [1-9][0-9]*,[1-9][0-9]*$' "$work/out.txt" ||
+    { echo "FAILED: udp-replay --engines 2 did not receive on both engines"; exit 1; }
 echo "the bundle ran scale, api-rx-ring and udp-replay on its own"

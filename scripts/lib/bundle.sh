@@ -13,11 +13,12 @@
 #   ringsock_program NAME     the path of ringsock program NAME: the
 #                             bundle's, or build/'s ($RINGSOCK_BUILD_DIR
 #                             when set)
-#   ringsock_program_settings NAME
+#   ringsock_program_settings NAME [EAL_ARG...]
 #                             the --set arguments NAME needs for the
 #                             bundle's plugins, one word a line (none
 #                             without a bundle: EAL loads the installed
-#                             plugins itself)
+#                             plugins itself), with EAL_ARGs in the same
+#                             eal.extra_args (a later --set would replace it)
 #   ringsock_prepare [BUNDLE] the bundle, or packages and build/ (below)
 
 ringsock_use_bundle() {
@@ -60,12 +61,15 @@ ringsock_program() {
 }
 
 ringsock_program_settings() {
-    [[ -n ${RINGSOCK_BUNDLE:-} ]] || return 0
-    local plugin list=
-    while read -r plugin; do
-        list+="${list:+,}\"-d\",\"$RINGSOCK_BUNDLE/plugins/$plugin\""
-    done <"$RINGSOCK_BUNDLE/plugins/for-$1"
-    printf '%s\n' --set "eal.extra_args=[$list]"
+    local program=$1 plugin arg list=
+    shift
+    if [[ -n ${RINGSOCK_BUNDLE:-} ]]; then
+        while read -r plugin; do
+            list+="${list:+,}\"-d\",\"$RINGSOCK_BUNDLE/plugins/$plugin\""
+        done <"$RINGSOCK_BUNDLE/plugins/for-$program"
+    fi
+    for arg in "$@"; do list+="${list:+,}\"$arg\""; done
+    [[ -z $list ]] || printf '%s\n' --set "eal.extra_args=[$list]"
 }
 
 # ringsock_prepare [BUNDLE]: with a bundle, switches to it and installs and
