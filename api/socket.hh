@@ -190,6 +190,10 @@ struct Socket {
     void* lwip_pcb = nullptr; // lwIP engine's
     void* stream = nullptr;   // lwIP engine's: the stream socket's connection (api/stream_engine.cc)
     bool in_table = false;
+    // The engine's burst in which this socket was last found holding its
+    // share of a short pool: its queue's length (the consumers' line) is
+    // read at most once a burst, not once a datagram.
+    uint32_t over_share_in_burst = 0;
 
     static constexpr uint32_t kQueueSlots = 1024; // datagrams at least, whatever SO_RCVBUF allows in bytes
     static constexpr uint32_t kMaxQueueSlots = 65536;

@@ -466,7 +466,7 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
         finish(*r, error, bytes, 0);
         return;
     }
-    if (pool_short() && s.queue().size() >= kQueuedWhilePoolShort) [[unlikely]] {
+    if (pool_short() && holds_its_share(s)) [[unlikely]] {
         s.rcv_drops.fetch_add(1, std::memory_order_relaxed);
         counters_.pool_short_drops.add(1);
         rte_pktmbuf_free(d.mbuf);
@@ -502,6 +502,14 @@ bool SocketEngine::pool_short() noexcept
             rx_pool_ != nullptr && rte_mempool_get_ops(rx_pool_->ops_index)->get_count(rx_pool_) < pool_floor_;
     }
     return pool_was_short_;
+}
+
+bool SocketEngine::holds_its_share(Socket& s) noexcept
+{
+    if (s.over_share_in_burst == burst_serial_) return true;
+    if (s.queue().size() < kQueuedWhilePoolShort) return false;
+    s.over_share_in_burst = burst_serial_;
+    return true;
 }
 
 void SocketEngine::miss(const stack::UdpDatagram& d) noexcept
@@ -620,6 +628,7 @@ void SocketEngine::on_udp(stack::UdpDatagram* d, uint16_t n)
 void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) noexcept
 {
     pool_checked_ = false;
+    ++burst_serial_;
     for (uint16_t i = 0; i < n; ++i) {
         if (d[i].dst_multicast != 0) {
             const bool copied = first_sight && fan_out(d[i]);

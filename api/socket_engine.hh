@@ -248,10 +248,13 @@ private:
     // the pool ring's two tails, which every core writes), and only by a
     // burst that queues.
     bool pool_short() noexcept;
+    // With the pool short: whether `s` already holds kQueuedWhilePoolShort.
+    bool holds_its_share(Socket& s) noexcept;
     rte_mempool* rx_pool_ = nullptr;
     unsigned pool_floor_ = 0;
     bool pool_checked_ = false;
     bool pool_was_short_ = false;
+    uint32_t burst_serial_ = 0;           // route() calls, for Socket::over_share_in_burst
     uint16_t next_ip_id_ = 0;             // fast-path IPv4 identification
     uint64_t next_neighbour_refresh_ = 0; // TSC
     uint32_t polls_since_refresh_check_ = 0;
