@@ -2,12 +2,14 @@
 // kernel in the namespace sends datagrams of many sizes, and every echo
 // must come back byte for byte to the port it came from; datagrams larger
 // than the echo's buffer are counted as truncated and not echoed; the
-// program's own counts must agree. Over TCP, three kernel connections at
+// program's own counts must agree; with --per-engine on two engines, the
+// flows of eight source ports are echoed by both engines' sockets. Over TCP, three kernel connections at
 // once each get their 4 MiB back in order (SHA-256 both ways). Needs root;
 // skipped otherwise.
 #include <chrono>
 #include <memory>
 #include <csignal>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,18 +27,24 @@ using ringsock::testing::Finished;
 
 // Sends `count` datagrams (sizes cycling 1..999, byte i of datagram k is
 // (k * 7 + i) % 256) one at a time, each followed by the wait for its echo,
-// then `big` datagrams of 1400 bytes that must not come back. Prints the
-// tallies; exits 0 when every small echo matched and no big one returned.
+// then `big` datagrams of 1400 bytes that must not come back. Datagram k
+// leaves from source port 40007 + k % `flows`. Prints the tallies; exits 0
+// when every small echo matched and no big one returned.
 constexpr const char* kClient = R"PY(
 import socket, sys
 count, big = int(sys.argv[1]), int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("198.18.0.1", 40007))
-s.settimeout(2.0)
+flows = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+socks = []
+for f in range(flows):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("198.18.0.1", 40007 + f))
+    sock.settimeout(2.0)
+    socks.append(sock)
 matched = mismatched = lost = 0
 for k in range(count):
     size = 1 + (k * 37) % 999
     data = bytes((k * 7 + i) % 256 for i in range(size))
+    s = socks[k % flows]
     s.sendto(data, ("198.18.0.2", 7))
     try:
         echo, peer = s.recvfrom(65536)
@@ -47,6 +55,7 @@ for k in range(count):
         matched += 1
     else:
         mismatched += 1
+s = socks[0]
 s.settimeout(0.5)
 returned = 0
 for k in range(big):
@@ -122,6 +131,38 @@ TEST(UdpEcho, EveryDatagramComesBackIdenticalToItsSender)
     EXPECT_NE(summary.find(expected), std::string::npos) << summary;
     EXPECT_NE(summary.find("\"truncated\":" + std::to_string(kBig) + ","), std::string::npos) << summary;
     EXPECT_NE(summary.find("\"send_errors\":0,\"recv_errors\":0"), std::string::npos) << summary;
+}
+
+// The scale-out model: a port-shared socket per engine (two engines on one
+// CPU here), the one pcap queue's flows spread by the engines' software RSS.
+TEST(UdpEcho, EachEnginesSocketEchoesTheFlowsSpreadToIt)
+{
+    if (!ringsock::testing::running_as_root()) GTEST_SKIP() << "needs root (namespace, EAL)";
+    ringsock::testing::Namespace netns("rsechoe");
+    ASSERT_TRUE(netns.ok()) << netns.why();
+    auto echo_child = start_echo(netns, {"--port", "7", "--depth", "16", "--buffer", "1000", "--duration", "25",
+                                         "--per-engine", "--set", "eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]"});
+    Child& echo = *echo_child;
+
+    constexpr int kSmall = 200;
+    const Finished client = ringsock::testing::run_shell(
+        netns.exec("python3 -c '" + std::string(kClient) + "' " + std::to_string(kSmall) + " 0 8 2>&1"), 60s);
+    echo.signal(SIGTERM);
+    const Finished done = echo.wait(10s);
+    EXPECT_EQ(client.exit_code, 0) << client.output;
+    EXPECT_NE(client.output.find("matched " + std::to_string(kSmall) + " mismatched 0 lost 0"), std::string::npos)
+        << client.output;
+    EXPECT_EQ(done.exit_code, 0) << done.output;
+    const std::string summary = summary_of(done);
+    EXPECT_NE(summary.find("\"received\":" + std::to_string(kSmall) + ",\"echoed\":" + std::to_string(kSmall)),
+              std::string::npos)
+        << summary;
+    const std::size_t at = done.output.find("{\"per_engine\":[");
+    ASSERT_NE(at, std::string::npos) << done.output;
+    unsigned long long first = 0, second = 0;
+    ASSERT_EQ(std::sscanf(done.output.c_str() + at, "{\"per_engine\":[%llu,%llu]}", &first, &second), 2) << done.output;
+    EXPECT_GT(first, 0u) << "engine 0's socket echoed none of the eight flows";
+    EXPECT_GT(second, 0u) << "engine 1's socket echoed none of the eight flows";
 }
 
 TEST(TcpEcho, EveryConnectionGetsItsBytesBackInOrder)

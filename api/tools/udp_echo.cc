@@ -6,7 +6,10 @@
 // WSASendTo, and the buffer is posted for receiving again once the send
 // completes. TCP ports (--tcp-port) echo every connection's bytes in order
 // (tcp_echo.hh). One completion port reaped with
-// GetQueuedCompletionStatusEx. Public header only.
+// GetQueuedCompletionStatusEx; with --per-engine, the scale-out model: on
+// each UDP port a port-shared socket per engine, homed there, with a
+// completion port and a thread of its own (TCP stays on the first).
+// Public header only.
 #include "echo_op.hh"
 #include "tcp_echo.hh"
 #include "tool_start.hh"
@@ -16,6 +19,7 @@
 #include <csignal>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -34,14 +38,40 @@ struct Slot {
     std::vector<char> storage;
 };
 
-struct Counts {
-    uint64_t received = 0;
-    uint64_t echoed = 0;
-    uint64_t bytes = 0;
-    uint64_t truncated = 0;   // larger than --buffer: not echoed
-    uint64_t send_errors = 0; // the stack refused or failed the echo
-    uint64_t recv_errors = 0;
+// One reaping thread's counts, which only it writes (count()); the main
+// thread reads them for its reports. A line of its own per thread.
+struct alignas(64) Counts {
+    std::atomic<uint64_t> received{0};
+    std::atomic<uint64_t> echoed{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> truncated{0};   // larger than --buffer: not echoed
+    std::atomic<uint64_t> send_errors{0}; // the stack refused or failed the echo
+    std::atomic<uint64_t> recv_errors{0};
 };
+
+// A single writer's add: no locked instruction on the echo's path.
+void count(std::atomic<uint64_t>& counter, uint64_t n = 1)
+{
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+struct Totals {
+    uint64_t received = 0, echoed = 0, bytes = 0, truncated = 0, send_errors = 0, recv_errors = 0;
+};
+
+Totals sum(const std::vector<Counts>& lanes)
+{
+    Totals t;
+    for (const Counts& c : lanes) {
+        t.received += c.received.load(std::memory_order_relaxed);
+        t.echoed += c.echoed.load(std::memory_order_relaxed);
+        t.bytes += c.bytes.load(std::memory_order_relaxed);
+        t.truncated += c.truncated.load(std::memory_order_relaxed);
+        t.send_errors += c.send_errors.load(std::memory_order_relaxed);
+        t.recv_errors += c.recv_errors.load(std::memory_order_relaxed);
+    }
+    return t;
+}
 
 std::atomic<bool> g_stop{false};
 
@@ -64,7 +94,7 @@ int post_receive(Slot& slot, Counts& counts)
                                   reinterpret_cast<sockaddr*>(&slot.peer), &slot.peerlen, &slot.op.ov, nullptr);
         if (r == 0 || WSAGetLastError() == WSA_IO_PENDING) return 0;
         if (WSAGetLastError() != WSAEMSGSIZE) return WSAGetLastError();
-        ++counts.truncated;
+        count(counts.truncated);
     }
 }
 
@@ -79,7 +109,26 @@ bool post_echo(Slot& slot, DWORD bytes)
     return r == 0 || WSAGetLastError() == WSA_IO_PENDING;
 }
 
-void print_counts(const char* head, const Counts& c, const ringsock::tools::TcpEcho::Counts& t, double seconds)
+// A UDP slot's completion: the echo goes out, or the buffer is posted again.
+void on_udp_completion(Slot& slot, DWORD status, DWORD bytes, Counts& counts)
+{
+    if (status == WSA_OPERATION_ABORTED) return; // closing
+    if (slot.sending) {
+        count(status == 0 ? counts.echoed : counts.send_errors);
+    } else if (status == 0) {
+        count(counts.received);
+        count(counts.bytes, bytes);
+        if (post_echo(slot, bytes)) return; // the buffer comes back with the send
+        count(counts.send_errors);
+    } else if (status == WSAEMSGSIZE) {
+        count(counts.truncated);
+    } else {
+        count(counts.recv_errors);
+    }
+    if (post_receive(slot, counts) != 0) count(counts.recv_errors);
+}
+
+void print_counts(const char* head, const Totals& c, const ringsock::tools::TcpEcho::Counts& t, double seconds)
 {
     using ull = unsigned long long;
     std::printf("{%s\"t\":%.3f,\"received\":%llu,\"echoed\":%llu,\"bytes\":%llu,\"truncated\":%llu,"
@@ -118,38 +167,66 @@ int main(int argc, char** argv)
         ->check(CLI::Range(1, 65507));
     app.add_option("--duration", duration, "seconds to run (0: until SIGINT/SIGTERM)");
     app.add_option("--interval-ms", interval_ms, "report interval")->check(CLI::Range(10, 60000));
+    bool per_engine = false;
+    app.add_flag("--per-engine", per_engine,
+                 "a port-shared socket per engine on each UDP port, each with a completion port and a thread of its "
+                 "own");
     CLI11_PARSE(app, argc, argv);
 
     if (int rc = ringsock::tools::start_winsock("ringsock-echo", profile, overrides); rc != 0) return rc;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
-    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    // Lanes: a completion port and a thread each, with the UDP sockets
+    // homed on that engine; lane 0 is the main thread's and has TCP too.
+    const unsigned lanes = per_engine ? static_cast<unsigned>(ringsock_engine_count()) : 1;
+    std::vector<HANDLE> completion_ports;
+    for (unsigned l = 0; l < lanes; ++l)
+        completion_ports.push_back(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1));
+    HANDLE port = completion_ports[0];
     std::erase(ports, 0);
     ringsock::tools::TcpEcho tcp(port, tcp_depth, tcp_buffer);
     for (int p : tcp_ports)
         if (!tcp.listen(p, 4)) return 1;
     std::vector<SOCKET> sockets;
-    std::vector<Slot> slots(ports.size() * depth);
-    Counts counts;
-    for (std::size_t p = 0; p < ports.size(); ++p) {
-        SOCKET s = ringsock::tools::bind_udp("ringsock-echo", ports[p]);
+    std::vector<Slot> slots(ports.size() * lanes * depth);
+    std::vector<Counts> lane_counts(lanes);
+    for (std::size_t i = 0; i < ports.size() * lanes; ++i) {
+        const std::size_t p = i / lanes;
+        const unsigned lane = static_cast<unsigned>(i % lanes);
+        SOCKET s = ringsock::tools::bind_udp("ringsock-echo", ports[p], per_engine ? static_cast<int>(lane) : -1);
         if (s == INVALID_SOCKET) return 1;
-        CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, p, 0);
+        CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), completion_ports[lane], p, 0);
         sockets.push_back(s);
         for (unsigned d = 0; d < depth; ++d) {
-            Slot& slot = slots[p * depth + d];
+            Slot& slot = slots[i * depth + d];
             slot.op.kind = ringsock::tools::EchoKind::udp;
             slot.socket = s;
             slot.storage.resize(buffer);
             slot.buf.buf = slot.storage.data();
         }
     }
-    for (auto& slot : slots) {
-        if (int error = post_receive(slot, counts); error != 0) {
+    for (std::size_t k = 0; k < slots.size(); ++k) {
+        if (int error = post_receive(slots[k], lane_counts[(k / depth) % lanes]); error != 0) {
             std::fprintf(stderr, "ringsock-echo: WSARecvFrom failed: %d\n", error);
             return 1;
         }
+    }
+    std::vector<std::thread> lane_threads;
+    for (unsigned l = 1; l < lanes; ++l) {
+        lane_threads.emplace_back([&, l] {
+            std::vector<OVERLAPPED_ENTRY> entries(256);
+            while (!g_stop.load(std::memory_order_relaxed)) {
+                ULONG n = 0;
+                if (!GetQueuedCompletionStatusEx(completion_ports[l], entries.data(),
+                                                 static_cast<ULONG>(entries.size()), &n, 100, FALSE))
+                    continue;
+                for (ULONG i = 0; i < n; ++i)
+                    on_udp_completion(*reinterpret_cast<Slot*>(ringsock::tools::echo_op_of(entries[i].lpOverlapped)),
+                                      static_cast<DWORD>(entries[i].Internal), entries[i].dwNumberOfBytesTransferred,
+                                      lane_counts[l]);
+            }
+        });
     }
 
     using Clock = std::chrono::steady_clock;
@@ -167,40 +244,36 @@ int main(int argc, char** argv)
                     tcp.on_completion(op, status, bytes);
                     continue;
                 }
-                auto* slot = reinterpret_cast<Slot*>(op);
-                if (status == WSA_OPERATION_ABORTED) continue; // closing
-                if (slot->sending) {
-                    if (status == 0)
-                        ++counts.echoed;
-                    else
-                        ++counts.send_errors;
-                } else if (status == 0) {
-                    ++counts.received;
-                    counts.bytes += bytes;
-                    if (post_echo(*slot, bytes)) continue; // the buffer comes back with the send
-                    ++counts.send_errors;
-                } else if (status == WSAEMSGSIZE) {
-                    ++counts.truncated;
-                } else {
-                    ++counts.recv_errors;
-                }
-                if (post_receive(*slot, counts) != 0) ++counts.recv_errors;
+                on_udp_completion(*reinterpret_cast<Slot*>(op), status, bytes, lane_counts[0]);
             }
         }
         const auto now = Clock::now();
         const double seconds = std::chrono::duration<double>(now - start).count();
         if (now >= next_report) {
-            print_counts("", counts, tcp.counts(), seconds);
+            print_counts("", sum(lane_counts), tcp.counts(), seconds);
             next_report = now + std::chrono::milliseconds(interval_ms);
         }
         if (duration > 0 && seconds >= duration) break;
     }
     g_stop.store(true);
+    for (std::thread& t : lane_threads)
+        t.join(); // each returns within its 100 ms wait, before the sockets and ports go
     for (SOCKET s : sockets)
         closesocket(s);
     tcp.close_all();
-    CloseHandle(port);
-    print_counts("\"done\":true,", counts, tcp.counts(), std::chrono::duration<double>(Clock::now() - start).count());
+    for (HANDLE p : completion_ports)
+        CloseHandle(p);
+    if (per_engine) {
+        // What each engine's socket received: RSS (or the engines'
+        // software RSS) decides the split.
+        std::printf("{\"per_engine\":[");
+        for (unsigned l = 0; l < lanes; ++l)
+            std::printf("%s%llu", l ? "," : "",
+                        static_cast<unsigned long long>(lane_counts[l].received.load(std::memory_order_relaxed)));
+        std::printf("]}\n");
+    }
+    print_counts("\"done\":true,", sum(lane_counts), tcp.counts(),
+                 std::chrono::duration<double>(Clock::now() - start).count());
     WSACleanup();
     return 0;
 }
