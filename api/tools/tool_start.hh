@@ -1,7 +1,7 @@
 // What the API tools do before their own work: hand the profile and its
 // overrides to ringsock_configure, start Winsock, bind overlapped UDP
-// sockets and listen on TCP ports. On the public header only, like the
-// tools themselves.
+// sockets and listen on TCP ports; and, after it, report each engine's
+// share. On the public header only, like the tools themselves.
 #pragma once
 
 #include <ringsock/ringsock.h>
@@ -78,6 +78,17 @@ inline SOCKET listen_tcp(const char* program, int port, int backlog)
         return INVALID_SOCKET;
     }
     return s;
+}
+
+// With a socket per engine (--per-engine): what each engine's socket
+// received, as {"per_engine":[n0,n1,...]} on a line of its own. RSS (or the
+// engines' software RSS) decides the split.
+inline void print_per_engine(const std::vector<unsigned long long>& received)
+{
+    std::printf("{\"per_engine\":[");
+    for (std::size_t e = 0; e < received.size(); ++e)
+        std::printf("%s%llu", e ? "," : "", received[e]);
+    std::printf("]}\n");
 }
 
 } // namespace ringsock::tools

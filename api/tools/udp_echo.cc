@@ -264,13 +264,10 @@ int main(int argc, char** argv)
     for (HANDLE p : completion_ports)
         CloseHandle(p);
     if (per_engine) {
-        // What each engine's socket received: RSS (or the engines'
-        // software RSS) decides the split.
-        std::printf("{\"per_engine\":[");
-        for (unsigned l = 0; l < lanes; ++l)
-            std::printf("%s%llu", l ? "," : "",
-                        static_cast<unsigned long long>(lane_counts[l].received.load(std::memory_order_relaxed)));
-        std::printf("]}\n");
+        std::vector<unsigned long long> received;
+        for (const Counts& c : lane_counts)
+            received.push_back(c.received.load(std::memory_order_relaxed));
+        ringsock::tools::print_per_engine(received);
     }
     print_counts("\"done\":true,", sum(lane_counts), tcp.counts(),
                  std::chrono::duration<double>(Clock::now() - start).count());

@@ -308,13 +308,10 @@ int main(int argc, char** argv)
         CloseHandle(port);
     const Totals sum = totals();
     if (per_engine) {
-        // What each engine's thread reaped: RSS (or the engines' software
-        // RSS) decides the split.
-        std::printf("{\"per_engine\":[");
-        for (unsigned l = 0; l < lanes; ++l)
-            std::printf("%s%llu", l ? "," : "",
-                        static_cast<unsigned long long>(reaped[l].datagrams.load(std::memory_order_relaxed)));
-        std::printf("]}\n");
+        std::vector<unsigned long long> received;
+        for (const ReaperCounts& c : reaped)
+            received.push_back(c.datagrams.load(std::memory_order_relaxed));
+        ringsock::tools::print_per_engine(received);
     }
     std::printf("{\"done\":true,\"datagrams\":%llu,\"bytes\":%llu,\"errors\":%llu,\"rcv_drops\":%llu}\n",
                 static_cast<unsigned long long>(sum.datagrams), static_cast<unsigned long long>(sum.bytes),
