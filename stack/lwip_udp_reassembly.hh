@@ -1,14 +1,17 @@
 // UDP datagrams lwIP reassembled, handed back to the socket layer. The
 // classifier sends fragments to lwIP (it owns reassembly: bounded memory,
 // timeouts, counted drops), and lwIP would answer a whole datagram for a
-// port only the socket layer serves with "port unreachable". A raw pcb
-// sees every datagram after reassembly and before UDP: for a port the
-// sink wants, it copies the datagram into an mbuf chain as one unfragmented
+// port only the socket layer serves with "port unreachable". Raw pcbs
+// see every datagram after reassembly and before UDP: for a port the sink
+// wants, they copy the datagram into an mbuf chain as one unfragmented
 // Ethernet frame (IPv4 header checksum recomputed, the UDP checksum left
-// for the classifier to verify) and gives it to the sink. IPv4 and IPv6;
-// lwIP 2.1 shows raw pcbs an IPv6 datagram's first next header, so an IPv6
-// datagram with another extension header before its fragment header stays
-// lwIP's (port unreachable).
+// for the classifier to verify) and give it to the sink. IPv4 and IPv6.
+// lwIP 2.1 shows raw pcbs an IPv6 datagram's first next header, so pcbs
+// for hop-by-hop and destination options catch IPv6 datagrams whose UDP
+// comes after such headers (fragmented ones, and those whose options are
+// more than padding, which the classifier leaves to lwIP); their frame is
+// rebuilt without them, the IPv6 header followed by UDP, which the
+// classifier then takes.
 //
 // On the lwIP engine's lcore only, like lwIP.
 #pragma once
@@ -59,7 +62,7 @@ private:
     ReassembledUdpSink& sink_;
     rte_mempool* pool_;
     MacAddress mac_;
-    raw_pcb* pcb_ = nullptr;
+    raw_pcb* pcbs_[3] = {}; // UDP (both families); IPv6 hop-by-hop and destination options
 };
 
 } // namespace ringsock::stack

@@ -570,6 +570,40 @@ TEST_F(Api, AFragmentedIpv6DatagramArrivesWhole)
     closesocket(s);
 }
 
+// Hop-by-hop options before UDP, and before the fragment header of the
+// fragmented ones. With padding only, the classifier takes the small one
+// itself and leaves the fragments to lwIP; with a router alert, every one
+// is lwIP's. The socket gets each whole all the same (before, lwIP answered
+// port unreachable for all that it handled: it showed its raw pcbs only the
+// first next header, the options').
+TEST_F(Api, Ipv6DatagramsWithHopByHopOptionsArriveWholeFragmentedOrNot)
+{
+    SOCKET s = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(7119);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    std::vector<char> b(8192);
+    const int sizes[] = {100, 4000, 3001};
+    for (const char* options : {"pad", "router-alert"}) {
+        const Finished sent = ringsock::testing::run_shell(
+            peer(std::string("send --dst 2001:2::2 --port 7119 --src-port 40019 --sizes 100,4000,3001 --hop-options ") +
+                 options));
+        ASSERT_EQ(sent.exit_code, 0) << sent.output;
+        for (unsigned k = 0; k < 3; ++k) {
+            ASSERT_EQ(recv(s, b.data(), static_cast<int>(b.size()), 0), sizes[k])
+                << options << ", datagram " << k << ": error " << WSAGetLastError();
+            for (int i = 0; i < sizes[k]; ++i)
+                ASSERT_EQ(static_cast<uint8_t>(b[static_cast<std::size_t>(i)]), pattern(k, static_cast<unsigned>(i)))
+                    << options << ", datagram " << k << " byte " << i;
+        }
+    }
+    closesocket(s);
+}
+
 TEST_F(Api, MulticastReachesAMemberSocket)
 {
     SOCKET s = bound_socket(7115, 0);

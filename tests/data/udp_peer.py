@@ -30,6 +30,9 @@ def main():
     s.add_argument("--sizes", required=True, help="comma-separated datagram sizes")
     s.add_argument("--delay", type=float, default=0.0, help="seconds before the first datagram")
     s.add_argument("--gap", type=float, default=0.0005, help="seconds between datagrams")
+    s.add_argument("--hop-options", choices=["pad", "router-alert"],
+                   help="IPv6: a hop-by-hop options header before UDP (and before the fragment header) holding "
+                        "padding only, or a router alert")
     r = sub.add_parser("recv")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--count", type=int, default=1)
@@ -44,6 +47,12 @@ def main():
             if ":" in a.dst:  # IPv6: from the namespace's 2001:2::1
                 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
                 sock.bind(("2001:2::1", a.src_port + f if a.src_port else 0))
+                if a.hop_options:
+                    # 8 bytes; the kernel fills in the next header. PadN of 4,
+                    # or a router alert (MLD's value 0) and PadN of 0.
+                    options = [1, 4, 0, 0, 0, 0] if a.hop_options == "pad" else [5, 2, 0, 0, 1, 0]
+                    sock.setsockopt(socket.IPPROTO_IPV6, getattr(socket, "IPV6_HOPOPTS", 54),
+                                    bytes([0, 0] + options))
                 socks.append(sock)
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -126,6 +126,13 @@ def seeds():
     second = struct.pack("!BBHI", 17, 0, 104, 77) + udp6[104:]
     yield "udp6_fragments", seed(0, frame(ipv6(44, first)), frame(ipv6(44, second)))
 
+    # The same fragments behind hop-by-hop options, and one whole datagram
+    # behind a router alert: both lwIP's, handed back by its raw pcbs.
+    padding = bytes([44, 0, 1, 4, 0, 0, 0, 0])
+    yield "udp6_fragments_hop_by_hop", seed(0, frame(ipv6(0, padding + first)), frame(ipv6(0, padding + second)))
+    alert = bytes([17, 0, 5, 2, 0, 0, 1, 0])
+    yield "udp6_router_alert", seed(0, frame(ipv6(0, alert + udp6)))
+
     syn6 = ipv6(6, tcp(40000, TCP_PORT, 5000, 0, 0x02, sum_fn=l4_sum6))
     ack6 = ipv6(6, tcp(40000, TCP_PORT, 5001, ISN + 1, 0x18, payload, sum_fn=l4_sum6))
     yield "tcp6_handshake", seed(0, frame(ipv6(58, na, hop_limit=255)), frame(syn6), frame(ack6))
