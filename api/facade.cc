@@ -2,9 +2,11 @@
 // provider call and moves the provider's error into the thread's last
 // error (WSAGetLastError), as ws2_32 does. Also WSAStartup/WSACleanup,
 // byte order and address text, and ringsock's start-up extension.
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "api/process_state.hh"
 #include "api/runtime.hh"
@@ -81,6 +83,26 @@ int ringsock_run_on_engine(int engine, void (*function)(void* context), void* co
     call.function = function;
     call.context = context;
     return rt->control(static_cast<unsigned>(engine), Op::call, nullptr, call);
+}
+
+int ringsock_poll_on_engine(int engine, int (*poll)(void* context), void* context)
+{
+    Runtime* rt = runtime();
+    if (!started() || rt == nullptr) return WSANOTINITIALISED;
+    if (poll == nullptr || engine < 0 || static_cast<unsigned>(engine) >= rt->engine_count()) return WSAEINVAL;
+    // The caller would wait for an engine that may be waiting for it.
+    if (rt->on_an_engine()) return WSAEWOULDBLOCK;
+    ControlCall call;
+    call.poll = poll;
+    call.context = context;
+    if (!rt->engine(static_cast<unsigned>(engine)).submit(Submission{Op::poll, 0, nullptr, &call})) return WSAENOBUFS;
+    // Not through the wake hub as other control calls wait: a poller may run
+    // for hours, and the hub's epoch moves with every completion, so a
+    // waiter there would spin on a line the engine writes millions of times
+    // a second. A millisecond late at the end costs nothing.
+    while (!call.done.load(std::memory_order_acquire))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return call.result;
 }
 
 int WINAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData)

@@ -246,8 +246,12 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
         else if (via_port)
             port->unreserve(s.home_engine);
     }
-    if (error == 0 && !via_port) {
-        if (port == nullptr && ov->hEvent != nullptr)
+    // Skipping the port, the caller learns the result from the return
+    // value and nobody can be waiting for it: no wake (the hub's epoch is
+    // one line for the whole process, and run-to-completion engines
+    // receive at once millions of times a second).
+    if (error == 0 && port == nullptr) {
+        if (ov->hEvent != nullptr)
             if (Event* event = wait_objects().event(ov->hEvent)) event->set(rt.hub());
         rt.hub().notify();
     }
@@ -564,6 +568,12 @@ DWORD associate_socket_with_port(SOCKET handle, CompletionPort& port, ULONG_PTR 
     s->port_key = key;
     s->port.store(&port, std::memory_order_release);
     return 0;
+}
+
+bool caller_is_an_engine() noexcept
+{
+    Runtime* rt = runtime();
+    return rt != nullptr && rt->on_an_engine();
 }
 
 DWORD set_socket_notification_modes(SOCKET handle, UCHAR flags) noexcept

@@ -185,7 +185,11 @@ int start_runtime()
 
 void cleanup_runtime()
 {
-    if (Runtime* rt = runtime()) rt->close_all_sockets();
+    if (Runtime* rt = runtime()) {
+        // Pollers first: they may be using the sockets about to close.
+        rt->end_pollers();
+        rt->close_all_sockets();
+    }
 }
 
 Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*>[kMaxSockets]), bound_(65536)
@@ -493,6 +497,14 @@ void Runtime::close_socket(Socket& s)
     if (CompletionPort* port = s.port.exchange(nullptr); port != nullptr && quiet) port->release_association();
     s.generation.fetch_add(1, std::memory_order_acq_rel);
     if (s.outstanding.load() == 0) free_slots_.push_back(s.index);
+}
+
+void Runtime::end_pollers()
+{
+    for (unsigned e = 0; e < engine_count(); ++e) {
+        ControlCall call;
+        control(e, Op::end_polls, nullptr, call);
+    }
 }
 
 void Runtime::close_all_sockets()

@@ -69,6 +69,9 @@ public:
     // WSA_OPERATION_ABORTED, unbinds it and frees its slot.
     void close_socket(Socket& s);
     void close_all_sockets();
+    // Ends every engine's pollers (ringsock_poll_on_engine): their callers
+    // return WSAEINTR, and none runs after this returns.
+    void end_pollers();
     // Whether the caller runs on an engine's lcore (ringsock_run_on_engine).
     // Control calls refuse there: they take control_mutex(), whose holder
     // may be waiting for this very engine.

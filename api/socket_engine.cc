@@ -72,6 +72,7 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
     deferred_.reserve(Runtime::kMaxSockets);
     reassembled_.reserve(kMaxReassembled);
     serving_.reserve(Runtime::kMaxSockets);
+    pollers_.reserve(kMaxPollers);
 }
 
 SocketEngine::~SocketEngine()
@@ -117,7 +118,27 @@ void SocketEngine::on_poll(dataplane::Engine&)
             serve(*s);
     }
     push_staged();
+    if (!pollers_.empty()) run_pollers();
     runtime_.flush_returns(index_);
+}
+
+void SocketEngine::run_pollers() noexcept
+{
+    // A poller that returns nonzero leaves; the rest keep their order. A
+    // poller may end them all (WSACleanup runs end_polls in place).
+    for (std::size_t i = 0; i < pollers_.size();) {
+        ControlCall* call = pollers_[i];
+        const bool done = call->poll(call->context) != 0;
+        if (i >= pollers_.size() || pollers_[i] != call) continue; // ended meanwhile
+        if (done) {
+            pollers_.erase(pollers_.begin() + static_cast<std::ptrdiff_t>(i));
+            answer(*call, 0);
+        } else {
+            ++i;
+        }
+    }
+    // What the pollers completed in place reaches its ports in this poll.
+    push_staged();
 }
 
 void SocketEngine::execute_stream(const Submission& s) noexcept
@@ -234,6 +255,20 @@ void SocketEngine::execute(const Submission& s) noexcept
         answer(call, 0);
         break;
     }
+    case Op::poll: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        if (pollers_.size() == kMaxPollers)
+            answer(call, WSAENOBUFS);
+        else
+            pollers_.push_back(&call);
+        break;
+    }
+    case Op::end_polls:
+        for (ControlCall* poller : pollers_)
+            answer(*poller, WSAEINTR);
+        pollers_.clear();
+        answer(*static_cast<ControlCall*>(s.arg), 0);
+        break;
     case Op::drop_sender:
         delete static_cast<stack::LwipUdpSender*>(s.socket->lwip_pcb);
         s.socket->lwip_pcb = nullptr;
@@ -305,6 +340,9 @@ void SocketEngine::detach(Socket& s) noexcept
 
 void SocketEngine::abort_everything() noexcept
 {
+    for (ControlCall* call : pollers_)
+        answer(*call, WSAENETDOWN);
+    pollers_.clear();
     while (!attached_.empty()) {
         Socket& s = *attached_.back();
         if (s.is_stream() && streams_) {

@@ -56,6 +56,7 @@ struct ControlCall {
     DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
     int value = 0;                     // listen: the backlog; drained: the answer (1: every byte acknowledged)
     void (*function)(void*) = nullptr; // call
+    int (*poll)(void*) = nullptr;      // poll: run after every poll until nonzero
     void* context = nullptr;
 };
 
@@ -67,6 +68,9 @@ struct ControlCall {
 // engines whose port-shared sockets split its flows by software RSS (0: not
 // spread), and every engine with a socket on it (multicast goes to each).
 // call: run an application function on this engine (ringsock_run_on_engine).
+// poll: run one after each of the engine's polls until it returns nonzero,
+// answered then (ringsock_poll_on_engine); end_polls: answer every poller
+// with WSAEINTR and run them no more (the last WSACleanup).
 // listen, accept, connect, shutdown_send, stream_options, drained: stream
 // sockets, on the lwIP engine (api/stream_engine.hh); recv, send, attach,
 // detach and cancel reach it too for them.
@@ -82,6 +86,8 @@ enum class Op : uint32_t {
     drop_sender,
     placement,
     call,
+    poll,
+    end_polls,
     listen,
     accept,
     connect,
@@ -214,6 +220,13 @@ private:
     DWORD copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint32_t length, const Endpoint& from,
                         DWORD& bytes) noexcept;
     void answer(ControlCall& call, int result) noexcept;
+    // The application's pollers (ringsock_poll_on_engine), each run after
+    // every poll until it returns nonzero; their waiting callers are
+    // answered then, with WSAEINTR at the last WSACleanup, or with
+    // WSAENETDOWN when the engine stops first.
+    void run_pollers() noexcept;
+    static constexpr std::size_t kMaxPollers = 8;
+    std::vector<ControlCall*> pollers_;
 
     SocketEngineCounters counters_;
     Runtime& runtime_;

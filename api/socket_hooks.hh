@@ -21,4 +21,8 @@ DWORD set_socket_notification_modes(SOCKET socket, UCHAR flags) noexcept;
 // socket from a port by this).
 bool is_socket_handle(HANDLE handle) noexcept;
 
+// Whether the caller runs on an engine's lcore (ringsock_run_on_engine,
+// ringsock_poll_on_engine), where no wait may block.
+bool caller_is_an_engine() noexcept;
+
 } // namespace ringsock::api

@@ -112,6 +112,12 @@ Reaped reap(CompletionPort& port, uint64_t bits, Completion* out, unsigned max, 
             break;
         }
         if (!retained) {
+            // On an engine (ringsock_poll_on_engine) only that engine could
+            // complete what the wait is for: return as a zero time-out would.
+            if (caller_is_an_engine()) {
+                result = Reaped::timeout;
+                break;
+            }
             // About to block: keep the port ours, then test again.
             if (w.ports().retain(bits) == nullptr) {
                 result = Reaped::abandoned; // closed since the lookup

@@ -671,6 +671,183 @@ TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
     closesocket(s);
 }
 
+// A receive loop run to completion on the engine (ringsock_poll_on_engine):
+// the poller posts on a socket whose successes skip the port, receives
+// while datagrams are queued, and reaps the port for those that completed
+// later, as ringsock-udp-sink --mode engine does.
+struct EnginePoller {
+    SOCKET socket = INVALID_SOCKET;
+    HANDLE port = nullptr;
+    unsigned expected = 0;
+    std::size_t size = 0;
+    std::chrono::steady_clock::time_point deadline;
+    // What the poller saw (only it writes these until the call returns).
+    std::thread::id thread;
+    unsigned polls = 0;
+    unsigned received = 0;
+    unsigned at_once = 0;
+    unsigned out_of_order = 0;
+    unsigned damaged = 0;
+    unsigned errors = 0;
+    bool pending = false;
+    BOOL infinite_wait_result = TRUE;
+    DWORD infinite_wait_error = 0;
+    std::chrono::steady_clock::duration infinite_wait_took{};
+    int nested_result = 0;
+    WSAOVERLAPPED ov{};
+    char buffer[2048];
+    WSABUF buf{sizeof(buffer), buffer};
+    DWORD flags = 0;
+
+    void check(DWORD bytes)
+    {
+        const unsigned k = received % 256;
+        if (bytes != size) ++damaged;
+        for (DWORD i = 0; i < bytes && i < size; ++i)
+            if (static_cast<uint8_t>(buffer[i]) != pattern(k, i)) {
+                ++out_of_order; // the payload of another datagram than the next one
+                break;
+            }
+        ++received;
+    }
+};
+
+int poll_receives(void* context)
+{
+    auto& p = *static_cast<EnginePoller*>(context);
+    if (p.polls++ == 0) {
+        p.thread = std::this_thread::get_id();
+        // Only this engine could complete what a wait here waits for:
+        // even INFINITE returns at once.
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED got = nullptr;
+        const auto start = std::chrono::steady_clock::now();
+        p.infinite_wait_result = GetQueuedCompletionStatus(p.port, &bytes, &key, &got, INFINITE);
+        p.infinite_wait_error = GetLastError();
+        p.infinite_wait_took = std::chrono::steady_clock::now() - start;
+        p.nested_result = ringsock_poll_on_engine(0, poll_receives, context);
+    }
+    OVERLAPPED_ENTRY entries[8];
+    ULONG n = 0;
+    if (p.pending && GetQueuedCompletionStatusEx(p.port, entries, 8, &n, 0, FALSE)) {
+        for (ULONG i = 0; i < n; ++i) {
+            if (entries[i].lpOverlapped != &p.ov || entries[i].Internal != 0) ++p.errors;
+            p.check(entries[i].dwNumberOfBytesTransferred);
+        }
+        p.pending = false;
+    }
+    while (!p.pending && p.received < p.expected) {
+        DWORD got = 0;
+        p.flags = 0;
+        if (WSARecv(p.socket, &p.buf, 1, &got, &p.flags, &p.ov, nullptr) == 0) {
+            ++p.at_once;
+            p.check(got);
+        } else if (WSAGetLastError() == WSA_IO_PENDING) {
+            p.pending = true;
+        } else {
+            ++p.errors;
+            return 1;
+        }
+    }
+    return p.received >= p.expected || std::chrono::steady_clock::now() > p.deadline ? 1 : 0;
+}
+
+TEST_F(ApiRing, PollerOnTheEngineReceivesEveryDatagramInOrderWithoutLeavingItsCore)
+{
+    SOCKET s = bound_socket(7330);
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port, 7, 0), port);
+    ASSERT_TRUE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    EnginePoller p;
+    p.socket = s;
+    p.port = port;
+    p.expected = 3000;
+    p.size = 100;
+    p.deadline = std::chrono::steady_clock::now() + 20s;
+    int result = -1;
+    std::thread caller([&] { result = ringsock_poll_on_engine(0, poll_receives, &p); });
+    peer_sends_paced(7330, p.expected, p.size);
+    caller.join();
+    EXPECT_EQ(result, 0);
+    EXPECT_NE(p.thread, std::thread::id{});
+    EXPECT_NE(p.thread, std::this_thread::get_id());
+    EXPECT_EQ(p.received, p.expected);
+    EXPECT_EQ(p.out_of_order, 0u);
+    EXPECT_EQ(p.damaged, 0u);
+    EXPECT_EQ(p.errors, 0u);
+    // Paced in bursts of 256: most wait queued and are taken at once, the
+    // first of each burst completes the pending receive through the port.
+    EXPECT_GT(p.at_once, 0u);
+    EXPECT_LT(p.at_once, p.expected);
+    EXPECT_EQ(p.infinite_wait_result, FALSE);
+    EXPECT_EQ(p.infinite_wait_error, static_cast<DWORD>(WAIT_TIMEOUT));
+    EXPECT_LT(p.infinite_wait_took, 1s);
+    EXPECT_EQ(p.nested_result, WSAEWOULDBLOCK);
+    closesocket(s);
+    CloseHandle(port);
+}
+
+// A poller that counts itself in on its first call and leaves once released.
+struct HeldPoller {
+    std::atomic<int>* running;
+    std::atomic<int>* released;
+    bool counted = false;
+};
+
+int poll_until_released(void* context)
+{
+    auto& p = *static_cast<HeldPoller*>(context);
+    if (!p.counted) {
+        p.counted = true;
+        p.running->fetch_add(1);
+    }
+    return p.released->load() != 0 ? 1 : 0;
+}
+
+int poll_never_done(void*)
+{
+    return 0;
+}
+
+TEST_F(ApiRing, PollOnEngineRefusesBadArgumentsANinthPollerAndEndsAtTheLastCleanup)
+{
+    EXPECT_EQ(ringsock_poll_on_engine(ringsock_engine_count(), poll_never_done, nullptr), WSAEINVAL);
+    EXPECT_EQ(ringsock_poll_on_engine(-1, poll_never_done, nullptr), WSAEINVAL);
+    EXPECT_EQ(ringsock_poll_on_engine(0, nullptr, nullptr), WSAEINVAL);
+    // Eight pollers at once; a ninth is refused while they run.
+    std::atomic<int> running{0};
+    std::atomic<int> released{0};
+    std::vector<HeldPoller> held(8, HeldPoller{&running, &released});
+    std::vector<std::thread> callers;
+    std::vector<int> results(8, -1);
+    for (unsigned i = 0; i < 8; ++i)
+        callers.emplace_back([&, i] { results[i] = ringsock_poll_on_engine(0, poll_until_released, &held[i]); });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (running.load() < 8 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(running.load(), 8) << "the eight pollers did not all run";
+    HeldPoller ninth{&running, &released};
+    EXPECT_EQ(ringsock_poll_on_engine(0, poll_until_released, &ninth), WSAENOBUFS);
+    EXPECT_FALSE(ninth.counted);
+    released.store(1);
+    for (std::thread& t : callers)
+        t.join();
+    for (int r : results)
+        EXPECT_EQ(r, 0);
+    // A poller that never finishes ends at the last WSACleanup, before the
+    // sockets close (the engines go on).
+    int forever = -1;
+    std::thread caller([&] { forever = ringsock_poll_on_engine(0, poll_never_done, nullptr); });
+    std::this_thread::sleep_for(50ms);
+    ASSERT_EQ(WSACleanup(), 0);
+    caller.join();
+    EXPECT_EQ(forever, WSAEINTR);
+    EXPECT_EQ(ringsock_poll_on_engine(0, poll_never_done, nullptr), WSANOTINITIALISED);
+    WSADATA data;
+    ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &data), 0); // for TearDown's WSACleanup
+}
+
 TEST_F(ApiRing, TheWsabufArrayIsCapturedAtThePost)
 {
     // "The array of WSABUF structures ... is transient": the caller may

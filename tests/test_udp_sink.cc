@@ -1,8 +1,9 @@
 // ringsock-udp-sink, the API's main job, end to end: testpmd sends exactly
 // N UDP datagrams over memif (scripts/memif-gen --count), the sink receives
 // them through WSARecvFrom and reaps them in each completion mode (and with
-// three threads reaping one completion port, and with a port-shared socket,
-// completion port and thread per engine), and must count exactly N. Needs
+// three threads reaping one completion port, with a port-shared socket,
+// completion port and thread per engine, and run to completion by a poller
+// on each engine), and must count exactly N. Needs
 // root and dpdk-testpmd; skipped with the reason otherwise.
 #include <chrono>
 #include <cstdio>
@@ -55,9 +56,10 @@ TEST_P(UdpSink, CountsEveryDatagramTheGeneratorSent)
     EXPECT_NE(sink.output.find("{\"done\":true,\"datagrams\":" + std::to_string(kDatagrams) + ","), std::string::npos)
         << sink.output;
     EXPECT_NE(sink.output.find("\"errors\":0,\"rcv_drops\":0}"), std::string::npos) << sink.output;
-    if (name == "per_engine") {
-        // Both engines' threads reaped: the one memif queue's flows were
-        // spread by the engines' software RSS to each engine's own socket.
+    if (name == "per_engine" || name == "engines") {
+        // Both engines' threads (or pollers) reaped: the one memif queue's
+        // flows were spread by the engines' software RSS to each engine's
+        // own socket.
         const std::size_t at = sink.output.find("{\"per_engine\":[");
         ASSERT_NE(at, std::string::npos) << sink.output;
         unsigned long long first = 0, second = 0;
@@ -77,6 +79,12 @@ INSTANTIATE_TEST_SUITE_P(Modes, UdpSink,
                                            // Two engines on CPU 1 (EAL lcores 1 and 2), many flows.
                                            Reaping{"per_engine",
                                                    "--mode port --per-engine --depth 16 "
+                                                   "--set 'eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]'",
+                                                   "--multi-flow"},
+                                           // ringsock_poll_on_engine: one engine, then two on CPU 1.
+                                           Reaping{"engine", "--mode engine --depth 4"},
+                                           Reaping{"engines",
+                                                   "--mode engine --depth 4 "
                                                    "--set 'eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]'",
                                                    "--multi-flow"}),
                          [](const ::testing::TestParamInfo<Reaping>& info) { return std::string(info.param.name); });

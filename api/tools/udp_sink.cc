@@ -10,6 +10,10 @@
 //            thread of its own
 //   event    one event per request, WSAWaitForMultipleEvents
 //   routine  completion routines, run at SleepEx(..., TRUE)
+//   engine   run to completion: each engine's port-shared socket and
+//            completion port are reaped by a poller on that engine's own
+//            lcore (ringsock_poll_on_engine), which posts again in place,
+//            so no datagram, buffer or completion leaves the engine's core
 // Written against the public header only, as a ported program would be.
 #include "tool_start.hh"
 
@@ -85,7 +89,8 @@ void CALLBACK on_routine(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov, DWORD)
     if (error != WSA_OPERATION_ABORTED && !g_stop.load()) post(*slot, on_routine, g_errors);
 }
 
-// One GetQueuedCompletionStatusEx on `port` (waiting up to `timeout_ms`):
+// One GetQueuedCompletionStatusEx on `port` (waiting up to `timeout_ms`;
+// on an engine it never waits):
 // counts what it reaped in `counts` and posts each receive again.
 void reap_port(HANDLE port, std::vector<OVERLAPPED_ENTRY>& entries, ReaperCounts& counts, DWORD timeout_ms)
 {
@@ -107,6 +112,70 @@ void reap_port(HANDLE port, std::vector<OVERLAPPED_ENTRY>& entries, ReaperCounts
     counts.datagrams.store(counts.datagrams.load(std::memory_order_relaxed) + datagrams, std::memory_order_relaxed);
     counts.bytes.store(counts.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
     counts.errors.store(counts.errors.load(std::memory_order_relaxed) + errors, std::memory_order_relaxed);
+}
+
+// Engine mode: one engine's poller. Its sockets skip the completion port
+// when a receive succeeds at once, so the poller receives on a slot while
+// datagrams are queued and leaves it pending when none is; the port brings
+// back the slots that completed later.
+struct EngineLane {
+    HANDLE port = nullptr;
+    std::vector<OVERLAPPED_ENTRY> entries = std::vector<OVERLAPPED_ENTRY>(256);
+    std::vector<Slot*> ready; // slots with no receive pending
+    ReaperCounts* counts = nullptr;
+};
+
+// Receives at most this many at once per poll, so the engine gets back to
+// its queues while the socket still holds datagrams.
+constexpr unsigned kAtOncePerPoll = 256;
+
+// Runs on the engine after each of its polls, until the sink stops.
+int poll_lane(void* context)
+{
+    auto& lane = *static_cast<EngineLane*>(context);
+    if (g_stop.load(std::memory_order_relaxed)) return 1;
+    uint64_t datagrams = 0, bytes = 0, errors = 0;
+    ULONG n = 0;
+    if (GetQueuedCompletionStatusEx(lane.port, lane.entries.data(), static_cast<ULONG>(lane.entries.size()), &n, 0,
+                                    FALSE)) {
+        for (ULONG i = 0; i < n; ++i) {
+            if (lane.entries[i].Internal == 0) {
+                ++datagrams;
+                bytes += lane.entries[i].dwNumberOfBytesTransferred;
+            } else {
+                ++errors;
+            }
+            lane.ready.push_back(reinterpret_cast<Slot*>(lane.entries[i].lpOverlapped));
+        }
+    }
+    unsigned budget = kAtOncePerPoll;
+    while (!lane.ready.empty() && budget > 0) {
+        Slot& slot = *lane.ready.back();
+        slot.fromlen = sizeof(slot.from);
+        slot.flags = 0;
+        DWORD got = 0;
+        --budget;
+        if (WSARecvFrom(slot.socket, &slot.buf, 1, &got, &slot.flags, reinterpret_cast<sockaddr*>(&slot.from),
+                        &slot.fromlen, &slot.ov, nullptr) == 0) {
+            ++datagrams; // completed at once: no port packet follows
+            bytes += got;
+            continue;
+        }
+        const int error = WSAGetLastError();
+        if (error == WSA_IO_PENDING) {
+            lane.ready.pop_back(); // back through the port
+        } else if (error == WSAEMSGSIZE) {
+            ++errors; // truncated at once: receive again
+        } else {
+            ++errors;
+            lane.ready.pop_back(); // the socket is failing: stop using the slot
+        }
+    }
+    ReaperCounts& counts = *lane.counts;
+    counts.datagrams.store(counts.datagrams.load(std::memory_order_relaxed) + datagrams, std::memory_order_relaxed);
+    counts.bytes.store(counts.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    counts.errors.store(counts.errors.load(std::memory_order_relaxed) + errors, std::memory_order_relaxed);
+    return 0;
 }
 
 bool pin_to(unsigned cpu)
@@ -135,7 +204,8 @@ int main(int argc, char** argv)
     app.add_option("--profile", profile, "profile (drivers_config/*.toml)")->required();
     app.add_option("--set", overrides, "section.key=value override (repeatable)");
     app.add_option("--port", ports, "UDP port to bind (repeatable)");
-    app.add_option("--mode", mode, "completion delivery")->check(CLI::IsMember({"port", "event", "routine"}));
+    app.add_option("--mode", mode, "completion delivery (engine: reaped on each engine by ringsock_poll_on_engine)")
+        ->check(CLI::IsMember({"port", "event", "routine", "engine"}));
     app.add_option("--depth", depth, "overlapped receives kept posted per socket")->check(CLI::Range(1, 1024));
     app.add_option("--duration", duration, "seconds to run (0: until SIGINT/SIGTERM)");
     app.add_option("--interval-ms", interval_ms, "report interval");
@@ -168,10 +238,11 @@ int main(int argc, char** argv)
 
     // Lanes: a completion port each (one, or one per engine), with the
     // sockets homed on its engine.
-    const unsigned lanes = per_engine ? static_cast<unsigned>(ringsock_engine_count()) : 1;
-    if (per_engine) threads = lanes;
+    const bool on_engine = mode == "engine";
+    const unsigned lanes = per_engine || on_engine ? static_cast<unsigned>(ringsock_engine_count()) : 1;
+    if (per_engine || on_engine) threads = lanes;
     std::vector<HANDLE> completion_ports;
-    if (mode == "port")
+    if (mode == "port" || on_engine)
         for (unsigned l = 0; l < lanes; ++l)
             completion_ports.push_back(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, threads / lanes));
     std::vector<SOCKET> sockets;
@@ -179,9 +250,13 @@ int main(int argc, char** argv)
     for (std::size_t i = 0; i < ports.size() * lanes; ++i) {
         const std::size_t p = i / lanes;
         const unsigned lane = static_cast<unsigned>(i % lanes);
-        SOCKET s = ringsock::tools::bind_udp("ringsock-udp-sink", ports[p], per_engine ? static_cast<int>(lane) : -1);
+        SOCKET s = ringsock::tools::bind_udp("ringsock-udp-sink", ports[p],
+                                             per_engine || on_engine ? static_cast<int>(lane) : -1);
         if (s == INVALID_SOCKET) return 1;
-        if (mode == "port") CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), completion_ports[lane], p, 0);
+        if (mode == "port" || on_engine)
+            CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), completion_ports[lane], p, 0);
+        if (on_engine)
+            SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
         sockets.push_back(s);
         for (unsigned d = 0; d < depth; ++d) {
             Slot& slot = slots[i * depth + d];
@@ -192,6 +267,7 @@ int main(int argc, char** argv)
         }
     }
     for (auto& slot : slots) {
+        if (on_engine) break; // each engine's poller posts its own
         if (int error = post(slot, mode == "routine" ? on_routine : nullptr, g_errors); error != 0) {
             std::fprintf(stderr, "ringsock-udp-sink: WSARecvFrom failed: %d\n", error);
             return 1;
@@ -200,9 +276,24 @@ int main(int argc, char** argv)
 
     // Port mode: the main thread reaps when it is the only reaper; with
     // --threads it only reports.
-    std::vector<ReaperCounts> reaped(mode == "port" ? threads : 0);
+    std::vector<ReaperCounts> reaped(mode == "port" || on_engine ? threads : 0);
     std::vector<std::thread> reapers;
-    if (threads > 1) {
+    std::vector<EngineLane> engine_lanes(on_engine ? lanes : 0);
+    if (on_engine) {
+        // A thread per engine only to wait for its poller, which reaps on
+        // the engine's lcore until the sink stops.
+        for (std::size_t i = 0; i < ports.size() * lanes; ++i)
+            for (unsigned d = 0; d < depth; ++d)
+                engine_lanes[i % lanes].ready.push_back(&slots[i * depth + d]);
+        for (unsigned l = 0; l < lanes; ++l) {
+            engine_lanes[l].port = completion_ports[l];
+            engine_lanes[l].counts = &reaped[l];
+            reapers.emplace_back([&, l] {
+                if (int error = ringsock_poll_on_engine(static_cast<int>(l), poll_lane, &engine_lanes[l]); error != 0)
+                    std::fprintf(stderr, "ringsock-udp-sink: engine %u would not poll: %d\n", l, error);
+            });
+        }
+    } else if (threads > 1) {
         for (unsigned t = 0; t < threads; ++t) {
             reapers.emplace_back([&, t] {
                 if (cpus.empty()) {
@@ -307,7 +398,7 @@ int main(int argc, char** argv)
     for (HANDLE port : completion_ports)
         CloseHandle(port);
     const Totals sum = totals();
-    if (per_engine) {
+    if (per_engine || on_engine) {
         std::vector<unsigned long long> received;
         for (const ReaperCounts& c : reaped)
             received.push_back(c.datagrams.load(std::memory_order_relaxed));

@@ -36,6 +36,22 @@ int ringsock_engine_count(void);
  * Keep the function short: the engine polls nothing while it runs. */
 int ringsock_run_on_engine(int engine, void (*function)(void* context), void* context);
 
+/* Run-to-completion polling, the receive loop of a kernel-bypass program:
+ * calls poll(context) on engine `engine`'s own lcore after each of the
+ * engine's polls (once it has received a burst, delivered it and pushed its
+ * completions), in place as ringsock_run_on_engine does, until poll returns
+ * nonzero; then returns 0. The caller's thread sleeps meanwhile. Several
+ * pollers (up to 8 per engine) run in the order they started. Fails with
+ * WSANOTINITIALISED, WSAEINVAL (no such engine, no function),
+ * WSAEWOULDBLOCK (called from an engine), WSAENOBUFS (8 pollers there
+ * already), or WSAEINTR when the last WSACleanup ends it first (before it
+ * closes the sockets; the engines go on for a later WSAStartup).
+ * Inside, a wait never blocks: GetQueuedCompletionStatus[Ex] with nothing
+ * to take returns as with a zero time-out (WAIT_TIMEOUT), since only this
+ * engine could complete what it would wait for. The datagrams, the posted
+ * buffers and the completions then never leave the engine's core. */
+int ringsock_poll_on_engine(int engine, int (*poll)(void* context), void* context);
+
 RINGSOCK_END_C
 
 /* SOL_SOCKET options, values outside Windows' ranges. */
