@@ -65,9 +65,9 @@ grep -qE 'N=1 round 1: testpmd rxonly +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps
     { echo "FAILED: scale measured nothing from the bundle"; exit 1; }
 grep -qE '^api-rx-ring: 64 B: ceiling' "$work/out.txt" ||
     { echo "FAILED: api-rx-ring measured nothing from the bundle"; exit 1; }
-grep -qE '^ +64 B +ceiling +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps \([0-9.]+ %\) +API +[0-9.]+ Mpps \([0-9.]+ %' \
+grep -qE '^ +64 B +ceiling +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps \([0-9.]+ %\) +API +[0-9.]+ Mpps \([0-9.]+ %\) +API on the engine +[0-9.]+ Mpps \([0-9.]+ %' \
     "$work/out.txt" && ! grep -q "measured nothing" "$work/out.txt" ||
     { echo "FAILED: udp-replay measured nothing from the bundle (net_pcap, libpcap)"; exit 1; }
-grep -qE '^ +API per engine: [1-9][0-9]*,[1-9][0-9]*$' "$work/out.txt" ||
-    { echo "FAILED: udp-replay --engines 2 did not receive on both engines"; exit 1; }
+grep -qE '^ +API per engine: [1-9][0-9]*,[1-9][0-9]*, on the engines: [1-9][0-9]*,[1-9][0-9]*$' "$work/out.txt" ||
+    { echo "FAILED: udp-replay --engines 2 did not receive on both engines, by threads and by pollers"; exit 1; }
 echo "the bundle ran scale, api-rx-ring and udp-replay on its own"
