@@ -683,6 +683,7 @@ struct EnginePoller {
     std::chrono::steady_clock::time_point deadline;
     // What the poller saw (only it writes these until the call returns).
     std::thread::id thread;
+    std::atomic<bool> running{false}; // the poller has run once
     unsigned polls = 0;
     unsigned received = 0;
     unsigned at_once = 0;
@@ -727,6 +728,7 @@ int poll_receives(void* context)
         p.infinite_wait_error = GetLastError();
         p.infinite_wait_took = std::chrono::steady_clock::now() - start;
         p.nested_result = ringsock_poll_on_engine(0, poll_receives, context);
+        p.running.store(true);
     }
     OVERLAPPED_ENTRY entries[8];
     ULONG n = 0;
@@ -767,6 +769,12 @@ TEST_F(ApiRing, PollerOnTheEngineReceivesEveryDatagramInOrderWithoutLeavingItsCo
     p.deadline = std::chrono::steady_clock::now() + 20s;
     int result = -1;
     std::thread caller([&] { result = ringsock_poll_on_engine(0, poll_receives, &p); });
+    // Sent once the poller runs: before, the socket's queue (SO_RCVBUF)
+    // would have to hold them all.
+    const auto started = std::chrono::steady_clock::now() + 5s;
+    while (!p.running.load() && std::chrono::steady_clock::now() < started)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(p.running.load()) << "the poller never ran"; // sent anyway, so the caller returns
     peer_sends_paced(7330, p.expected, p.size);
     caller.join();
     EXPECT_EQ(result, 0);
@@ -776,6 +784,7 @@ TEST_F(ApiRing, PollerOnTheEngineReceivesEveryDatagramInOrderWithoutLeavingItsCo
     EXPECT_EQ(p.out_of_order, 0u);
     EXPECT_EQ(p.damaged, 0u);
     EXPECT_EQ(p.errors, 0u);
+    EXPECT_EQ(rcv_drops(s), 0);
     // Paced in bursts of 256: most wait queued and are taken at once, the
     // first of each burst completes the pending receive through the port.
     EXPECT_GT(p.at_once, 0u);
