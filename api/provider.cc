@@ -11,6 +11,7 @@
 
 #include "api/apc_queue.hh"
 #include "api/completion_port.hh"
+#include "api/engine_thread.hh"
 #include "api/event.hh"
 #include "api/mbuf_copy.hh"
 #include "api/process_state.hh"
@@ -146,10 +147,19 @@ DWORD fill(const WSABUF* buffers, DWORD count, const QueuedDatagram& q, DWORD& b
 // the queue while one is inside), and with `open` one with closesocket
 // (which keeps the port association until none is). may_take(): nothing
 // outstanding and the socket still open, so the queue is the visitor's.
+// A visit on the socket's own engine (run to completion) is not counted:
+// the engine cannot serve meanwhile, and closesocket's detach runs on that
+// engine, so it is over before close goes on.
 class QueueVisit {
 public:
-    explicit QueueVisit(Socket& s) noexcept : s_(s) { s_.app_consumers.fetch_add(1, std::memory_order_seq_cst); }
-    ~QueueVisit() { s_.app_consumers.fetch_sub(1, std::memory_order_seq_cst); }
+    explicit QueueVisit(Socket& s) noexcept : s_(s), counted_(current_engine != static_cast<int>(s.home_engine))
+    {
+        if (counted_) s_.app_consumers.fetch_add(1, std::memory_order_seq_cst);
+    }
+    ~QueueVisit()
+    {
+        if (counted_) s_.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
+    }
     QueueVisit(const QueueVisit&) = delete;
     QueueVisit& operator=(const QueueVisit&) = delete;
     bool may_take() const noexcept
@@ -159,6 +169,7 @@ public:
 
 private:
     Socket& s_;
+    bool counted_;
 };
 
 // The next queued datagrams' mbufs (both header lines: the PMD's

@@ -17,6 +17,7 @@
 
 #include "api/apc_queue.hh"
 #include "api/completion_port.hh"
+#include "api/engine_thread.hh"
 #include "api/event.hh"
 #include "api/process_state.hh"
 #include "api/wait_objects.hh"
@@ -322,6 +323,7 @@ int Runtime::lane_main(void* arg)
 {
     auto& lane = *static_cast<Lane*>(arg);
     Runtime& rt = *lane.runtime;
+    current_engine = static_cast<int>(lane.index);
     SocketEngine& sockets = *rt.engines_[lane.index];
     stack::Classifier& classifier = *rt.classifiers_[lane.index];
     try {
@@ -356,14 +358,13 @@ int Runtime::lane_main(void* arg)
     lane.poller.reset();
     lane.reassembly.reset();
     lane.lwip.reset();
+    current_engine = -1;
     return 0;
 }
 
 bool Runtime::on_an_engine() const noexcept
 {
-    for (const auto& engine : engines_)
-        if (engine->on_own_lcore()) return true;
-    return false;
+    return current_engine >= 0;
 }
 
 WakeHub& Runtime::hub() noexcept

@@ -15,6 +15,7 @@
 
 #include "api/apc_queue.hh"
 #include "api/completion_port.hh"
+#include "api/engine_thread.hh"
 #include "api/event.hh"
 #include "api/mbuf_copy.hh"
 #include "api/request_segments.hh"
@@ -88,7 +89,7 @@ SocketEngine::~SocketEngine()
 
 bool SocketEngine::on_own_lcore() const noexcept
 {
-    return rte_lcore_id() == engine_.lcore();
+    return current_engine == static_cast<int>(index_);
 }
 
 bool SocketEngine::submit(const Submission& s) noexcept
