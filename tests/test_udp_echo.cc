@@ -2,10 +2,11 @@
 // kernel in the namespace sends datagrams of many sizes, and every echo
 // must come back byte for byte to the port it came from; datagrams larger
 // than the echo's buffer are counted as truncated and not echoed; the
-// program's own counts must agree; with --per-engine on two engines, the
-// flows of eight source ports are echoed by both engines' sockets. Over TCP, three kernel connections at
-// once each get their 4 MiB back in order (SHA-256 both ways). Needs root;
-// skipped otherwise.
+// program's own counts must agree; with --per-engine (and with --on-engine)
+// on two engines, the flows of eight source ports are echoed by both
+// engines' sockets. Over TCP, three kernel connections at once each get
+// their 4 MiB back in order (SHA-256 both ways). Needs root; skipped
+// otherwise.
 #include <chrono>
 #include <memory>
 #include <csignal>
@@ -134,14 +135,18 @@ TEST(UdpEcho, EveryDatagramComesBackIdenticalToItsSender)
 }
 
 // The scale-out model: a port-shared socket per engine (two engines on one
-// CPU here), the one pcap queue's flows spread by the engines' software RSS.
-TEST(UdpEcho, EachEnginesSocketEchoesTheFlowsSpreadToIt)
+// CPU here), the one pcap queue's flows spread by the engines' software RSS;
+// reaped by a thread per engine (--per-engine), or run to completion by a
+// poller on each engine (--on-engine), which echoes from the engine's core.
+class UdpEchoPerEngine : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(UdpEchoPerEngine, EachEnginesSocketEchoesTheFlowsSpreadToIt)
 {
     if (!ringsock::testing::running_as_root()) GTEST_SKIP() << "needs root (namespace, EAL)";
     ringsock::testing::Namespace netns("rsechoe");
     ASSERT_TRUE(netns.ok()) << netns.why();
     auto echo_child = start_echo(netns, {"--port", "7", "--depth", "16", "--buffer", "1000", "--duration", "25",
-                                         "--per-engine", "--set", "eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]"});
+                                         GetParam(), "--set", "eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]"});
     Child& echo = *echo_child;
 
     constexpr int kSmall = 200;
@@ -164,6 +169,11 @@ TEST(UdpEcho, EachEnginesSocketEchoesTheFlowsSpreadToIt)
     EXPECT_GT(first, 0u) << "engine 0's socket echoed none of the eight flows";
     EXPECT_GT(second, 0u) << "engine 1's socket echoed none of the eight flows";
 }
+
+INSTANTIATE_TEST_SUITE_P(Reaping, UdpEchoPerEngine, ::testing::Values("--per-engine", "--on-engine"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                             return std::string(info.param) == "--per-engine" ? "threads" : "pollers";
+                         });
 
 TEST(TcpEcho, EveryConnectionGetsItsBytesBackInOrder)
 {

@@ -8,8 +8,11 @@
 // (tcp_echo.hh). One completion port reaped with
 // GetQueuedCompletionStatusEx; with --per-engine, the scale-out model: on
 // each UDP port a port-shared socket per engine, homed there, with a
-// completion port and a thread of its own (TCP stays on the first).
-// Public header only.
+// completion port and a thread of its own (TCP stays on the first); with
+// --on-engine, the same sockets and ports, each reaped by a poller on its
+// engine's own lcore (ringsock_poll_on_engine): receive, echo and receive
+// again without leaving the engine's core (TCP then has a port of its own,
+// reaped by the main thread). Public header only.
 #include "echo_op.hh"
 #include "tcp_echo.hh"
 #include "tool_start.hh"
@@ -128,6 +131,34 @@ void on_udp_completion(Slot& slot, DWORD status, DWORD bytes, Counts& counts)
     if (post_receive(slot, counts) != 0) count(counts.recv_errors);
 }
 
+// --on-engine: what one engine's poller reaps.
+struct EngineLane {
+    HANDLE port = nullptr;
+    std::vector<OVERLAPPED_ENTRY> entries = std::vector<OVERLAPPED_ENTRY>(256);
+    Counts* counts = nullptr;
+};
+
+// One lane's completions: reaped (waiting up to `timeout_ms`; on an engine
+// it never waits) and each slot moved on.
+void reap_udp(HANDLE port, std::vector<OVERLAPPED_ENTRY>& entries, Counts& counts, DWORD timeout_ms)
+{
+    ULONG n = 0;
+    if (!GetQueuedCompletionStatusEx(port, entries.data(), static_cast<ULONG>(entries.size()), &n, timeout_ms, FALSE))
+        return;
+    for (ULONG i = 0; i < n; ++i)
+        on_udp_completion(*reinterpret_cast<Slot*>(ringsock::tools::echo_op_of(entries[i].lpOverlapped)),
+                          static_cast<DWORD>(entries[i].Internal), entries[i].dwNumberOfBytesTransferred, counts);
+}
+
+// Runs on the engine after each of its polls, until the echo stops.
+int poll_lane(void* context)
+{
+    auto& lane = *static_cast<EngineLane*>(context);
+    if (g_stop.load(std::memory_order_relaxed)) return 1;
+    reap_udp(lane.port, lane.entries, *lane.counts, 0);
+    return 0;
+}
+
 void print_counts(const char* head, const Totals& c, const ringsock::tools::TcpEcho::Counts& t, double seconds)
 {
     using ull = unsigned long long;
@@ -168,10 +199,18 @@ int main(int argc, char** argv)
     app.add_option("--duration", duration, "seconds to run (0: until SIGINT/SIGTERM)");
     app.add_option("--interval-ms", interval_ms, "report interval")->check(CLI::Range(10, 60000));
     bool per_engine = false;
+    bool on_engine = false;
     app.add_flag("--per-engine", per_engine,
                  "a port-shared socket per engine on each UDP port, each with a completion port and a thread of its "
                  "own");
+    app.add_flag("--on-engine", on_engine,
+                 "a port-shared socket per engine on each UDP port, reaped by a poller on that engine's own lcore "
+                 "(ringsock_poll_on_engine)");
     CLI11_PARSE(app, argc, argv);
+    if (per_engine && on_engine) {
+        std::fprintf(stderr, "ringsock-echo: --per-engine or --on-engine, not both\n");
+        return 2;
+    }
 
     if (int rc = ringsock::tools::start_winsock("ringsock-echo", profile, overrides); rc != 0) return rc;
     std::signal(SIGINT, on_signal);
@@ -179,11 +218,15 @@ int main(int argc, char** argv)
 
     // Lanes: a completion port and a thread each, with the UDP sockets
     // homed on that engine; lane 0 is the main thread's and has TCP too.
-    const unsigned lanes = per_engine ? static_cast<unsigned>(ringsock_engine_count()) : 1;
+    // With --on-engine the pollers reap every lane and TCP has a port of
+    // its own, reaped by the main thread (accepting makes sockets, which an
+    // engine may not).
+    const unsigned lanes = per_engine || on_engine ? static_cast<unsigned>(ringsock_engine_count()) : 1;
     std::vector<HANDLE> completion_ports;
     for (unsigned l = 0; l < lanes; ++l)
         completion_ports.push_back(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1));
-    HANDLE port = completion_ports[0];
+    if (on_engine) completion_ports.push_back(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1));
+    HANDLE port = on_engine ? completion_ports.back() : completion_ports[0]; // the main thread's: TCP, and lane 0's UDP
     std::erase(ports, 0);
     ringsock::tools::TcpEcho tcp(port, tcp_depth, tcp_buffer);
     for (int p : tcp_ports)
@@ -194,7 +237,8 @@ int main(int argc, char** argv)
     for (std::size_t i = 0; i < ports.size() * lanes; ++i) {
         const std::size_t p = i / lanes;
         const unsigned lane = static_cast<unsigned>(i % lanes);
-        SOCKET s = ringsock::tools::bind_udp("ringsock-echo", ports[p], per_engine ? static_cast<int>(lane) : -1);
+        SOCKET s =
+            ringsock::tools::bind_udp("ringsock-echo", ports[p], per_engine || on_engine ? static_cast<int>(lane) : -1);
         if (s == INVALID_SOCKET) return 1;
         CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), completion_ports[lane], p, 0);
         sockets.push_back(s);
@@ -213,19 +257,22 @@ int main(int argc, char** argv)
         }
     }
     std::vector<std::thread> lane_threads;
-    for (unsigned l = 1; l < lanes; ++l) {
+    std::vector<EngineLane> engine_lanes(on_engine ? lanes : 0);
+    for (unsigned l = on_engine ? 0 : 1; l < lanes; ++l) {
+        if (on_engine) {
+            // A thread per engine only to wait for its poller.
+            engine_lanes[l].port = completion_ports[l];
+            engine_lanes[l].counts = &lane_counts[l];
+            lane_threads.emplace_back([&, l] {
+                if (int error = ringsock_poll_on_engine(static_cast<int>(l), poll_lane, &engine_lanes[l]); error != 0)
+                    std::fprintf(stderr, "ringsock-echo: engine %u would not poll: %d\n", l, error);
+            });
+            continue;
+        }
         lane_threads.emplace_back([&, l] {
             std::vector<OVERLAPPED_ENTRY> entries(256);
-            while (!g_stop.load(std::memory_order_relaxed)) {
-                ULONG n = 0;
-                if (!GetQueuedCompletionStatusEx(completion_ports[l], entries.data(),
-                                                 static_cast<ULONG>(entries.size()), &n, 100, FALSE))
-                    continue;
-                for (ULONG i = 0; i < n; ++i)
-                    on_udp_completion(*reinterpret_cast<Slot*>(ringsock::tools::echo_op_of(entries[i].lpOverlapped)),
-                                      static_cast<DWORD>(entries[i].Internal), entries[i].dwNumberOfBytesTransferred,
-                                      lane_counts[l]);
-            }
+            while (!g_stop.load(std::memory_order_relaxed))
+                reap_udp(completion_ports[l], entries, lane_counts[l], 100);
         });
     }
 
@@ -257,13 +304,14 @@ int main(int argc, char** argv)
     }
     g_stop.store(true);
     for (std::thread& t : lane_threads)
-        t.join(); // each returns within its 100 ms wait, before the sockets and ports go
+        t.join(); // each returns within its 100 ms wait (a poller at the engine's next poll), before the sockets and
+                  // ports go
     for (SOCKET s : sockets)
         closesocket(s);
     tcp.close_all();
     for (HANDLE p : completion_ports)
         CloseHandle(p);
-    if (per_engine) {
+    if (per_engine || on_engine) {
         std::vector<unsigned long long> received;
         for (const Counts& c : lane_counts)
             received.push_back(c.received.load(std::memory_order_relaxed));
