@@ -124,6 +124,13 @@ int WINAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData)
 
 int WINAPI WSACleanup(void)
 {
+    // On an engine (a function run or polling there) the last cleanup would
+    // close sockets, which waits for the engines: refused, as other calls
+    // that change the socket table are there.
+    if (Runtime* rt = runtime(); rt != nullptr && rt->on_an_engine()) {
+        set_last_error(WSAEWOULDBLOCK);
+        return SOCKET_ERROR;
+    }
     int count = startup_count().load(std::memory_order_acquire);
     do {
         if (count == 0) {

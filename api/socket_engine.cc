@@ -125,8 +125,9 @@ void SocketEngine::on_poll(dataplane::Engine&)
 
 void SocketEngine::run_pollers() noexcept
 {
-    // A poller that returns nonzero leaves; the rest keep their order. A
-    // poller may end them all (WSACleanup runs end_polls in place).
+    // A poller that returns nonzero leaves; the rest keep their order.
+    // Should one end them all meanwhile (end_polls executed in place), the
+    // loop notices rather than trusting its index.
     for (std::size_t i = 0; i < pollers_.size();) {
         ControlCall* call = pollers_[i];
         const bool done = call->poll(call->context) != 0;

@@ -629,6 +629,8 @@ struct OnEngine {
     int blocking_error = 0;
     int close_result = -2;
     int close_error = 0;
+    int cleanup_result = -2;
+    int cleanup_error = 0;
 };
 
 void run_receives(void* context)
@@ -650,6 +652,9 @@ void run_receives(void* context)
     // refused here rather than risk that.
     seen.close_result = closesocket(seen.socket);
     seen.close_error = WSAGetLastError();
+    // So is the cleanup that would close every socket.
+    seen.cleanup_result = WSACleanup();
+    seen.cleanup_error = WSAGetLastError();
 }
 
 TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
@@ -667,6 +672,8 @@ TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
     EXPECT_EQ(seen.blocking_error, WSAEWOULDBLOCK);
     EXPECT_EQ(seen.close_result, SOCKET_ERROR);
     EXPECT_EQ(seen.close_error, WSAEWOULDBLOCK);
+    EXPECT_EQ(seen.cleanup_result, SOCKET_ERROR);
+    EXPECT_EQ(seen.cleanup_error, WSAEWOULDBLOCK);
     EXPECT_EQ(ringsock_run_on_engine(ringsock_engine_count(), run_receives, &seen), WSAEINVAL);
     closesocket(s);
 }

@@ -32,7 +32,8 @@ int ringsock_engine_count(void);
  * WSAEWOULDBLOCK instead, since the engine it would wait for is the caller.
  * Calls that change the socket table (socket, bind, connect, closesocket,
  * an implicit bind, IP_ADD/DROP_MEMBERSHIP, CreateIoCompletionPort on a
- * socket) fail there with WSAEWOULDBLOCK: make them from an ordinary thread.
+ * socket, WSACleanup) fail there with WSAEWOULDBLOCK: make them from an
+ * ordinary thread.
  * Keep the function short: the engine polls nothing while it runs. */
 int ringsock_run_on_engine(int engine, void (*function)(void* context), void* context);
 
