@@ -126,8 +126,10 @@ struct EngineLane {
 };
 
 // Receives at most this many at once per poll, so the engine gets back to
-// its queues while the socket still holds datagrams.
+// its queues while the socket still holds datagrams, and at most
+// kAtOncePerSlot on one slot before the next ready slot's turn.
 constexpr unsigned kAtOncePerPoll = 256;
+constexpr unsigned kAtOncePerSlot = 32;
 
 // Runs on the engine after each of its polls, until the sink stops.
 int poll_lane(void* context)
@@ -148,27 +150,36 @@ int poll_lane(void* context)
             lane.ready.push_back(reinterpret_cast<Slot*>(lane.entries[i].lpOverlapped));
         }
     }
+    // Each ready slot in turn takes at most kAtOncePerSlot, so one busy
+    // socket of the lane cannot keep the others' queues from being read.
     unsigned budget = kAtOncePerPoll;
-    while (!lane.ready.empty() && budget > 0) {
-        Slot& slot = *lane.ready.back();
-        slot.fromlen = sizeof(slot.from);
-        slot.flags = 0;
-        DWORD got = 0;
-        --budget;
-        if (WSARecvFrom(slot.socket, &slot.buf, 1, &got, &slot.flags, reinterpret_cast<sockaddr*>(&slot.from),
-                        &slot.fromlen, &slot.ov, nullptr) == 0) {
-            ++datagrams; // completed at once: no port packet follows
-            bytes += got;
-            continue;
+    for (std::size_t i = 0; i < lane.ready.size() && budget > 0;) {
+        Slot& slot = *lane.ready[i];
+        bool leaves = false; // pending (back through the port) or failing
+        for (unsigned taken = 0; taken < kAtOncePerSlot && budget > 0; ++taken, --budget) {
+            slot.fromlen = sizeof(slot.from);
+            slot.flags = 0;
+            DWORD got = 0;
+            if (WSARecvFrom(slot.socket, &slot.buf, 1, &got, &slot.flags, reinterpret_cast<sockaddr*>(&slot.from),
+                            &slot.fromlen, &slot.ov, nullptr) == 0) {
+                ++datagrams; // completed at once: no port packet follows
+                bytes += got;
+                continue;
+            }
+            const int error = WSAGetLastError();
+            if (error == WSAEMSGSIZE) {
+                ++errors; // truncated at once: receive again
+                continue;
+            }
+            if (error != WSA_IO_PENDING) ++errors; // the socket is failing: stop using the slot
+            leaves = true;
+            break;
         }
-        const int error = WSAGetLastError();
-        if (error == WSA_IO_PENDING) {
-            lane.ready.pop_back(); // back through the port
-        } else if (error == WSAEMSGSIZE) {
-            ++errors; // truncated at once: receive again
+        if (leaves) {
+            lane.ready[i] = lane.ready.back();
+            lane.ready.pop_back();
         } else {
-            ++errors;
-            lane.ready.pop_back(); // the socket is failing: stop using the slot
+            ++i;
         }
     }
     ReaperCounts& counts = *lane.counts;
