@@ -258,14 +258,18 @@ int main(int argc, char** argv)
     }
     std::vector<std::thread> lane_threads;
     std::vector<EngineLane> engine_lanes(on_engine ? lanes : 0);
+    std::atomic<bool> poller_failed{false}; // the run then fails
     for (unsigned l = on_engine ? 0 : 1; l < lanes; ++l) {
         if (on_engine) {
             // A thread per engine only to wait for its poller.
             engine_lanes[l].port = completion_ports[l];
             engine_lanes[l].counts = &lane_counts[l];
             lane_threads.emplace_back([&, l] {
-                if (int error = ringsock_poll_on_engine(static_cast<int>(l), poll_lane, &engine_lanes[l]); error != 0)
+                if (int error = ringsock_poll_on_engine(static_cast<int>(l), poll_lane, &engine_lanes[l]); error != 0) {
                     std::fprintf(stderr, "ringsock-echo: engine %u would not poll: %d\n", l, error);
+                    poller_failed.store(true);
+                    g_stop.store(true);
+                }
             });
             continue;
         }
@@ -320,5 +324,5 @@ int main(int argc, char** argv)
     print_counts("\"done\":true,", sum(lane_counts), tcp.counts(),
                  std::chrono::duration<double>(Clock::now() - start).count());
     WSACleanup();
-    return 0;
+    return poller_failed.load() ? 1 : 0;
 }

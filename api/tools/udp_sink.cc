@@ -54,6 +54,14 @@ struct alignas(64) ReaperCounts {
     std::atomic<uint64_t> datagrams{0};
     std::atomic<uint64_t> bytes{0};
     std::atomic<uint64_t> errors{0};
+
+    // Only the owning thread adds: a plain add, published for the reports.
+    void add(uint64_t more_datagrams, uint64_t more_bytes, uint64_t more_errors) noexcept
+    {
+        datagrams.store(datagrams.load(std::memory_order_relaxed) + more_datagrams, std::memory_order_relaxed);
+        bytes.store(bytes.load(std::memory_order_relaxed) + more_bytes, std::memory_order_relaxed);
+        errors.store(errors.load(std::memory_order_relaxed) + more_errors, std::memory_order_relaxed);
+    }
 };
 
 void on_signal(int)
@@ -61,16 +69,23 @@ void on_signal(int)
     g_stop.store(true);
 }
 
+// One overlapped WSARecvFrom on `slot`; its result as the call returns it,
+// `got` the bytes of a receive that completed at once.
+int receive_on(Slot& slot, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, DWORD& got)
+{
+    slot.fromlen = sizeof(slot.from);
+    slot.flags = 0;
+    return WSARecvFrom(slot.socket, &slot.buf, 1, &got, &slot.flags, reinterpret_cast<sockaddr*>(&slot.from),
+                       &slot.fromlen, &slot.ov, routine);
+}
+
 // Posts `slot` again; a receive truncated at once is counted in `truncated`
 // and posted once more.
 int post(Slot& slot, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, uint64_t& truncated)
 {
-    slot.fromlen = sizeof(slot.from);
-    slot.flags = 0;
     DWORD got = 0;
     for (;;) {
-        const int r = WSARecvFrom(slot.socket, &slot.buf, 1, &got, &slot.flags, reinterpret_cast<sockaddr*>(&slot.from),
-                                  &slot.fromlen, &slot.ov, routine);
+        const int r = receive_on(slot, routine, got);
         if (r == 0 || WSAGetLastError() == WSA_IO_PENDING) return 0;
         if (WSAGetLastError() != WSAEMSGSIZE) return WSAGetLastError();
         ++truncated;
@@ -108,10 +123,7 @@ void reap_port(HANDLE port, std::vector<OVERLAPPED_ENTRY>& entries, ReaperCounts
         }
         post(*slot, nullptr, errors);
     }
-    // Only this thread writes its counts: a plain add, published for the reports.
-    counts.datagrams.store(counts.datagrams.load(std::memory_order_relaxed) + datagrams, std::memory_order_relaxed);
-    counts.bytes.store(counts.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
-    counts.errors.store(counts.errors.load(std::memory_order_relaxed) + errors, std::memory_order_relaxed);
+    counts.add(datagrams, bytes, errors);
 }
 
 // Engine mode: one engine's poller. Its sockets skip the completion port
@@ -157,11 +169,8 @@ int poll_lane(void* context)
         Slot& slot = *lane.ready[i];
         bool leaves = false; // pending (back through the port) or failing
         for (unsigned taken = 0; taken < kAtOncePerSlot && budget > 0; ++taken, --budget) {
-            slot.fromlen = sizeof(slot.from);
-            slot.flags = 0;
             DWORD got = 0;
-            if (WSARecvFrom(slot.socket, &slot.buf, 1, &got, &slot.flags, reinterpret_cast<sockaddr*>(&slot.from),
-                            &slot.fromlen, &slot.ov, nullptr) == 0) {
+            if (receive_on(slot, nullptr, got) == 0) {
                 ++datagrams; // completed at once: no port packet follows
                 bytes += got;
                 continue;
@@ -182,10 +191,7 @@ int poll_lane(void* context)
             ++i;
         }
     }
-    ReaperCounts& counts = *lane.counts;
-    counts.datagrams.store(counts.datagrams.load(std::memory_order_relaxed) + datagrams, std::memory_order_relaxed);
-    counts.bytes.store(counts.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
-    counts.errors.store(counts.errors.load(std::memory_order_relaxed) + errors, std::memory_order_relaxed);
+    lane.counts->add(datagrams, bytes, errors);
     return 0;
 }
 
@@ -290,6 +296,7 @@ int main(int argc, char** argv)
     std::vector<ReaperCounts> reaped(mode == "port" || on_engine ? threads : 0);
     std::vector<std::thread> reapers;
     std::vector<EngineLane> engine_lanes(on_engine ? lanes : 0);
+    std::atomic<bool> poller_failed{false}; // the run then fails
     if (on_engine) {
         // A thread per engine only to wait for its poller, which reaps on
         // the engine's lcore until the sink stops.
@@ -300,8 +307,11 @@ int main(int argc, char** argv)
             engine_lanes[l].port = completion_ports[l];
             engine_lanes[l].counts = &reaped[l];
             reapers.emplace_back([&, l] {
-                if (int error = ringsock_poll_on_engine(static_cast<int>(l), poll_lane, &engine_lanes[l]); error != 0)
+                if (int error = ringsock_poll_on_engine(static_cast<int>(l), poll_lane, &engine_lanes[l]); error != 0) {
                     std::fprintf(stderr, "ringsock-udp-sink: engine %u would not poll: %d\n", l, error);
+                    poller_failed.store(true);
+                    g_stop.store(true);
+                }
             });
         }
     } else if (threads > 1) {
@@ -419,5 +429,5 @@ int main(int argc, char** argv)
                 static_cast<unsigned long long>(sum.datagrams), static_cast<unsigned long long>(sum.bytes),
                 static_cast<unsigned long long>(sum.errors), rcv_drops);
     WSACleanup();
-    return 0;
+    return poller_failed.load() ? 1 : 0;
 }
