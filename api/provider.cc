@@ -149,27 +149,47 @@ DWORD fill(const WSABUF* buffers, DWORD count, const QueuedDatagram& q, DWORD& b
 // outstanding and the socket still open, so the queue is the visitor's.
 // A visit on the socket's own engine (run to completion) is not counted:
 // the engine cannot serve meanwhile, and closesocket's detach runs on that
-// engine, so it is over before close goes on.
+// engine, so it is over before close goes on. The first such visit claims
+// the queue for the engine (Socket::engine_consumes); application threads
+// may not take from it after that, and once none is inside, the engine
+// takes alone().
 class QueueVisit {
 public:
-    explicit QueueVisit(Socket& s) noexcept : s_(s), counted_(current_engine != static_cast<int>(s.home_engine))
+    explicit QueueVisit(Socket& s) noexcept : s_(s), on_home_engine_(current_engine == static_cast<int>(s.home_engine))
     {
-        if (counted_) s_.app_consumers.fetch_add(1, std::memory_order_seq_cst);
+        if (!on_home_engine_)
+            s_.app_consumers.fetch_add(1, std::memory_order_seq_cst);
+        else if (!s_.engine_takes_alone) [[unlikely]]
+            claim_for_engine();
     }
     ~QueueVisit()
     {
-        if (counted_) s_.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
+        if (!on_home_engine_) s_.app_consumers.fetch_sub(1, std::memory_order_seq_cst);
     }
     QueueVisit(const QueueVisit&) = delete;
     QueueVisit& operator=(const QueueVisit&) = delete;
     bool may_take() const noexcept
     {
-        return s_.outstanding.load(std::memory_order_seq_cst) == 0 && s_.open.load(std::memory_order_seq_cst);
+        return s_.outstanding.load(std::memory_order_seq_cst) == 0 && s_.open.load(std::memory_order_seq_cst) &&
+               (on_home_engine_ || !s_.engine_consumes.load(std::memory_order_seq_cst));
     }
+    // The visitor is the queue's only consumer.
+    bool alone() const noexcept { return on_home_engine_ && s_.engine_takes_alone; }
 
 private:
+    // The engine's side of the Dekker pair with the visitors' count: a
+    // visitor that came in after app_consumers read zero here sees the
+    // flag and leaves the queue alone. Until it reads zero, the engine
+    // takes with the multi-consumer path as before.
+    void claim_for_engine() noexcept
+    {
+        if (!s_.engine_consumes.load(std::memory_order_relaxed))
+            s_.engine_consumes.store(true, std::memory_order_seq_cst);
+        if (s_.app_consumers.load(std::memory_order_seq_cst) == 0) s_.engine_takes_alone = true;
+    }
+
     Socket& s_;
-    bool counted_;
+    bool on_home_engine_;
 };
 
 // The next queued datagrams' mbufs (both header lines: the PMD's
@@ -197,13 +217,20 @@ void prefetch_next_queued(const Socket& s, const QueuedDatagram& taken) noexcept
 
 // During a visit that may_take(): the oldest queued datagram into
 // `buffers`, its mbuf freed. False when none waits.
-bool take_queued(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
-                 DWORD& error) noexcept
+bool take_queued(Socket& s, const QueueVisit& visit, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen,
+                 DWORD& bytes, DWORD& error) noexcept
 {
     QueuedDatagram q;
-    if (s.queue().dequeue_burst_mc(&q, 1) != 1) return false;
+    if (visit.alone()) {
+        if (s.queue().dequeue_burst(&q, 1) != 1) return false;
+        // The only writer now: a plain store, not a locked add.
+        s.dequeued_bytes.store(s.dequeued_bytes.load(std::memory_order_relaxed) + q.payload_length,
+                               std::memory_order_relaxed);
+    } else {
+        if (s.queue().dequeue_burst_mc(&q, 1) != 1) return false;
+        s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
+    }
     prefetch_next_queued(s, q);
-    s.dequeued_bytes.fetch_add(q.payload_length, std::memory_order_relaxed);
     error = fill(buffers, count, q, bytes);
     if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
     free_mbuf(q.mbuf);
@@ -217,7 +244,7 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
                  DWORD& error) noexcept
 {
     const QueueVisit visit(s);
-    return visit.may_take() && take_queued(s, buffers, count, from, fromlen, bytes, error);
+    return visit.may_take() && take_queued(s, visit, buffers, count, from, fromlen, bytes, error);
 }
 
 // The overlapped receive completed in the call, for a request notified
@@ -244,7 +271,7 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
         // this core when the queue is empty, where an emptiness check
         // would read the engine's line.
         if (!visit.may_take() || (via_port && !port->try_reserve(s.home_engine))) return false;
-        if (!take_queued(s, buffers, count, from, fromlen, bytes, error)) {
+        if (!take_queued(s, visit, buffers, count, from, fromlen, bytes, error)) {
             if (via_port) port->unreserve(s.home_engine); // empty, or another receiver took it first
             return false;
         }

@@ -412,6 +412,8 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->enqueued_bytes.store(0);
     s->dequeued_bytes.store(0);
     s->dequeued_seen = 0;
+    s->engine_consumes.store(false);
+    s->engine_takes_alone = false;
     s->rcv_drops.store(0);
     s->groups.clear();
     s->listening.store(false);

@@ -144,6 +144,14 @@ struct Socket {
     // closesocket waits for it to reach zero before it releases the port
     // association, which an immediate receive pushes its completion on.
     alignas(64) std::atomic<uint32_t> app_consumers{0};
+    // Set for good by the first receive made on the socket's own engine (a
+    // poller run to completion, ringsock_poll_on_engine): from then on
+    // application threads leave the queue to that engine (their receives
+    // are posted to it), so that, once it has seen app_consumers at zero
+    // after setting this (a Dekker pair), it takes datagrams with the
+    // ring's single-consumer path and counts their bytes with plain
+    // stores: no locked instruction per datagram, where nobody races it.
+    std::atomic<bool> engine_consumes{false};
     // Stream sockets: what lwIP holds readable (the engine stores it).
     // Datagram sockets count the two ends apart instead: bytes ever queued,
     // written by the one engine that fills the queue, and bytes ever taken,
@@ -185,6 +193,9 @@ struct Socket {
     // value overstates what waits, and the engine reads the consumers'
     // cache line only when the old value says SO_RCVBUF is full.
     int64_t dequeued_seen = 0;
+    // engine_consumes is set and no application thread was inside the
+    // queue after it: this engine is the queue's only consumer.
+    bool engine_takes_alone = false;
     Request* fifo_tail = nullptr;
     Socket* next_on_port = nullptr;
     void* lwip_pcb = nullptr; // lwIP engine's

@@ -804,6 +804,154 @@ TEST_F(ApiRing, PollerOnTheEngineReceivesEveryDatagramInOrderWithoutLeavingItsCo
     CloseHandle(port);
 }
 
+// Datagram `seq` of 100 bytes, its number in the first four.
+void peer_sends_numbered(uint16_t port, uint32_t seq)
+{
+    std::vector<uint8_t> bytes = datagram(seq % 256, 100);
+    std::memcpy(bytes.data(), &seq, sizeof(seq));
+    ASSERT_TRUE(peer::send_udp(40000, port, bytes)) << "the peer could not send";
+}
+
+void peer_sends_numbered(uint16_t port, uint32_t first, uint32_t count)
+{
+    for (uint32_t seq = first; seq < first + count; ++seq) {
+        peer_sends_numbered(port, seq);
+        if (seq % 200 == 199) {
+            ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+        }
+    }
+    ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+}
+
+// One side's receives on a shared socket, one overlapped receive at a time
+// with an event, until it has `quota` datagrams; the numbers it got, in
+// the order it got them.
+struct NumberedReceiver {
+    SOCKET socket = INVALID_SOCKET;
+    unsigned quota = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::vector<uint32_t> got;
+    unsigned errors = 0;
+    bool pending = false;
+    WSAOVERLAPPED ov{};
+    char buffer[256];
+    WSABUF buf{sizeof(buffer), buffer};
+    DWORD flags = 0;
+
+    void record(DWORD bytes)
+    {
+        uint32_t seq = 0;
+        if (bytes != 100) ++errors;
+        std::memcpy(&seq, buffer, sizeof(seq));
+        got.push_back(seq);
+    }
+    // Returns true when done (quota reached, an error, or past the deadline).
+    bool step()
+    {
+        if (pending) {
+            DWORD bytes = 0;
+            DWORD out_flags = 0;
+            if (!WSAGetOverlappedResult(socket, &ov, &bytes, FALSE, &out_flags)) {
+                if (WSAGetLastError() != WSA_IO_INCOMPLETE) ++errors;
+                return errors != 0 || std::chrono::steady_clock::now() > deadline;
+            }
+            pending = false;
+            record(bytes);
+        }
+        while (!pending && got.size() < quota) {
+            DWORD bytes = 0;
+            flags = 0;
+            if (WSARecv(socket, &buf, 1, &bytes, &flags, &ov, nullptr) == 0)
+                record(bytes);
+            else if (WSAGetLastError() == WSA_IO_PENDING)
+                pending = true;
+            else
+                ++errors;
+            if (errors != 0) return true;
+        }
+        return got.size() >= quota || std::chrono::steady_clock::now() > deadline;
+    }
+};
+
+int poll_numbered(void* context)
+{
+    return static_cast<NumberedReceiver*>(context)->step() ? 1 : 0;
+}
+
+// The numbers in `got` are increasing (one receiver's share of one queue).
+bool increasing(const std::vector<uint32_t>& got)
+{
+    for (std::size_t i = 1; i < got.size(); ++i)
+        if (got[i] <= got[i - 1]) return false;
+    return true;
+}
+
+TEST_F(ApiRing, AfterAPollerClaimsTheQueueApplicationThreadsStillGetEachDatagramOnce)
+{
+    // The first receive on the socket's own engine leaves the queue to it
+    // (single-consumer, unlocked): an application thread's receive then
+    // goes to the engine instead of taking from the queue itself. Nothing
+    // may be lost, duplicated or reordered across that change, and the
+    // bytes counted as waiting must stay exact.
+    SOCKET s = bound_socket(7334);
+    WSAEVENT app_event = WSACreateEvent();
+    WSAEVENT poller_event = WSACreateEvent();
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    // Before the claim: the application takes queued datagrams at once.
+    peer_sends_numbered(7334, 0, 50);
+    ASSERT_TRUE(wait_queued(s, 50 * 100));
+    NumberedReceiver app;
+    app.socket = s;
+    app.ov.hEvent = app_event;
+    app.deadline = deadline;
+    app.quota = 30;
+    while (!app.step())
+        ASSERT_EQ(WSAWaitForMultipleEvents(1, &app_event, FALSE, kWaitMs, FALSE), WSA_WAIT_EVENT_0);
+    EXPECT_EQ(app.errors, 0u);
+    // The poller takes the next 20 and with them the queue.
+    NumberedReceiver poller;
+    poller.socket = s;
+    poller.ov.hEvent = poller_event;
+    poller.deadline = deadline;
+    poller.quota = 20;
+    EXPECT_EQ(ringsock_poll_on_engine(0, poll_numbered, &poller), 0);
+    EXPECT_EQ(poller.errors, 0u);
+    u_long waiting = 1;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &waiting), 0);
+    EXPECT_EQ(waiting, 0u) << "every byte taken is counted once, by either consumer";
+    // 600 more, queued, then both sides take them at the same time.
+    peer_sends_numbered(7334, 50, 600);
+    ASSERT_TRUE(wait_queued(s, 600 * 100));
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &waiting), 0);
+    EXPECT_EQ(waiting, 600u * 100);
+    app.quota += 300;
+    poller.quota += 300;
+    std::thread application([&] {
+        while (!app.step())
+            if (WSAWaitForMultipleEvents(1, &app_event, FALSE, kWaitMs, FALSE) != WSA_WAIT_EVENT_0) return;
+    });
+    EXPECT_EQ(ringsock_poll_on_engine(0, poll_numbered, &poller), 0);
+    application.join();
+    EXPECT_EQ(app.errors, 0u);
+    EXPECT_EQ(poller.errors, 0u);
+    ASSERT_EQ(app.got.size(), 330u);
+    ASSERT_EQ(poller.got.size(), 320u);
+    EXPECT_TRUE(increasing(app.got));
+    EXPECT_TRUE(increasing(poller.got));
+    std::vector<unsigned> times(650, 0);
+    for (const auto* side : {&app.got, &poller.got})
+        for (uint32_t seq : *side)
+            if (seq < times.size()) ++times[seq];
+    for (uint32_t seq = 0; seq < times.size(); ++seq)
+        EXPECT_EQ(times[seq], 1u) << "datagram " << seq;
+    ASSERT_EQ(ioctlsocket(s, FIONREAD, &waiting), 0);
+    EXPECT_EQ(waiting, 0u);
+    EXPECT_EQ(rcv_drops(s), 0);
+    closesocket(s);
+    WSACloseEvent(app_event);
+    WSACloseEvent(poller_event);
+}
+
 // A poller that counts itself in on its first call and leaves once released.
 struct HeldPoller {
     std::atomic<int>* running;
