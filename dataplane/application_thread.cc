@@ -9,6 +9,13 @@ namespace ringsock::dataplane {
 
 namespace {
 
+// this_lcore()'s memory: kUnknown until the thread first asks; set again
+// when its registration changes the answer. Asked on every receive, so
+// initial-exec (libringsock is linked, never dlopen()ed late).
+constexpr unsigned kUnknown = LCORE_ID_ANY - 1;
+thread_local unsigned t_lcore __attribute__((tls_model("initial-exec"))) = kUnknown;
+thread_local bool t_registration_tried __attribute__((tls_model("initial-exec"))) = false;
+
 void flush_cache_of_lcore(rte_mempool* pool, void* lcore) noexcept
 {
     rte_mempool_cache* cache = rte_mempool_default_cache(pool, *static_cast<unsigned*>(lcore));
@@ -24,6 +31,7 @@ public:
         attempted_ = true;
         if (rte_thread_register() == 0) {
             lcore_ = rte_lcore_id();
+            t_lcore = lcore_;
             return;
         }
         spdlog::debug("ringsock: EAL refused to register an application thread ({}); its mbufs go uncached",
@@ -36,6 +44,7 @@ public:
         // happened to get the same id.
         release_cached_mbufs();
         rte_thread_unregister();
+        t_lcore = LCORE_ID_ANY; // a later free on this thread (another thread_local's destructor) goes uncached
     }
 
 private:
@@ -47,10 +56,20 @@ private:
 
 void register_application_thread() noexcept
 {
-    if (rte_lcore_id() != LCORE_ID_ANY) return; // an EAL lcore, or registered already
+    if (t_registration_tried) [[likely]]
+        return;
+    t_registration_tried = true;
+    if (this_lcore() != LCORE_ID_ANY) return; // an EAL lcore, or registered already
     // Per thread by nature: EAL's own lcore id is thread-local too.
     thread_local Registration registration;
     registration.attempt();
+}
+
+unsigned this_lcore() noexcept
+{
+    if (t_lcore == kUnknown) [[unlikely]]
+        t_lcore = rte_lcore_id();
+    return t_lcore;
 }
 
 void release_cached_mbufs() noexcept

@@ -21,6 +21,14 @@ namespace ringsock::dataplane {
 // back to EAL.
 void register_application_thread() noexcept;
 
+// The calling thread's EAL lcore id (LCORE_ID_ANY on a thread without
+// one), as rte_lcore_id() says, but remembered in initial-exec TLS: EAL's
+// own per-lcore variable lives in librte_eal, so every rte_lcore_id() in
+// libringsock, and every mempool put or get that asks it for the cache,
+// is a call to __tls_get_addr. Kept right across registration above and
+// across the unregistration when the thread ends.
+unsigned this_lcore() noexcept;
+
 // Returns the mbufs the calling thread's lcore cache holds to their pools:
 // for a thread about to sleep, so that what it cached while busy is not
 // out of the engines' reach while it waits. Nothing on a thread without an
