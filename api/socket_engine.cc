@@ -2,6 +2,9 @@
 #include "api/socket_engine.hh"
 
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -37,6 +40,28 @@ Endpoint source_of(const stack::UdpDatagram& d)
     e.port = d.src_port;
     e.addr = d.src;
     return e;
+}
+
+// The queue entry for d, composed in registers word by word as the ring
+// stores it. Built field by field on the stack instead, the ring's copy
+// loaded 16 bytes at a time what narrower stores had just written: a
+// store-forwarding stall on every queued datagram (two fifths of
+// deliver()'s samples in perf, about 5 % of a run-to-completion receive).
+QueuedDatagram queued_entry(const stack::UdpDatagram& d) noexcept
+{
+    static_assert(std::endian::native == std::endian::little);
+    static_assert(sizeof(QueuedDatagram) == 32 && offsetof(QueuedDatagram, payload_offset) == 8 &&
+                  offsetof(QueuedDatagram, payload_length) == 10 && offsetof(QueuedDatagram, from) == 12);
+    static_assert(offsetof(Endpoint, family) == 0 && offsetof(Endpoint, port) == 2 && offsetof(Endpoint, addr) == 4);
+    uint64_t src_low = 0;
+    uint64_t src_high = 0;
+    std::memcpy(&src_low, d.src.data(), sizeof(src_low));
+    std::memcpy(&src_high, d.src.data() + sizeof(src_low), sizeof(src_high));
+    const std::array<uint64_t, 4> words{reinterpret_cast<uintptr_t>(d.mbuf),
+                                        uint64_t{d.payload_offset} | uint64_t{d.payload_length} << 16 |
+                                            uint64_t{d.family} << 32 | uint64_t{d.src_port} << 48,
+                                        src_low, src_high};
+    return std::bit_cast<QueuedDatagram>(words);
 }
 
 Endpoint destination_of(const stack::UdpDatagram& d)
@@ -475,7 +500,7 @@ Socket* SocketEngine::lookup(const stack::UdpDatagram& d) noexcept
     Socket* wildcard = nullptr;
     for (Socket* s = by_port_[d.dst_port]; s != nullptr; s = s->next_on_port) {
         if (s->local.family != d.family) continue;
-        if (std::equal(s->local.addr.begin(), s->local.addr.end(), d.dst.begin())) return s;
+        if (address_halves_differ(s->local.addr, d.dst) == 0) return s;
         if (wildcard == nullptr && s->local.is_any()) wildcard = s;
     }
     return wildcard;
@@ -516,7 +541,7 @@ void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
     const int64_t enqueued = s.enqueued_bytes.load(std::memory_order_relaxed); // this engine's own count
     if (enqueued - s.dequeued_seen + d.payload_length > limit)
         s.dequeued_seen = s.dequeued_bytes.load(std::memory_order_relaxed);
-    QueuedDatagram q{d.mbuf, d.payload_offset, d.payload_length, from};
+    const QueuedDatagram q = queued_entry(d);
     const bool fits = enqueued - s.dequeued_seen + d.payload_length <= limit;
     // Counted before it is visible, so FIONREAD never sees it taken first.
     if (fits) s.enqueued_bytes.store(enqueued + d.payload_length, std::memory_order_relaxed);
