@@ -9,12 +9,7 @@ namespace ringsock::dataplane {
 
 namespace {
 
-// this_lcore()'s memory: kUnknown until the thread first asks; set again
-// when its registration changes the answer. Asked on every receive, so
-// initial-exec (libringsock is linked, never dlopen()ed late).
-constexpr unsigned kUnknown = LCORE_ID_ANY - 1;
-thread_local unsigned t_lcore __attribute__((tls_model("initial-exec"))) = kUnknown;
-thread_local bool t_registration_tried __attribute__((tls_model("initial-exec"))) = false;
+static_assert(detail::kLcoreUnknown != LCORE_ID_ANY);
 
 void flush_cache_of_lcore(rte_mempool* pool, void* lcore) noexcept
 {
@@ -31,7 +26,7 @@ public:
         attempted_ = true;
         if (rte_thread_register() == 0) {
             lcore_ = rte_lcore_id();
-            t_lcore = lcore_;
+            detail::thread_lcore = lcore_;
             return;
         }
         spdlog::debug("ringsock: EAL refused to register an application thread ({}); its mbufs go uncached",
@@ -44,7 +39,8 @@ public:
         // happened to get the same id.
         release_cached_mbufs();
         rte_thread_unregister();
-        t_lcore = LCORE_ID_ANY; // a later free on this thread (another thread_local's destructor) goes uncached
+        detail::thread_lcore =
+            LCORE_ID_ANY; // a later free on this thread (another thread_local's destructor) goes uncached
     }
 
 private:
@@ -54,22 +50,19 @@ private:
 
 } // namespace
 
-void register_application_thread() noexcept
+void detail::try_registration() noexcept
 {
-    if (t_registration_tried) [[likely]]
-        return;
-    t_registration_tried = true;
+    registration_tried = true;
     if (this_lcore() != LCORE_ID_ANY) return; // an EAL lcore, or registered already
     // Per thread by nature: EAL's own lcore id is thread-local too.
     thread_local Registration registration;
     registration.attempt();
 }
 
-unsigned this_lcore() noexcept
+unsigned detail::ask_lcore() noexcept
 {
-    if (t_lcore == kUnknown) [[unlikely]]
-        t_lcore = rte_lcore_id();
-    return t_lcore;
+    thread_lcore = rte_lcore_id();
+    return thread_lcore;
 }
 
 void release_cached_mbufs() noexcept

@@ -19,7 +19,7 @@ namespace ringsock::dataplane {
 // the runtime calls this only when eal.register_application_threads says so. When the thread ends,
 // the mbufs cached under its lcore id go back to their pools and the id
 // back to EAL.
-void register_application_thread() noexcept;
+inline void register_application_thread() noexcept;
 
 // The calling thread's EAL lcore id (LCORE_ID_ANY on a thread without
 // one), as rte_lcore_id() says, but remembered in initial-exec TLS: EAL's
@@ -27,7 +27,29 @@ void register_application_thread() noexcept;
 // libringsock, and every mempool put or get that asks it for the cache,
 // is a call to __tls_get_addr. Kept right across registration above and
 // across the unregistration when the thread ends.
-unsigned this_lcore() noexcept;
+inline unsigned this_lcore() noexcept;
+
+namespace detail {
+// Asked on every receive: initial-exec (libringsock is linked, never
+// dlopen()ed late), and inline below, so each ask is one load.
+inline constexpr unsigned kLcoreUnknown = ~0u - 1; // LCORE_ID_ANY is ~0u
+inline thread_local unsigned thread_lcore __attribute__((tls_model("initial-exec"))) = kLcoreUnknown;
+inline thread_local bool registration_tried __attribute__((tls_model("initial-exec"))) = false;
+unsigned ask_lcore() noexcept;
+void try_registration() noexcept;
+} // namespace detail
+
+inline void register_application_thread() noexcept
+{
+    if (!detail::registration_tried) [[unlikely]]
+        detail::try_registration();
+}
+
+inline unsigned this_lcore() noexcept
+{
+    const unsigned lcore = detail::thread_lcore;
+    return lcore != detail::kLcoreUnknown ? lcore : detail::ask_lcore();
+}
 
 // Returns the mbufs the calling thread's lcore cache holds to their pools:
 // for a thread about to sleep, so that what it cached while busy is not
