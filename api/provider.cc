@@ -1052,7 +1052,8 @@ BOOL WINAPI WSPGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWO
     }
     std::atomic_ref<ULONG_PTR> status(lpOverlapped->Internal);
     if (status.load(std::memory_order_acquire) == STATUS_PENDING) {
-        if (!fWait) {
+        // On an engine, waiting would wait for the caller (ringsock_poll_on_engine).
+        if (!fWait || caller_is_an_engine()) {
             fail(lpErrno, WSA_IO_INCOMPLETE);
             return FALSE;
         }

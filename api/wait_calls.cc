@@ -281,7 +281,9 @@ DWORD WINAPI WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT* lphEvents, 
                 if (events[i]->is_set()) return WSA_WAIT_EVENT_0 + i;
         }
         if (apc != nullptr && apc->run_pending() != 0) return WSA_WAIT_IO_COMPLETION;
-        if (dwTimeout == 0 || expired(deadline)) return WSA_WAIT_TIMEOUT;
+        // On an engine, as in reap(): the engine that would set the events
+        // of its sockets' requests is the caller.
+        if (dwTimeout == 0 || expired(deadline) || caller_is_an_engine()) return WSA_WAIT_TIMEOUT;
         hub.wait(seen, deadline);
     }
 }
@@ -307,7 +309,8 @@ DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable)
     for (;;) {
         const uint32_t seen = hub.epoch();
         if (apc.run_pending() != 0) return WAIT_IO_COMPLETION;
-        if (dwMilliseconds == 0 || expired(deadline)) return 0;
+        // An engine's completion routines are queued by that engine.
+        if (dwMilliseconds == 0 || expired(deadline) || caller_is_an_engine()) return 0;
         hub.wait(seen, deadline);
     }
 }

@@ -952,6 +952,70 @@ TEST_F(ApiRing, AfterAPollerClaimsTheQueueApplicationThreadsStillGetEachDatagram
     WSACloseEvent(poller_event);
 }
 
+// What each wait returned when called on the engine, and how long it took.
+struct WaitsOnTheEngine {
+    SOCKET socket = INVALID_SOCKET;
+    WSAEVENT event = nullptr;
+    WSAOVERLAPPED ov{};
+    char buffer[64];
+    int posted = 0;
+    int posted_error = 0;
+    BOOL result_with_wait = TRUE;
+    int result_error = 0;
+    DWORD events_wait = 0;
+    DWORD alertable_events_wait = 0;
+    DWORD alertable_sleep = WAIT_IO_COMPLETION;
+    std::chrono::steady_clock::duration took{};
+};
+
+int wait_on_the_engine(void* context)
+{
+    auto& w = *static_cast<WaitsOnTheEngine*>(context);
+    const auto start = std::chrono::steady_clock::now();
+    WSABUF buf{sizeof(w.buffer), w.buffer};
+    DWORD flags = 0;
+    w.ov.hEvent = w.event;
+    w.posted = WSARecv(w.socket, &buf, 1, nullptr, &flags, &w.ov, nullptr);
+    w.posted_error = WSAGetLastError();
+    // Each would wait for this engine, the caller: none may block it.
+    w.events_wait = WSAWaitForMultipleEvents(1, &w.event, FALSE, 3000, FALSE);
+    w.alertable_events_wait = WSAWaitForMultipleEvents(1, &w.event, FALSE, 3000, TRUE);
+    w.alertable_sleep = SleepEx(3000, TRUE);
+    DWORD bytes = 0;
+    DWORD out_flags = 0;
+    w.result_with_wait = WSAGetOverlappedResult(w.socket, &w.ov, &bytes, TRUE, &out_flags);
+    w.result_error = WSAGetLastError();
+    w.took = std::chrono::steady_clock::now() - start;
+    return 1;
+}
+
+TEST_F(ApiRing, EveryWaitOnTheEngineReturnsAtOnce)
+{
+    SOCKET s = bound_socket(7335);
+    WaitsOnTheEngine w;
+    w.socket = s;
+    w.event = WSACreateEvent();
+    ASSERT_EQ(ringsock_poll_on_engine(0, wait_on_the_engine, &w), 0);
+    EXPECT_EQ(w.posted, SOCKET_ERROR);
+    EXPECT_EQ(w.posted_error, WSA_IO_PENDING);
+    EXPECT_EQ(w.events_wait, static_cast<DWORD>(WSA_WAIT_TIMEOUT));
+    EXPECT_EQ(w.alertable_events_wait, static_cast<DWORD>(WSA_WAIT_TIMEOUT));
+    EXPECT_EQ(w.alertable_sleep, 0u);
+    EXPECT_EQ(w.result_with_wait, FALSE);
+    EXPECT_EQ(w.result_error, WSA_IO_INCOMPLETE);
+    EXPECT_LT(w.took, 1s) << "a wait blocked the engine";
+    // The receive is still pending, and the engine still serves it.
+    peer_sends(7335, 3, 40);
+    ASSERT_EQ(WSAWaitForMultipleEvents(1, &w.event, FALSE, kWaitMs, FALSE), WSA_WAIT_EVENT_0);
+    DWORD bytes = 0;
+    DWORD flags = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &w.ov, &bytes, TRUE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 40u);
+    EXPECT_EQ(std::memcmp(w.buffer, datagram(3, 40).data(), 40), 0);
+    closesocket(s);
+    WSACloseEvent(w.event);
+}
+
 // A poller that counts itself in on its first call and leaves once released.
 struct HeldPoller {
     std::atomic<int>* running;

@@ -47,10 +47,21 @@ int ringsock_run_on_engine(int engine, void (*function)(void* context), void* co
  * WSAEWOULDBLOCK (called from an engine), WSAENOBUFS (8 pollers there
  * already), or WSAEINTR when the last WSACleanup ends it first (before it
  * closes the sockets; the engines go on for a later WSAStartup).
- * Inside, a wait never blocks: GetQueuedCompletionStatus[Ex] with nothing
- * to take returns as with a zero time-out (WAIT_TIMEOUT), since only this
- * engine could complete what it would wait for. The datagrams, the posted
- * buffers and the completions then never leave the engine's core. */
+ * Inside, a wait never blocks, since only this engine could complete what
+ * it would wait for: GetQueuedCompletionStatus[Ex] and
+ * WSAWaitForMultipleEvents with nothing ready return as with a zero
+ * time-out (WAIT_TIMEOUT, WSA_WAIT_TIMEOUT), an alertable SleepEx runs the
+ * completion routines queued and returns, and WSAGetOverlappedResult with
+ * fWait TRUE on a pending request fails with WSA_IO_INCOMPLETE. The
+ * datagrams, the posted buffers and the completions then never leave the
+ * engine's core.
+ * The first receive a poller makes on a datagram socket homed on its engine
+ * gives that socket's queue to the engine for the socket's life: the engine
+ * then takes queued datagrams without a locked instruction, and a receive
+ * from any other thread no longer takes one in its own call but is posted
+ * to the engine (WSA_IO_PENDING, then it completes from there, in order).
+ * Receive a socket from its engine or from threads, not both, for the
+ * fastest path either way. */
 int ringsock_poll_on_engine(int engine, int (*poll)(void* context), void* context);
 
 RINGSOCK_END_C
