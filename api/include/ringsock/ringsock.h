@@ -55,8 +55,9 @@ int ringsock_run_on_engine(int engine, void (*function)(void* context), void* co
  * fWait TRUE on a pending request fails with WSA_IO_INCOMPLETE. The
  * datagrams, the posted buffers and the completions then never leave the
  * engine's core.
- * The first receive a poller makes on a datagram socket homed on its engine
- * gives that socket's queue to the engine for the socket's life: the engine
+ * The first receive made on a datagram socket from its home engine (by a
+ * poller, or a function ringsock_run_on_engine runs there) gives that
+ * socket's queue to the engine for the socket's life: the engine
  * then takes queued datagrams without a locked instruction, and a receive
  * from any other thread no longer takes one in its own call but is posted
  * to the engine (WSA_IO_PENDING, then it completes from there, in order).
