@@ -28,6 +28,7 @@ constexpr uint16_t kUdpHeader = 8;
 constexpr uint8_t kNextHeaderUdp = 17;
 constexpr uint8_t kNextHeaderHopByHop = 0;
 constexpr uint8_t kNextHeaderDestinationOptions = 60;
+constexpr uint8_t kNextHeaderRouting = 43;
 
 // `p` (an IPv4 or IPv6 datagram) behind an Ethernet header for `mac`, in a
 // chain of mbufs from `pool`; null when the pool runs dry. An IPv6
@@ -99,13 +100,15 @@ LwipUdpReassembly::LwipUdpReassembly(ReassembledUdpSink& sink, rte_mempool* pool
     // Both families: after IPv6 reassembly lwIP rewrites the header's next
     // header to the fragment header's, so a datagram with no other
     // extension header shows raw pcbs UDP's number, as an IPv4 one does.
-    // One with hop-by-hop or destination options first shows theirs.
+    // One with hop-by-hop or destination options or a routing header
+    // first shows theirs.
     const struct {
         u8_t type;
         u8_t protocol;
     } wanted[] = {{IPADDR_TYPE_ANY, IP_PROTO_UDP},
                   {IPADDR_TYPE_V6, kNextHeaderHopByHop},
-                  {IPADDR_TYPE_V6, kNextHeaderDestinationOptions}};
+                  {IPADDR_TYPE_V6, kNextHeaderDestinationOptions},
+                  {IPADDR_TYPE_V6, kNextHeaderRouting}};
     static_assert(std::size(wanted) == std::extent_v<decltype(pcbs_)>);
     for (std::size_t i = 0; i < std::size(wanted); ++i) {
         pcbs_[i] = raw_new_ip_type(wanted[i].type, wanted[i].protocol);
@@ -146,9 +149,16 @@ uint8_t LwipUdpReassembly::on_datagram(void* arg, raw_pcb*, pbuf* p, const void*
         if (seen < kIpv6Header) return 0;
         uint8_t next = ip[6];
         header = kIpv6Header;
-        while (next == kNextHeaderHopByHop || next == kNextHeaderDestinationOptions) {
-            uint8_t extension[2]; // its next header; its length in 8 bytes, past the first 8
+        while (next == kNextHeaderHopByHop || next == kNextHeaderDestinationOptions || next == kNextHeaderRouting) {
+            // Its next header; its length in 8 bytes, past the first 8; for
+            // a routing header, its type and the segments left.
+            uint8_t extension[4];
             if (pbuf_copy_partial(p, extension, sizeof(extension), header) != sizeof(extension)) return 0;
+            // A routing header with segments left names another node to
+            // visit: RFC 8200 leaves it to the routing type, which lwIP
+            // judges; only with none left is this node the destination
+            // (the last segment of an SRv6 path that kept its header).
+            if (next == kNextHeaderRouting && extension[3] != 0) return 0;
             next = extension[0];
             header = static_cast<uint16_t>(header + 8 * (1 + extension[1]));
         }

@@ -7,11 +7,13 @@
 // Ethernet frame (IPv4 header checksum recomputed, the UDP checksum left
 // for the classifier to verify) and give it to the sink. IPv4 and IPv6.
 // lwIP 2.1 shows raw pcbs an IPv6 datagram's first next header, so pcbs
-// for hop-by-hop and destination options catch IPv6 datagrams whose UDP
-// comes after such headers (fragmented ones, and those whose options are
-// more than padding, which the classifier leaves to lwIP); their frame is
-// rebuilt without them, the IPv6 header followed by UDP, which the
-// classifier then takes.
+// for hop-by-hop and destination options and for routing headers catch
+// IPv6 datagrams whose UDP comes after such headers (fragmented ones,
+// those whose options are more than padding, and those with a routing
+// header, all of which the classifier leaves to lwIP); a routing header
+// must have no segments left (this node is the destination; with segments
+// left the datagram stays lwIP's). Their frame is rebuilt without them,
+// the IPv6 header followed by UDP, which the classifier then takes.
 //
 // On the lwIP engine's lcore only, like lwIP.
 #pragma once
@@ -62,7 +64,7 @@ private:
     ReassembledUdpSink& sink_;
     rte_mempool* pool_;
     MacAddress mac_;
-    raw_pcb* pcbs_[3] = {}; // UDP (both families); IPv6 hop-by-hop and destination options
+    raw_pcb* pcbs_[4] = {}; // UDP (both families); IPv6 hop-by-hop, destination options, routing
 };
 
 } // namespace ringsock::stack

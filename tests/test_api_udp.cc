@@ -603,6 +603,24 @@ TEST_F(Api, Ipv6DatagramsWithHopByHopOptionsArriveWholeFragmentedOrNot)
     closesocket(s);
 }
 
+// A segment routing header (type 4) with no segments left before UDP, as
+// the last node of an SRv6 path receives a datagram whose header was kept
+// (no penultimate-segment pop): RFC 8200 section 4.4 says to ignore the
+// routing header and go on to UDP. The classifier leaves routing headers
+// to lwIP, which did, and then answered port unreachable for the port only
+// the socket layer serves; now its raw pcb for routing headers hands the
+// datagram back. Fragmented ones too (the routing header comes before the
+// fragment header).
+TEST_F(Api, Ipv6DatagramsBehindARoutingHeaderWithNoSegmentsLeftArriveWhole)
+{
+    SOCKET s = bound_ipv6_socket(7120);
+    const Finished sent = ringsock::testing::run_shell(
+        peer("send --dst 2001:2::2 --port 7120 --src-port 40020 --sizes 100,4000,3001 --segment-routing"));
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+    receive_100_4000_3001(s, "segment routing");
+    closesocket(s);
+}
+
 TEST_F(Api, MulticastReachesAMemberSocket)
 {
     SOCKET s = bound_socket(7115, 0);

@@ -33,6 +33,9 @@ def main():
     s.add_argument("--hop-options", choices=["pad", "router-alert"],
                    help="IPv6: a hop-by-hop options header before UDP (and before the fragment header) holding "
                         "padding only, or a router alert")
+    s.add_argument("--segment-routing", action="store_true",
+                   help="IPv6: a segment routing header (routing type 4) before UDP with no segments left, "
+                        "as the last node of an SRv6 path that kept the header receives it")
     r = sub.add_parser("recv")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--count", type=int, default=1)
@@ -53,6 +56,12 @@ def main():
                     options = [1, 4, 0, 0, 0, 0] if a.hop_options == "pad" else [5, 2, 0, 0, 1, 0]
                     sock.setsockopt(socket.IPPROTO_IPV6, getattr(socket, "IPV6_HOPOPTS", 54),
                                     bytes([0, 0] + options))
+                if a.segment_routing:
+                    # 24 bytes: next header (the kernel's), length 2, type 4,
+                    # segments left 0, last entry 0, flags, tag, and the one
+                    # segment, the destination (the kernel routes to it).
+                    sock.setsockopt(socket.IPPROTO_IPV6, getattr(socket, "IPV6_RTHDR", 57),
+                                    bytes([0, 2, 4, 0, 0, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, a.dst))
                 socks.append(sock)
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
