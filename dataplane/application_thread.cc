@@ -17,13 +17,12 @@ void flush_cache_of_lcore(rte_mempool* pool, void* lcore) noexcept
     if (cache != nullptr) rte_mempool_cache_flush(cache, pool);
 }
 
-// One per application thread that called in; lives until the thread ends.
+// One per application thread that called in, made by its one try
+// (detail::registration_tried); lives until the thread ends.
 class Registration {
 public:
-    void attempt() noexcept
+    Registration() noexcept
     {
-        if (attempted_) return;
-        attempted_ = true;
         if (rte_thread_register() == 0) {
             lcore_ = rte_lcore_id();
             detail::thread_lcore = lcore_;
@@ -43,8 +42,10 @@ public:
             LCORE_ID_ANY; // a later free on this thread (another thread_local's destructor) goes uncached
     }
 
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+
 private:
-    bool attempted_ = false;
     unsigned lcore_ = LCORE_ID_ANY;
 };
 
@@ -56,7 +57,7 @@ void detail::try_registration() noexcept
     if (this_lcore() != LCORE_ID_ANY) return; // an EAL lcore, or registered already
     // Per thread by nature: EAL's own lcore id is thread-local too.
     thread_local Registration registration;
-    registration.attempt();
+    static_cast<void>(registration);
 }
 
 unsigned detail::ask_lcore() noexcept
