@@ -1,5 +1,5 @@
 // The Internet checksum's ones'-complement sum (RFC 1071), eight bytes per
-// addition. DPDK 22.11's __rte_raw_cksum adds two bytes per step; where a
+// step. DPDK 22.11's __rte_raw_cksum adds two bytes per step; where a
 // port cannot check checksums (net_ring, memif, af_packet) the classifier
 // verifies every datagram in software, and at 1472-byte payloads that loop
 // was most of the engine's time per datagram.
@@ -26,33 +26,43 @@ inline uint64_t ones_complement_add64(uint64_t a, uint64_t b) noexcept
 
 // Adds `len` bytes at `data` to the running sum `sum`. `data` must begin
 // at an even byte of what is being summed (as a header or payload does).
+//
+// Each 8-byte word goes in as its two 32-bit halves, added into plain
+// 64-bit accumulators: 2^32 is 1 modulo 0xffff, so the halves stand for the
+// word, and no carry ever leaves an accumulator for a length below 2^33
+// bytes (packets are at most 64 KiB). With no carry to chain through the
+// flags, two accumulators add in parallel: the add-with-carry chain of one
+// accumulator cost two cycles per word, most of the classifier's time at
+// 1472-byte payloads and a fifth of it at 64 bytes.
 inline uint64_t ones_complement_add(const void* data, std::size_t len, uint64_t sum) noexcept
 {
     const auto* p = static_cast<const unsigned char*>(data);
-    for (; len >= 32; len -= 32, p += 32) {
-        uint64_t w[4];
+    uint64_t a = 0;
+    uint64_t b = 0;
+    for (; len >= 16; len -= 16, p += 16) {
+        uint64_t w[2];
         std::memcpy(w, p, sizeof(w));
-        sum = ones_complement_add64(sum, w[0]);
-        sum = ones_complement_add64(sum, w[1]);
-        sum = ones_complement_add64(sum, w[2]);
-        sum = ones_complement_add64(sum, w[3]);
+        a += (w[0] & 0xffffffffu) + (w[0] >> 32);
+        b += (w[1] & 0xffffffffu) + (w[1] >> 32);
     }
-    for (; len >= 8; len -= 8, p += 8) {
+    if (len >= 8) {
         uint64_t w;
         std::memcpy(&w, p, sizeof(w));
-        sum = ones_complement_add64(sum, w);
+        a += (w & 0xffffffffu) + (w >> 32);
+        p += 8;
+        len -= 8;
     }
     if (len >= 4) {
         uint32_t w;
         std::memcpy(&w, p, sizeof(w));
-        sum = ones_complement_add64(sum, w);
+        b += w;
         p += 4;
         len -= 4;
     }
     if (len >= 2) {
         uint16_t w;
         std::memcpy(&w, p, sizeof(w));
-        sum = ones_complement_add64(sum, w);
+        a += w;
         p += 2;
         len -= 2;
     }
@@ -60,9 +70,9 @@ inline uint64_t ones_complement_add(const void* data, std::size_t len, uint64_t 
         // The odd byte is the first of a 16-bit word whose second is zero.
         uint16_t w = 0;
         std::memcpy(&w, p, 1);
-        sum = ones_complement_add64(sum, w);
+        b += w;
     }
-    return sum;
+    return ones_complement_add64(sum, a + b);
 }
 
 // The running sum of a UDP or TCP pseudo-header (RFC 768; RFC 8200 8.1):
