@@ -560,16 +560,30 @@ SOCKET bound_ipv6_socket(uint16_t port)
 }
 
 // Receives udp_peer.py's datagrams of 100, 4000 and 3001 bytes on `s`, in
-// order, each byte checked; `what` names the case in a failure.
+// order, each byte checked; `what` names the case in a failure. All three
+// are read before any is judged, so that a failure tells a datagram lost
+// (and where: the socket's full queue, or before it) from one reordered.
 void receive_100_4000_3001(SOCKET s, const std::string& what)
 {
-    std::vector<char> b(8192);
     const int sizes[] = {100, 4000, 3001};
+    std::vector<std::vector<char>> got;
+    std::string order;
     for (unsigned k = 0; k < 3; ++k) {
-        ASSERT_EQ(recv(s, b.data(), static_cast<int>(b.size()), 0), sizes[k])
-            << what << ", datagram " << k << ": error " << WSAGetLastError();
+        std::vector<char> b(8192);
+        const int n = recv(s, b.data(), static_cast<int>(b.size()), 0);
+        order += (k == 0 ? "" : ", ") +
+                 (n >= 0 ? std::to_string(n) : "none (error " + std::to_string(WSAGetLastError()) + ")");
+        if (n < 0) break;
+        b.resize(static_cast<std::size_t>(n));
+        got.push_back(std::move(b));
+    }
+    int drops = -1, len = sizeof(int);
+    getsockopt(s, SOL_SOCKET, SO_RINGSOCK_RCV_DROPS, reinterpret_cast<char*>(&drops), &len);
+    ASSERT_EQ(got.size(), 3u) << what << ": arrived " << order << "; the socket's queue turned away " << drops;
+    for (unsigned k = 0; k < 3; ++k) {
+        ASSERT_EQ(got[k].size(), static_cast<std::size_t>(sizes[k])) << what << ": arrived in this order: " << order;
         for (int i = 0; i < sizes[k]; ++i)
-            ASSERT_EQ(static_cast<uint8_t>(b[static_cast<std::size_t>(i)]), pattern(k, static_cast<unsigned>(i)))
+            ASSERT_EQ(static_cast<uint8_t>(got[k][static_cast<std::size_t>(i)]), pattern(k, static_cast<unsigned>(i)))
                 << what << ", datagram " << k << " byte " << i;
     }
 }
