@@ -23,8 +23,8 @@ using namespace wire;
 
 namespace {
 
-// At most this many hop-by-hop/destination-options headers are walked
-// before the upper-layer header: RFC 8200 allows one of each (two
+// At most this many hop-by-hop/destination-options/routing headers are
+// walked before the upper-layer header: RFC 8200 allows one of each (two
 // destination options with a routing header); more is an attack on parsers.
 constexpr unsigned kMaxIpv6OptionHeaders = 4;
 // mbuf l3_len is a 9-bit field: an IPv6 header chain longer than this
@@ -316,25 +316,32 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
         if (!multicast && !ipv6_is_ours(dst)) [[unlikely]]
             return Verdict::dropped(DropReason::not_for_us);
 
-        // Walk hop-by-hop and destination options headers, bounded. Routing
-        // and fragment headers end the walk: lwIP acts on those.
+        // Walk hop-by-hop and destination options headers, and routing
+        // headers with no segments left, bounded. A routing header with
+        // segments left and a fragment header end the walk: lwIP acts on
+        // those. With none left this node is the path's last (an SRv6 end
+        // node that keeps the segment routing header): RFC 8200 4.4 says to
+        // ignore the header, whatever its type, and go on to the next.
         uint8_t next = l3[kIpv6NextHeaderOffset];
         uint32_t h = off + kIpv6HeaderLen; // current header, from p
         uint32_t remaining = payload;      // bytes of the payload after h
         bool unknown_option = false;
         unsigned walked = 0;
-        while (next == kProtoHopByHop || next == kProtoDestOptions)
+        while (next == kProtoHopByHop || next == kProtoDestOptions || next == kProtoRouting)
             [[unlikely]]
             {
                 if (++walked > kMaxIpv6OptionHeaders) return Verdict::dropped(DropReason::bad_header);
                 if (remaining < kIpv6ExtMinLen) return Verdict::dropped(DropReason::bad_length);
                 if (h + kIpv6ExtMinLen > seg) return Verdict::dropped(DropReason::truncated);
+                if (next == kProtoRouting && p[h + kIpv6RoutingSegmentsLeftOffset] != 0) break;
                 const uint32_t len = (uint32_t{p[h + 1]} + 1) * 8;
                 if (len > remaining) return Verdict::dropped(DropReason::bad_length);
                 if (h + len > seg) return Verdict::dropped(DropReason::truncated);
                 // Options: anything but padding (router alert, jumbo payload,
                 // unknown types with their must-discard bits) is lwIP's to judge.
-                const uint32_t end = h + len;
+                // A routing header has no options: its type-specific data is
+                // skipped whole.
+                const uint32_t end = next == kProtoRouting ? h : h + len;
                 for (uint32_t o = h + 2; o < end;) {
                     const uint8_t opt = p[o];
                     if (opt == kIpv6OptPad1) {

@@ -620,11 +620,11 @@ TEST_F(Api, Ipv6DatagramsWithHopByHopOptionsArriveWholeFragmentedOrNot)
 // A segment routing header (type 4) with no segments left before UDP, as
 // the last node of an SRv6 path receives a datagram whose header was kept
 // (no penultimate-segment pop): RFC 8200 section 4.4 says to ignore the
-// routing header and go on to UDP. The classifier leaves routing headers
-// to lwIP, which did, and then answered port unreachable for the port only
-// the socket layer serves; now its raw pcb for routing headers hands the
-// datagram back. Fragmented ones too (the routing header comes before the
-// fragment header).
+// routing header and go on to UDP. The classifier skips it (the 100-byte
+// one takes the fast path); the fragmented ones are lwIP's (the routing
+// header comes before the fragment header), which reassembles them and
+// then answered port unreachable for the port only the socket layer
+// serves: now its raw pcb for routing headers hands them back.
 TEST_F(Api, Ipv6DatagramsBehindARoutingHeaderWithNoSegmentsLeftArriveWhole)
 {
     SOCKET s = bound_ipv6_socket(7120);

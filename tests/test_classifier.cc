@@ -586,6 +586,76 @@ TEST_F(ClassifierTest, Ipv6FragmentAndRoutingHeadersGoToLwip)
     expect_path(ether(0x86dd, ipv6(43, routing)), Path::lwip);
 }
 
+// A segment routing header (type 4) with one segment: next header, length
+// in 8-byte units past the first 8, type, segments left, last entry, flags,
+// tag, then the 16-byte segment.
+Bytes segment_routing_header(uint8_t next, uint8_t segments_left)
+{
+    Bytes h(24, 0);
+    h[0] = next;
+    h[1] = 2;
+    h[2] = 4;
+    h[3] = segments_left;
+    return h;
+}
+
+// RFC 8200 4.4: a routing header with no segments left is ignored and the
+// next header processed; this node is the path's end (an SRv6 end node that
+// keeps the header). The datagram takes the fast path like one behind
+// padding options; with segments left it is lwIP's, and so is one
+// fragmented behind the header.
+TEST_F(ClassifierTest, Ipv6RoutingHeaderWithNoSegmentsLeftIsSkippedToTheFastPath)
+{
+    const Bytes u = udp6(kPeerPort, kBoundPort, payload_of(11));
+    Bytes chain = segment_routing_header(17, 0);
+    chain.insert(chain.end(), u.begin(), u.end());
+    Outcome o = run(ether(0x86dd, ipv6(43, chain)));
+    ASSERT_EQ(describe(o), "udp_fastpath");
+    EXPECT_EQ(o.datagram.payload_offset, 14 + 40 + 24 + 8);
+    EXPECT_EQ(o.datagram.payload_length, 11);
+    EXPECT_EQ(o.packet_type & RTE_PTYPE_L3_MASK, RTE_PTYPE_L3_IPV6_EXT);
+
+    // Behind hop-by-hop padding, and followed by destination options.
+    chain = ext_header(43, 0);
+    const Bytes routing = segment_routing_header(60, 0);
+    chain.insert(chain.end(), routing.begin(), routing.end());
+    const Bytes dst = ext_header(17, 0);
+    chain.insert(chain.end(), dst.begin(), dst.end());
+    chain.insert(chain.end(), u.begin(), u.end());
+    o = run(ether(0x86dd, ipv6(0, chain)));
+    ASSERT_EQ(describe(o), "udp_fastpath");
+    EXPECT_EQ(o.datagram.payload_offset, 14 + 40 + 8 + 24 + 8 + 8);
+
+    chain = segment_routing_header(17, 1);
+    chain.insert(chain.end(), u.begin(), u.end());
+    expect_path(ether(0x86dd, ipv6(43, chain)), Path::lwip);
+
+    chain = segment_routing_header(44, 0);
+    Bytes frag{17, 0, 0x00, 0x01, 0, 0, 0, 1}; // offset 0, M set
+    chain.insert(chain.end(), frag.begin(), frag.end());
+    chain.insert(chain.end(), u.begin(), u.end());
+    o = run(ether(0x86dd, ipv6(43, chain)));
+    EXPECT_EQ(describe(o), "lwip");
+    EXPECT_EQ(o.packet_type & RTE_PTYPE_L4_MASK, RTE_PTYPE_L4_FRAG);
+}
+
+TEST_F(ClassifierTest, Ipv6RoutingHeaderWithNoSegmentsLeftIsBoundedLikeOptions)
+{
+    const Bytes u = udp6(kPeerPort, kBoundPort, payload_of(4));
+    Bytes h = segment_routing_header(17, 0);
+    h[1] = 9; // claims 80 bytes, 24 present
+    h.insert(h.end(), u.begin(), u.end());
+    expect_drop(ether(0x86dd, ipv6(43, h)), DropReason::bad_length);
+    // Five routing headers in a row: past the walk's bound.
+    Bytes chain;
+    for (int i = 0; i < 5; ++i) {
+        const Bytes r = segment_routing_header(i < 4 ? 43 : 17, 0);
+        chain.insert(chain.end(), r.begin(), r.end());
+    }
+    chain.insert(chain.end(), u.begin(), u.end());
+    expect_drop(ether(0x86dd, ipv6(43, chain)), DropReason::bad_header);
+}
+
 TEST_F(ClassifierTest, Ipv6ExtensionHeaderLongerThanThePayloadIsBadLength)
 {
     Bytes h = ext_header(17, 0);
