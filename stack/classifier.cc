@@ -339,19 +339,21 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
                 if (h + len > seg) return Verdict::dropped(DropReason::truncated);
                 // Options: anything but padding (router alert, jumbo payload,
                 // unknown types with their must-discard bits) is lwIP's to judge.
-                // A routing header has no options: its type-specific data is
+                // A routing header has none: its type-specific data is
                 // skipped whole.
-                const uint32_t end = next == kProtoRouting ? h : h + len;
-                for (uint32_t o = h + 2; o < end;) {
-                    const uint8_t opt = p[o];
-                    if (opt == kIpv6OptPad1) {
-                        ++o;
-                        continue;
+                if (next != kProtoRouting) {
+                    const uint32_t end = h + len;
+                    for (uint32_t o = h + 2; o < end;) {
+                        const uint8_t opt = p[o];
+                        if (opt == kIpv6OptPad1) {
+                            ++o;
+                            continue;
+                        }
+                        if (o + 2 > end || o + 2 + uint32_t{p[o + 1]} > end)
+                            return Verdict::dropped(DropReason::bad_header);
+                        if (opt != kIpv6OptPadN) unknown_option = true;
+                        o += 2 + uint32_t{p[o + 1]};
                     }
-                    if (o + 2 > end || o + 2 + uint32_t{p[o + 1]} > end)
-                        return Verdict::dropped(DropReason::bad_header);
-                    if (opt != kIpv6OptPadN) unknown_option = true;
-                    o += 2 + uint32_t{p[o + 1]};
                 }
                 next = p[h];
                 h += len;

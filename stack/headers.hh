@@ -55,7 +55,7 @@ inline constexpr uint16_t kIpv6AddrLen = 16;
 inline constexpr uint16_t kIpv6ExtMinLen = 8; // next header, length, 6 bytes of options
 // A routing header's segments left (RFC 8200 4.4), after its next header,
 // length and routing type.
-inline constexpr uint32_t kIpv6RoutingSegmentsLeftOffset = 3;
+inline constexpr uint16_t kIpv6RoutingSegmentsLeftOffset = 3;
 
 // IP protocol / IPv6 next-header numbers we tell apart.
 inline constexpr uint8_t kProtoHopByHop = 0;
