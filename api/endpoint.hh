@@ -33,6 +33,7 @@ struct Endpoint {
 
     bool is_any() const noexcept { return address_halves_differ(addr, {}) == 0; }
     bool is_ipv4_multicast() const noexcept { return family == 4 && (addr[0] & 0xf0) == 0xe0; }
+    bool is_ipv6_multicast() const noexcept { return family == 6 && addr[0] == 0xff; }
     bool same_address(const Endpoint& o) const noexcept { return family == o.family && addr == o.addr; }
     bool operator==(const Endpoint&) const = default;
 };

@@ -774,6 +774,33 @@ int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT 
     return write_name(s, true, WSAENOTCONN, name, namelen, lpErrno);
 }
 
+namespace {
+
+// Joins or leaves a multicast group for `sock` (IGMP or MLD through lwIP,
+// on the lwIP engine; the port's MAC filter follows). A socket joins a
+// group once; it leaves only what it joined.
+int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, bool join, LPINT lpErrno) noexcept
+{
+    if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
+    std::lock_guard lock(rt.control_mutex());
+    auto it =
+        std::find_if(sock.groups.begin(), sock.groups.end(), [&](const Endpoint& g) { return g.same_address(group); });
+    ControlCall call;
+    call.group = group;
+    if (join) {
+        if (it != sock.groups.end()) return fail(lpErrno, WSAEADDRINUSE);
+        if (const int error = rt.control(0, Op::join, &sock, call); error != 0) return fail(lpErrno, error);
+        sock.groups.push_back(group);
+    } else {
+        if (it == sock.groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
+        rt.control(0, Op::leave, &sock, call);
+        sock.groups.erase(it);
+    }
+    return succeed(lpErrno);
+}
+
+} // namespace
+
 int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, int optlen, LPINT lpErrno)
 {
     int error = 0;
@@ -866,24 +893,20 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         group.family = 4;
         std::memcpy(group.addr.data(), &mreq.imr_multiaddr, 4);
         if (!group.is_ipv4_multicast()) return fail(lpErrno, WSAEINVAL);
-        if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
-        std::lock_guard lock(rt.control_mutex());
-        auto it = std::find_if(sock->groups.begin(), sock->groups.end(),
-                               [&](const Endpoint& g) { return g.same_address(group); });
-        if (optname == IP_ADD_MEMBERSHIP) {
-            if (it != sock->groups.end()) return fail(lpErrno, WSAEADDRINUSE);
-            ControlCall call;
-            call.group = group;
-            if ((error = rt.control(0, Op::join, sock, call)) != 0) return fail(lpErrno, error);
-            sock->groups.push_back(group);
-        } else {
-            if (it == sock->groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
-            ControlCall call;
-            call.group = group;
-            rt.control(0, Op::leave, sock, call);
-            sock->groups.erase(it);
-        }
-        return succeed(lpErrno);
+        return change_membership(rt, *sock, group, optname == IP_ADD_MEMBERSHIP, lpErrno);
+    }
+    // ipv6mr_interface is not checked, as imr_interface is not: the
+    // process has the one interface, whatever index the caller names.
+    if (level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP)) {
+        if (sock->family != 6) return fail(lpErrno, WSAEINVAL);
+        if (optlen < static_cast<int>(sizeof(ipv6_mreq))) return fail(lpErrno, WSAEFAULT);
+        ipv6_mreq mreq;
+        std::memcpy(&mreq, optval, sizeof(mreq));
+        Endpoint group;
+        group.family = 6;
+        std::memcpy(group.addr.data(), &mreq.ipv6mr_multiaddr, 16);
+        if (!group.is_ipv6_multicast()) return fail(lpErrno, WSAEINVAL);
+        return change_membership(rt, *sock, group, optname == IPV6_ADD_MEMBERSHIP, lpErrno);
     }
     return fail(lpErrno, WSAENOPROTOOPT);
 }

@@ -254,10 +254,12 @@ void SocketEngine::execute(const Submission& s) noexcept
     case Op::leave: {
         auto& call = *static_cast<ControlCall*>(s.arg);
         bool ok = false;
-        if (lwip_ != nullptr) {
+        if (lwip_ != nullptr && call.group.family == 4) {
             stack::Ipv4Address group{};
             std::copy_n(call.group.addr.begin(), 4, group.begin());
             ok = s.op == Op::join ? lwip_->join_ipv4_group(group) : lwip_->leave_ipv4_group(group);
+        } else if (lwip_ != nullptr) {
+            ok = s.op == Op::join ? lwip_->join_ipv6_group(call.group.addr) : lwip_->leave_ipv6_group(call.group.addr);
         }
         answer(call, ok ? 0 : (s.op == Op::join ? WSAENOBUFS : WSAEADDRNOTAVAIL));
         break;

@@ -19,6 +19,7 @@ extern "C" {
 #include "lwip/igmp.h"
 #include "lwip/ethip6.h"
 #include "lwip/init.h"
+#include "lwip/mld6.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/timeouts.h"
@@ -183,6 +184,18 @@ bool LwipInterface::leave_ipv4_group(const Ipv4Address& group)
 {
     const ip4_addr_t address = ip4_of(group);
     return ip4_addr_ismulticast(&address) && igmp_leavegroup_netif(&state_->netif, &address) == ERR_OK;
+}
+
+bool LwipInterface::join_ipv6_group(const Ipv6Address& group)
+{
+    const ip6_addr_t address = ip6_of(group);
+    return ip6_addr_ismulticast(&address) && mld6_joingroup_netif(&state_->netif, &address) == ERR_OK;
+}
+
+bool LwipInterface::leave_ipv6_group(const Ipv6Address& group)
+{
+    const ip6_addr_t address = ip6_of(group);
+    return ip6_addr_ismulticast(&address) && mld6_leavegroup_netif(&state_->netif, &address) == ERR_OK;
 }
 
 bool LwipInterface::arp_entry(const Ipv4Address& ip, MacAddress& mac)

@@ -74,6 +74,11 @@ public:
     // free group slot, not a member).
     bool join_ipv4_group(const Ipv4Address& group);
     bool leave_ipv4_group(const Ipv4Address& group);
+    // The same for an IPv6 group through MLD (lwIP sends MLDv1 reports and
+    // done messages, and answers queries); the filter gains 33:33 and the
+    // group's last four bytes. Joins count: the last leave sends done.
+    bool join_ipv6_group(const Ipv6Address& group);
+    bool leave_ipv6_group(const Ipv6Address& group);
     // MACs in the port's multicast filter; whether all-multicast stands in.
     std::size_t multicast_macs() const noexcept;
     bool all_multicast() const noexcept;

@@ -651,6 +651,95 @@ TEST_F(Api, MulticastReachesAMemberSocket)
     closesocket(s);
 }
 
+// The same over IPv6 (IPV6_ADD_MEMBERSHIP: MLD through lwIP, the group's
+// 33:33 MAC in the port's filter): the kernel sends to ff3e::4243 out of
+// its veth, a small datagram and a fragmented one. lwIP reassembles a
+// group's fragments only while it is a member, so the fragmented one shows
+// the membership itself: it stops arriving once the socket left the group,
+// by IPV6_DROP_MEMBERSHIP or by closesocket.
+TEST_F(Api, Ipv6MulticastReachesAMemberSocket)
+{
+    SOCKET s = bound_ipv6_socket(7121);
+    ipv6_mreq mreq{};
+    ASSERT_EQ(inet_pton(AF_INET6, "ff3e::4243", &mreq.ipv6mr_multiaddr), 1);
+    const auto change = [&](SOCKET socket, int option) {
+        return setsockopt(socket, IPPROTO_IPV6, option, reinterpret_cast<const char*>(&mreq), sizeof(mreq)) == 0
+                   ? 0
+                   : WSAGetLastError();
+    };
+    ASSERT_EQ(change(s, IPV6_ADD_MEMBERSHIP), 0);
+    kernel_sends(7121, "17,3000", 40021, "ff3e::4243");
+    std::vector<char> b(4096);
+    for (unsigned k = 0; k < 2; ++k) {
+        const int expected = k == 0 ? 17 : 3000;
+        ASSERT_EQ(recv(s, b.data(), static_cast<int>(b.size()), 0), expected) << WSAGetLastError();
+        for (int i = 0; i < expected; ++i)
+            ASSERT_EQ(static_cast<uint8_t>(b[static_cast<std::size_t>(i)]), pattern(k, static_cast<unsigned>(i)))
+                << "datagram " << k << " byte " << i;
+    }
+    const auto fragmented_one_arrives = [&](SOCKET receiver) {
+        const int timeout_ms = 1000;
+        setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+        kernel_sends(7121, "3000", 40021, "ff3e::4243");
+        const int n = recv(receiver, b.data(), static_cast<int>(b.size()), 0);
+        EXPECT_TRUE(n == 3000 || (n == SOCKET_ERROR && WSAGetLastError() == WSAETIMEDOUT)) << n;
+        return n == 3000;
+    };
+    ASSERT_EQ(change(s, IPV6_DROP_MEMBERSHIP), 0);
+    EXPECT_FALSE(fragmented_one_arrives(s)) << "IPV6_DROP_MEMBERSHIP left the group";
+    ASSERT_EQ(change(s, IPV6_ADD_MEMBERSHIP), 0);
+    closesocket(s);
+    SOCKET after = bound_ipv6_socket(7121);
+    EXPECT_FALSE(fragmented_one_arrives(after)) << "closesocket left the group";
+    closesocket(after);
+}
+
+// What the membership options refuse, and with which code: an option of
+// the other family (WSAEINVAL), a short value (WSAEFAULT), an address that
+// is not a group (WSAEINVAL), a second join of a group (WSAEADDRINUSE),
+// and leaving a group the socket did not join (WSAEADDRNOTAVAIL).
+TEST_F(Api, MembershipOptionsRefuseWhatTheyCannotJoinOrLeave)
+{
+    SOCKET v4 = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    ASSERT_NE(v4, INVALID_SOCKET);
+    ASSERT_NE(v6, INVALID_SOCKET);
+    ip_mreq m4{};
+    ASSERT_EQ(inet_pton(AF_INET, "239.1.2.4", &m4.imr_multiaddr), 1);
+    ipv6_mreq m6{};
+    ASSERT_EQ(inet_pton(AF_INET6, "ff3e::4244", &m6.ipv6mr_multiaddr), 1);
+    const auto set6 = [&](SOCKET s, int option, const ipv6_mreq& m, int length = sizeof(ipv6_mreq)) {
+        return setsockopt(s, IPPROTO_IPV6, option, reinterpret_cast<const char*>(&m), length) == 0 ? 0
+                                                                                                   : WSAGetLastError();
+    };
+    const auto set4 = [&](SOCKET s, int option, const ip_mreq& m, int length = sizeof(ip_mreq)) {
+        return setsockopt(s, IPPROTO_IP, option, reinterpret_cast<const char*>(&m), length) == 0 ? 0
+                                                                                                 : WSAGetLastError();
+    };
+    EXPECT_EQ(set6(v4, IPV6_ADD_MEMBERSHIP, m6), WSAEINVAL);
+    EXPECT_EQ(set4(v6, IP_ADD_MEMBERSHIP, m4), WSAEINVAL);
+    EXPECT_EQ(set6(v6, IPV6_ADD_MEMBERSHIP, m6, sizeof(ipv6_mreq) - 1), WSAEFAULT);
+    EXPECT_EQ(set4(v4, IP_ADD_MEMBERSHIP, m4, sizeof(ip_mreq) - 1), WSAEFAULT);
+    ipv6_mreq unicast6{};
+    ASSERT_EQ(inet_pton(AF_INET6, "2001:2::9", &unicast6.ipv6mr_multiaddr), 1);
+    EXPECT_EQ(set6(v6, IPV6_ADD_MEMBERSHIP, unicast6), WSAEINVAL);
+    ip_mreq unicast4{};
+    ASSERT_EQ(inet_pton(AF_INET, "198.18.0.9", &unicast4.imr_multiaddr), 1);
+    EXPECT_EQ(set4(v4, IP_ADD_MEMBERSHIP, unicast4), WSAEINVAL);
+
+    EXPECT_EQ(set6(v6, IPV6_DROP_MEMBERSHIP, m6), WSAEADDRNOTAVAIL) << "not joined yet";
+    EXPECT_EQ(set6(v6, IPV6_JOIN_GROUP, m6), 0);
+    EXPECT_EQ(set6(v6, IPV6_ADD_MEMBERSHIP, m6), WSAEADDRINUSE);
+    EXPECT_EQ(set4(v4, IP_ADD_MEMBERSHIP, m4), 0);
+    EXPECT_EQ(set4(v4, IP_ADD_MEMBERSHIP, m4), WSAEADDRINUSE);
+    EXPECT_EQ(set6(v6, IPV6_LEAVE_GROUP, m6), 0);
+    EXPECT_EQ(set6(v6, IPV6_DROP_MEMBERSHIP, m6), WSAEADDRNOTAVAIL) << "left already";
+    EXPECT_EQ(set4(v4, IP_DROP_MEMBERSHIP, m4), 0);
+    EXPECT_EQ(set4(v4, IP_DROP_MEMBERSHIP, m4), WSAEADDRNOTAVAIL);
+    closesocket(v4);
+    closesocket(v6);
+}
+
 // A socket nobody reads, with a large SO_RCVBUF, may queue datagrams only
 // while the mbuf pool has enough left for the port to go on receiving: a
 // slow reader must not take the mbufs every other socket, ARP and lwIP

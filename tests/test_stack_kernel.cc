@@ -266,6 +266,36 @@ TEST_F(StackWithKernel, JoiningAndLeavingAGroupSendsIgmpReportAndLeave)
     EXPECT_FALSE(host->lwip().join_ipv4_group({198, 18, 0, 9})) << "not a multicast address";
 }
 
+// MLD for an IPv6 group: lwIP's MLDv1 report (131) when the first join
+// comes, done (132) when the last leave goes, each naming the group; a
+// second join of the same group only counts, and sends nothing more.
+TEST_F(StackWithKernel, JoiningAndLeavingAnIpv6GroupSendsMldReportAndDone)
+{
+    // MLD messages sit behind a hop-by-hop header (router alert), where
+    // the "icmp6" capture filter does not look: capture IPv6, show MLD.
+    Child capture({"/bin/sh", "-c",
+                   in_namespace("timeout 30 tshark -l -n -i eth0 -f ip6 -Y 'icmpv6.type == 131 || icmpv6.type == 132' "
+                                "-a duration:6 -T fields -e icmpv6.type -e icmpv6.mld.multicast_address")});
+    const auto listening = std::chrono::steady_clock::now() + 20s;
+    while (capture.poll_output().find("Capturing on") == std::string::npos &&
+           std::chrono::steady_clock::now() < listening)
+        host->poll_for(50ms);
+    ASSERT_NE(capture.poll_output().find("Capturing on"), std::string::npos) << capture.poll_output();
+    host->poll_for(1000ms); // as for IGMP above
+    const ringsock::stack::Ipv6Address group{0xff, 0x3e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x42};
+    EXPECT_TRUE(host->lwip().join_ipv6_group(group));
+    EXPECT_TRUE(host->lwip().join_ipv6_group(group));
+    host->poll_for(1500ms);
+    EXPECT_TRUE(host->lwip().leave_ipv6_group(group));
+    EXPECT_TRUE(host->lwip().leave_ipv6_group(group)) << "the second join's leave sends done";
+    const Finished done = host->run_until_exit(capture, 30s);
+    EXPECT_NE(done.output.find("131\tff3e::4242"), std::string::npos) << done.output;
+    EXPECT_NE(done.output.find("132\tff3e::4242"), std::string::npos) << done.output;
+    EXPECT_FALSE(host->lwip().leave_ipv6_group(group)) << "not a member any more";
+    EXPECT_FALSE(host->lwip().join_ipv6_group({0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9}))
+        << "not a multicast address";
+}
+
 } // namespace
 
 int main(int argc, char** argv)

@@ -308,6 +308,25 @@ TEST_F(StackTcp, GroupMembershipsReachThePortsMulticastFilter)
     EXPECT_EQ(lwip.multicast_macs(), before);
 }
 
+// The same for IPv6 groups through MLD: 33:33 and the group's last four
+// bytes, which ff3e::4242 and ff3e::1:0:4242 share.
+TEST_F(StackTcp, Ipv6GroupMembershipsReachThePortsMulticastFilter)
+{
+    ringsock::stack::LwipInterface& lwip = host->lwip();
+    const std::size_t before = lwip.multicast_macs();
+    const ringsock::stack::Ipv6Address first{0xff, 0x3e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x42};
+    const ringsock::stack::Ipv6Address second{0xff, 0x3e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x42, 0x42};
+    ASSERT_TRUE(lwip.join_ipv6_group(first));
+    EXPECT_EQ(lwip.multicast_macs(), before + 1);
+    ASSERT_TRUE(lwip.join_ipv6_group(second)) << "the same MAC, 33:33:00:00:42:42";
+    EXPECT_EQ(lwip.multicast_macs(), before + 1);
+    ASSERT_TRUE(lwip.leave_ipv6_group(first));
+    EXPECT_EQ(lwip.multicast_macs(), before + 1) << "ff3e::1:0:4242 still needs it";
+    ASSERT_TRUE(lwip.leave_ipv6_group(second));
+    EXPECT_EQ(lwip.multicast_macs(), before);
+    EXPECT_FALSE(lwip.leave_ipv6_group(second)) << "not a member any more";
+}
+
 TEST_F(StackTcp, ChecksumsAreLeftToThePortExactlyWhenItOffersThem)
 {
     const bool tx_offload = (host->port().tx_offloads() & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0;

@@ -50,6 +50,9 @@ def main():
             if ":" in a.dst:  # IPv6: from the namespace's 2001:2::1
                 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
                 sock.bind(("2001:2::1", a.src_port + f if a.src_port else 0))
+                if a.dst.startswith("ff"):  # ff00::/8: leave through the veth
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF,
+                                    struct.pack("@I", socket.if_nametoindex("eth0")))
                 if a.hop_options:
                     # 8 bytes; the kernel fills in the next header. PadN of 4,
                     # or a router alert (MLD's value 0) and PadN of 0.

@@ -31,9 +31,9 @@ int ringsock_engine_count(void);
  * block (a non-overlapped receive with nothing queued) fails with
  * WSAEWOULDBLOCK instead, since the engine it would wait for is the caller.
  * Calls that change the socket table (socket, bind, connect, closesocket,
- * an implicit bind, IP_ADD/DROP_MEMBERSHIP, CreateIoCompletionPort on a
- * socket, WSACleanup) fail there with WSAEWOULDBLOCK: make them from an
- * ordinary thread.
+ * an implicit bind, IP_ADD/DROP_MEMBERSHIP and IPV6_ADD/DROP_MEMBERSHIP,
+ * CreateIoCompletionPort on a socket, WSACleanup) fail there with
+ * WSAEWOULDBLOCK: make them from an ordinary thread.
  * Keep the function short: the engine polls nothing while it runs. */
 int ringsock_run_on_engine(int engine, void (*function)(void* context), void* context);
 

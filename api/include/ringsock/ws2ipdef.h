@@ -37,7 +37,16 @@ typedef struct ip_mreq {
 #define IP_ADD_MEMBERSHIP 12
 #define IP_DROP_MEMBERSHIP 13
 
+typedef struct ipv6_mreq {
+    IN6_ADDR ipv6mr_multiaddr;
+    ULONG ipv6mr_interface;
+} IPV6_MREQ, *PIPV6_MREQ;
+
 /* IPPROTO_IPV6 level */
+#define IPV6_ADD_MEMBERSHIP 12
+#define IPV6_DROP_MEMBERSHIP 13
+#define IPV6_JOIN_GROUP IPV6_ADD_MEMBERSHIP
+#define IPV6_LEAVE_GROUP IPV6_DROP_MEMBERSHIP
 #define IPV6_V6ONLY 27
 
 #endif /* RINGSOCK_WS2IPDEF_H */
