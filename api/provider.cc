@@ -776,24 +776,30 @@ int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT 
 
 namespace {
 
-// Joins or leaves a multicast group for `sock` (IGMP or MLD through lwIP,
-// on the lwIP engine; the port's MAC filter follows). A socket joins a
-// group once; it leaves only what it joined.
+// Joins or leaves a multicast group for `sock`: lwIP's membership (IGMP
+// or MLD, on the lwIP engine; the port's MAC filter follows) and the
+// socket's own filter on its home engine (a group's datagrams reach only
+// its members). A socket joins a group once; it leaves only what it joined.
 int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, bool join, LPINT lpErrno) noexcept
 {
     if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
     auto it =
         std::find_if(sock.groups.begin(), sock.groups.end(), [&](const Endpoint& g) { return g.same_address(group); });
-    ControlCall call;
-    call.group = group;
+    ControlCall membership; // lwIP's, on its engine
+    membership.group = group;
+    ControlCall filter; // the socket's own, on its home engine
+    filter.group = group;
+    filter.value = join ? 1 : 0;
     if (join) {
         if (it != sock.groups.end()) return fail(lpErrno, WSAEADDRINUSE);
-        if (const int error = rt.control(0, Op::join, &sock, call); error != 0) return fail(lpErrno, error);
+        if (const int error = rt.control(0, Op::join, &sock, membership); error != 0) return fail(lpErrno, error);
+        rt.control(sock.home_engine, Op::filter_group, &sock, filter);
         sock.groups.push_back(group);
     } else {
         if (it == sock.groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
-        rt.control(0, Op::leave, &sock, call);
+        rt.control(sock.home_engine, Op::filter_group, &sock, filter);
+        rt.control(0, Op::leave, &sock, membership);
         sock.groups.erase(it);
     }
     return succeed(lpErrno);
@@ -884,7 +890,11 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         stream_options_changed(*sock);
         return succeed(lpErrno);
     }
-    if (level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP)) {
+    const bool ipv4_membership = level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP);
+    const bool ipv6_membership =
+        level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP);
+    if ((ipv4_membership || ipv6_membership) && sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+    if (ipv4_membership) {
         if (sock->family != 4) return fail(lpErrno, WSAEINVAL);
         if (optlen < static_cast<int>(sizeof(ip_mreq))) return fail(lpErrno, WSAEFAULT);
         ip_mreq mreq;
@@ -897,7 +907,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     }
     // ipv6mr_interface is not checked, as imr_interface is not: the
     // process has the one interface, whatever index the caller names.
-    if (level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP)) {
+    if (ipv6_membership) {
         if (sock->family != 6) return fail(lpErrno, WSAEINVAL);
         if (optlen < static_cast<int>(sizeof(ipv6_mreq))) return fail(lpErrno, WSAEFAULT);
         ipv6_mreq mreq;

@@ -416,6 +416,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->engine_takes_alone = false;
     s->rcv_drops.store(0);
     s->groups.clear();
+    s->member_groups.clear(); // no engine reads it: the socket is in no table yet
     s->listening.store(false);
     s->connecting.store(false);
     s->linger_seconds.store(-1);

@@ -198,6 +198,8 @@ struct Socket {
     bool engine_takes_alone = false;
     Request* fifo_tail = nullptr;
     Socket* next_on_port = nullptr;
+    // The multicast groups whose datagrams this socket receives (Op::filter_group).
+    std::vector<Endpoint> member_groups;
     void* lwip_pcb = nullptr; // lwIP engine's
     void* stream = nullptr;   // lwIP engine's: the stream socket's connection (api/stream_engine.cc)
     bool in_table = false;

@@ -64,6 +64,17 @@ QueuedDatagram queued_entry(const stack::UdpDatagram& d) noexcept
     return std::bit_cast<QueuedDatagram>(words);
 }
 
+// A group's datagrams reach only the sockets that joined it, as on
+// Windows (RFC 3376's per-socket reception state: a socket that joined
+// nothing receives no group), not every socket bound to the port as
+// Linux does by default; broadcast reaches every socket on the port.
+bool receives(const Socket& s, const Endpoint& destination) noexcept
+{
+    if (!destination.is_ipv4_multicast() && !destination.is_ipv6_multicast()) return true;
+    return std::any_of(s.member_groups.begin(), s.member_groups.end(),
+                       [&](const Endpoint& g) { return g.same_address(destination); });
+}
+
 Endpoint destination_of(const stack::UdpDatagram& d)
 {
     Endpoint e;
@@ -225,7 +236,7 @@ void SocketEngine::execute_stream(const Submission& s) noexcept
 void SocketEngine::execute(const Submission& s) noexcept
 {
     if (streams_ && s.socket != nullptr && s.socket->is_stream() && s.op != Op::notify && s.op != Op::call &&
-        s.op != Op::drop_sender && s.op != Op::join && s.op != Op::leave) {
+        s.op != Op::drop_sender && s.op != Op::join && s.op != Op::leave && s.op != Op::filter_group) {
         execute_stream(s);
         return;
     }
@@ -262,6 +273,18 @@ void SocketEngine::execute(const Submission& s) noexcept
             ok = s.op == Op::join ? lwip_->join_ipv6_group(call.group.addr) : lwip_->leave_ipv6_group(call.group.addr);
         }
         answer(call, ok ? 0 : (s.op == Op::join ? WSAENOBUFS : WSAEADDRNOTAVAIL));
+        break;
+    }
+    case Op::filter_group: {
+        auto& call = *static_cast<ControlCall*>(s.arg);
+        auto& groups = s.socket->member_groups;
+        if (call.value != 0)
+            groups.push_back(call.group);
+        else
+            groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                        [&](const Endpoint& g) { return g.same_address(call.group); }),
+                         groups.end());
+        answer(call, 0);
         break;
     }
     case Op::placement: {
@@ -700,12 +723,13 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) no
         if (d[i].dst_multicast != 0) {
             const bool copied = first_sight && fan_out(d[i]);
             // Every socket bound to the port (wildcard or the group itself)
-            // gets its own reference to the one mbuf.
+            // that receives it gets its own reference to the one mbuf.
             const Endpoint group = destination_of(d[i]);
             Socket* targets[16];
             unsigned count = 0;
             for (Socket* s = by_port_[d[i].dst_port]; s != nullptr && count < 16; s = s->next_on_port)
-                if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)))
+                if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)) &&
+                    receives(*s, group))
                     targets[count++] = s;
             if (count == 0) {
                 if (copied)

@@ -47,14 +47,14 @@ class Runtime;
 struct ControlCall {
     std::atomic<bool> done{false};
     int result = 0;
-    Endpoint group;                    // join/leave
+    Endpoint group;                    // join/leave/filter_group
     uint16_t port = 0;                 // placement: the UDP port
     int16_t home = -1;                 // placement: the engine of the port's first socket, -1: none left
     uint64_t engines = 0;              // placement: engines holding a port-shared socket (bit per engine)
     uint64_t present = 0;              // placement: engines holding any socket on the port
     LPWSAOVERLAPPED target = nullptr;  // cancel
     DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
-    int value = 0;                     // listen: the backlog; drained: the answer (1: every byte acknowledged)
+    int value = 0;                     // listen: the backlog; drained: 1 when all acked; filter_group: 1 add
     void (*function)(void*) = nullptr; // call
     int (*poll)(void*) = nullptr;      // poll: run after every poll until nonzero
     void* context = nullptr;
@@ -67,6 +67,8 @@ struct ControlCall {
 // finds no socket here is handed there instead of going to lwIP), the
 // engines whose port-shared sockets split its flows by software RSS (0: not
 // spread), and every engine with a socket on it (multicast goes to each).
+// filter_group: on the socket's home engine, add a group to (or remove
+// one from) the groups whose datagrams the socket receives.
 // call: run an application function on this engine (ringsock_run_on_engine).
 // poll: run one after each of the engine's polls until it returns nonzero,
 // answered then (ringsock_poll_on_engine); end_polls: answer every poller
@@ -84,6 +86,7 @@ enum class Op : uint32_t {
     join,
     leave,
     drop_sender,
+    filter_group,
     placement,
     call,
     poll,

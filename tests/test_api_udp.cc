@@ -694,10 +694,55 @@ TEST_F(Api, Ipv6MulticastReachesAMemberSocket)
     closesocket(after);
 }
 
+// A group's datagrams reach only the sockets that joined it (as on
+// Windows; Linux by default gives them to every socket on the port), and
+// the subnet's broadcast reaches every socket bound to the port. Two
+// sockets share port 7124 (SO_REUSEADDR), one a member of 239.1.2.5.
+TEST_F(Api, AGroupsDatagramsReachOnlyItsMembersAndBroadcastEveryone)
+{
+    SOCKET sockets[2];
+    for (SOCKET& s : sockets) {
+        s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+        ASSERT_NE(s, INVALID_SOCKET);
+        const int on = 1;
+        ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&on), sizeof(on)), 0);
+        sockaddr_in local = address("0.0.0.0", 7124);
+        ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+        const int timeout_ms = 5000;
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    }
+    const SOCKET member = sockets[0], other = sockets[1];
+    ip_mreq mreq{};
+    ASSERT_EQ(inet_pton(AF_INET, "239.1.2.5", &mreq.imr_multiaddr), 1);
+    ASSERT_EQ(setsockopt(member, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&mreq), sizeof(mreq)), 0);
+    kernel_sends(7124, "17", 40024, "239.1.2.5");
+    char b[64];
+    EXPECT_EQ(recv(member, b, sizeof(b), 0), 17) << WSAGetLastError();
+    // Both sockets are routed in the same pass: had the other one been
+    // given the datagram, it would be queued by now.
+    u_long queued = 1;
+    ASSERT_EQ(ioctlsocket(other, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u) << "a socket that did not join received the group's datagram";
+
+    kernel_sends(7124, "19", 40024, "198.18.0.255");
+    for (SOCKET s : sockets)
+        EXPECT_EQ(recv(s, b, sizeof(b), 0), 19) << WSAGetLastError();
+
+    // Once it left, the member receives the group no more either.
+    ASSERT_EQ(setsockopt(member, IPPROTO_IP, IP_DROP_MEMBERSHIP, reinterpret_cast<const char*>(&mreq), sizeof(mreq)),
+              0);
+    kernel_sends(7124, "21", 40024, "239.1.2.5");
+    kernel_sends(7124, "23", 40024, "198.18.0.255");
+    EXPECT_EQ(recv(member, b, sizeof(b), 0), 23) << "the group's 21 bytes came first";
+    for (SOCKET s : sockets)
+        closesocket(s);
+}
+
 // What the membership options refuse, and with which code: an option of
 // the other family (WSAEINVAL), a short value (WSAEFAULT), an address that
 // is not a group (WSAEINVAL), a second join of a group (WSAEADDRINUSE),
-// and leaving a group the socket did not join (WSAEADDRNOTAVAIL).
+// leaving a group the socket did not join (WSAEADDRNOTAVAIL), and either
+// option on a stream socket (WSAENOPROTOOPT).
 TEST_F(Api, MembershipOptionsRefuseWhatTheyCannotJoinOrLeave)
 {
     SOCKET v4 = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
@@ -736,6 +781,10 @@ TEST_F(Api, MembershipOptionsRefuseWhatTheyCannotJoinOrLeave)
     EXPECT_EQ(set6(v6, IPV6_DROP_MEMBERSHIP, m6), WSAEADDRNOTAVAIL) << "left already";
     EXPECT_EQ(set4(v4, IP_DROP_MEMBERSHIP, m4), 0);
     EXPECT_EQ(set4(v4, IP_DROP_MEMBERSHIP, m4), WSAEADDRNOTAVAIL);
+    SOCKET stream = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, 0);
+    ASSERT_NE(stream, INVALID_SOCKET);
+    EXPECT_EQ(set4(stream, IP_ADD_MEMBERSHIP, m4), WSAENOPROTOOPT) << "a datagram option";
+    closesocket(stream);
     closesocket(v4);
     closesocket(v6);
 }

@@ -71,6 +71,8 @@ def main():
             sock.bind(("198.18.0.1", a.src_port + f if a.src_port else 0))
             if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("198.18.0.1"))
+            if a.dst.endswith(".255"):  # the subnet's broadcast
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             socks.append(sock)
         time.sleep(a.delay)
         for sock in socks:
