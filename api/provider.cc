@@ -890,6 +890,15 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         stream_options_changed(*sock);
         return succeed(lpErrno);
     }
+    if ((level == IPPROTO_IP && optname == IP_MULTICAST_TTL) ||
+        (level == IPPROTO_IPV6 && optname == IPV6_MULTICAST_HOPS)) {
+        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+        if (sock->family != (level == IPPROTO_IP ? 4 : 6)) return fail(lpErrno, WSAEINVAL);
+        if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+        if (value < 0 || value > 255) return fail(lpErrno, WSAEINVAL);
+        sock->multicast_ttl.store(static_cast<uint8_t>(value), std::memory_order_relaxed);
+        return succeed(lpErrno);
+    }
     const bool ipv4_membership = level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP);
     const bool ipv6_membership =
         level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP);
@@ -941,6 +950,14 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         const linger l{static_cast<u_short>(seconds >= 0 ? 1 : 0), static_cast<u_short>(seconds >= 0 ? seconds : 0)};
         std::memcpy(optval, &l, sizeof(l));
         *optlen = sizeof(l);
+        return succeed(lpErrno);
+    }
+    if (((level == IPPROTO_IP && optname == IP_MULTICAST_TTL && sock->family == 4) ||
+         (level == IPPROTO_IPV6 && optname == IPV6_MULTICAST_HOPS && sock->family == 6)) &&
+        !sock->is_stream()) {
+        value = sock->multicast_ttl.load(std::memory_order_relaxed);
+        std::memcpy(optval, &value, sizeof(int));
+        *optlen = sizeof(int);
         return succeed(lpErrno);
     }
     if (level != SOL_SOCKET) return fail(lpErrno, WSAENOPROTOOPT);

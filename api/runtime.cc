@@ -393,6 +393,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->overlapped_capable = overlapped;
     s->nonblocking.store(false);
     s->rcvtimeo_ms.store(0);
+    s->multicast_ttl.store(1);
     s->rcvbuf.store(65536);
     s->sndbuf.store(65536);
     s->reuseaddr = false;

@@ -116,6 +116,9 @@ struct Socket {
     bool overlapped_capable = true; // created with WSA_FLAG_OVERLAPPED
     std::atomic<bool> nonblocking{false};
     std::atomic<uint32_t> rcvtimeo_ms{0};
+    // IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: 1 keeps a group's datagrams
+    // on the link unless the application asks for more (Winsock's default).
+    std::atomic<uint8_t> multicast_ttl{1};
     std::atomic<int32_t> rcvbuf{65536};
     std::atomic<int32_t> sndbuf{65536};
     bool reuseaddr = false;

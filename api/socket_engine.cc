@@ -876,7 +876,8 @@ void SocketEngine::post_send(Request& r) noexcept
         return;
     }
     const SegmentsOf<stack::ConstSegment> seg(r);
-    const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg.data(), r.buffer_count, r.total_length);
+    const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg.data(), r.buffer_count, r.total_length,
+                                                     s.multicast_ttl.load(std::memory_order_relaxed));
     switch (result) {
     case stack::UdpSendResult::sent:
         counters_.sent.add(1);

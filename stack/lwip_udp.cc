@@ -43,7 +43,7 @@ LwipUdpSender::~LwipUdpSender()
 }
 
 UdpSendResult LwipUdpSender::send(const std::array<uint8_t, 16>& to, uint16_t port, const ConstSegment* segments,
-                                  std::size_t count, std::size_t total) noexcept
+                                  std::size_t count, std::size_t total, uint8_t multicast_ttl) noexcept
 {
     if (pcb_ == nullptr) return UdpSendResult::no_memory;
     if (total > 0xffff - 8 - (family_ == 6 ? 40 : 20)) return UdpSendResult::too_big;
@@ -56,6 +56,7 @@ UdpSendResult LwipUdpSender::send(const std::array<uint8_t, 16>& to, uint16_t po
         offset += segments[i].length;
     }
     const ip_addr_t dst = to_lwip(family_, to);
+    udp_set_multicast_ttl(pcb_, multicast_ttl);
     const err_t err = udp_sendto(pcb_, p, &dst, port);
     pbuf_free(p);
     switch (err) {

@@ -30,9 +30,10 @@ public:
     LwipUdpSender& operator=(const LwipUdpSender&) = delete;
 
     bool ok() const noexcept { return pcb_ != nullptr; }
-    // Gathers `segments` into one datagram for `to`:`port`.
+    // Gathers `segments` into one datagram for `to`:`port`; to a group, it
+    // leaves with TTL (hop limit) `multicast_ttl`.
     UdpSendResult send(const std::array<uint8_t, 16>& to, uint16_t port, const ConstSegment* segments,
-                       std::size_t count, std::size_t total) noexcept;
+                       std::size_t count, std::size_t total, uint8_t multicast_ttl) noexcept;
 
 private:
     udp_pcb* pcb_ = nullptr;

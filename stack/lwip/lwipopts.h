@@ -97,6 +97,10 @@
 /* ---- Transport ---------------------------------------------------------- */
 #define LWIP_RAW                        1
 #define LWIP_UDP                        1
+/* What the send fast path writes (stack/udp_frame.hh): a socket's datagrams
+ * leave with one TTL (hop limit) whichever path built them. A group's TTL
+ * is the socket's IP_MULTICAST_TTL, set per send (stack/lwip_udp.cc). */
+#define UDP_TTL                         64
 #define LWIP_UDPLITE                    0
 #define LWIP_TCP                        1
 #define LWIP_CALLBACK_API               1

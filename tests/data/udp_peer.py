@@ -6,7 +6,9 @@ datagram k is (k + i) % 256 so a test can check order and contents. With
 --flows N, the same datagrams from each of N source ports counting up from
 --src-port (N flows, as RSS tells them apart).
 recv: prints each datagram received on --port as "<len> <hex>" until --count
-arrived or --timeout passed; exits 0 only when all arrived.
+arrived or --timeout passed; exits 0 only when all arrived. With --group, a
+member of that IPv4 or IPv6 group on eth0 receives the group's datagrams;
+with --show-ttl each line ends in "ttl=N", the TTL (hop limit) it came with.
 """
 import argparse
 import socket
@@ -40,6 +42,8 @@ def main():
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--count", type=int, default=1)
     r.add_argument("--timeout", type=float, default=5.0)
+    r.add_argument("--group", help="join this multicast group on eth0 and receive its datagrams")
+    r.add_argument("--show-ttl", action="store_true", help="print each datagram's TTL (hop limit)")
     a = p.parse_args()
 
     if a.cmd == "send":
@@ -81,8 +85,23 @@ def main():
                 time.sleep(a.gap)
         return 0
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("198.18.0.1", a.port))
+    ipv6 = a.group is not None and ":" in a.group
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if a.group is None:
+        sock.bind(("198.18.0.1", a.port))
+    elif ipv6:
+        sock.bind(("::", a.port))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                        socket.inet_pton(socket.AF_INET6, a.group) + struct.pack("@I", socket.if_nametoindex("eth0")))
+    else:
+        sock.bind((a.group, a.port))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        socket.inet_aton(a.group) + socket.inet_aton("198.18.0.1"))
+    # Linux's values where Python names none: IP_RECVTTL 12, IP_TTL 2,
+    # IPV6_RECVHOPLIMIT 51, IPV6_HOPLIMIT 52.
+    ttl_cmsg = (socket.IPPROTO_IPV6, 52) if ipv6 else (socket.IPPROTO_IP, 2)
+    if a.show_ttl:
+        sock.setsockopt(ttl_cmsg[0], 51 if ipv6 else 12, 1)
     print("ready", flush=True)
     deadline = time.time() + a.timeout
     got = 0
@@ -92,10 +111,11 @@ def main():
             return 1
         sock.settimeout(left)
         try:
-            data, _ = sock.recvfrom(65536)
+            data, ancillary, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(4))
         except socket.timeout:
             return 1
-        print(len(data), data.hex(), flush=True)
+        ttl = [struct.unpack("@i", d[:4])[0] for level, kind, d in ancillary if (level, kind) == ttl_cmsg]
+        print(len(data), data.hex(), *(["ttl=%d" % ttl[0]] if a.show_ttl and ttl else []), flush=True)
         got += 1
     return 0
 
