@@ -890,6 +890,13 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         stream_options_changed(*sock);
         return succeed(lpErrno);
     }
+    // An IPv6 socket here receives and sends IPv6 only: Winsock's default
+    // (TRUE) is accepted, dual stack (FALSE) is not offered.
+    if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY) {
+        if (sock->family != 6) return fail(lpErrno, WSAEINVAL);
+        if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+        return value != 0 ? succeed(lpErrno) : fail(lpErrno, WSAEINVAL);
+    }
     if ((level == IPPROTO_IP && optname == IP_MULTICAST_TTL) ||
         (level == IPPROTO_IPV6 && optname == IPV6_MULTICAST_HOPS)) {
         if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
@@ -950,6 +957,12 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         const linger l{static_cast<u_short>(seconds >= 0 ? 1 : 0), static_cast<u_short>(seconds >= 0 ? seconds : 0)};
         std::memcpy(optval, &l, sizeof(l));
         *optlen = sizeof(l);
+        return succeed(lpErrno);
+    }
+    if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY && sock->family == 6) {
+        value = 1;
+        std::memcpy(optval, &value, sizeof(int));
+        *optlen = sizeof(int);
         return succeed(lpErrno);
     }
     if (((level == IPPROTO_IP && optname == IP_MULTICAST_TTL && sock->family == 4) ||

@@ -803,6 +803,34 @@ TEST_F(Api, AGroupsDatagramsReachOnlyItsMembersAndBroadcastEveryone)
         closesocket(s);
 }
 
+// IPV6_V6ONLY: an IPv6 socket is IPv6 only, Winsock's default; asking
+// for dual stack is refused (not offered), as is the option on IPv4.
+TEST_F(Api, AnIpv6SocketIsIpv6OnlyAndSaysSo)
+{
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    SOCKET v4 = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    ASSERT_NE(v6, INVALID_SOCKET);
+    ASSERT_NE(v4, INVALID_SOCKET);
+    int only = 0, length = sizeof(int);
+    ASSERT_EQ(getsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<char*>(&only), &length), 0);
+    EXPECT_EQ(only, 1);
+    EXPECT_EQ(length, static_cast<int>(sizeof(int)));
+    only = 1;
+    EXPECT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), sizeof(int)), 0);
+    only = 0;
+    EXPECT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), sizeof(int)),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL) << "dual stack is not offered";
+    EXPECT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), 2), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    only = 1;
+    EXPECT_EQ(setsockopt(v4, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), sizeof(int)),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    closesocket(v4);
+    closesocket(v6);
+}
+
 // What the membership options refuse, and with which code: an option of
 // the other family (WSAEINVAL), a short value (WSAEFAULT), an address that
 // is not a group (WSAEINVAL), a second join of a group (WSAEADDRINUSE),
