@@ -3,6 +3,7 @@
 // and moves *lpErrno into the thread's last error.
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 
@@ -776,6 +777,19 @@ int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT 
 
 namespace {
 
+// The group of the ip_mreq (family 4) or ipv6_mreq (6) in `optval`: 0, or
+// WSAEFAULT (too short) or WSAEINVAL (not a group). The interface after
+// the group is not read: the process has the one interface, whatever
+// index or address the caller names.
+int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& group) noexcept
+{
+    static_assert(offsetof(ip_mreq, imr_multiaddr) == 0 && offsetof(ipv6_mreq, ipv6mr_multiaddr) == 0);
+    if (optlen < static_cast<int>(family == 4 ? sizeof(ip_mreq) : sizeof(ipv6_mreq))) return WSAEFAULT;
+    group.family = family;
+    std::memcpy(group.addr.data(), optval, family == 4 ? 4 : 16);
+    return (family == 4 ? group.is_ipv4_multicast() : group.is_ipv6_multicast()) ? 0 : WSAEINVAL;
+}
+
 // Joins or leaves a multicast group for `sock`: lwIP's membership (IGMP
 // or MLD, on the lwIP engine; the port's MAC filter follows) and the
 // socket's own filter on its home engine (a group's datagrams reach only
@@ -909,30 +923,14 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     const bool ipv4_membership = level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP);
     const bool ipv6_membership =
         level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP);
-    if ((ipv4_membership || ipv6_membership) && sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
-    if (ipv4_membership) {
-        if (sock->family != 4) return fail(lpErrno, WSAEINVAL);
-        if (optlen < static_cast<int>(sizeof(ip_mreq))) return fail(lpErrno, WSAEFAULT);
-        ip_mreq mreq;
-        std::memcpy(&mreq, optval, sizeof(mreq));
+    if (ipv4_membership || ipv6_membership) {
+        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+        const uint8_t family = ipv4_membership ? 4 : 6;
+        if (sock->family != family) return fail(lpErrno, WSAEINVAL);
         Endpoint group;
-        group.family = 4;
-        std::memcpy(group.addr.data(), &mreq.imr_multiaddr, 4);
-        if (!group.is_ipv4_multicast()) return fail(lpErrno, WSAEINVAL);
-        return change_membership(rt, *sock, group, optname == IP_ADD_MEMBERSHIP, lpErrno);
-    }
-    // ipv6mr_interface is not checked, as imr_interface is not: the
-    // process has the one interface, whatever index the caller names.
-    if (ipv6_membership) {
-        if (sock->family != 6) return fail(lpErrno, WSAEINVAL);
-        if (optlen < static_cast<int>(sizeof(ipv6_mreq))) return fail(lpErrno, WSAEFAULT);
-        ipv6_mreq mreq;
-        std::memcpy(&mreq, optval, sizeof(mreq));
-        Endpoint group;
-        group.family = 6;
-        std::memcpy(group.addr.data(), &mreq.ipv6mr_multiaddr, 16);
-        if (!group.is_ipv6_multicast()) return fail(lpErrno, WSAEINVAL);
-        return change_membership(rt, *sock, group, optname == IPV6_ADD_MEMBERSHIP, lpErrno);
+        if ((error = group_of_request(family, optval, optlen, group)) != 0) return fail(lpErrno, error);
+        const bool join = ipv4_membership ? optname == IP_ADD_MEMBERSHIP : optname == IPV6_ADD_MEMBERSHIP;
+        return change_membership(rt, *sock, group, join, lpErrno);
     }
     return fail(lpErrno, WSAENOPROTOOPT);
 }
