@@ -790,32 +790,68 @@ int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& g
     return (family == 4 ? group.is_ipv4_multicast() : group.is_ipv6_multicast()) ? 0 : WSAEINVAL;
 }
 
-// Joins or leaves a multicast group for `sock`: lwIP's membership (IGMP
-// or MLD, on the lwIP engine; the port's MAC filter follows) and the
-// socket's own filter on its home engine (a group's datagrams reach only
-// its members). A socket joins a group once; it leaves only what it joined.
-int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, bool join, LPINT lpErrno) noexcept
+// The socket's membership of a group changed (`m`) or ended (null): the
+// home engine's copy follows.
+void filter_on_engine(Runtime& rt, Socket& sock, const Endpoint& group, Membership* m) noexcept
+{
+    Membership ended{group, {}};
+    ControlCall filter;
+    filter.value = m != nullptr ? 1 : 0;
+    filter.context = m != nullptr ? m : &ended;
+    rt.control(sock.home_engine, Op::filter_group, &sock, filter);
+}
+
+// Joins or leaves a multicast group for `sock`, from any source (`source`
+// of family 0) or from one: lwIP's membership (IGMP or MLD, on the lwIP
+// engine; the port's MAC filter follows) on the first join and the last
+// leave, and the socket's own filter on its home engine (a group's
+// datagrams reach only its members, from the sources they listed). A group
+// is joined either way, not both (WSAEINVAL); a second join of the same
+// (group, source) fails with WSAEADDRINUSE, a leave of what was not
+// joined with WSAEADDRNOTAVAIL; dropping the group drops its sources too.
+int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, const Endpoint& source, bool join,
+                      LPINT lpErrno) noexcept
 {
     if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
-    auto it =
-        std::find_if(sock.groups.begin(), sock.groups.end(), [&](const Endpoint& g) { return g.same_address(group); });
+    const bool any_source = source.family == 0;
+    auto it = std::find_if(sock.groups.begin(), sock.groups.end(),
+                           [&](const Membership& m) { return m.group.same_address(group); });
     ControlCall membership; // lwIP's, on its engine
     membership.group = group;
-    ControlCall filter; // the socket's own, on its home engine
-    filter.group = group;
-    filter.value = join ? 1 : 0;
     if (join) {
-        if (it != sock.groups.end()) return fail(lpErrno, WSAEADDRINUSE);
-        if (const int error = rt.control(0, Op::join, &sock, membership); error != 0) return fail(lpErrno, error);
-        rt.control(sock.home_engine, Op::filter_group, &sock, filter);
-        sock.groups.push_back(group);
-    } else {
-        if (it == sock.groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
-        rt.control(sock.home_engine, Op::filter_group, &sock, filter);
-        rt.control(0, Op::leave, &sock, membership);
-        sock.groups.erase(it);
+        if (it == sock.groups.end()) {
+            if (const int error = rt.control(0, Op::join, &sock, membership); error != 0) return fail(lpErrno, error);
+            Membership m{group, {}};
+            if (!any_source) m.sources.push_back(source);
+            sock.groups.push_back(std::move(m));
+            filter_on_engine(rt, sock, group, &sock.groups.back());
+            return succeed(lpErrno);
+        }
+        if (any_source != it->sources.empty()) return fail(lpErrno, WSAEINVAL); // the group's other way
+        if (any_source || std::any_of(it->sources.begin(), it->sources.end(),
+                                      [&](const Endpoint& e) { return e.same_address(source); }))
+            return fail(lpErrno, WSAEADDRINUSE);
+        if (it->sources.size() == Membership::kMaxSources) return fail(lpErrno, WSAENOBUFS);
+        it->sources.push_back(source);
+        filter_on_engine(rt, sock, group, &*it);
+        return succeed(lpErrno);
     }
+    if (it == sock.groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
+    if (!any_source) {
+        if (it->sources.empty()) return fail(lpErrno, WSAEINVAL); // joined from any source
+        auto listed = std::find_if(it->sources.begin(), it->sources.end(),
+                                   [&](const Endpoint& e) { return e.same_address(source); });
+        if (listed == it->sources.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
+        it->sources.erase(listed);
+        if (!it->sources.empty()) {
+            filter_on_engine(rt, sock, group, &*it);
+            return succeed(lpErrno);
+        }
+    }
+    filter_on_engine(rt, sock, group, nullptr);
+    rt.control(0, Op::leave, &sock, membership);
+    sock.groups.erase(it);
     return succeed(lpErrno);
 }
 
@@ -930,7 +966,23 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         Endpoint group;
         if ((error = group_of_request(family, optval, optlen, group)) != 0) return fail(lpErrno, error);
         const bool join = ipv4_membership ? optname == IP_ADD_MEMBERSHIP : optname == IPV6_ADD_MEMBERSHIP;
-        return change_membership(rt, *sock, group, join, lpErrno);
+        return change_membership(rt, *sock, group, Endpoint{}, join, lpErrno);
+    }
+    // Source-specific (IPv4): the socket filters by source; lwIP reports
+    // the group as IGMPv2 does, with no source list (see README).
+    if (level == IPPROTO_IP && (optname == IP_ADD_SOURCE_MEMBERSHIP || optname == IP_DROP_SOURCE_MEMBERSHIP)) {
+        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+        if (sock->family != 4) return fail(lpErrno, WSAEINVAL);
+        if (optlen < static_cast<int>(sizeof(ip_mreq_source))) return fail(lpErrno, WSAEFAULT);
+        Endpoint group;
+        if ((error = group_of_request(4, optval, optlen, group)) != 0) return fail(lpErrno, error);
+        ip_mreq_source request;
+        std::memcpy(&request, optval, sizeof(request));
+        Endpoint source;
+        source.family = 4;
+        std::memcpy(source.addr.data(), &request.imr_sourceaddr, 4);
+        if (source.is_any() || source.is_ipv4_multicast() || source.addr[0] == 255) return fail(lpErrno, WSAEINVAL);
+        return change_membership(rt, *sock, group, source, optname == IP_ADD_SOURCE_MEMBERSHIP, lpErrno);
     }
     return fail(lpErrno, WSAENOPROTOOPT);
 }

@@ -480,9 +480,9 @@ void Runtime::close_socket(Socket& s)
         ControlCall drop;
         control(0, Op::drop_sender, &s, drop);
     }
-    for (const Endpoint& group : s.groups) {
+    for (const Membership& m : s.groups) {
         ControlCall leave;
-        leave.group = group;
+        leave.group = m.group;
         control(0, Op::leave, &s, leave);
     }
     // Requests still in a submission ring complete (aborted) when their

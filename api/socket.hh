@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -106,6 +107,14 @@ struct Request {
     bool capture(const WSABUF* bufs, uint32_t count) noexcept;
 };
 
+// A multicast group a socket joined: from any source (no sources listed)
+// or, joined by IP_ADD_SOURCE_MEMBERSHIP, from the sources listed only.
+struct Membership {
+    Endpoint group;
+    std::vector<Endpoint> sources;
+    static constexpr std::size_t kMaxSources = 64; // bounds the engine's scan per datagram
+};
+
 struct Socket {
     // ---- any thread ----------------------------------------------------
     std::atomic<uint32_t> generation{0};
@@ -163,7 +172,7 @@ struct Socket {
     alignas(64) std::atomic<int64_t> enqueued_bytes{0};
     alignas(64) std::atomic<int64_t> dequeued_bytes{0};
     alignas(64) std::atomic<uint64_t> rcv_drops{0};
-    std::vector<Endpoint> groups; // joined multicast groups (control path, under the runtime's mutex)
+    std::vector<Membership> groups; // joined multicast groups (control path, under the runtime's mutex)
     // Stream sockets (SOCK_STREAM). `connected` above means established.
     std::atomic<bool> listening{false};
     std::atomic<bool> connecting{false};
@@ -201,8 +210,9 @@ struct Socket {
     bool engine_takes_alone = false;
     Request* fifo_tail = nullptr;
     Socket* next_on_port = nullptr;
-    // The multicast groups whose datagrams this socket receives (Op::filter_group).
-    std::vector<Endpoint> member_groups;
+    // The multicast groups whose datagrams this socket receives: the home
+    // engine's copy of `groups` (Op::filter_group).
+    std::vector<Membership> member_groups;
     void* lwip_pcb = nullptr; // lwIP engine's
     void* stream = nullptr;   // lwIP engine's: the stream socket's connection (api/stream_engine.cc)
     bool in_table = false;

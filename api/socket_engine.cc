@@ -64,15 +64,24 @@ QueuedDatagram queued_entry(const stack::UdpDatagram& d) noexcept
     return std::bit_cast<QueuedDatagram>(words);
 }
 
-// A group's datagrams reach only the sockets that joined it, as on
-// Windows (RFC 3376's per-socket reception state: a socket that joined
-// nothing receives no group), not every socket bound to the port as
-// Linux does by default; broadcast reaches every socket on the port.
-bool receives(const Socket& s, const Endpoint& destination) noexcept
+// A group's datagrams reach only the sockets that joined it, from a
+// source they listed if they listed any, as on Windows (RFC 3376's
+// per-socket reception state: a socket that joined nothing receives no
+// group), not every socket bound to the port as Linux does by default;
+// broadcast reaches every socket on the port.
+bool receives(const Socket& s, const Endpoint& destination, const stack::UdpDatagram& d) noexcept
 {
     if (!destination.is_ipv4_multicast() && !destination.is_ipv6_multicast()) return true;
-    return std::any_of(s.member_groups.begin(), s.member_groups.end(),
-                       [&](const Endpoint& g) { return g.same_address(destination); });
+    for (const Membership& m : s.member_groups) {
+        if (!m.group.same_address(destination)) continue;
+        if (m.sources.empty()) return true;
+        Endpoint source;
+        source.family = d.family;
+        source.addr = d.src;
+        return std::any_of(m.sources.begin(), m.sources.end(),
+                           [&](const Endpoint& listed) { return listed.same_address(source); });
+    }
+    return false;
 }
 
 Endpoint destination_of(const stack::UdpDatagram& d)
@@ -278,12 +287,16 @@ void SocketEngine::execute(const Submission& s) noexcept
     case Op::filter_group: {
         auto& call = *static_cast<ControlCall*>(s.arg);
         auto& groups = s.socket->member_groups;
-        if (call.value != 0)
-            groups.push_back(call.group);
-        else
-            groups.erase(std::remove_if(groups.begin(), groups.end(),
-                                        [&](const Endpoint& g) { return g.same_address(call.group); }),
-                         groups.end());
+        const auto* membership = static_cast<const Membership*>(call.context);
+        auto it = std::find_if(groups.begin(), groups.end(),
+                               [&](const Membership& m) { return m.group.same_address(membership->group); });
+        if (call.value == 0) {
+            if (it != groups.end()) groups.erase(it);
+        } else if (it != groups.end()) {
+            *it = *membership;
+        } else {
+            groups.push_back(*membership);
+        }
         answer(call, 0);
         break;
     }
@@ -729,7 +742,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) no
             unsigned count = 0;
             for (Socket* s = by_port_[d[i].dst_port]; s != nullptr && count < 16; s = s->next_on_port)
                 if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)) &&
-                    receives(*s, group))
+                    receives(*s, group, d[i]))
                     targets[count++] = s;
             if (count == 0) {
                 if (copied)

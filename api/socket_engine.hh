@@ -54,10 +54,10 @@ struct ControlCall {
     uint64_t present = 0;              // placement: engines holding any socket on the port
     LPWSAOVERLAPPED target = nullptr;  // cancel
     DWORD cancel_error = 0;            // cancel: the status the cancelled request gets
-    int value = 0;                     // listen: the backlog; drained: 1 when all acked; filter_group: 1 add
+    int value = 0;                     // listen: the backlog; drained: 1 when all acked; filter_group: 1 set, 0 drop
     void (*function)(void*) = nullptr; // call
     int (*poll)(void*) = nullptr;      // poll: run after every poll until nonzero
-    void* context = nullptr;
+    void* context = nullptr;           // call, poll: the function's; filter_group: the Membership
 };
 
 // notify: a request that completed at once in the application's thread;
@@ -67,8 +67,8 @@ struct ControlCall {
 // finds no socket here is handed there instead of going to lwIP), the
 // engines whose port-shared sockets split its flows by software RSS (0: not
 // spread), and every engine with a socket on it (multicast goes to each).
-// filter_group: on the socket's home engine, add a group to (or remove
-// one from) the groups whose datagrams the socket receives.
+// filter_group: on the socket's home engine, set (or drop) the socket's
+// Membership (`context`) of a group, whose datagrams it receives.
 // call: run an application function on this engine (ringsock_run_on_engine).
 // poll: run one after each of the engine's polls until it returns nonzero,
 // answered then (ringsock_poll_on_engine); end_polls: answer every poller

@@ -65,6 +65,7 @@ static_assert(offsetof(sockaddr_in6, sin6_flowinfo) == 4 && offsetof(sockaddr_in
               offsetof(sockaddr_in6, sin6_scope_id) == 24);
 static_assert(sizeof(sockaddr_storage) == 128 && sizeof(in_addr) == 4 && sizeof(in6_addr) == 16);
 static_assert(sizeof(ip_mreq) == 8);
+static_assert(sizeof(ip_mreq_source) == 12 && offsetof(ip_mreq_source, imr_sourceaddr) == 4);
 static_assert(sizeof(ipv6_mreq) == 20 && offsetof(ipv6_mreq, ipv6mr_interface) == 16);
 static_assert(sizeof(WSATHREADID) == 16);
 static_assert(AF_INET == 2 && AF_INET6 == 23 && SOCK_STREAM == 1 && SOCK_DGRAM == 2 && IPPROTO_UDP == 17);
@@ -85,6 +86,7 @@ static_assert(MSG_OOB == 1 && MSG_PEEK == 2 && MSG_PARTIAL == 0x8000);
 static_assert(SD_RECEIVE == 0 && SD_SEND == 1 && SD_BOTH == 2);
 static_assert(SOL_SOCKET == 0xffff && SO_RCVBUF == 0x1002 && SO_SNDBUF == 0x1001 && SO_REUSEADDR == 4);
 static_assert(SO_RCVTIMEO == 0x1006 && IP_ADD_MEMBERSHIP == 12 && IP_DROP_MEMBERSHIP == 13);
+static_assert(IP_ADD_SOURCE_MEMBERSHIP == 15 && IP_DROP_SOURCE_MEMBERSHIP == 16);
 static_assert(IPV6_ADD_MEMBERSHIP == 12 && IPV6_DROP_MEMBERSHIP == 13 && IPV6_JOIN_GROUP == 12 &&
               IPV6_LEAVE_GROUP == 13);
 static_assert(static_cast<uint32_t>(FIONBIO) == 0x8004667Eu && static_cast<uint32_t>(FIONREAD) == 0x4004667Fu);

@@ -803,6 +803,83 @@ TEST_F(Api, AGroupsDatagramsReachOnlyItsMembersAndBroadcastEveryone)
         closesocket(s);
 }
 
+// Source-specific membership (IP_ADD_SOURCE_MEMBERSHIP): the socket gets
+// the group's datagrams from the sources it listed only. The namespace
+// sends from two addresses, 198.18.0.1 and 198.18.0.3 (added here); the
+// one not listed is sent first, so a leak would be read first.
+TEST_F(Api, ASourceSpecificMemberReceivesFromItsSourcesOnly)
+{
+    const Finished added =
+        ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr replace 198.18.0.3/24 dev eth0'"));
+    ASSERT_EQ(added.exit_code, 0) << added.output;
+    SOCKET s = bound_socket(7125, 0);
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    const auto request = [](const char* source) {
+        ip_mreq_source r{};
+        inet_pton(AF_INET, "239.1.2.7", &r.imr_multiaddr);
+        inet_pton(AF_INET, source, &r.imr_sourceaddr);
+        return r;
+    };
+    const auto change = [&](int option, const char* source, int length = sizeof(ip_mreq_source)) {
+        const ip_mreq_source r = request(source);
+        return setsockopt(s, IPPROTO_IP, option, reinterpret_cast<const char*>(&r), length) == 0 ? 0
+                                                                                                 : WSAGetLastError();
+    };
+    const auto send_from = [&](const char* source, const char* sizes) {
+        const Finished f = ringsock::testing::run_shell(peer(
+            std::string("send --dst 239.1.2.7 --port 7125 --src-port 40025 --src ") + source + " --sizes " + sizes));
+        ASSERT_EQ(f.exit_code, 0) << f.output;
+    };
+    const auto next = [&]() {
+        char b[64];
+        return recv(s, b, sizeof(b), 0);
+    };
+    const auto nothing_queued = [&]() {
+        u_long queued = 1;
+        return ioctlsocket(s, FIONREAD, &queued) == 0 && queued == 0;
+    };
+    ASSERT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), 0);
+    send_from("198.18.0.3", "11");
+    send_from("198.18.0.1", "13");
+    EXPECT_EQ(next(), 13) << "the source not listed got through";
+    EXPECT_TRUE(nothing_queued());
+
+    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEADDRINUSE);
+    ip_mreq any{};
+    inet_pton(AF_INET, "239.1.2.7", &any.imr_multiaddr);
+    EXPECT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&any), sizeof(any)),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL) << "joined by source already";
+    EXPECT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1", sizeof(ip_mreq_source) - 1), WSAEFAULT);
+    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "0.0.0.0"), WSAEINVAL);
+
+    // A second source, then the first dropped: the group stays joined.
+    ASSERT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.3"), 0);
+    send_from("198.18.0.3", "15");
+    send_from("198.18.0.1", "17");
+    EXPECT_EQ(next(), 15);
+    EXPECT_EQ(next(), 17);
+    ASSERT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.1"), 0);
+    send_from("198.18.0.1", "19");
+    send_from("198.18.0.3", "21");
+    EXPECT_EQ(next(), 21) << "the dropped source got through";
+    EXPECT_TRUE(nothing_queued());
+
+    // Dropping the last source leaves the group: it may be joined from
+    // any source then.
+    ASSERT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), 0);
+    EXPECT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), WSAEADDRNOTAVAIL);
+    ASSERT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&any), sizeof(any)), 0);
+    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL) << "joined from any source";
+    EXPECT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL);
+    send_from("198.18.0.3", "23");
+    EXPECT_EQ(next(), 23);
+    closesocket(s);
+    ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr del 198.18.0.3/24 dev eth0'"));
+}
+
 // IPV6_V6ONLY: an IPv6 socket is IPv6 only, Winsock's default; asking
 // for dual stack is refused (not offered), as is the option on IPv4.
 TEST_F(Api, AnIpv6SocketIsIpv6OnlyAndSaysSo)

@@ -27,6 +27,7 @@ def main():
     s = sub.add_parser("send")
     s.add_argument("--dst", default="198.18.0.2")
     s.add_argument("--port", type=int, required=True)
+    s.add_argument("--src", default="198.18.0.1", help="IPv4: the namespace's address to send from")
     s.add_argument("--src-port", type=int, default=0)
     s.add_argument("--flows", type=int, default=1, help="source ports, counting up from --src-port")
     s.add_argument("--sizes", required=True, help="comma-separated datagram sizes")
@@ -72,9 +73,9 @@ def main():
                 socks.append(sock)
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("198.18.0.1", a.src_port + f if a.src_port else 0))
+            sock.bind((a.src, a.src_port + f if a.src_port else 0))
             if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("198.18.0.1"))
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(a.src))
             if a.dst.endswith(".255"):  # the subnet's broadcast
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             socks.append(sock)

@@ -26,6 +26,13 @@ typedef struct ip_mreq {
     IN_ADDR imr_interface;
 } IP_MREQ, *PIP_MREQ;
 
+/* Winsock's order: the source comes before the interface. */
+typedef struct ip_mreq_source {
+    IN_ADDR imr_multiaddr;
+    IN_ADDR imr_sourceaddr;
+    IN_ADDR imr_interface;
+} IP_MREQ_SOURCE, *PIP_MREQ_SOURCE;
+
 /* IPPROTO_IP level */
 #define IP_OPTIONS 1
 #define IP_HDRINCL 2
@@ -36,6 +43,8 @@ typedef struct ip_mreq {
 #define IP_MULTICAST_LOOP 11
 #define IP_ADD_MEMBERSHIP 12
 #define IP_DROP_MEMBERSHIP 13
+#define IP_ADD_SOURCE_MEMBERSHIP 15
+#define IP_DROP_SOURCE_MEMBERSHIP 16
 
 typedef struct ipv6_mreq {
     IN6_ADDR ipv6mr_multiaddr;
