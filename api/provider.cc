@@ -790,6 +790,17 @@ int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& g
     return (family == 4 ? group.is_ipv4_multicast() : group.is_ipv6_multicast()) ? 0 : WSAEINVAL;
 }
 
+// IP_MULTICAST_TTL/LOOP/IF at IPPROTO_IP and IPV6_MULTICAST_HOPS/LOOP/IF
+// at IPPROTO_IPV6 (the same values): the family the option is for, 0 when
+// it is none of them.
+uint8_t multicast_send_family(int level, int optname) noexcept
+{
+    static_assert(IPV6_MULTICAST_HOPS == IP_MULTICAST_TTL && IPV6_MULTICAST_LOOP == IP_MULTICAST_LOOP &&
+                  IPV6_MULTICAST_IF == IP_MULTICAST_IF);
+    if (optname != IP_MULTICAST_TTL && optname != IP_MULTICAST_LOOP && optname != IP_MULTICAST_IF) return 0;
+    return level == IPPROTO_IP ? 4 : level == IPPROTO_IPV6 ? 6 : 0;
+}
+
 // The socket's membership of a group changed (`m`) or ended (null): the
 // home engine's copy follows.
 void filter_on_engine(Runtime& rt, Socket& sock, const Endpoint& group, Membership* m) noexcept
@@ -947,14 +958,25 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
         return value != 0 ? succeed(lpErrno) : fail(lpErrno, WSAEINVAL);
     }
-    if ((level == IPPROTO_IP && optname == IP_MULTICAST_TTL) ||
-        (level == IPPROTO_IPV6 && optname == IPV6_MULTICAST_HOPS)) {
+    if (const uint8_t family = multicast_send_family(level, optname); family != 0) {
         if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
-        if (sock->family != (level == IPPROTO_IP ? 4 : 6)) return fail(lpErrno, WSAEINVAL);
+        if (sock->family != family) return fail(lpErrno, WSAEINVAL);
         if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
-        if (value < 0 || value > 255) return fail(lpErrno, WSAEINVAL);
-        sock->multicast_ttl.store(static_cast<uint8_t>(value), std::memory_order_relaxed);
-        return succeed(lpErrno);
+        switch (optname) {
+        case IP_MULTICAST_TTL:
+            if (value < 0 || value > 255) return fail(lpErrno, WSAEINVAL);
+            sock->multicast_ttl.store(static_cast<uint8_t>(value), std::memory_order_relaxed);
+            return succeed(lpErrno);
+        case IP_MULTICAST_LOOP:
+            // The process's own sockets do not receive its multicast
+            // sends: turning that off is what it does already.
+            return value == 0 ? succeed(lpErrno) : fail(lpErrno, WSAEINVAL);
+        default: { // IP_MULTICAST_IF: the one interface, by 0 (the default) or its IPv4 address
+            const bool ours =
+                value == 0 || (family == 4 && std::memcmp(&value, rt.interface().ipv4.address.data(), 4) == 0);
+            return ours ? succeed(lpErrno) : fail(lpErrno, WSAEADDRNOTAVAIL);
+        }
+        }
     }
     const bool ipv4_membership = level == IPPROTO_IP && (optname == IP_ADD_MEMBERSHIP || optname == IP_DROP_MEMBERSHIP);
     const bool ipv6_membership =
@@ -1015,10 +1037,9 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         *optlen = sizeof(int);
         return succeed(lpErrno);
     }
-    if (((level == IPPROTO_IP && optname == IP_MULTICAST_TTL && sock->family == 4) ||
-         (level == IPPROTO_IPV6 && optname == IPV6_MULTICAST_HOPS && sock->family == 6)) &&
-        !sock->is_stream()) {
-        value = sock->multicast_ttl.load(std::memory_order_relaxed);
+    if (multicast_send_family(level, optname) == sock->family && !sock->is_stream()) {
+        // The TTL as set; loopback off; the default interface.
+        value = optname == IP_MULTICAST_TTL ? sock->multicast_ttl.load(std::memory_order_relaxed) : 0;
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

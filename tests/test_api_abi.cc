@@ -87,6 +87,8 @@ static_assert(SD_RECEIVE == 0 && SD_SEND == 1 && SD_BOTH == 2);
 static_assert(SOL_SOCKET == 0xffff && SO_RCVBUF == 0x1002 && SO_SNDBUF == 0x1001 && SO_REUSEADDR == 4);
 static_assert(SO_RCVTIMEO == 0x1006 && IP_ADD_MEMBERSHIP == 12 && IP_DROP_MEMBERSHIP == 13);
 static_assert(IP_ADD_SOURCE_MEMBERSHIP == 15 && IP_DROP_SOURCE_MEMBERSHIP == 16);
+static_assert(IP_MULTICAST_IF == 9 && IP_MULTICAST_TTL == 10 && IP_MULTICAST_LOOP == 11);
+static_assert(IPV6_MULTICAST_IF == 9 && IPV6_MULTICAST_HOPS == 10 && IPV6_MULTICAST_LOOP == 11);
 static_assert(IPV6_ADD_MEMBERSHIP == 12 && IPV6_DROP_MEMBERSHIP == 13 && IPV6_JOIN_GROUP == 12 &&
               IPV6_LEAVE_GROUP == 13);
 static_assert(static_cast<uint32_t>(FIONBIO) == 0x8004667Eu && static_cast<uint32_t>(FIONREAD) == 0x4004667Fu);
