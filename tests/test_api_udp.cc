@@ -77,6 +77,13 @@ SOCKET bound_socket(uint16_t port, DWORD flags = WSA_FLAG_OVERLAPPED)
 
 using ringsock::testing::wait_queued;
 
+// setsockopt's outcome as one value: 0, or the error it failed with.
+template <typename T>
+int option_error(SOCKET s, int level, int option, const T& value, int length = sizeof(T))
+{
+    return setsockopt(s, level, option, reinterpret_cast<const char*>(&value), length) == 0 ? 0 : WSAGetLastError();
+}
+
 class Api : public ::testing::Test {
 protected:
     void SetUp() override
@@ -539,7 +546,7 @@ TEST_F(Api, MulticastSendsLeaveWithTheSocketsMulticastTtl)
 
         // Refused: beyond a byte, a short value, the other family's option.
         const auto refused = [&](int level, int option, int v, int size) {
-            return setsockopt(s, level, option, reinterpret_cast<const char*>(&v), size) == 0 ? 0 : WSAGetLastError();
+            return option_error(s, level, option, v, size);
         };
         EXPECT_EQ(refused(c.level, c.option, 256, sizeof(int)), WSAEINVAL);
         EXPECT_EQ(refused(c.level, c.option, -1, sizeof(int)), WSAEINVAL);
@@ -731,11 +738,7 @@ TEST_F(Api, Ipv6MulticastReachesAMemberSocket)
     SOCKET s = bound_ipv6_socket(7121);
     ipv6_mreq mreq{};
     ASSERT_EQ(inet_pton(AF_INET6, "ff3e::4243", &mreq.ipv6mr_multiaddr), 1);
-    const auto change = [&](SOCKET socket, int option) {
-        return setsockopt(socket, IPPROTO_IPV6, option, reinterpret_cast<const char*>(&mreq), sizeof(mreq)) == 0
-                   ? 0
-                   : WSAGetLastError();
-    };
+    const auto change = [&](SOCKET socket, int option) { return option_error(socket, IPPROTO_IPV6, option, mreq); };
     ASSERT_EQ(change(s, IPV6_ADD_MEMBERSHIP), 0);
     kernel_sends(7121, "17,3000", 40021, "ff3e::4243");
     std::vector<char> b(4096);
@@ -826,9 +829,7 @@ TEST_F(Api, ASourceSpecificMemberReceivesFromItsSourcesOnly)
         return r;
     };
     const auto change = [&](int option, const char* source, int length = sizeof(ip_mreq_source)) {
-        const ip_mreq_source r = request(source);
-        return setsockopt(s, IPPROTO_IP, option, reinterpret_cast<const char*>(&r), length) == 0 ? 0
-                                                                                                 : WSAGetLastError();
+        return option_error(s, IPPROTO_IP, option, request(source), length);
     };
     const auto send_from = [&](const char* source, const char* sizes) {
         const Finished f = ringsock::testing::run_shell(peer(
@@ -897,10 +898,7 @@ TEST_F(Api, MulticastLoopbackIsOffAndTheInterfaceIsTheOne)
         const int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
         const int loop = family == AF_INET ? IP_MULTICAST_LOOP : IPV6_MULTICAST_LOOP;
         const int multicast_if = family == AF_INET ? IP_MULTICAST_IF : IPV6_MULTICAST_IF;
-        const auto set = [&](int option, DWORD v) {
-            return setsockopt(s, level, option, reinterpret_cast<const char*>(&v), sizeof(v)) == 0 ? 0
-                                                                                                   : WSAGetLastError();
-        };
+        const auto set = [&](int option, DWORD v) { return option_error(s, level, option, v); };
         const auto get = [&](int option) {
             DWORD v = 12345;
             int length = sizeof(v);
@@ -974,13 +972,11 @@ TEST_F(Api, MembershipOptionsRefuseWhatTheyCannotJoinOrLeave)
     ASSERT_EQ(inet_pton(AF_INET, "239.1.2.4", &m4.imr_multiaddr), 1);
     ipv6_mreq m6{};
     ASSERT_EQ(inet_pton(AF_INET6, "ff3e::4244", &m6.ipv6mr_multiaddr), 1);
-    const auto set6 = [&](SOCKET s, int option, const ipv6_mreq& m, int length = sizeof(ipv6_mreq)) {
-        return setsockopt(s, IPPROTO_IPV6, option, reinterpret_cast<const char*>(&m), length) == 0 ? 0
-                                                                                                   : WSAGetLastError();
+    const auto set6 = [](SOCKET s, int option, const ipv6_mreq& m, int length = sizeof(ipv6_mreq)) {
+        return option_error(s, IPPROTO_IPV6, option, m, length);
     };
-    const auto set4 = [&](SOCKET s, int option, const ip_mreq& m, int length = sizeof(ip_mreq)) {
-        return setsockopt(s, IPPROTO_IP, option, reinterpret_cast<const char*>(&m), length) == 0 ? 0
-                                                                                                 : WSAGetLastError();
+    const auto set4 = [](SOCKET s, int option, const ip_mreq& m, int length = sizeof(ip_mreq)) {
+        return option_error(s, IPPROTO_IP, option, m, length);
     };
     EXPECT_EQ(set6(v4, IPV6_ADD_MEMBERSHIP, m6), WSAEINVAL);
     EXPECT_EQ(set4(v6, IP_ADD_MEMBERSHIP, m4), WSAEINVAL);
