@@ -951,6 +951,11 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         stream_options_changed(*sock);
         return succeed(lpErrno);
     }
+    // The IP-level multicast options: a stream socket has none
+    // (WSAENOPROTOOPT); an option of the other family is not valid here.
+    const auto datagram_option_misuse = [&](uint8_t family) {
+        return sock->is_stream() ? WSAENOPROTOOPT : sock->family != family ? WSAEINVAL : 0;
+    };
     // An IPv6 socket here receives and sends IPv6 only: Winsock's default
     // (TRUE) is accepted, dual stack (FALSE) is not offered.
     if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY) {
@@ -959,8 +964,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         return value != 0 ? succeed(lpErrno) : fail(lpErrno, WSAEINVAL);
     }
     if (const uint8_t family = multicast_send_family(level, optname); family != 0) {
-        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
-        if (sock->family != family) return fail(lpErrno, WSAEINVAL);
+        if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
         if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
         switch (optname) {
         case IP_MULTICAST_TTL:
@@ -982,9 +986,8 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     const bool ipv6_membership =
         level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP);
     if (ipv4_membership || ipv6_membership) {
-        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
         const uint8_t family = ipv4_membership ? 4 : 6;
-        if (sock->family != family) return fail(lpErrno, WSAEINVAL);
+        if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
         Endpoint group;
         if ((error = group_of_request(family, optval, optlen, group)) != 0) return fail(lpErrno, error);
         const bool join = ipv4_membership ? optname == IP_ADD_MEMBERSHIP : optname == IPV6_ADD_MEMBERSHIP;
@@ -993,8 +996,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     // Source-specific (IPv4): the socket filters by source; lwIP reports
     // the group as IGMPv2 does, with no source list (see README).
     if (level == IPPROTO_IP && (optname == IP_ADD_SOURCE_MEMBERSHIP || optname == IP_DROP_SOURCE_MEMBERSHIP)) {
-        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
-        if (sock->family != 4) return fail(lpErrno, WSAEINVAL);
+        if ((error = datagram_option_misuse(4)) != 0) return fail(lpErrno, error);
         if (optlen < static_cast<int>(sizeof(ip_mreq_source))) return fail(lpErrno, WSAEFAULT);
         Endpoint group;
         if ((error = group_of_request(4, optval, optlen, group)) != 0) return fail(lpErrno, error);
@@ -1003,6 +1005,8 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         Endpoint source;
         source.family = 4;
         std::memcpy(source.addr.data(), &request.imr_sourceaddr, 4);
+        // A source sends: it has a unicast address (not 0.0.0.0, a group,
+        // or 255.0.0.0/8, where the limited broadcast lives).
         if (source.is_any() || source.is_ipv4_multicast() || source.addr[0] == 255) return fail(lpErrno, WSAEINVAL);
         return change_membership(rt, *sock, group, source, optname == IP_ADD_SOURCE_MEMBERSHIP, lpErrno);
     }
