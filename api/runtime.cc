@@ -220,6 +220,7 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     interface_ =
         stack::lwip_interface_config(port.id(), our_mac, iface.ipv4, iface.ipv4_gateway, iface.ipv6, profile.port.mtu);
     interface_.tx_checksums = stack::tx_checksums_from_offloads(port.tx_offloads());
+    ipv6_link_local_ = stack::ipv6_link_local(interface_.mac);
     tx_queues_ = port.tx_queues();
     register_application_threads_ = profile.eal.register_application_threads;
     offload_ipv4_ = (port.tx_offloads() & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
@@ -227,9 +228,12 @@ Runtime::Runtime(const StartupConfig& config) : sockets_(new std::atomic<Socket*
     {
         rte_mempool* pool = dataplane_->mempools().for_socket(0).get();
         const uint64_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
-        const uint64_t by_mtu = interface_.mtu > 28 ? interface_.mtu - 28u : 0u;
-        fast_max_payload_ =
-            std::min<uint64_t>(by_mtu, room > stack::kUdp4FrameHeaders ? room - stack::kUdp4FrameHeaders : 0);
+        const auto fits = [&](uint64_t ip_and_udp, uint64_t frame_headers) {
+            const uint64_t by_mtu = interface_.mtu > ip_and_udp ? interface_.mtu - ip_and_udp : 0u;
+            return std::min<uint64_t>(by_mtu, room > frame_headers ? room - frame_headers : 0);
+        };
+        fast_max_payload4_ = fits(20 + 8, stack::kUdp4FrameHeaders);
+        fast_max_payload6_ = fits(40 + 8, stack::kUdp6FrameHeaders);
     }
     const stack::ClassifierConfig classifier_config = stack::classifier_config(interface_);
 
@@ -602,13 +606,43 @@ bool Runtime::next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noex
     return true;
 }
 
+bool Runtime::ipv6_fast_destination(const Endpoint& dest) noexcept
+{
+    if (dest.family != 6 || dest.is_ipv6_multicast() || dest.is_any()) return false;
+    static constexpr std::array<uint8_t, 16> loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr std::array<uint8_t, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return dest.addr != loopback && !std::equal(mapped.begin(), mapped.end(), dest.addr.begin());
+}
+
+bool Runtime::ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Address& source) const noexcept
+{
+    if (!s.local.is_any()) {
+        source = s.local.addr;
+        return true;
+    }
+    const bool link_local = dest.addr[0] == 0xfe && (dest.addr[1] & 0xc0) == 0x80; // fe80::/10
+    if (link_local) {
+        source = ipv6_link_local_;
+        return true;
+    }
+    if (!interface_.ipv6) return false;
+    source = *interface_.ipv6;
+    return true;
+}
+
 bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t total,
                             stack::MacAddress& mac) const noexcept
 {
     // The home engine needs a TX queue of its own (engine k owns queue k).
-    if (s.family != 4 || total > fast_max_payload_ || s.home_engine >= tx_queues_) return false;
-    stack::Ipv4Address hop;
-    return next_hop(dest, hop) && neighbours_.lookup(hop, mac, rte_get_tsc_cycles());
+    if (s.home_engine >= tx_queues_) return false;
+    if (s.family == 4) {
+        stack::Ipv4Address hop;
+        return total <= fast_max_payload4_ && next_hop(dest, hop) &&
+               ipv4_neighbours_.lookup(hop, mac, rte_get_tsc_cycles());
+    }
+    stack::Ipv6Address source;
+    return total <= fast_max_payload6_ && ipv6_fast_destination(dest) && ipv6_source(s, dest, source) &&
+           ipv6_neighbours_.lookup(dest.addr, mac, rte_get_tsc_cycles());
 }
 
 void Runtime::update_placement(uint16_t port)

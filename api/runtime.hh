@@ -102,13 +102,23 @@ public:
 
     // The UDP send fast path. Any thread: true, with the next hop's MAC,
     // when a datagram of `total` bytes from `s` to `dest` can be built and
-    // sent by the socket's home engine (IPv4 unicast, fits the MTU and one
-    // mbuf, next hop cached); otherwise lwIP sends it.
+    // sent by the socket's home engine (unicast, fits the MTU and one
+    // mbuf, a source address known, next hop cached); otherwise lwIP
+    // sends it.
     bool fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t total, stack::MacAddress& mac) const noexcept;
     // The IPv4 next hop for `dest` (itself on our subnet, else the
     // gateway); false when there is none or it is not unicast.
     bool next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noexcept;
-    stack::NeighbourCache& neighbours() noexcept { return neighbours_; }
+    // Whether the IPv6 fast path may send to `dest`: unicast, and neither
+    // loopback, unspecified nor IPv4-mapped (lwIP's to refuse or handle).
+    static bool ipv6_fast_destination(const Endpoint& dest) noexcept;
+    // The IPv6 source for a datagram from `s` to `dest`: the socket's own
+    // address when bound to one, else the one of `dest`'s scope, as lwIP
+    // chooses (link-local for link-local, else the static address).
+    // False when there is none (no static address): lwIP's to decide.
+    bool ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Address& source) const noexcept;
+    stack::Ipv4NeighbourCache& ipv4_neighbours() noexcept { return ipv4_neighbours_; }
+    stack::Ipv6NeighbourCache& ipv6_neighbours() noexcept { return ipv6_neighbours_; }
     // Whether the port sums these for the fast path's frames.
     bool offloads_ipv4_checksum() const noexcept { return offload_ipv4_; }
     bool offloads_udp_checksum() const noexcept { return offload_udp_; }
@@ -155,8 +165,12 @@ private:
     std::optional<stack::PortAffinity> tcp_affinity_; // when the NIC spreads flows over several queues
     std::atomic<uint64_t> affine_ports_{0};
     std::atomic<uint64_t> affinity_fallbacks_{0};
-    stack::NeighbourCache neighbours_;
-    uint64_t fast_max_payload_ = 0; // the most a fast-path datagram carries (MTU, one mbuf)
+    stack::Ipv4NeighbourCache ipv4_neighbours_; // by next hop
+    stack::Ipv6NeighbourCache ipv6_neighbours_; // by destination
+    stack::Ipv6Address ipv6_link_local_{};
+    // The most a fast-path datagram carries (MTU, one mbuf), by family.
+    uint64_t fast_max_payload4_ = 0;
+    uint64_t fast_max_payload6_ = 0;
     unsigned tx_queues_ = 0;
     std::vector<rte_mempool*> tx_pools_; // by engine: its NUMA socket's pool
     bool offload_ipv4_ = false;

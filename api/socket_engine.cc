@@ -812,10 +812,18 @@ stack::Ipv4Address ipv4_of(const Endpoint& e)
 
 void SocketEngine::learn_next_hop(const Endpoint& dest) noexcept
 {
-    stack::Ipv4Address hop;
+    const uint64_t expires = rte_get_tsc_cycles() + kNeighbourLifetimeSeconds * rte_get_tsc_hz();
     stack::MacAddress mac;
+    if (dest.family == 6) {
+        // lwIP has just sent to it: a stale neighbour is being confirmed.
+        if (Runtime::ipv6_fast_destination(dest) &&
+            lwip_->ipv6_neighbour(dest.addr, mac) != stack::LwipInterface::Ipv6Neighbour::none)
+            runtime_.ipv6_neighbours().store(dest.addr, mac, expires);
+        return;
+    }
+    stack::Ipv4Address hop;
     if (!runtime_.next_hop(dest, hop) || !lwip_->arp_entry(hop, mac)) return;
-    runtime_.neighbours().store(hop, mac, rte_get_tsc_cycles() + kNeighbourLifetimeSeconds * rte_get_tsc_hz());
+    runtime_.ipv4_neighbours().store(hop, mac, expires);
 }
 
 void SocketEngine::refresh_neighbours() noexcept
@@ -826,34 +834,63 @@ void SocketEngine::refresh_neighbours() noexcept
     const uint64_t now = rte_get_tsc_cycles();
     if (now < next_neighbour_refresh_) return;
     next_neighbour_refresh_ = now + rte_get_tsc_hz();
-    stack::NeighbourCache& cache = runtime_.neighbours();
     const uint64_t expires = now + kNeighbourLifetimeSeconds * rte_get_tsc_hz();
-    cache.for_each([&](const stack::Ipv4Address& ip, uint64_t until) {
+    stack::Ipv4NeighbourCache& ipv4 = runtime_.ipv4_neighbours();
+    ipv4.for_each([&](const stack::Ipv4Address& ip, uint64_t until) {
         stack::MacAddress mac;
         if (lwip_->arp_entry(ip, mac))
-            cache.store(ip, mac, expires); // also picks up a changed MAC
+            ipv4.store(ip, mac, expires); // also picks up a changed MAC
         else if (until > now)
             lwip_->arp_query(ip); // lwIP aged it out: ask again while ours still serves
         else
-            cache.forget(ip);
+            ipv4.forget(ip);
+    });
+    // lwIP confirms an IPv6 neighbour only when it sends to it itself
+    // (RFC 4861 7.3: a stale entry is probed when used), and the fast
+    // path's datagrams bypass it. So only a reachable one is extended; an
+    // unconfirmed one keeps its time (its MAC updated), and when it runs
+    // out the next datagram goes through lwIP, which probes, and is
+    // learned again after it.
+    stack::Ipv6NeighbourCache& ipv6 = runtime_.ipv6_neighbours();
+    ipv6.for_each([&](const stack::Ipv6Address& destination, uint64_t until) {
+        stack::MacAddress mac;
+        const auto known = lwip_->ipv6_neighbour(destination, mac);
+        if (until <= now)
+            ipv6.forget(destination);
+        else if (known != stack::LwipInterface::Ipv6Neighbour::none)
+            ipv6.store(destination, mac, known == stack::LwipInterface::Ipv6Neighbour::reachable ? expires : until);
     });
 }
 
 void SocketEngine::post_send_fast(Request& r) noexcept
 {
     Socket& s = *r.socket;
-    stack::Udp4Frame frame;
-    frame.src_mac = runtime_.interface().mac;
-    std::copy_n(r.next_hop.begin(), 6, frame.dst_mac.begin());
-    frame.src = s.local.is_any() ? runtime_.interface().ipv4.address : ipv4_of(s.local);
-    frame.dst = ipv4_of(r.to);
-    frame.src_port = s.local.port;
-    frame.dst_port = r.to.port;
-    frame.ip_id = next_ip_id_++;
-    frame.offload_ipv4_checksum = runtime_.offloads_ipv4_checksum();
-    frame.offload_udp_checksum = runtime_.offloads_udp_checksum();
+    const bool offload_udp = runtime_.offloads_udp_checksum();
     const SegmentsOf<stack::ConstSegment> seg(r);
-    rte_mbuf* m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
+    rte_mbuf* m = nullptr;
+    if (s.family == 6) {
+        stack::Udp6Frame frame;
+        frame.src_mac = runtime_.interface().mac;
+        frame.dst_mac = r.next_hop;
+        runtime_.ipv6_source(s, r.to, frame.src); // checked when the send took the fast path
+        frame.dst = r.to.addr;
+        frame.src_port = s.local.port;
+        frame.dst_port = r.to.port;
+        frame.offload_udp_checksum = offload_udp;
+        m = stack::build_udp6_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
+    } else {
+        stack::Udp4Frame frame;
+        frame.src_mac = runtime_.interface().mac;
+        frame.dst_mac = r.next_hop;
+        frame.src = s.local.is_any() ? runtime_.interface().ipv4.address : ipv4_of(s.local);
+        frame.dst = ipv4_of(r.to);
+        frame.src_port = s.local.port;
+        frame.dst_port = r.to.port;
+        frame.ip_id = next_ip_id_++;
+        frame.offload_ipv4_checksum = runtime_.offloads_ipv4_checksum();
+        frame.offload_udp_checksum = offload_udp;
+        m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
+    }
     if (m == nullptr) {
         counters_.send_failures.add(1);
         finish(r, WSAENOBUFS, 0, 0);

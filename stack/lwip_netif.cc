@@ -22,6 +22,7 @@ extern "C" {
 #include "lwip/mld6.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/nd6_priv.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
 }
@@ -212,6 +213,27 @@ void LwipInterface::arp_query(const Ipv4Address& ip)
 {
     const ip4_addr_t address = ip4_of(ip);
     etharp_query(&state_->netif, &address, nullptr);
+}
+
+LwipInterface::Ipv6Neighbour LwipInterface::ipv6_neighbour(const Ipv6Address& destination, MacAddress& mac)
+{
+    // lwIP exports its neighbour discovery tables (nd6_priv.h) but no
+    // lookup that leaves them untouched; these are linear scans of 64.
+    const ip6_addr_t address = ip6_of(destination);
+    const nd6_destination_cache_entry* route = nullptr;
+    for (int i = 0; i < LWIP_ND6_NUM_DESTINATIONS && route == nullptr; ++i) {
+        if (ip6_addr_cmp_zoneless(&destination_cache[i].destination_addr, &address)) route = &destination_cache[i];
+    }
+    if (route == nullptr || (route->pmtu != 0 && route->pmtu < netif_mtu6(&state_->netif))) return Ipv6Neighbour::none;
+    for (int i = 0; i < LWIP_ND6_NUM_NEIGHBORS; ++i) {
+        const nd6_neighbor_cache_entry& n = neighbor_cache[i];
+        if (n.state == ND6_NO_ENTRY || n.state == ND6_INCOMPLETE ||
+            !ip6_addr_cmp_zoneless(&n.next_hop_address, &route->next_hop_addr))
+            continue;
+        std::memcpy(mac.data(), n.lladdr, ETH_HWADDR_LEN);
+        return n.state == ND6_REACHABLE ? Ipv6Neighbour::reachable : Ipv6Neighbour::unconfirmed;
+    }
+    return Ipv6Neighbour::none;
 }
 
 err_t LwipInterface::link_output(netif* nif, pbuf* p)

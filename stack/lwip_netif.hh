@@ -89,6 +89,18 @@ public:
     bool arp_entry(const Ipv4Address& ip, MacAddress& mac);
     void arp_query(const Ipv4Address& ip);
 
+    // What neighbour discovery knows of the next hop lwIP chose for an
+    // IPv6 `destination` (its destination cache: the destination itself
+    // on the link, else a router), read rather than asked: nothing is
+    // sent. `mac` is set unless none. A destination whose path MTU lwIP
+    // has lowered below the link's is none: lwIP fragments for it.
+    enum class Ipv6Neighbour : uint8_t {
+        none,        // no destination entry, no neighbour, or unresolved
+        unconfirmed, // stale, or being probed: lwIP confirms on its next send
+        reachable,   // confirmed within lwIP's reachable time
+    };
+    Ipv6Neighbour ipv6_neighbour(const Ipv6Address& destination, MacAddress& mac);
+
     struct netif* raw() noexcept;
     const LwipCounters& counters() const noexcept { return counters_; }
 

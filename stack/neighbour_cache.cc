@@ -4,30 +4,49 @@
 
 namespace ringsock::stack {
 
-uint32_t NeighbourCache::pack_ip(const Ipv4Address& ip) noexcept
+template <typename Address>
+auto NeighbourCache<Address>::pack(const Address& ip) noexcept -> Key
 {
-    uint32_t v;
-    std::memcpy(&v, ip.data(), sizeof(v));
-    return v;
+    Key key;
+    std::memcpy(key.data(), ip.data(), sizeof(Address));
+    return key;
 }
 
-Ipv4Address NeighbourCache::unpack_ip(uint32_t v) noexcept
+template <typename Address>
+Address NeighbourCache<Address>::unpack(const Key& key) noexcept
 {
-    Ipv4Address ip;
-    std::memcpy(ip.data(), &v, sizeof(v));
+    Address ip;
+    std::memcpy(ip.data(), key.data(), sizeof(Address));
     return ip;
 }
 
-unsigned NeighbourCache::home_of(uint32_t ip) noexcept
+template <typename Address>
+unsigned NeighbourCache<Address>::home_of(const Key& key) noexcept
 {
-    // Fibonacci hashing: neighbours differ mostly in their last byte.
-    return static_cast<unsigned>((ip * 2654435769u) >> 22) % kEntries;
+    // Fibonacci hashing, word by word (multiplied after each, so that
+    // equal words do not cancel): neighbours differ mostly in their last
+    // bytes.
+    uint64_t h = 0;
+    for (uint32_t word : key)
+        h = (h ^ word) * 0x9e3779b97f4a7c15u;
+    static_assert(kEntries == 1u << 10, "the hash's top ten bits index the table");
+    return static_cast<unsigned>(h >> 54);
 }
 
-bool NeighbourCache::lookup(const Ipv4Address& ip, MacAddress& mac, uint64_t now) const noexcept
+template <typename Address>
+auto NeighbourCache<Address>::load_key(const Entry& e, std::memory_order order) noexcept -> Key
 {
-    const uint32_t want = pack_ip(ip);
-    if (want == 0) return false;
+    Key key;
+    for (unsigned w = 0; w < kWords; ++w)
+        key[w] = e.key[w].load(order);
+    return key;
+}
+
+template <typename Address>
+bool NeighbourCache<Address>::lookup(const Address& ip, MacAddress& mac, uint64_t now) const noexcept
+{
+    const Key want = pack(ip);
+    if (want == Key{}) return false;
     const unsigned home = home_of(want);
     for (unsigned i = 0; i < kProbe; ++i) {
         const Entry& e = entries_[(home + i) % kEntries];
@@ -36,11 +55,11 @@ bool NeighbourCache::lookup(const Ipv4Address& ip, MacAddress& mac, uint64_t now
             if (before & 1) continue; // being written: try again
             // Acquire loads keep the second read of seq after them (no
             // standalone fence: ThreadSanitizer cannot model one).
-            const uint32_t got_ip = e.ip.load(std::memory_order_acquire);
+            const Key got_key = load_key(e, std::memory_order_acquire);
             const uint64_t got_mac = e.mac.load(std::memory_order_acquire);
             const uint64_t expires = e.expires.load(std::memory_order_acquire);
             if (e.seq.load(std::memory_order_relaxed) != before) continue;
-            if (got_ip != want) break;
+            if (got_key != want) break;
             if (expires <= now) return false;
             for (unsigned b = 0; b < 6; ++b)
                 mac[b] = static_cast<uint8_t>(got_mac >> (8 * b));
@@ -50,50 +69,61 @@ bool NeighbourCache::lookup(const Ipv4Address& ip, MacAddress& mac, uint64_t now
     return false;
 }
 
-void NeighbourCache::write(Entry& e, uint32_t ip, uint64_t mac, uint64_t expires) noexcept
+template <typename Address>
+void NeighbourCache<Address>::write(Entry& e, const Key& key, uint64_t mac, uint64_t expires) noexcept
 {
     const uint32_t seq = e.seq.load(std::memory_order_relaxed);
     // Release stores: a reader that sees any new field also sees seq odd.
     e.seq.store(seq + 1, std::memory_order_relaxed);
-    e.ip.store(ip, std::memory_order_release);
+    for (unsigned w = 0; w < kWords; ++w)
+        e.key[w].store(key[w], std::memory_order_release);
     e.mac.store(mac, std::memory_order_release);
     e.expires.store(expires, std::memory_order_release);
     e.seq.store(seq + 2, std::memory_order_release);
 }
 
-void NeighbourCache::store(const Ipv4Address& ip, const MacAddress& mac, uint64_t expires) noexcept
+template <typename Address>
+void NeighbourCache<Address>::store(const Address& ip, const MacAddress& mac, uint64_t expires) noexcept
 {
-    const uint32_t key = pack_ip(ip);
-    if (key == 0) return;
+    const Key key = pack(ip);
+    if (key == Key{}) return;
     uint64_t packed = 0;
     for (unsigned b = 0; b < 6; ++b)
         packed |= uint64_t{mac[b]} << (8 * b);
     const unsigned home = home_of(key);
     Entry* target = nullptr;
+    bool target_free = false;
     for (unsigned i = 0; i < kProbe; ++i) {
         Entry& e = entries_[(home + i) % kEntries];
-        const uint32_t held = e.ip.load(std::memory_order_relaxed);
+        const Key held = load_key(e, std::memory_order_relaxed);
         if (held == key) {
             target = &e;
             break;
         }
         // A free slot, else the one expiring first.
-        if (target == nullptr || (target->ip.load(std::memory_order_relaxed) != 0 &&
-                                  (held == 0 || e.expires.load(std::memory_order_relaxed) <
-                                                    target->expires.load(std::memory_order_relaxed))))
+        const bool free = held == Key{};
+        if (target == nullptr || (!target_free && (free || e.expires.load(std::memory_order_relaxed) <
+                                                               target->expires.load(std::memory_order_relaxed)))) {
             target = &e;
+            target_free = free;
+        }
     }
     write(*target, key, packed, expires);
 }
 
-void NeighbourCache::forget(const Ipv4Address& ip) noexcept
+template <typename Address>
+void NeighbourCache<Address>::forget(const Address& ip) noexcept
 {
-    const uint32_t key = pack_ip(ip);
+    const Key key = pack(ip);
+    if (key == Key{}) return;
     const unsigned home = home_of(key);
     for (unsigned i = 0; i < kProbe; ++i) {
         Entry& e = entries_[(home + i) % kEntries];
-        if (e.ip.load(std::memory_order_relaxed) == key) write(e, 0, 0, 0);
+        if (load_key(e, std::memory_order_relaxed) == key) write(e, Key{}, 0, 0);
     }
 }
+
+template class NeighbourCache<Ipv4Address>;
+template class NeighbourCache<Ipv6Address>;
 
 } // namespace ringsock::stack

@@ -13,17 +13,59 @@ namespace ringsock::stack {
 
 namespace {
 
-// The UDP checksum in software (RFC 768), pseudo-header included, eight
-// bytes per addition rather than rte_ipv4_udptcp_cksum's two. A zero sum
-// goes out as 0xffff: zero means "no checksum".
-uint16_t udp4_checksum(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, std::size_t udp_length) noexcept
+// The UDP checksum in software (RFC 768, RFC 8200 8.1), over the
+// pseudo-header's `address_bytes` of source and destination, eight bytes
+// per addition rather than rte_ipv4_udptcp_cksum's two. A zero sum goes
+// out as 0xffff: zero means "no checksum" (and IPv6 forbids it).
+uint16_t udp_checksum(const uint8_t* addresses, std::size_t address_bytes, const rte_udp_hdr* udp,
+                      std::size_t udp_length) noexcept
 {
-    // The source and destination addresses, as they sit at offset 12.
-    const uint64_t pseudo =
-        pseudo_header_sum(reinterpret_cast<const uint8_t*>(ip) + 12, 8, IPPROTO_UDP, static_cast<uint32_t>(udp_length));
+    const uint64_t pseudo = pseudo_header_sum(addresses, address_bytes, IPPROTO_UDP, static_cast<uint32_t>(udp_length));
     const uint64_t sum = ones_complement_add(udp, udp_length, pseudo);
     const auto checksum = static_cast<uint16_t>(~ones_complement_fold(sum));
     return checksum == 0 ? 0xffff : checksum;
+}
+
+// An mbuf from `pool` holding `headers` + `total` bytes with the payload
+// gathered behind the headers, which the caller writes; null when the pool
+// is empty or it does not fit one mbuf.
+uint8_t* frame_with_payload(rte_mempool* pool, std::size_t headers, const ConstSegment* segments, std::size_t count,
+                            std::size_t total, rte_mbuf*& m) noexcept
+{
+    m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) return nullptr;
+    const std::size_t length = headers + total;
+    auto* p = reinterpret_cast<uint8_t*>(length <= rte_pktmbuf_tailroom(m) ? rte_pktmbuf_append(m, length) : nullptr);
+    if (p == nullptr) {
+        rte_pktmbuf_free(m);
+        m = nullptr;
+        return nullptr;
+    }
+    uint8_t* payload = p + headers;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (segments[i].length == 0) continue;
+        std::memcpy(payload, segments[i].data, segments[i].length);
+        payload += segments[i].length;
+    }
+    return p;
+}
+
+void write_ethernet(uint8_t* p, const MacAddress& src, const MacAddress& dst, uint16_t type) noexcept
+{
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+    std::memcpy(eth->dst_addr.addr_bytes, dst.data(), 6);
+    std::memcpy(eth->src_addr.addr_bytes, src.data(), 6);
+    eth->ether_type = rte_cpu_to_be_16(type);
+}
+
+rte_udp_hdr* write_udp(uint8_t* p, uint16_t src_port, uint16_t dst_port, std::size_t total) noexcept
+{
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(p);
+    udp->src_port = rte_cpu_to_be_16(src_port);
+    udp->dst_port = rte_cpu_to_be_16(dst_port);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + total));
+    udp->dgram_cksum = 0;
+    return udp;
 }
 
 } // namespace
@@ -31,18 +73,10 @@ uint16_t udp4_checksum(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, std::size
 rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSegment* segments, std::size_t count,
                            std::size_t total) noexcept
 {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool);
-    if (m == nullptr) return nullptr;
-    const std::size_t length = kUdp4FrameHeaders + total;
-    auto* p = reinterpret_cast<uint8_t*>(length <= rte_pktmbuf_tailroom(m) ? rte_pktmbuf_append(m, length) : nullptr);
-    if (p == nullptr) {
-        rte_pktmbuf_free(m);
-        return nullptr;
-    }
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-    std::memcpy(eth->dst_addr.addr_bytes, f.dst_mac.data(), 6);
-    std::memcpy(eth->src_addr.addr_bytes, f.src_mac.data(), 6);
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    rte_mbuf* m = nullptr;
+    uint8_t* p = frame_with_payload(pool, kUdp4FrameHeaders, segments, count, total, m);
+    if (p == nullptr) return nullptr;
+    write_ethernet(p, f.src_mac, f.dst_mac, RTE_ETHER_TYPE_IPV4);
 
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
     ip->version_ihl = RTE_IPV4_VHL_DEF;
@@ -55,19 +89,7 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
     ip->hdr_checksum = 0;
     std::memcpy(&ip->src_addr, f.src.data(), 4);
     std::memcpy(&ip->dst_addr, f.dst.data(), 4);
-
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(p + 14 + 20);
-    udp->src_port = rte_cpu_to_be_16(f.src_port);
-    udp->dst_port = rte_cpu_to_be_16(f.dst_port);
-    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + total));
-    udp->dgram_cksum = 0;
-
-    uint8_t* payload = p + kUdp4FrameHeaders;
-    for (std::size_t i = 0; i < count; ++i) {
-        if (segments[i].length == 0) continue;
-        std::memcpy(payload, segments[i].data, segments[i].length);
-        payload += segments[i].length;
-    }
+    rte_udp_hdr* udp = write_udp(p + 14 + 20, f.src_port, f.dst_port, total);
 
     m->l2_len = 14;
     m->l3_len = 20;
@@ -80,7 +102,37 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
         m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
     } else {
-        udp->dgram_cksum = udp4_checksum(ip, udp, 8 + total);
+        // The source and destination addresses, as they sit at offset 12.
+        udp->dgram_cksum = udp_checksum(p + 14 + 12, 8, udp, 8 + total);
+    }
+    return m;
+}
+
+rte_mbuf* build_udp6_frame(rte_mempool* pool, const Udp6Frame& f, const ConstSegment* segments, std::size_t count,
+                           std::size_t total) noexcept
+{
+    rte_mbuf* m = nullptr;
+    uint8_t* p = frame_with_payload(pool, kUdp6FrameHeaders, segments, count, total, m);
+    if (p == nullptr) return nullptr;
+    write_ethernet(p, f.src_mac, f.dst_mac, RTE_ETHER_TYPE_IPV6);
+
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p + 14);
+    ip->vtc_flow = rte_cpu_to_be_32(6u << 28); // traffic class and flow label 0, as lwIP sends
+    ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + total));
+    ip->proto = IPPROTO_UDP;
+    ip->hop_limits = f.hop_limit;
+    std::memcpy(ip->src_addr, f.src.data(), 16);
+    std::memcpy(ip->dst_addr, f.dst.data(), 16);
+    rte_udp_hdr* udp = write_udp(p + 14 + 40, f.src_port, f.dst_port, total);
+
+    m->l2_len = 14;
+    m->l3_len = 40;
+    if (f.offload_udp_checksum) {
+        m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+        udp->dgram_cksum = rte_ipv6_phdr_cksum(ip, m->ol_flags);
+    } else {
+        // The source and destination addresses, as they sit at offset 8.
+        udp->dgram_cksum = udp_checksum(p + 14 + 8, 32, udp, 8 + total);
     }
     return m;
 }

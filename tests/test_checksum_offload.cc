@@ -6,6 +6,7 @@
 // DPDK's. Also the receive verdict read from the PMD's flags, and the UDP
 // send fast path's frames (stack/udp_frame.hh) with and without offload.
 // EAL starts once for mbufs only.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -395,12 +396,75 @@ TEST_F(ChecksumOffload, FastPathUdpFramesVerifyWithAndWithoutOffload)
     }
 }
 
+// The same for IPv6: version, payload length, next header, hop limit and
+// both addresses; the UDP checksum (mandatory in IPv6) over the 40-byte
+// pseudo-header's addresses, summed here or by the port.
+TEST_F(ChecksumOffload, FastPathUdp6FramesVerifyWithAndWithoutOffload)
+{
+    const Bytes src = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    const Bytes dst = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x10, 0x22, 0x33, 0xff, 0xfe, 0x44, 0x55, 0x66};
+    for (bool offload : {false, true}) {
+        for (std::size_t total : {std::size_t{0}, std::size_t{1}, std::size_t{333}, std::size_t{1452}}) {
+            Bytes payload(total);
+            for (std::size_t i = 0; i < total; ++i)
+                payload[i] = static_cast<uint8_t>(i * 7 + 3);
+            const std::size_t cut = total / 2;
+            const ringsock::stack::ConstSegment pieces[2] = {{payload.data(), cut},
+                                                             {payload.data() + cut, total - cut}};
+            ringsock::stack::Udp6Frame f;
+            f.src_mac = {0x02, 0, 0, 0, 0, 0x02};
+            f.dst_mac = {0x02, 0, 0, 0, 0, 0x01};
+            std::copy(src.begin(), src.end(), f.src.begin());
+            std::copy(dst.begin(), dst.end(), f.dst.begin());
+            f.src_port = 7000;
+            f.dst_port = 40000;
+            f.offload_udp_checksum = offload;
+            rte_mbuf* m = ringsock::stack::build_udp6_frame(environment->pool().get(), f, pieces, 2, total);
+            ASSERT_NE(m, nullptr);
+            held_.push_back(m);
+            ASSERT_EQ(rte_pktmbuf_pkt_len(m), 62 + total);
+            const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
+            EXPECT_EQ(Bytes(p, p + 12), (Bytes{0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02}));
+            EXPECT_EQ(get16(p + 12), 0x86dd);
+            const uint8_t* ip = p + 14;
+            EXPECT_EQ(Bytes(ip, ip + 4), (Bytes{0x60, 0, 0, 0})) << "version 6, class and flow label 0";
+            EXPECT_EQ(get16(ip + 4), 8 + total);
+            EXPECT_EQ(ip[6], kUdp);
+            EXPECT_EQ(ip[7], 64);
+            EXPECT_EQ(Bytes(ip + 8, ip + 24), src);
+            EXPECT_EQ(Bytes(ip + 24, ip + 40), dst);
+            const uint8_t* udp = ip + 40;
+            EXPECT_EQ(get16(udp), 7000);
+            EXPECT_EQ(get16(udp + 2), 40000);
+            EXPECT_EQ(get16(udp + 4), 8 + total);
+            EXPECT_EQ(Bytes(udp + 8, udp + 8 + total), payload);
+            EXPECT_EQ(m->l2_len, 14u);
+            EXPECT_EQ(m->l3_len, 40u);
+            if (offload) {
+                EXPECT_TRUE(m->ol_flags & RTE_MBUF_F_TX_IPV6);
+                EXPECT_FALSE(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM) << "IPv6 has no header checksum";
+                EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_L4_MASK, RTE_MBUF_F_TX_UDP_CKSUM);
+                uint8_t* w = rte_pktmbuf_mtod(m, uint8_t*);
+                put16(w + 54 + 6, static_cast<uint16_t>(~fold(add_words(w + 54, 8 + total))));
+            } else {
+                EXPECT_EQ(m->ol_flags & (RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_L4_MASK), 0u);
+            }
+            uint32_t sum = add_words(ip + 8, 32) + kUdp + static_cast<uint32_t>(8 + total);
+            EXPECT_EQ(fold(add_words(udp, 8 + total, sum)), 0xffff)
+                << "UDP, " << total << " bytes, offload " << offload;
+            EXPECT_NE(get16(udp + 6), 0) << "IPv6 forbids a zero UDP checksum";
+        }
+    }
+}
+
 TEST_F(ChecksumOffload, AFastPathFrameLargerThanAnMbufIsRefused)
 {
     Bytes big(4000, 1);
     const ringsock::stack::ConstSegment piece{big.data(), big.size()};
     ringsock::stack::Udp4Frame f;
     EXPECT_EQ(ringsock::stack::build_udp4_frame(environment->pool().get(), f, &piece, 1, big.size()), nullptr);
+    ringsock::stack::Udp6Frame f6;
+    EXPECT_EQ(ringsock::stack::build_udp6_frame(environment->pool().get(), f6, &piece, 1, big.size()), nullptr);
 }
 
 } // namespace

@@ -1,7 +1,8 @@
-// The send fast path's neighbour cache: lookups hit only live entries,
-// refreshes replace, expiry and forget end an entry, a full probe window
-// replaces the entry expiring first, and concurrent readers never see an
-// address paired with another address's MAC while the writer churns.
+// The send fast path's neighbour caches (IPv4 and IPv6 addresses): lookups
+// hit only live entries, refreshes replace, expiry and forget end an
+// entry, a full probe window replaces the entry expiring first, and
+// concurrent readers never see an address paired with another address's
+// MAC while the writer churns.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -15,72 +16,115 @@
 namespace {
 
 using ringsock::stack::Ipv4Address;
+using ringsock::stack::Ipv6Address;
 using ringsock::stack::MacAddress;
 using ringsock::stack::NeighbourCache;
 
-Ipv4Address host(unsigned n)
+// Host n: 198.18.x.y, or 2001:2:0:n::x:y (n in two words, so that a key
+// read half from another entry would differ).
+template <typename Address>
+Address host(unsigned n)
 {
-    return {198, 18, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
-}
-
-// A MAC that names its address, so a torn read shows.
-MacAddress mac_of(const Ipv4Address& ip, uint8_t version = 0)
-{
-    return {0x02, version, ip[0], ip[1], ip[2], ip[3]};
-}
-
-TEST(NeighbourCache, LooksUpWhatWasStoredUntilItExpires)
-{
-    auto cache = std::make_unique<NeighbourCache>();
-    MacAddress got{};
-    EXPECT_FALSE(cache->lookup(host(1), got, 0));
-    cache->store(host(1), mac_of(host(1)), 100);
-    ASSERT_TRUE(cache->lookup(host(1), got, 99));
-    EXPECT_EQ(got, mac_of(host(1)));
-    EXPECT_FALSE(cache->lookup(host(1), got, 100)) << "expired at its time";
-    EXPECT_FALSE(cache->lookup(host(2), got, 0));
-    cache->store(host(1), mac_of(host(1), 7), 200); // refreshed with a new MAC
-    ASSERT_TRUE(cache->lookup(host(1), got, 150));
-    EXPECT_EQ(got, mac_of(host(1), 7));
-    cache->forget(host(1));
-    EXPECT_FALSE(cache->lookup(host(1), got, 0));
-    EXPECT_FALSE(cache->lookup({0, 0, 0, 0}, got, 0)) << "0.0.0.0 is never an entry";
-}
-
-TEST(NeighbourCache, HoldsManyNeighboursAndEvictsTheOneExpiringFirst)
-{
-    auto cache = std::make_unique<NeighbourCache>();
-    // Half the capacity: every one fits its probe window.
-    for (unsigned n = 1; n <= NeighbourCache::kEntries / 2; ++n)
-        cache->store(host(n), mac_of(host(n)), 1000 + n);
-    unsigned found = 0;
-    for (unsigned n = 1; n <= NeighbourCache::kEntries / 2; ++n) {
-        MacAddress got{};
-        if (cache->lookup(host(n), got, 0) && got == mac_of(host(n))) ++found;
+    Address a{};
+    if constexpr (sizeof(Address) == 4) {
+        a = {198, 18, 0, 0};
+    } else {
+        a[0] = 0x20, a[1] = 0x01, a[3] = 0x02;
+        a[6] = static_cast<uint8_t>(n >> 8), a[7] = static_cast<uint8_t>(n);
     }
-    EXPECT_GE(found, NeighbourCache::kEntries / 2 - 8) << "a few may collide out of a window";
-    // Far more than it holds: the latest stored is always there.
-    for (unsigned n = 1; n <= 4 * NeighbourCache::kEntries; ++n) {
-        cache->store(host(n), mac_of(host(n)), 10000 + n);
+    a[a.size() - 2] = static_cast<uint8_t>(n >> 8);
+    a[a.size() - 1] = static_cast<uint8_t>(n);
+    return a;
+}
+
+// A MAC that names its address's last four bytes, so a torn read shows.
+template <typename Address>
+MacAddress mac_of(const Address& ip, uint8_t version = 0)
+{
+    const std::size_t n = ip.size();
+    return {0x02, version, ip[n - 4], ip[n - 3], ip[n - 2], ip[n - 1]};
+}
+
+template <typename Address>
+class Neighbours : public ::testing::Test {
+protected:
+    using Cache = NeighbourCache<Address>;
+    static Address at(unsigned n) { return host<Address>(n); }
+};
+using Families = ::testing::Types<Ipv4Address, Ipv6Address>;
+TYPED_TEST_SUITE(Neighbours, Families);
+
+TYPED_TEST(Neighbours, LooksUpWhatWasStoredUntilItExpires)
+{
+    auto cache = std::make_unique<typename TestFixture::Cache>();
+    const auto one = TestFixture::at(1);
+    MacAddress got{};
+    EXPECT_FALSE(cache->lookup(one, got, 0));
+    cache->store(one, mac_of(one), 100);
+    ASSERT_TRUE(cache->lookup(one, got, 99));
+    EXPECT_EQ(got, mac_of(one));
+    EXPECT_FALSE(cache->lookup(one, got, 100)) << "expired at its time";
+    EXPECT_FALSE(cache->lookup(TestFixture::at(2), got, 0));
+    cache->store(one, mac_of(one, 7), 200); // refreshed with a new MAC
+    ASSERT_TRUE(cache->lookup(one, got, 150));
+    EXPECT_EQ(got, mac_of(one, 7));
+    cache->forget(one);
+    EXPECT_FALSE(cache->lookup(one, got, 0));
+    cache->store(TypeParam{}, mac_of(one), 100);
+    EXPECT_FALSE(cache->lookup(TypeParam{}, got, 0)) << "the all-zero address is never an entry";
+    unsigned entries = 0;
+    cache->for_each([&](const TypeParam&, uint64_t) { ++entries; });
+    EXPECT_EQ(entries, 0u);
+}
+
+TYPED_TEST(Neighbours, AddressesDifferingInAnyWordAreDifferentEntries)
+{
+    auto cache = std::make_unique<typename TestFixture::Cache>();
+    const auto one = TestFixture::at(1);
+    cache->store(one, mac_of(one), 100);
+    for (std::size_t byte = 0; byte < one.size(); ++byte) {
+        auto other = one;
+        other[byte] ^= 0x80;
         MacAddress got{};
-        ASSERT_TRUE(cache->lookup(host(n), got, 0)) << n;
-        ASSERT_EQ(got, mac_of(host(n)));
+        EXPECT_FALSE(cache->lookup(other, got, 0)) << "byte " << byte;
+    }
+}
+
+TYPED_TEST(Neighbours, HoldsManyNeighboursAndEvictsTheOneExpiringFirst)
+{
+    using Cache = typename TestFixture::Cache;
+    auto cache = std::make_unique<Cache>();
+    // Half the capacity: every one fits its probe window.
+    for (unsigned n = 1; n <= Cache::kEntries / 2; ++n)
+        cache->store(TestFixture::at(n), mac_of(TestFixture::at(n)), 1000 + n);
+    unsigned found = 0;
+    for (unsigned n = 1; n <= Cache::kEntries / 2; ++n) {
+        MacAddress got{};
+        if (cache->lookup(TestFixture::at(n), got, 0) && got == mac_of(TestFixture::at(n))) ++found;
+    }
+    EXPECT_GE(found, Cache::kEntries / 2 - 8) << "a few may collide out of a window";
+    // Far more than it holds: the latest stored is always there.
+    for (unsigned n = 1; n <= 4 * Cache::kEntries; ++n) {
+        cache->store(TestFixture::at(n), mac_of(TestFixture::at(n)), 10000 + n);
+        MacAddress got{};
+        ASSERT_TRUE(cache->lookup(TestFixture::at(n), got, 0)) << n;
+        ASSERT_EQ(got, mac_of(TestFixture::at(n)));
     }
     // Every entry left is findable with its own MAC, and eviction took the
     // oldest in a window rather than reusing one slot: the table is full.
     unsigned entries = 0;
-    cache->for_each([&](const Ipv4Address& ip, uint64_t) {
+    cache->for_each([&](const TypeParam& ip, uint64_t) {
         MacAddress got{};
         EXPECT_TRUE(cache->lookup(ip, got, 0));
         EXPECT_EQ(got, mac_of(ip));
         ++entries;
     });
-    EXPECT_GT(entries, NeighbourCache::kEntries * 3 / 4);
+    EXPECT_GT(entries, Cache::kEntries * 3 / 4);
 }
 
-TEST(NeighbourCache, ReadersNeverSeeATornEntry)
+TYPED_TEST(Neighbours, ReadersNeverSeeATornEntry)
 {
-    auto cache = std::make_unique<NeighbourCache>();
+    auto cache = std::make_unique<typename TestFixture::Cache>();
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> hits{0}, torn{0};
     std::vector<std::thread> readers;
@@ -89,11 +133,11 @@ TEST(NeighbourCache, ReadersNeverSeeATornEntry)
             while (!stop.load(std::memory_order_relaxed)) {
                 for (unsigned n = 1; n <= 64; ++n) {
                     MacAddress got{};
-                    if (!cache->lookup(host(n), got, 0)) continue;
+                    const auto ip = TestFixture::at(n);
+                    if (!cache->lookup(ip, got, 0)) continue;
                     hits.fetch_add(1, std::memory_order_relaxed);
-                    const Ipv4Address ip = host(n);
-                    if (got[2] != ip[0] || got[3] != ip[1] || got[4] != ip[2] || got[5] != ip[3])
-                        torn.fetch_add(1, std::memory_order_relaxed);
+                    const MacAddress want = mac_of(ip, got[1]); // any version, this address
+                    if (got != want) torn.fetch_add(1, std::memory_order_relaxed);
                 }
             }
         });
@@ -105,8 +149,8 @@ TEST(NeighbourCache, ReadersNeverSeeATornEntry)
     for (unsigned round = 0;
          hits.load(std::memory_order_relaxed) < 200000 && std::chrono::steady_clock::now() < deadline; ++round) {
         const unsigned n = 1 + round % 64;
-        cache->store(host(n), mac_of(host(n), static_cast<uint8_t>(round)), ~uint64_t{0});
-        if (round % 7 == 0) cache->forget(host(1 + (round * 13) % 64));
+        cache->store(TestFixture::at(n), mac_of(TestFixture::at(n), static_cast<uint8_t>(round)), ~uint64_t{0});
+        if (round % 7 == 0) cache->forget(TestFixture::at(1 + (round * 13) % 64));
     }
     stop.store(true);
     for (auto& r : readers)

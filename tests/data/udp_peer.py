@@ -8,7 +8,9 @@ datagram k is (k + i) % 256 so a test can check order and contents. With
 recv: prints each datagram received on --port as "<len> <hex>" until --count
 arrived or --timeout passed; exits 0 only when all arrived. With --group, a
 member of that IPv4 or IPv6 group on eth0 receives the group's datagrams;
-with --show-ttl each line ends in "ttl=N", the TTL (hop limit) it came with.
+with --show-ttl each line ends in "ttl=N", the TTL (hop limit) it came with,
+and with --show-source in "from=ADDRESS". --bind chooses the address it
+listens on (an IPv6 one, "::" too, listens for IPv6).
 """
 import argparse
 import socket
@@ -45,6 +47,8 @@ def main():
     r.add_argument("--timeout", type=float, default=5.0)
     r.add_argument("--group", help="join this multicast group on eth0 and receive its datagrams")
     r.add_argument("--show-ttl", action="store_true", help="print each datagram's TTL (hop limit)")
+    r.add_argument("--show-source", action="store_true", help="print each datagram's source address")
+    r.add_argument("--bind", default="198.18.0.1", help="the address to listen on without --group")
     a = p.parse_args()
 
     if a.cmd == "send":
@@ -86,10 +90,10 @@ def main():
                 time.sleep(a.gap)
         return 0
 
-    ipv6 = a.group is not None and ":" in a.group
+    ipv6 = ":" in (a.bind if a.group is None else a.group)
     sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
     if a.group is None:
-        sock.bind(("198.18.0.1", a.port))
+        sock.bind((a.bind, a.port))
     elif ipv6:
         sock.bind(("::", a.port))
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
@@ -112,11 +116,12 @@ def main():
             return 1
         sock.settimeout(left)
         try:
-            data, ancillary, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(4))
+            data, ancillary, _, source = sock.recvmsg(65536, socket.CMSG_SPACE(4))
         except socket.timeout:
             return 1
         ttl = [struct.unpack("@i", d[:4])[0] for level, kind, d in ancillary if (level, kind) == ttl_cmsg]
-        print(len(data), data.hex(), *(["ttl=%d" % ttl[0]] if a.show_ttl and ttl else []), flush=True)
+        print(len(data), data.hex(), *(["ttl=%d" % ttl[0]] if a.show_ttl and ttl else []),
+              *(["from=%s" % source[0].split("%")[0]] if a.show_source else []), flush=True)
         got += 1
     return 0
 
