@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
@@ -812,56 +813,94 @@ void filter_on_engine(Runtime& rt, Socket& sock, const Endpoint& group, Membersh
     rt.control(sock.home_engine, Op::filter_group, &sock, filter);
 }
 
-// Joins or leaves a multicast group for `sock`, from any source (`source`
-// of family 0) or from one: lwIP's membership (IGMP or MLD, on the lwIP
-// engine; the port's MAC filter follows) on the first join and the last
-// leave, and the socket's own filter on its home engine (a group's
-// datagrams reach only its members, from the sources they listed). A group
-// is joined either way, not both (WSAEINVAL); a second join of the same
-// (group, source) fails with WSAEADDRINUSE, a leave of what was not
-// joined with WSAEADDRNOTAVAIL; dropping the group drops its sources too.
-int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, const Endpoint& source, bool join,
+// What a membership option asks of a socket's group.
+enum class GroupChange : uint8_t {
+    join,           // IP_ADD_MEMBERSHIP, IPV6_ADD_MEMBERSHIP: from any source
+    leave,          // IP_DROP_MEMBERSHIP, IPV6_DROP_MEMBERSHIP: sources and all
+    add_source,     // IP_ADD_SOURCE_MEMBERSHIP: join, or one more source
+    drop_source,    // IP_DROP_SOURCE_MEMBERSHIP: the last one leaves
+    block_source,   // IP_BLOCK_SOURCE: of an any-source membership
+    unblock_source, // IP_UNBLOCK_SOURCE
+};
+
+// The source change an IPv4 option asks (ip_mreq_source), if any.
+std::optional<GroupChange> source_change(int level, int optname) noexcept
+{
+    if (level != IPPROTO_IP) return std::nullopt;
+    switch (optname) {
+    case IP_ADD_SOURCE_MEMBERSHIP:
+        return GroupChange::add_source;
+    case IP_DROP_SOURCE_MEMBERSHIP:
+        return GroupChange::drop_source;
+    case IP_BLOCK_SOURCE:
+        return GroupChange::block_source;
+    case IP_UNBLOCK_SOURCE:
+        return GroupChange::unblock_source;
+    default:
+        return std::nullopt;
+    }
+}
+
+// lwIP's membership of `group` (IGMP or MLD, on the lwIP engine; the
+// port's MAC filter follows): joined on a socket's first join, left on its
+// last leave.
+int lwip_membership(Runtime& rt, Socket& sock, const Endpoint& group, Op op) noexcept
+{
+    ControlCall membership;
+    membership.group = group;
+    return rt.control(0, op, &sock, membership);
+}
+
+// Changes `sock`'s membership of `group` as `change` asks (`source`: the
+// one named, for the source changes): lwIP's membership on the first join
+// and the last leave, and the socket's own filter on its home engine (a
+// group's datagrams reach only its members, from the sources they listed
+// or did not block). A group is joined from any source or by source, not
+// both, and sources are blocked only in the first way and added only in
+// the second (WSAEINVAL otherwise); a second join, or a source added or
+// blocked twice, fails with WSAEADDRINUSE; leaving, dropping or unblocking
+// what is not there with WSAEADDRNOTAVAIL; leaving drops the sources too.
+int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, const Endpoint& source, GroupChange change,
                       LPINT lpErrno) noexcept
 {
     if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
-    const bool any_source = source.family == 0;
     auto it = std::find_if(sock.groups.begin(), sock.groups.end(),
                            [&](const Membership& m) { return m.group.same_address(group); });
-    ControlCall membership; // lwIP's, on its engine
-    membership.group = group;
-    if (join) {
-        if (it == sock.groups.end()) {
-            if (const int error = rt.control(0, Op::join, &sock, membership); error != 0) return fail(lpErrno, error);
-            Membership m{group, {}};
-            if (!any_source) m.sources.push_back(source);
-            sock.groups.push_back(std::move(m));
-            filter_on_engine(rt, sock, group, &sock.groups.back());
-            return succeed(lpErrno);
-        }
-        if (any_source != it->sources.empty()) return fail(lpErrno, WSAEINVAL); // the group's other way
-        if (any_source || std::any_of(it->sources.begin(), it->sources.end(),
-                                      [&](const Endpoint& e) { return e.same_address(source); }))
-            return fail(lpErrno, WSAEADDRINUSE);
-        if (it->sources.size() == Membership::kMaxSources) return fail(lpErrno, WSAENOBUFS);
-        it->sources.push_back(source);
-        filter_on_engine(rt, sock, group, &*it);
+    if (it == sock.groups.end()) {
+        if (change != GroupChange::join && change != GroupChange::add_source) return fail(lpErrno, WSAEADDRNOTAVAIL);
+        if (const int error = lwip_membership(rt, sock, group, Op::join); error != 0) return fail(lpErrno, error);
+        Membership m{group, {}, change == GroupChange::join};
+        if (!m.any_source) m.sources.push_back(source);
+        sock.groups.push_back(std::move(m));
+        filter_on_engine(rt, sock, group, &sock.groups.back());
         return succeed(lpErrno);
     }
-    if (it == sock.groups.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
-    if (!any_source) {
-        if (it->sources.empty()) return fail(lpErrno, WSAEINVAL); // joined from any source
-        auto listed = std::find_if(it->sources.begin(), it->sources.end(),
-                                   [&](const Endpoint& e) { return e.same_address(source); });
-        if (listed == it->sources.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
-        it->sources.erase(listed);
-        if (!it->sources.empty()) {
-            filter_on_engine(rt, sock, group, &*it);
-            return succeed(lpErrno);
+    Membership& m = *it;
+    bool leaves = change == GroupChange::leave;
+    if (change == GroupChange::join) return fail(lpErrno, m.any_source ? WSAEADDRINUSE : WSAEINVAL);
+    if (!leaves) {
+        const bool blocking = change == GroupChange::block_source || change == GroupChange::unblock_source;
+        if (blocking != m.any_source) return fail(lpErrno, WSAEINVAL); // the group's other way
+        const bool adds = change == GroupChange::add_source || change == GroupChange::block_source;
+        const auto listed =
+            std::find_if(m.sources.begin(), m.sources.end(), [&](const Endpoint& e) { return e.same_address(source); });
+        if (adds) {
+            if (listed != m.sources.end()) return fail(lpErrno, WSAEADDRINUSE);
+            if (m.sources.size() == Membership::kMaxSources) return fail(lpErrno, WSAENOBUFS);
+            m.sources.push_back(source);
+        } else {
+            if (listed == m.sources.end()) return fail(lpErrno, WSAEADDRNOTAVAIL);
+            m.sources.erase(listed);
+            leaves = !m.any_source && m.sources.empty(); // no source left to receive from
         }
     }
+    if (!leaves) {
+        filter_on_engine(rt, sock, group, &m);
+        return succeed(lpErrno);
+    }
     filter_on_engine(rt, sock, group, nullptr);
-    rt.control(0, Op::leave, &sock, membership);
+    lwip_membership(rt, sock, group, Op::leave);
     sock.groups.erase(it);
     return succeed(lpErrno);
 }
@@ -991,11 +1030,11 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         Endpoint group;
         if ((error = group_of_request(family, optval, optlen, group)) != 0) return fail(lpErrno, error);
         const bool join = ipv4_membership ? optname == IP_ADD_MEMBERSHIP : optname == IPV6_ADD_MEMBERSHIP;
-        return change_membership(rt, *sock, group, Endpoint{}, join, lpErrno);
+        return change_membership(rt, *sock, group, Endpoint{}, join ? GroupChange::join : GroupChange::leave, lpErrno);
     }
-    // Source-specific (IPv4): the socket filters by source; lwIP reports
-    // the group as IGMPv2 does, with no source list (see README).
-    if (level == IPPROTO_IP && (optname == IP_ADD_SOURCE_MEMBERSHIP || optname == IP_DROP_SOURCE_MEMBERSHIP)) {
+    // By source (IPv4): the socket filters by source; lwIP reports the
+    // group as IGMPv2 does, with no source list (see README).
+    if (const auto change = source_change(level, optname)) {
         if ((error = datagram_option_misuse(4)) != 0) return fail(lpErrno, error);
         if (optlen < static_cast<int>(sizeof(ip_mreq_source))) return fail(lpErrno, WSAEFAULT);
         Endpoint group;
@@ -1008,7 +1047,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         // A source sends: it has a unicast address (not 0.0.0.0, a group,
         // or 255.0.0.0/8, where the limited broadcast lives).
         if (source.is_any() || source.is_ipv4_multicast() || source.addr[0] == 255) return fail(lpErrno, WSAEINVAL);
-        return change_membership(rt, *sock, group, source, optname == IP_ADD_SOURCE_MEMBERSHIP, lpErrno);
+        return change_membership(rt, *sock, group, source, *change, lpErrno);
     }
     return fail(lpErrno, WSAENOPROTOOPT);
 }

@@ -10,6 +10,7 @@
 // Socket.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -107,12 +108,20 @@ struct Request {
     bool capture(const WSABUF* bufs, uint32_t count) noexcept;
 };
 
-// A multicast group a socket joined: from any source (no sources listed)
-// or, joined by IP_ADD_SOURCE_MEMBERSHIP, from the sources listed only.
+// A multicast group a socket joined (RFC 3678's filter modes): from any
+// source but those listed (IP_ADD_MEMBERSHIP, then IP_BLOCK_SOURCE), or
+// from the sources listed only (IP_ADD_SOURCE_MEMBERSHIP).
 struct Membership {
     Endpoint group;
     std::vector<Endpoint> sources;
+    bool any_source = true;                        // the sources are blocked ones; else the only ones received
     static constexpr std::size_t kMaxSources = 64; // bounds the engine's scan per datagram
+
+    bool lists(const Endpoint& source) const noexcept
+    {
+        return std::any_of(sources.begin(), sources.end(),
+                           [&](const Endpoint& listed) { return listed.same_address(source); });
+    }
 };
 
 struct Socket {

@@ -65,7 +65,7 @@ QueuedDatagram queued_entry(const stack::UdpDatagram& d) noexcept
 }
 
 // A group's datagrams reach only the sockets that joined it, from a
-// source they listed if they listed any, as on Windows (RFC 3376's
+// source they listed or did not block, as on Windows (RFC 3376's
 // per-socket reception state: a socket that joined nothing receives no
 // group), not every socket bound to the port as Linux does by default;
 // broadcast reaches every socket on the port.
@@ -74,12 +74,11 @@ bool receives(const Socket& s, const Endpoint& destination, const stack::UdpData
     if (!destination.is_ipv4_multicast() && !destination.is_ipv6_multicast()) return true;
     for (const Membership& m : s.member_groups) {
         if (!m.group.same_address(destination)) continue;
-        if (m.sources.empty()) return true;
+        if (m.any_source && m.sources.empty()) return true;
         Endpoint source;
         source.family = d.family;
         source.addr = d.src;
-        return std::any_of(m.sources.begin(), m.sources.end(),
-                           [&](const Endpoint& listed) { return listed.same_address(source); });
+        return m.lists(source) != m.any_source;
     }
     return false;
 }

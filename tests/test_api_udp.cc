@@ -37,6 +37,16 @@ std::string peer(const std::string& args)
     return g_netns->exec("python3 " + ringsock::testing::source_root() + "/tests/data/udp_peer.py " + args);
 }
 
+// Starts udp_peer.py's receiver with `args` and waits until it listens.
+std::unique_ptr<ringsock::testing::Child> listening_peer(const std::string& args)
+{
+    auto receiver = std::make_unique<ringsock::testing::Child>(std::vector<std::string>{"/bin/sh", "-c", peer(args)});
+    const auto ready_by = std::chrono::steady_clock::now() + 10s;
+    while (receiver->poll_output().find("ready") == std::string::npos && std::chrono::steady_clock::now() < ready_by)
+        std::this_thread::sleep_for(10ms);
+    return receiver;
+}
+
 // Sends datagrams of `sizes` ("10,20") from the kernel to us.
 void kernel_sends(uint16_t port, const std::string& sizes, uint16_t src_port = 40000,
                   const std::string& dst = "198.18.0.2")
@@ -461,10 +471,7 @@ TEST_F(Api, ConnectedSocketAcceptsOnlyItsPeer)
 
 TEST_F(Api, SendToReachesTheKernel)
 {
-    ringsock::testing::Child receiver({"/bin/sh", "-c", peer("recv --port 7200 --count 2 --timeout 10 --show-ttl")});
-    const auto ready_by = std::chrono::steady_clock::now() + 10s;
-    while (receiver.poll_output().find("ready") == std::string::npos && std::chrono::steady_clock::now() < ready_by)
-        std::this_thread::sleep_for(10ms);
+    const auto receiver = listening_peer("recv --port 7200 --count 2 --timeout 10 --show-ttl");
     SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
     sockaddr_in to = address("198.18.0.1", 7200);
     const char hello[] = "hello";
@@ -485,7 +492,7 @@ TEST_F(Api, SendToReachesTheKernel)
     DWORD bytes = 0, flags = 0;
     ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags)) << WSAGetLastError();
     EXPECT_EQ(bytes, 5u);
-    const Finished f = receiver.wait(15s);
+    const Finished f = receiver->wait(15s);
     EXPECT_EQ(f.exit_code, 0) << f.output;
     // The first went through lwIP (the kernel's MAC unknown yet), the
     // second perhaps by the fast path: one TTL either way.
@@ -508,12 +515,8 @@ TEST_F(Api, MulticastSendsLeaveWithTheSocketsMulticastTtl)
     };
     for (const Case c : {Case{AF_INET, "239.1.2.6", IPPROTO_IP, IP_MULTICAST_TTL},
                          Case{AF_INET6, "ff3e::4246", IPPROTO_IPV6, IPV6_MULTICAST_HOPS}}) {
-        ringsock::testing::Child receiver(
-            {"/bin/sh", "-c",
-             peer(std::string("recv --port 7211 --count 2 --timeout 10 --show-ttl --group ") + c.group)});
-        const auto ready_by = std::chrono::steady_clock::now() + 10s;
-        while (receiver.poll_output().find("ready") == std::string::npos && std::chrono::steady_clock::now() < ready_by)
-            std::this_thread::sleep_for(10ms);
+        const auto receiver =
+            listening_peer(std::string("recv --port 7211 --count 2 --timeout 10 --show-ttl --group ") + c.group);
         SOCKET s = socket(c.family, SOCK_DGRAM, IPPROTO_UDP);
         ASSERT_NE(s, INVALID_SOCKET);
         sockaddr_storage to{};
@@ -539,7 +542,7 @@ TEST_F(Api, MulticastSendsLeaveWithTheSocketsMulticastTtl)
         ASSERT_EQ(getsockopt(s, c.level, c.option, reinterpret_cast<char*>(&ttl), &length), 0);
         EXPECT_EQ(ttl, 7);
         ASSERT_EQ(sendto(s, "two", 3, 0, reinterpret_cast<sockaddr*>(&to), to_length), 3) << WSAGetLastError();
-        const Finished f = receiver.wait(15s);
+        const Finished f = receiver->wait(15s);
         EXPECT_EQ(f.exit_code, 0) << c.group << ": " << f.output;
         EXPECT_NE(f.output.find("3 6f6e65 ttl=1"), std::string::npos) << c.group << ": " << f.output;
         EXPECT_NE(f.output.find("3 74776f ttl=7"), std::string::npos) << c.group << ": " << f.output;
@@ -582,16 +585,6 @@ std::string fast_path_datagram(int k, int size, std::string& line)
         line += hex;
     }
     return data;
-}
-
-// Starts udp_peer.py's receiver with `args` and waits until it listens.
-std::unique_ptr<ringsock::testing::Child> listening_peer(const std::string& args)
-{
-    auto receiver = std::make_unique<ringsock::testing::Child>(std::vector<std::string>{"/bin/sh", "-c", peer(args)});
-    const auto ready_by = std::chrono::steady_clock::now() + 10s;
-    while (receiver->poll_output().find("ready") == std::string::npos && std::chrono::steady_clock::now() < ready_by)
-        std::this_thread::sleep_for(10ms);
-    return receiver;
 }
 
 // Once lwIP has resolved the kernel's MAC, datagrams are built whole by the
@@ -876,79 +869,142 @@ TEST_F(Api, AGroupsDatagramsReachOnlyItsMembersAndBroadcastEveryone)
         closesocket(s);
 }
 
+// A socket bound to `port` for the source filter tests: the namespace
+// sends to `group` from 198.18.0.1 and from 198.18.0.3, which it gains
+// for the test's length.
+class SourceFilterProbe {
+public:
+    SourceFilterProbe(const char* group, uint16_t port) : group_(group), port_(port), s_(bound_socket(port, 0))
+    {
+        const Finished added =
+            ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr replace 198.18.0.3/24 dev eth0'"));
+        EXPECT_EQ(added.exit_code, 0) << added.output;
+        const int timeout_ms = 5000;
+        setsockopt(s_, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    }
+    ~SourceFilterProbe()
+    {
+        closesocket(s_);
+        ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr del 198.18.0.3/24 dev eth0'"));
+    }
+    SourceFilterProbe(const SourceFilterProbe&) = delete;
+    SourceFilterProbe& operator=(const SourceFilterProbe&) = delete;
+
+    // An ip_mreq_source option for the group and `source`: 0 or the error.
+    int change(int option, const char* source, int length = sizeof(ip_mreq_source)) const
+    {
+        ip_mreq_source r{};
+        inet_pton(AF_INET, group_, &r.imr_multiaddr);
+        inet_pton(AF_INET, source, &r.imr_sourceaddr);
+        return option_error(s_, IPPROTO_IP, option, r, length);
+    }
+    // IP_ADD_MEMBERSHIP or IP_DROP_MEMBERSHIP for the group.
+    int membership(int option) const
+    {
+        ip_mreq any{};
+        inet_pton(AF_INET, group_, &any.imr_multiaddr);
+        return option_error(s_, IPPROTO_IP, option, any);
+    }
+    void send_from(const char* source, const char* sizes) const
+    {
+        const Finished f =
+            ringsock::testing::run_shell(peer(std::string("send --dst ") + group_ + " --port " + std::to_string(port_) +
+                                              " --src-port 40025 --src " + source + " --sizes " + sizes));
+        ASSERT_EQ(f.exit_code, 0) << f.output;
+    }
+    // The next datagram's size (blocking, 5 s at most).
+    int next() const
+    {
+        char b[64];
+        return recv(s_, b, sizeof(b), 0);
+    }
+    bool nothing_queued() const
+    {
+        u_long queued = 1;
+        return ioctlsocket(s_, FIONREAD, &queued) == 0 && queued == 0;
+    }
+
+private:
+    const char* group_;
+    uint16_t port_;
+    SOCKET s_;
+};
+
 // Source-specific membership (IP_ADD_SOURCE_MEMBERSHIP): the socket gets
 // the group's datagrams from the sources it listed only. The namespace
-// sends from two addresses, 198.18.0.1 and 198.18.0.3 (added here); the
+// sends from two addresses, 198.18.0.1 and 198.18.0.3 (the probe adds it); the
 // one not listed is sent first, so a leak would be read first.
 TEST_F(Api, ASourceSpecificMemberReceivesFromItsSourcesOnly)
 {
-    const Finished added =
-        ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr replace 198.18.0.3/24 dev eth0'"));
-    ASSERT_EQ(added.exit_code, 0) << added.output;
-    SOCKET s = bound_socket(7125, 0);
-    const int timeout_ms = 5000;
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
-    const auto request = [](const char* source) {
-        ip_mreq_source r{};
-        inet_pton(AF_INET, "239.1.2.7", &r.imr_multiaddr);
-        inet_pton(AF_INET, source, &r.imr_sourceaddr);
-        return r;
-    };
-    const auto change = [&](int option, const char* source, int length = sizeof(ip_mreq_source)) {
-        return option_error(s, IPPROTO_IP, option, request(source), length);
-    };
-    const auto send_from = [&](const char* source, const char* sizes) {
-        const Finished f = ringsock::testing::run_shell(peer(
-            std::string("send --dst 239.1.2.7 --port 7125 --src-port 40025 --src ") + source + " --sizes " + sizes));
-        ASSERT_EQ(f.exit_code, 0) << f.output;
-    };
-    const auto next = [&]() {
-        char b[64];
-        return recv(s, b, sizeof(b), 0);
-    };
-    const auto nothing_queued = [&]() {
-        u_long queued = 1;
-        return ioctlsocket(s, FIONREAD, &queued) == 0 && queued == 0;
-    };
-    ASSERT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), 0);
-    send_from("198.18.0.3", "11");
-    send_from("198.18.0.1", "13");
-    EXPECT_EQ(next(), 13) << "the source not listed got through";
-    EXPECT_TRUE(nothing_queued());
+    const SourceFilterProbe probe("239.1.2.7", 7125);
+    ASSERT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), 0);
+    probe.send_from("198.18.0.3", "11");
+    probe.send_from("198.18.0.1", "13");
+    EXPECT_EQ(probe.next(), 13) << "the source not listed got through";
+    EXPECT_TRUE(probe.nothing_queued());
 
-    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEADDRINUSE);
-    ip_mreq any{};
-    inet_pton(AF_INET, "239.1.2.7", &any.imr_multiaddr);
-    EXPECT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&any), sizeof(any)),
-              SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAEINVAL) << "joined by source already";
-    EXPECT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), WSAEADDRNOTAVAIL);
-    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1", sizeof(ip_mreq_source) - 1), WSAEFAULT);
-    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "0.0.0.0"), WSAEINVAL);
+    EXPECT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEADDRINUSE);
+    EXPECT_EQ(probe.membership(IP_ADD_MEMBERSHIP), WSAEINVAL) << "joined by source already";
+    EXPECT_EQ(probe.change(IP_BLOCK_SOURCE, "198.18.0.3"), WSAEINVAL) << "blocking needs an any-source member";
+    EXPECT_EQ(probe.change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1", sizeof(ip_mreq_source) - 1), WSAEFAULT);
+    EXPECT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "0.0.0.0"), WSAEINVAL);
 
     // A second source, then the first dropped: the group stays joined.
-    ASSERT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.3"), 0);
-    send_from("198.18.0.3", "15");
-    send_from("198.18.0.1", "17");
-    EXPECT_EQ(next(), 15);
-    EXPECT_EQ(next(), 17);
-    ASSERT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.1"), 0);
-    send_from("198.18.0.1", "19");
-    send_from("198.18.0.3", "21");
-    EXPECT_EQ(next(), 21) << "the dropped source got through";
-    EXPECT_TRUE(nothing_queued());
+    ASSERT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.3"), 0);
+    probe.send_from("198.18.0.3", "15");
+    probe.send_from("198.18.0.1", "17");
+    EXPECT_EQ(probe.next(), 15);
+    EXPECT_EQ(probe.next(), 17);
+    ASSERT_EQ(probe.change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.1"), 0);
+    probe.send_from("198.18.0.1", "19");
+    probe.send_from("198.18.0.3", "21");
+    EXPECT_EQ(probe.next(), 21) << "the dropped source got through";
+    EXPECT_TRUE(probe.nothing_queued());
 
     // Dropping the last source leaves the group: it may be joined from
     // any source then.
-    ASSERT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), 0);
-    EXPECT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), WSAEADDRNOTAVAIL);
-    ASSERT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&any), sizeof(any)), 0);
-    EXPECT_EQ(change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL) << "joined from any source";
-    EXPECT_EQ(change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL);
-    send_from("198.18.0.3", "23");
-    EXPECT_EQ(next(), 23);
-    closesocket(s);
-    ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr del 198.18.0.3/24 dev eth0'"));
+    ASSERT_EQ(probe.change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), 0);
+    EXPECT_EQ(probe.change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.3"), WSAEADDRNOTAVAIL);
+    ASSERT_EQ(probe.membership(IP_ADD_MEMBERSHIP), 0);
+    EXPECT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL) << "joined from any source";
+    EXPECT_EQ(probe.change(IP_DROP_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL);
+    probe.send_from("198.18.0.3", "23");
+    EXPECT_EQ(probe.next(), 23);
+}
+
+// IP_BLOCK_SOURCE / IP_UNBLOCK_SOURCE (RFC 3678's exclude mode): a member
+// from any source stops receiving a blocked source and receives it again
+// once unblocked; leaving forgets the blocks. Each misuse has its code.
+TEST_F(Api, AnAnySourceMemberBlocksAndUnblocksASource)
+{
+    const SourceFilterProbe probe("239.1.2.8", 7126);
+    EXPECT_EQ(probe.change(IP_BLOCK_SOURCE, "198.18.0.3"), WSAEADDRNOTAVAIL) << "not a member";
+    EXPECT_EQ(probe.change(IP_UNBLOCK_SOURCE, "198.18.0.3"), WSAEADDRNOTAVAIL);
+    ASSERT_EQ(probe.membership(IP_ADD_MEMBERSHIP), 0);
+    ASSERT_EQ(probe.change(IP_BLOCK_SOURCE, "198.18.0.3"), 0);
+    probe.send_from("198.18.0.3", "11");
+    probe.send_from("198.18.0.1", "13");
+    EXPECT_EQ(probe.next(), 13) << "the blocked source got through";
+    EXPECT_TRUE(probe.nothing_queued());
+
+    EXPECT_EQ(probe.change(IP_BLOCK_SOURCE, "198.18.0.3"), WSAEADDRINUSE);
+    EXPECT_EQ(probe.change(IP_UNBLOCK_SOURCE, "198.18.0.1"), WSAEADDRNOTAVAIL) << "not blocked";
+    EXPECT_EQ(probe.change(IP_ADD_SOURCE_MEMBERSHIP, "198.18.0.1"), WSAEINVAL) << "joined from any source";
+    EXPECT_EQ(probe.change(IP_BLOCK_SOURCE, "0.0.0.0"), WSAEINVAL);
+    EXPECT_EQ(probe.change(IP_BLOCK_SOURCE, "198.18.0.1", sizeof(ip_mreq_source) - 1), WSAEFAULT);
+
+    ASSERT_EQ(probe.change(IP_UNBLOCK_SOURCE, "198.18.0.3"), 0);
+    probe.send_from("198.18.0.3", "15");
+    EXPECT_EQ(probe.next(), 15) << "unblocked";
+
+    // Blocked again, then the group left and joined anew: nothing blocked.
+    ASSERT_EQ(probe.change(IP_BLOCK_SOURCE, "198.18.0.3"), 0);
+    ASSERT_EQ(probe.membership(IP_DROP_MEMBERSHIP), 0);
+    ASSERT_EQ(probe.membership(IP_ADD_MEMBERSHIP), 0);
+    probe.send_from("198.18.0.3", "17");
+    EXPECT_EQ(probe.next(), 17) << "a block outlived the membership";
+    EXPECT_EQ(probe.change(IP_UNBLOCK_SOURCE, "198.18.0.3"), WSAEADDRNOTAVAIL);
 }
 
 // IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: the process's own sockets do

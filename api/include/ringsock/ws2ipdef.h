@@ -45,6 +45,8 @@ typedef struct ip_mreq_source {
 #define IP_DROP_MEMBERSHIP 13
 #define IP_ADD_SOURCE_MEMBERSHIP 15
 #define IP_DROP_SOURCE_MEMBERSHIP 16
+#define IP_BLOCK_SOURCE 17
+#define IP_UNBLOCK_SOURCE 18
 
 typedef struct ipv6_mreq {
     IN6_ADDR ipv6mr_multiaddr;
