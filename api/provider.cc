@@ -841,6 +841,37 @@ std::optional<GroupChange> source_change(int level, int optname) noexcept
     }
 }
 
+// The change a protocol-independent option asks (GROUP_REQ or, with a
+// source, GROUP_SOURCE_REQ), if any.
+std::optional<GroupChange> group_request_change(int optname) noexcept
+{
+    switch (optname) {
+    case MCAST_JOIN_GROUP:
+        return GroupChange::join;
+    case MCAST_LEAVE_GROUP:
+        return GroupChange::leave;
+    case MCAST_JOIN_SOURCE_GROUP:
+        return GroupChange::add_source;
+    case MCAST_LEAVE_SOURCE_GROUP:
+        return GroupChange::drop_source;
+    case MCAST_BLOCK_SOURCE:
+        return GroupChange::block_source;
+    case MCAST_UNBLOCK_SOURCE:
+        return GroupChange::unblock_source;
+    default:
+        return std::nullopt;
+    }
+}
+
+// Whether `source` can send: a unicast address (not unspecified, not a
+// group, and for IPv4 not in 255.0.0.0/8, where the limited broadcast
+// lives).
+bool unicast_source(const Endpoint& source) noexcept
+{
+    if (source.is_any() || source.is_ipv4_multicast() || source.is_ipv6_multicast()) return false;
+    return source.family != 4 || source.addr[0] != 255;
+}
+
 // lwIP's membership of `group` (IGMP or MLD, on the lwIP engine; the
 // port's MAC filter follows): joined on a socket's first join, left on its
 // last leave.
@@ -1044,9 +1075,30 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         Endpoint source;
         source.family = 4;
         std::memcpy(source.addr.data(), &request.imr_sourceaddr, 4);
-        // A source sends: it has a unicast address (not 0.0.0.0, a group,
-        // or 255.0.0.0/8, where the limited broadcast lives).
-        if (source.is_any() || source.is_ipv4_multicast() || source.addr[0] == 255) return fail(lpErrno, WSAEINVAL);
+        if (!unicast_source(source)) return fail(lpErrno, WSAEINVAL);
+        return change_membership(rt, *sock, group, source, *change, lpErrno);
+    }
+    // Protocol-independent (Winsock's preferred form): the group, and the
+    // source, as sockaddrs of the level's family; IPv6 by source too.
+    if (const auto change = group_request_change(optname); change && (level == IPPROTO_IP || level == IPPROTO_IPV6)) {
+        const uint8_t family = level == IPPROTO_IP ? 4 : 6;
+        if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
+        const bool by_source = *change != GroupChange::join && *change != GroupChange::leave;
+        if (optlen < static_cast<int>(by_source ? sizeof(GROUP_SOURCE_REQ) : sizeof(GROUP_REQ)))
+            return fail(lpErrno, WSAEFAULT);
+        static_assert(offsetof(GROUP_REQ, gr_group) == offsetof(GROUP_SOURCE_REQ, gsr_group));
+        GROUP_SOURCE_REQ request{};
+        std::memcpy(&request, optval, by_source ? sizeof(GROUP_SOURCE_REQ) : sizeof(GROUP_REQ));
+        // The interface index is not read: the process has the one.
+        Endpoint group, source;
+        const auto address_of = [&](const SOCKADDR_STORAGE& from, Endpoint& to) {
+            return endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&from), sizeof(from), family, to) == 0;
+        };
+        if (!address_of(request.gsr_group, group) || !(group.is_ipv4_multicast() || group.is_ipv6_multicast()))
+            return fail(lpErrno, WSAEINVAL);
+        if (by_source && (!address_of(request.gsr_source, source) || !unicast_source(source)))
+            return fail(lpErrno, WSAEINVAL);
+        group.port = source.port = 0;
         return change_membership(rt, *sock, group, source, *change, lpErrno);
     }
     return fail(lpErrno, WSAENOPROTOOPT);

@@ -67,6 +67,9 @@ static_assert(sizeof(sockaddr_storage) == 128 && sizeof(in_addr) == 4 && sizeof(
 static_assert(sizeof(ip_mreq) == 8);
 static_assert(sizeof(ip_mreq_source) == 12 && offsetof(ip_mreq_source, imr_sourceaddr) == 4);
 static_assert(sizeof(ipv6_mreq) == 20 && offsetof(ipv6_mreq, ipv6mr_interface) == 16);
+static_assert(sizeof(group_req) == 136 && offsetof(group_req, gr_group) == 8);
+static_assert(sizeof(group_source_req) == 264 && offsetof(group_source_req, gsr_group) == 8 &&
+              offsetof(group_source_req, gsr_source) == 136);
 static_assert(sizeof(WSATHREADID) == 16);
 static_assert(AF_INET == 2 && AF_INET6 == 23 && SOCK_STREAM == 1 && SOCK_DGRAM == 2 && IPPROTO_UDP == 17);
 
@@ -88,6 +91,8 @@ static_assert(SOL_SOCKET == 0xffff && SO_RCVBUF == 0x1002 && SO_SNDBUF == 0x1001
 static_assert(SO_RCVTIMEO == 0x1006 && IP_ADD_MEMBERSHIP == 12 && IP_DROP_MEMBERSHIP == 13);
 static_assert(IP_ADD_SOURCE_MEMBERSHIP == 15 && IP_DROP_SOURCE_MEMBERSHIP == 16);
 static_assert(IP_BLOCK_SOURCE == 17 && IP_UNBLOCK_SOURCE == 18);
+static_assert(MCAST_JOIN_GROUP == 41 && MCAST_LEAVE_GROUP == 42 && MCAST_BLOCK_SOURCE == 43 &&
+              MCAST_UNBLOCK_SOURCE == 44 && MCAST_JOIN_SOURCE_GROUP == 45 && MCAST_LEAVE_SOURCE_GROUP == 46);
 static_assert(IP_MULTICAST_IF == 9 && IP_MULTICAST_TTL == 10 && IP_MULTICAST_LOOP == 11);
 static_assert(IPV6_MULTICAST_IF == 9 && IPV6_MULTICAST_HOPS == 10 && IPV6_MULTICAST_LOOP == 11);
 static_assert(IPV6_ADD_MEMBERSHIP == 12 && IPV6_DROP_MEMBERSHIP == 13 && IPV6_JOIN_GROUP == 12 &&

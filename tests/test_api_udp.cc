@@ -870,14 +870,17 @@ TEST_F(Api, AGroupsDatagramsReachOnlyItsMembersAndBroadcastEveryone)
 }
 
 // A socket bound to `port` for the source filter tests: the namespace
-// sends to `group` from 198.18.0.1 and from 198.18.0.3, which it gains
-// for the test's length.
+// sends to `group` from its own address (198.18.0.1 or 2001:2::1) and
+// from a second one (198.18.0.3 or 2001:2::3) it gains for the test's
+// length.
 class SourceFilterProbe {
 public:
-    SourceFilterProbe(const char* group, uint16_t port) : group_(group), port_(port), s_(bound_socket(port, 0))
+    SourceFilterProbe(const char* group, uint16_t port)
+        : group_(group), port_(port), ipv6_(std::string(group).find(':') != std::string::npos),
+          s_(ipv6_ ? bound_ipv6_socket(port) : bound_socket(port, 0))
     {
-        const Finished added =
-            ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr replace 198.18.0.3/24 dev eth0'"));
+        const Finished added = ringsock::testing::run_shell(
+            g_netns->exec("sh -c 'ip addr replace " + second_address() + " dev eth0 nodad'"));
         EXPECT_EQ(added.exit_code, 0) << added.output;
         const int timeout_ms = 5000;
         setsockopt(s_, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
@@ -885,10 +888,14 @@ public:
     ~SourceFilterProbe()
     {
         closesocket(s_);
-        ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr del 198.18.0.3/24 dev eth0'"));
+        ringsock::testing::run_shell(g_netns->exec("sh -c 'ip addr del " + second_address() + " dev eth0'"));
     }
     SourceFilterProbe(const SourceFilterProbe&) = delete;
     SourceFilterProbe& operator=(const SourceFilterProbe&) = delete;
+
+    // The namespace's two source addresses.
+    const char* first() const { return ipv6_ ? "2001:2::1" : "198.18.0.1"; }
+    const char* second() const { return ipv6_ ? "2001:2::3" : "198.18.0.3"; }
 
     // An ip_mreq_source option for the group and `source`: 0 or the error.
     int change(int option, const char* source, int length = sizeof(ip_mreq_source)) const
@@ -904,6 +911,18 @@ public:
         ip_mreq any{};
         inet_pton(AF_INET, group_, &any.imr_multiaddr);
         return option_error(s_, IPPROTO_IP, option, any);
+    }
+    // A protocol-independent option (GROUP_REQ, or GROUP_SOURCE_REQ with
+    // a source) at the family's level: 0 or the error. `group` stands in
+    // for the probe's own, and `length` for the request's size.
+    int group_request(int option, const char* source = nullptr, const char* group = nullptr, int length = -1) const
+    {
+        GROUP_SOURCE_REQ r{};
+        r.gsr_interface = 1;
+        put_address(r.gsr_group, group != nullptr ? group : group_);
+        if (source != nullptr) put_address(r.gsr_source, source);
+        if (length < 0) length = source != nullptr ? sizeof(GROUP_SOURCE_REQ) : sizeof(GROUP_REQ);
+        return option_error(s_, ipv6_ ? IPPROTO_IPV6 : IPPROTO_IP, option, r, length);
     }
     void send_from(const char* source, const char* sizes) const
     {
@@ -925,8 +944,24 @@ public:
     }
 
 private:
+    std::string second_address() const { return ipv6_ ? "2001:2::3/64" : "198.18.0.3/24"; }
+    // `text` as a sockaddr of its own family (':' makes it IPv6).
+    static void put_address(SOCKADDR_STORAGE& to, const char* text)
+    {
+        if (std::string(text).find(':') != std::string::npos) {
+            auto* in6 = reinterpret_cast<sockaddr_in6*>(&to);
+            in6->sin6_family = AF_INET6;
+            inet_pton(AF_INET6, text, &in6->sin6_addr);
+        } else {
+            auto* in = reinterpret_cast<sockaddr_in*>(&to);
+            in->sin_family = AF_INET;
+            inet_pton(AF_INET, text, &in->sin_addr);
+        }
+    }
+
     const char* group_;
     uint16_t port_;
+    bool ipv6_;
     SOCKET s_;
 };
 
@@ -1005,6 +1040,53 @@ TEST_F(Api, AnAnySourceMemberBlocksAndUnblocksASource)
     probe.send_from("198.18.0.3", "17");
     EXPECT_EQ(probe.next(), 17) << "a block outlived the membership";
     EXPECT_EQ(probe.change(IP_UNBLOCK_SOURCE, "198.18.0.3"), WSAEADDRNOTAVAIL);
+}
+
+// The protocol-independent options (MCAST_*, GROUP_REQ and
+// GROUP_SOURCE_REQ, RFC 3678 section 5) over IPv4 and IPv6: by source, the
+// socket gets its listed source only and dropping it leaves the group;
+// from any source, a blocked source is kept out until unblocked; each
+// misuse has its code.
+TEST_F(Api, ProtocolIndependentMembershipFiltersIpv4AndIpv6Sources)
+{
+    const struct {
+        const char* group;
+        uint16_t port;
+        const char* other_family_group;
+        const char* unicast;
+    } cases[] = {{"239.1.2.9", 7127, "ff3e::4249", "198.18.0.9"}, {"ff3e::4248", 7128, "239.1.2.10", "2001:2::9"}};
+    for (const auto& c : cases) {
+        const SourceFilterProbe probe(c.group, c.port);
+        ASSERT_EQ(probe.group_request(MCAST_JOIN_SOURCE_GROUP, probe.first()), 0) << c.group;
+        probe.send_from(probe.second(), "11");
+        probe.send_from(probe.first(), "13");
+        EXPECT_EQ(probe.next(), 13) << c.group << ": the source not listed got through";
+        EXPECT_TRUE(probe.nothing_queued()) << c.group;
+        EXPECT_EQ(probe.group_request(MCAST_JOIN_SOURCE_GROUP, probe.first()), WSAEADDRINUSE);
+        EXPECT_EQ(probe.group_request(MCAST_JOIN_GROUP), WSAEINVAL) << "joined by source";
+        EXPECT_EQ(probe.group_request(MCAST_BLOCK_SOURCE, probe.second()), WSAEINVAL);
+        ASSERT_EQ(probe.group_request(MCAST_LEAVE_SOURCE_GROUP, probe.first()), 0);
+        EXPECT_EQ(probe.group_request(MCAST_LEAVE_GROUP), WSAEADDRNOTAVAIL) << "the last source left the group";
+
+        ASSERT_EQ(probe.group_request(MCAST_JOIN_GROUP), 0);
+        ASSERT_EQ(probe.group_request(MCAST_BLOCK_SOURCE, probe.second()), 0);
+        probe.send_from(probe.second(), "15");
+        probe.send_from(probe.first(), "17");
+        EXPECT_EQ(probe.next(), 17) << c.group << ": the blocked source got through";
+        EXPECT_TRUE(probe.nothing_queued()) << c.group;
+        ASSERT_EQ(probe.group_request(MCAST_UNBLOCK_SOURCE, probe.second()), 0);
+        probe.send_from(probe.second(), "19");
+        EXPECT_EQ(probe.next(), 19) << c.group << ": unblocked";
+
+        // Misuse: short requests, a group of the other family or none, a
+        // source that is a group.
+        EXPECT_EQ(probe.group_request(MCAST_JOIN_GROUP, nullptr, nullptr, sizeof(GROUP_REQ) - 1), WSAEFAULT);
+        EXPECT_EQ(probe.group_request(MCAST_BLOCK_SOURCE, probe.first(), nullptr, sizeof(GROUP_REQ)), WSAEFAULT);
+        EXPECT_EQ(probe.group_request(MCAST_JOIN_GROUP, nullptr, c.other_family_group), WSAEINVAL);
+        EXPECT_EQ(probe.group_request(MCAST_JOIN_GROUP, nullptr, c.unicast), WSAEINVAL);
+        EXPECT_EQ(probe.group_request(MCAST_BLOCK_SOURCE, c.group), WSAEINVAL);
+        EXPECT_EQ(probe.group_request(MCAST_LEAVE_GROUP), 0);
+    }
 }
 
 // IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: the process's own sockets do

@@ -29,7 +29,7 @@ def main():
     s = sub.add_parser("send")
     s.add_argument("--dst", default="198.18.0.2")
     s.add_argument("--port", type=int, required=True)
-    s.add_argument("--src", default="198.18.0.1", help="IPv4: the namespace's address to send from")
+    s.add_argument("--src", help="the namespace's address to send from (198.18.0.1, or 2001:2::1 to IPv6)")
     s.add_argument("--src-port", type=int, default=0)
     s.add_argument("--flows", type=int, default=1, help="source ports, counting up from --src-port")
     s.add_argument("--sizes", required=True, help="comma-separated datagram sizes")
@@ -56,9 +56,9 @@ def main():
             p.error("--flows needs --src-port")
         socks = []
         for f in range(a.flows):
-            if ":" in a.dst:  # IPv6: from the namespace's 2001:2::1
+            if ":" in a.dst:  # IPv6
                 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-                sock.bind(("2001:2::1", a.src_port + f if a.src_port else 0))
+                sock.bind((a.src or "2001:2::1", a.src_port + f if a.src_port else 0))
                 if a.dst.startswith("ff"):  # ff00::/8: leave through the veth
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF,
                                     struct.pack("@I", socket.if_nametoindex("eth0")))
@@ -77,9 +77,10 @@ def main():
                 socks.append(sock)
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind((a.src, a.src_port + f if a.src_port else 0))
+            src = a.src or "198.18.0.1"
+            sock.bind((src, a.src_port + f if a.src_port else 0))
             if a.dst.startswith("2"):  # 224.0.0.0/4: leave through the veth
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(a.src))
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
             if a.dst.endswith(".255"):  # the subnet's broadcast
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             socks.append(sock)

@@ -63,4 +63,24 @@ typedef struct ipv6_mreq {
 #define IPV6_LEAVE_GROUP IPV6_DROP_MEMBERSHIP
 #define IPV6_V6ONLY 27
 
+/* Protocol-independent multicast (RFC 3678 section 5), at IPPROTO_IP for
+ * an IPv4 group and IPPROTO_IPV6 for an IPv6 one. */
+#define MCAST_JOIN_GROUP 41
+#define MCAST_LEAVE_GROUP 42
+#define MCAST_BLOCK_SOURCE 43
+#define MCAST_UNBLOCK_SOURCE 44
+#define MCAST_JOIN_SOURCE_GROUP 45
+#define MCAST_LEAVE_SOURCE_GROUP 46
+
+typedef struct group_req {
+    ULONG gr_interface;
+    SOCKADDR_STORAGE gr_group;
+} GROUP_REQ, *PGROUP_REQ;
+
+typedef struct group_source_req {
+    ULONG gsr_interface;
+    SOCKADDR_STORAGE gsr_group;
+    SOCKADDR_STORAGE gsr_source;
+} GROUP_SOURCE_REQ, *PGROUP_SOURCE_REQ;
+
 #endif /* RINGSOCK_WS2IPDEF_H */
