@@ -1042,9 +1042,8 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
             sock->multicast_ttl.store(static_cast<uint8_t>(value), std::memory_order_relaxed);
             return succeed(lpErrno);
         case IP_MULTICAST_LOOP:
-            // The process's own sockets do not receive its multicast
-            // sends: turning that off is what it does already.
-            return value == 0 ? succeed(lpErrno) : fail(lpErrno, WSAEINVAL);
+            sock->multicast_loop.store(value != 0, std::memory_order_relaxed);
+            return succeed(lpErrno);
         default: { // IP_MULTICAST_IF: the one interface, by 0 (the default) or its IPv4 address
             const bool ours =
                 value == 0 || (family == 4 && std::memcmp(&value, rt.interface().ipv4.address.data(), 4) == 0);
@@ -1133,8 +1132,10 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         return succeed(lpErrno);
     }
     if (multicast_send_family(level, optname) == sock->family && !sock->is_stream()) {
-        // The TTL as set; loopback off; the default interface.
-        value = optname == IP_MULTICAST_TTL ? sock->multicast_ttl.load(std::memory_order_relaxed) : 0;
+        // The TTL and loopback as set; the default interface.
+        value = optname == IP_MULTICAST_TTL    ? sock->multicast_ttl.load(std::memory_order_relaxed)
+                : optname == IP_MULTICAST_LOOP ? (sock->multicast_loop.load(std::memory_order_relaxed) ? 1 : 0)
+                                               : 0;
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

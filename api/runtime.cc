@@ -398,6 +398,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->nonblocking.store(false);
     s->rcvtimeo_ms.store(0);
     s->multicast_ttl.store(1);
+    s->multicast_loop.store(true);
     s->rcvbuf.store(65536);
     s->sndbuf.store(65536);
     s->reuseaddr = false;
@@ -628,6 +629,12 @@ bool Runtime::ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Addr
     if (!interface_.ipv6) return false;
     source = *interface_.ipv6;
     return true;
+}
+
+bool Runtime::is_own_address(uint8_t family, const std::array<uint8_t, 16>& address) const noexcept
+{
+    if (family == 4) return std::equal(interface_.ipv4.address.begin(), interface_.ipv4.address.end(), address.begin());
+    return address == ipv6_link_local_ || (interface_.ipv6 && address == *interface_.ipv6);
 }
 
 bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t total,

@@ -117,6 +117,9 @@ public:
     // chooses (link-local for link-local, else the static address).
     // False when there is none (no static address): lwIP's to decide.
     bool ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Address& source) const noexcept;
+    // Whether `address` (of `family`) is one of the interface's: IPv4, the
+    // static IPv6 or the link-local one.
+    bool is_own_address(uint8_t family, const std::array<uint8_t, 16>& address) const noexcept;
     stack::Ipv4NeighbourCache& ipv4_neighbours() noexcept { return ipv4_neighbours_; }
     stack::Ipv6NeighbourCache& ipv6_neighbours() noexcept { return ipv6_neighbours_; }
     // Whether the port sums these for the fast path's frames.

@@ -137,6 +137,10 @@ struct Socket {
     // IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: 1 keeps a group's datagrams
     // on the link unless the application asks for more (Winsock's default).
     std::atomic<uint8_t> multicast_ttl{1};
+    // IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, Winsock's way: whether this
+    // socket receives the process's own multicast sends (a receive-side
+    // choice on Windows, unlike Unix's send side). On by default.
+    std::atomic<bool> multicast_loop{true};
     std::atomic<int32_t> rcvbuf{65536};
     std::atomic<int32_t> sndbuf{65536};
     bool reuseaddr = false;

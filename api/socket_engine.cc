@@ -68,10 +68,12 @@ QueuedDatagram queued_entry(const stack::UdpDatagram& d) noexcept
 // source they listed or did not block, as on Windows (RFC 3376's
 // per-socket reception state: a socket that joined nothing receives no
 // group), not every socket bound to the port as Linux does by default;
-// broadcast reaches every socket on the port.
-bool receives(const Socket& s, const Endpoint& destination, const stack::UdpDatagram& d) noexcept
+// broadcast reaches every socket on the port. The process's own sends
+// (`looped`) reach only sockets that keep IP_MULTICAST_LOOP on.
+bool receives(const Socket& s, const Endpoint& destination, const stack::UdpDatagram& d, bool looped) noexcept
 {
     if (!destination.is_ipv4_multicast() && !destination.is_ipv6_multicast()) return true;
+    if (looped && !s.multicast_loop.load(std::memory_order_relaxed)) return false;
     for (const Membership& m : s.member_groups) {
         if (!m.group.same_address(destination)) continue;
         if (m.any_source && m.sources.empty()) return true;
@@ -737,11 +739,12 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) no
             // Every socket bound to the port (wildcard or the group itself)
             // that receives it gets its own reference to the one mbuf.
             const Endpoint group = destination_of(d[i]);
+            const bool looped = runtime_.is_own_address(d[i].family, d[i].src);
             Socket* targets[16];
             unsigned count = 0;
             for (Socket* s = by_port_[d[i].dst_port]; s != nullptr && count < 16; s = s->next_on_port)
                 if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)) &&
-                    receives(*s, group, d[i]))
+                    receives(*s, group, d[i], looped))
                     targets[count++] = s;
             if (count == 0) {
                 if (copied)

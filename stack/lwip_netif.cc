@@ -310,6 +310,16 @@ void LwipInterface::poll()
         counters_.handoff_in.add(n);
         on_lwip(frames, static_cast<uint16_t>(n));
     }
+    // What lwIP looped back (multicast sends, sends to our own address):
+    // input now, as it arrived. Our own packets carry what the port was
+    // to sum (an IPv4 or TCP checksum left to the offload): not checked.
+    if (state_->netif.loop_first != nullptr) {
+        constexpr uint16_t kChecks = NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_UDP | NETIF_CHECKSUM_CHECK_TCP |
+                                     NETIF_CHECKSUM_CHECK_ICMP | NETIF_CHECKSUM_CHECK_ICMP6;
+        NETIF_SET_CHECKSUM_CTRL(&state_->netif, checksum_flags_ & ~kChecks);
+        netif_poll(&state_->netif);
+        NETIF_SET_CHECKSUM_CTRL(&state_->netif, checksum_flags_);
+    }
     // lwIP's timers tick at 50 ms and slower; reading the clock for them
     // once a millisecond, not on every iteration, keeps a syscall-priced
     // clock_gettime off the loop.

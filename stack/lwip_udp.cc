@@ -35,6 +35,10 @@ LwipUdpSender::LwipUdpSender(uint8_t family, const std::array<uint8_t, 16>& loca
     // would answer for the port; this one only sends.
     pcb_->local_ip = to_lwip(family, local);
     pcb_->local_port = local_port;
+    // Multicast sends loop back to the process's own members; each
+    // receiving socket decides whether it takes them (Winsock's
+    // IP_MULTICAST_LOOP).
+    udp_setflags(pcb_, udp_flags(pcb_) | UDP_FLAGS_MULTICAST_LOOP);
 }
 
 LwipUdpSender::~LwipUdpSender()

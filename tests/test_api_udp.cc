@@ -1089,12 +1089,142 @@ TEST_F(Api, ProtocolIndependentMembershipFiltersIpv4AndIpv6Sources)
     }
 }
 
-// IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: the process's own sockets do
-// not receive its multicast sends, so the option reads 0, and 0 is
-// accepted while 1 is refused (not offered). IP_MULTICAST_IF /
-// IPV6_MULTICAST_IF: the one interface, named by 0 (the default) or, for
-// IPv4, by its address; any other is not ours (WSAEADDRNOTAVAIL).
-TEST_F(Api, MulticastLoopbackIsOffAndTheInterfaceIsTheOne)
+// Multicast loopback, Winsock's way: a group's datagram sent by one of the
+// process's sockets also reaches the process's own members (as on a host
+// whose stack loops it back), whole even when the wire gets it in
+// fragments, from our own address, while the kernel, a member across the
+// link, gets it too. IP_MULTICAST_LOOP is the receiving socket's choice on
+// Windows: a member that turned it off gets the kernel's datagram that
+// follows and not the looped one before it, until it turns it on again.
+TEST_F(Api, MulticastSendsLoopBackToTheProcesssOwnMembers)
+{
+    const struct {
+        int family;
+        const char* group;
+        uint16_t port;
+        const char* ours;
+    } cases[] = {{AF_INET, "239.1.2.12", 7130, "198.18.0.2"}, {AF_INET6, "ff3e::424a", 7131, "2001:2::2"}};
+    for (const auto& c : cases) {
+        const bool v4 = c.family == AF_INET;
+        const int level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+        const int loop = v4 ? IP_MULTICAST_LOOP : IPV6_MULTICAST_LOOP;
+        SOCKET member = v4 ? bound_socket(c.port, 0) : bound_ipv6_socket(c.port);
+        const int timeout_ms = 5000;
+        setsockopt(member, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+        GROUP_REQ join{};
+        join.gr_group.ss_family = static_cast<ADDRESS_FAMILY>(c.family);
+        inet_pton(c.family, c.group,
+                  v4 ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&join.gr_group)->sin_addr)
+                     : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&join.gr_group)->sin6_addr));
+        ASSERT_EQ(option_error(member, level, MCAST_JOIN_GROUP, join), 0) << c.group;
+        const auto kernel =
+            listening_peer("recv --port " + std::to_string(c.port) + " --count 2 --timeout 10 --group " + c.group);
+
+        SOCKET sender = socket(c.family, SOCK_DGRAM, IPPROTO_UDP);
+        sockaddr_storage to{};
+        to.ss_family = static_cast<ADDRESS_FAMILY>(c.family);
+        int to_length = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+        if (v4) {
+            auto* in = reinterpret_cast<sockaddr_in*>(&to);
+            in->sin_port = htons(c.port);
+            inet_pton(AF_INET, c.group, &in->sin_addr);
+        } else {
+            auto* in6 = reinterpret_cast<sockaddr_in6*>(&to);
+            in6->sin6_port = htons(c.port);
+            inet_pton(AF_INET6, c.group, &in6->sin6_addr);
+        }
+        const auto send = [&](int size) {
+            std::string data(static_cast<std::size_t>(size), '\0');
+            for (int i = 0; i < size; ++i)
+                data[static_cast<std::size_t>(i)] = static_cast<char>(pattern(0, static_cast<unsigned>(i)));
+            return sendto(sender, data.data(), size, 0, reinterpret_cast<sockaddr*>(&to), to_length);
+        };
+        std::vector<char> b(4096);
+        const auto receive = [&](std::string* from = nullptr) {
+            sockaddr_storage source{};
+            int source_length = sizeof(source);
+            const int got = recvfrom(member, b.data(), static_cast<int>(b.size()), 0,
+                                     reinterpret_cast<sockaddr*>(&source), &source_length);
+            if (from != nullptr && got > 0) {
+                char text[64] = {};
+                inet_ntop(c.family,
+                          v4 ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&source)->sin_addr)
+                             : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&source)->sin6_addr),
+                          text, sizeof(text));
+                *from = text;
+            }
+            return got;
+        };
+
+        ASSERT_EQ(send(17), 17) << WSAGetLastError();
+        ASSERT_EQ(send(3000), 3000) << WSAGetLastError();
+        std::string from;
+        EXPECT_EQ(receive(&from), 17) << c.group << ": " << WSAGetLastError();
+        EXPECT_EQ(from, c.ours);
+        ASSERT_EQ(receive(), 3000) << c.group << ": the fragmented one, whole";
+        for (unsigned i = 0; i < 3000; ++i)
+            ASSERT_EQ(static_cast<uint8_t>(b[i]), pattern(0, i)) << "byte " << i;
+        const Finished wire = kernel->wait(15s);
+        EXPECT_EQ(wire.exit_code, 0) << c.group << ": the kernel, a member too: " << wire.output;
+
+        // Turned off at the member: the looped one is not for it.
+        ASSERT_EQ(option_error(member, level, loop, DWORD{0}), 0);
+        ASSERT_EQ(send(5), 5);
+        kernel_sends(c.port, "7", 40030, c.group);
+        EXPECT_EQ(receive(), 7) << c.group << ": the looped datagram reached a member with loopback off";
+        u_long queued = 1;
+        EXPECT_EQ(ioctlsocket(member, FIONREAD, &queued), 0);
+        EXPECT_EQ(queued, 0u);
+        ASSERT_EQ(option_error(member, level, loop, DWORD{1}), 0);
+        ASSERT_EQ(send(9), 9);
+        EXPECT_EQ(receive(), 9) << c.group << ": loopback on again";
+        closesocket(sender);
+        closesocket(member);
+    }
+}
+
+// A datagram to our own address reaches our own socket on that port (lwIP
+// loops it back; nothing goes on the wire), over IPv4 and IPv6, from our
+// address.
+TEST_F(Api, ASendToOurOwnAddressReachesOurOwnSocket)
+{
+    for (const int family : {AF_INET, AF_INET6}) {
+        const bool v4 = family == AF_INET;
+        SOCKET receiver = v4 ? bound_socket(7132, 0) : bound_ipv6_socket(7133);
+        const int timeout_ms = 5000;
+        setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+        SOCKET sender = socket(family, SOCK_DGRAM, IPPROTO_UDP);
+        sockaddr_in to4 = address("198.18.0.2", 7132);
+        sockaddr_in6 to6{};
+        to6.sin6_family = AF_INET6;
+        to6.sin6_port = htons(7133);
+        inet_pton(AF_INET6, "2001:2::2", &to6.sin6_addr);
+        const auto* to = v4 ? reinterpret_cast<const sockaddr*>(&to4) : reinterpret_cast<const sockaddr*>(&to6);
+        const int to_length = v4 ? sizeof(to4) : sizeof(to6);
+        ASSERT_EQ(sendto(sender, "self", 4, 0, to, to_length), 4) << WSAGetLastError();
+        char b[16];
+        sockaddr_storage from{};
+        int from_length = sizeof(from);
+        ASSERT_EQ(recvfrom(receiver, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from), &from_length), 4)
+            << family << ": " << WSAGetLastError();
+        EXPECT_EQ(std::string(b, 4), "self");
+        char text[64] = {};
+        inet_ntop(family,
+                  v4 ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&from)->sin_addr)
+                     : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr),
+                  text, sizeof(text));
+        EXPECT_STREQ(text, v4 ? "198.18.0.2" : "2001:2::2");
+        closesocket(sender);
+        closesocket(receiver);
+    }
+}
+
+// IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: on until turned off, read back
+// as set (what it does: MulticastSendsLoopBackToTheProcesssOwnMembers).
+// IP_MULTICAST_IF / IPV6_MULTICAST_IF: the one interface, named by 0 (the
+// default) or, for IPv4, by its address; any other is not ours
+// (WSAEADDRNOTAVAIL).
+TEST_F(Api, MulticastLoopbackReadsAsSetAndTheInterfaceIsTheOne)
 {
     for (const int family : {AF_INET, AF_INET6}) {
         SOCKET s = socket(family, SOCK_DGRAM, IPPROTO_UDP);
@@ -1109,9 +1239,11 @@ TEST_F(Api, MulticastLoopbackIsOffAndTheInterfaceIsTheOne)
             EXPECT_EQ(getsockopt(s, level, option, reinterpret_cast<char*>(&v), &length), 0) << WSAGetLastError();
             return v;
         };
-        EXPECT_EQ(get(loop), 0u) << family;
+        EXPECT_EQ(get(loop), 1u) << family << ": on by default, as in Winsock";
         EXPECT_EQ(set(loop, 0), 0);
-        EXPECT_EQ(set(loop, 1), WSAEINVAL) << "loopback is not offered";
+        EXPECT_EQ(get(loop), 0u);
+        EXPECT_EQ(set(loop, 1), 0);
+        EXPECT_EQ(get(loop), 1u);
         EXPECT_EQ(get(multicast_if), 0u);
         EXPECT_EQ(set(multicast_if, 0), 0);
         if (family == AF_INET) {

@@ -60,7 +60,12 @@
 #define LWIP_NETIF_STATUS_CALLBACK      1
 #define LWIP_NETIF_TX_SINGLE_PBUF       0
 #define LWIP_HAVE_LOOPIF                0
-#define LWIP_NETIF_LOOPBACK             0
+/* A multicast datagram a socket sends is looped back to the process's own
+ * members (Winsock's IP_MULTICAST_LOOP, judged by each receiving socket),
+ * and one to our own address to our own sockets; lwIP queues the copy and
+ * LwipInterface::poll hands it to input. At most 64 wait at once. */
+#define LWIP_NETIF_LOOPBACK             1
+#define LWIP_LOOPBACK_MAX_PBUFS         64
 #define LWIP_CHECKSUM_CTRL_PER_NETIF    1
 #define LWIP_CHKSUM_ALGORITHM           3
 
