@@ -68,6 +68,34 @@ sockaddr_in address(const char* ip, uint16_t port)
     return ringsock::testing::ipv4_address(ip, port);
 }
 
+// `text` (IPv6 when it has a ':') and `port` as a sockaddr, and its size.
+sockaddr_storage socket_address(const char* text, uint16_t port, int* length = nullptr)
+{
+    sockaddr_storage to{};
+    const bool v6 = std::strchr(text, ':') != nullptr;
+    if (v6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&to);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        EXPECT_EQ(inet_pton(AF_INET6, text, &in6->sin6_addr), 1) << text;
+    } else {
+        reinterpret_cast<sockaddr_in&>(to) = address(text, port);
+    }
+    if (length != nullptr) *length = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    return to;
+}
+
+// The address in `from` as text.
+std::string address_text(const sockaddr_storage& from)
+{
+    char text[64] = {};
+    const bool v6 = from.ss_family == AF_INET6;
+    const void* bytes = v6 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr)
+                           : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr);
+    inet_ntop(v6 ? AF_INET6 : AF_INET, bytes, text, sizeof(text));
+    return text;
+}
+
 // The kernel as the shared receive cases see it.
 ringsock::testing::DatagramPeer kernel_peer()
 {
@@ -519,19 +547,8 @@ TEST_F(Api, MulticastSendsLeaveWithTheSocketsMulticastTtl)
             listening_peer(std::string("recv --port 7211 --count 2 --timeout 10 --show-ttl --group ") + c.group);
         SOCKET s = socket(c.family, SOCK_DGRAM, IPPROTO_UDP);
         ASSERT_NE(s, INVALID_SOCKET);
-        sockaddr_storage to{};
         int to_length = 0;
-        if (c.family == AF_INET) {
-            auto& to4 = reinterpret_cast<sockaddr_in&>(to);
-            to4 = address(c.group, 7211);
-            to_length = sizeof(sockaddr_in);
-        } else {
-            auto& to6 = reinterpret_cast<sockaddr_in6&>(to);
-            to6.sin6_family = AF_INET6;
-            to6.sin6_port = htons(7211);
-            ASSERT_EQ(inet_pton(AF_INET6, c.group, &to6.sin6_addr), 1);
-            to_length = sizeof(sockaddr_in6);
-        }
+        sockaddr_storage to = socket_address(c.group, 7211, &to_length);
         int ttl = 0, length = sizeof(int);
         ASSERT_EQ(getsockopt(s, c.level, c.option, reinterpret_cast<char*>(&ttl), &length), 0) << WSAGetLastError();
         EXPECT_EQ(ttl, 1) << c.group;
@@ -638,15 +655,13 @@ TEST_F(Api, Ipv6SendsToAResolvedNeighbourTakeTheFastPathAndArriveIntact)
                                              std::to_string(kCount) + " --timeout 20 --show-ttl --show-source");
         SOCKET s = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
         ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
-        sockaddr_in6 to{};
-        to.sin6_family = AF_INET6;
-        to.sin6_port = htons(c.port);
-        ASSERT_EQ(inet_pton(AF_INET6, c.to.c_str(), &to.sin6_addr), 1) << c.to;
+        int to_length = 0;
+        const sockaddr_storage to = socket_address(c.to.c_str(), c.port, &to_length);
         std::vector<std::string> expected(kCount);
         for (int k = 0; k < kCount; ++k) {
             const int size = k == kCount - 1 ? 1452 : 1 + (k * 31) % 1452;
             const std::string data = fast_path_datagram(k, size, expected[static_cast<std::size_t>(k)]);
-            ASSERT_EQ(sendto(s, data.data(), size, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), size)
+            ASSERT_EQ(sendto(s, data.data(), size, 0, reinterpret_cast<const sockaddr*>(&to), to_length), size)
                 << c.to << ": " << WSAGetLastError();
             std::this_thread::sleep_for(2ms); // lwIP's first sends resolve the kernel's MAC meanwhile
         }
@@ -919,8 +934,8 @@ public:
     {
         GROUP_SOURCE_REQ r{};
         r.gsr_interface = 1;
-        put_address(r.gsr_group, group != nullptr ? group : group_);
-        if (source != nullptr) put_address(r.gsr_source, source);
+        r.gsr_group = socket_address(group != nullptr ? group : group_, 0);
+        if (source != nullptr) r.gsr_source = socket_address(source, 0);
         if (length < 0) length = source != nullptr ? sizeof(GROUP_SOURCE_REQ) : sizeof(GROUP_REQ);
         return option_error(s_, ipv6_ ? IPPROTO_IPV6 : IPPROTO_IP, option, r, length);
     }
@@ -945,19 +960,6 @@ public:
 
 private:
     std::string second_address() const { return ipv6_ ? "2001:2::3/64" : "198.18.0.3/24"; }
-    // `text` as a sockaddr of its own family (':' makes it IPv6).
-    static void put_address(SOCKADDR_STORAGE& to, const char* text)
-    {
-        if (std::string(text).find(':') != std::string::npos) {
-            auto* in6 = reinterpret_cast<sockaddr_in6*>(&to);
-            in6->sin6_family = AF_INET6;
-            inet_pton(AF_INET6, text, &in6->sin6_addr);
-        } else {
-            auto* in = reinterpret_cast<sockaddr_in*>(&to);
-            in->sin_family = AF_INET;
-            inet_pton(AF_INET, text, &in->sin_addr);
-        }
-    }
 
     const char* group_;
     uint16_t port_;
@@ -1112,32 +1114,19 @@ TEST_F(Api, MulticastSendsLoopBackToTheProcesssOwnMembers)
         const int timeout_ms = 5000;
         setsockopt(member, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
         GROUP_REQ join{};
-        join.gr_group.ss_family = static_cast<ADDRESS_FAMILY>(c.family);
-        inet_pton(c.family, c.group,
-                  v4 ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&join.gr_group)->sin_addr)
-                     : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&join.gr_group)->sin6_addr));
+        join.gr_group = socket_address(c.group, 0);
         ASSERT_EQ(option_error(member, level, MCAST_JOIN_GROUP, join), 0) << c.group;
         const auto kernel =
             listening_peer("recv --port " + std::to_string(c.port) + " --count 2 --timeout 10 --group " + c.group);
 
         SOCKET sender = socket(c.family, SOCK_DGRAM, IPPROTO_UDP);
-        sockaddr_storage to{};
-        to.ss_family = static_cast<ADDRESS_FAMILY>(c.family);
-        int to_length = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-        if (v4) {
-            auto* in = reinterpret_cast<sockaddr_in*>(&to);
-            in->sin_port = htons(c.port);
-            inet_pton(AF_INET, c.group, &in->sin_addr);
-        } else {
-            auto* in6 = reinterpret_cast<sockaddr_in6*>(&to);
-            in6->sin6_port = htons(c.port);
-            inet_pton(AF_INET6, c.group, &in6->sin6_addr);
-        }
+        int to_length = 0;
+        const sockaddr_storage to = socket_address(c.group, c.port, &to_length);
         const auto send = [&](int size) {
             std::string data(static_cast<std::size_t>(size), '\0');
             for (int i = 0; i < size; ++i)
                 data[static_cast<std::size_t>(i)] = static_cast<char>(pattern(0, static_cast<unsigned>(i)));
-            return sendto(sender, data.data(), size, 0, reinterpret_cast<sockaddr*>(&to), to_length);
+            return sendto(sender, data.data(), size, 0, reinterpret_cast<const sockaddr*>(&to), to_length);
         };
         std::vector<char> b(4096);
         const auto receive = [&](std::string* from = nullptr) {
@@ -1145,14 +1134,7 @@ TEST_F(Api, MulticastSendsLoopBackToTheProcesssOwnMembers)
             int source_length = sizeof(source);
             const int got = recvfrom(member, b.data(), static_cast<int>(b.size()), 0,
                                      reinterpret_cast<sockaddr*>(&source), &source_length);
-            if (from != nullptr && got > 0) {
-                char text[64] = {};
-                inet_ntop(c.family,
-                          v4 ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&source)->sin_addr)
-                             : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&source)->sin6_addr),
-                          text, sizeof(text));
-                *from = text;
-            }
+            if (from != nullptr && got > 0) *from = address_text(source);
             return got;
         };
 
@@ -1194,26 +1176,18 @@ TEST_F(Api, ASendToOurOwnAddressReachesOurOwnSocket)
         const int timeout_ms = 5000;
         setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
         SOCKET sender = socket(family, SOCK_DGRAM, IPPROTO_UDP);
-        sockaddr_in to4 = address("198.18.0.2", 7132);
-        sockaddr_in6 to6{};
-        to6.sin6_family = AF_INET6;
-        to6.sin6_port = htons(7133);
-        inet_pton(AF_INET6, "2001:2::2", &to6.sin6_addr);
-        const auto* to = v4 ? reinterpret_cast<const sockaddr*>(&to4) : reinterpret_cast<const sockaddr*>(&to6);
-        const int to_length = v4 ? sizeof(to4) : sizeof(to6);
-        ASSERT_EQ(sendto(sender, "self", 4, 0, to, to_length), 4) << WSAGetLastError();
+        const char* ours = v4 ? "198.18.0.2" : "2001:2::2";
+        int to_length = 0;
+        const sockaddr_storage to = socket_address(ours, v4 ? 7132 : 7133, &to_length);
+        ASSERT_EQ(sendto(sender, "self", 4, 0, reinterpret_cast<const sockaddr*>(&to), to_length), 4)
+            << WSAGetLastError();
         char b[16];
         sockaddr_storage from{};
         int from_length = sizeof(from);
         ASSERT_EQ(recvfrom(receiver, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from), &from_length), 4)
             << family << ": " << WSAGetLastError();
         EXPECT_EQ(std::string(b, 4), "self");
-        char text[64] = {};
-        inet_ntop(family,
-                  v4 ? static_cast<void*>(&reinterpret_cast<sockaddr_in*>(&from)->sin_addr)
-                     : static_cast<void*>(&reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr),
-                  text, sizeof(text));
-        EXPECT_STREQ(text, v4 ? "198.18.0.2" : "2001:2::2");
+        EXPECT_EQ(address_text(from), ours);
         closesocket(sender);
         closesocket(receiver);
     }
