@@ -34,6 +34,13 @@ struct Endpoint {
     bool is_any() const noexcept { return address_halves_differ(addr, {}) == 0; }
     bool is_ipv4_multicast() const noexcept { return family == 4 && (addr[0] & 0xf0) == 0xe0; }
     bool is_ipv6_multicast() const noexcept { return family == 6 && addr[0] == 0xff; }
+    // 127.0.0.0/8 or ::1.
+    bool is_loopback() const noexcept
+    {
+        if (family == 4) return addr[0] == 127;
+        static constexpr std::array<uint8_t, 16> ipv6_loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        return family == 6 && addr == ipv6_loopback;
+    }
     bool same_address(const Endpoint& o) const noexcept { return family == o.family && addr == o.addr; }
     bool operator==(const Endpoint&) const = default;
 };

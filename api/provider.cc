@@ -542,6 +542,9 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     }
     if (dest.family == 4 && dest.addr[0] == 255 && dest.addr[1] == 255 && dest.addr[2] == 255 && dest.addr[3] == 255)
         return fail(lpErrno, WSAEACCES); // broadcast needs SO_BROADCAST, which is not offered
+    // The loopback network is the host kernel's: this interface owns none
+    // of it (lwIP would loop it in and find no one).
+    if (dest.is_loopback()) return fail(lpErrno, WSAENETUNREACH);
     if ((error = ensure_bound(rt, *s)) != 0) return fail(lpErrno, error);
     uint64_t total = 0;
     for (DWORD i = 0; i < count; ++i)

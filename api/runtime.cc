@@ -609,10 +609,9 @@ bool Runtime::next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noex
 
 bool Runtime::ipv6_fast_destination(const Endpoint& dest) noexcept
 {
-    if (dest.family != 6 || dest.is_ipv6_multicast() || dest.is_any()) return false;
-    static constexpr std::array<uint8_t, 16> loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (dest.family != 6 || dest.is_ipv6_multicast() || dest.is_any() || dest.is_loopback()) return false;
     static constexpr std::array<uint8_t, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return dest.addr != loopback && !std::equal(mapped.begin(), mapped.end(), dest.addr.begin());
+    return !std::equal(mapped.begin(), mapped.end(), dest.addr.begin());
 }
 
 bool Runtime::ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Address& source) const noexcept

@@ -1167,7 +1167,7 @@ TEST_F(Api, MulticastSendsLoopBackToTheProcesssOwnMembers)
 
 // A datagram to our own address reaches our own socket on that port (lwIP
 // loops it back; nothing goes on the wire), over IPv4 and IPv6, from our
-// address.
+// address. One to the loopback network fails with WSAENETUNREACH.
 TEST_F(Api, ASendToOurOwnAddressReachesOurOwnSocket)
 {
     for (const int family : {AF_INET, AF_INET6}) {
@@ -1188,6 +1188,11 @@ TEST_F(Api, ASendToOurOwnAddressReachesOurOwnSocket)
             << family << ": " << WSAGetLastError();
         EXPECT_EQ(std::string(b, 4), "self");
         EXPECT_EQ(address_text(from), ours);
+        // The loopback network is the host kernel's, not ours: refused,
+        // not sent into the void.
+        const sockaddr_storage loopback = socket_address(v4 ? "127.0.0.1" : "::1", v4 ? 7132 : 7133, &to_length);
+        EXPECT_EQ(sendto(sender, "lo", 2, 0, reinterpret_cast<const sockaddr*>(&loopback), to_length), SOCKET_ERROR);
+        EXPECT_EQ(WSAGetLastError(), WSAENETUNREACH) << family;
         closesocket(sender);
         closesocket(receiver);
     }
