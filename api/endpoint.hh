@@ -34,6 +34,7 @@ struct Endpoint {
     bool is_any() const noexcept { return address_halves_differ(addr, {}) == 0; }
     bool is_ipv4_multicast() const noexcept { return family == 4 && (addr[0] & 0xf0) == 0xe0; }
     bool is_ipv6_multicast() const noexcept { return family == 6 && addr[0] == 0xff; }
+    bool is_ipv6_link_local() const noexcept { return family == 6 && addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80; }
     // 127.0.0.0/8 or ::1.
     bool is_loopback() const noexcept
     {

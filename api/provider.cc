@@ -59,15 +59,10 @@ namespace {
 
 bool is_our_address(const Runtime& rt, const Endpoint& e) noexcept
 {
-    if (e.is_any()) return true;
-    if (e.family == 4) {
-        if (e.is_ipv4_multicast()) return true;
-        return std::equal(rt.interface().ipv4.address.begin(), rt.interface().ipv4.address.end(), e.addr.begin());
-    }
-    if (e.addr[0] == 0xff) return true; // IPv6 multicast
-    if (rt.interface().ipv6 && *rt.interface().ipv6 == e.addr) return true;
-    // The link-local address lwIP derives from the MAC.
-    return e.addr[0] == 0xfe && (e.addr[1] & 0xc0) == 0x80;
+    if (e.is_any() || e.is_ipv4_multicast() || e.is_ipv6_multicast()) return true;
+    // Any fe80::/10 stands for the link-local address lwIP derives from
+    // the MAC.
+    return e.is_ipv6_link_local() || rt.is_own_address(e.family, e.addr);
 }
 
 } // namespace

@@ -620,8 +620,7 @@ bool Runtime::ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Addr
         source = s.local.addr;
         return true;
     }
-    const bool link_local = dest.addr[0] == 0xfe && (dest.addr[1] & 0xc0) == 0x80; // fe80::/10
-    if (link_local) {
+    if (dest.is_ipv6_link_local()) {
         source = ipv6_link_local_;
         return true;
     }
