@@ -54,7 +54,7 @@ std::unique_ptr<TcpConnection> TcpConnection::create(uint8_t family)
     }
 }
 
-TcpConnection::TcpConnection(tcp_pcb* pcb) : pcb_(pcb), received_(kSegments, nullptr)
+TcpConnection::TcpConnection(tcp_pcb* pcb) : pcb_(pcb)
 {
     attach_callbacks();
 }
@@ -62,7 +62,6 @@ TcpConnection::TcpConnection(tcp_pcb* pcb) : pcb_(pcb), received_(kSegments, nul
 TcpConnection::~TcpConnection()
 {
     abort();
-    free_received();
 }
 
 void TcpConnection::attach_callbacks() noexcept
@@ -81,17 +80,6 @@ void TcpConnection::detach_callbacks(tcp_pcb* pcb) noexcept
     tcp_recv(pcb, nullptr);
     tcp_sent(pcb, nullptr);
     tcp_err(pcb, nullptr);
-}
-
-void TcpConnection::free_received() noexcept
-{
-    while (held_ != 0) {
-        pbuf_free(received_[head_]);
-        head_ = (head_ + 1) % kSegments;
-        --held_;
-    }
-    head_offset_ = 0;
-    readable_ = 0;
 }
 
 bool TcpConnection::bind(const TcpEndpoint& local) noexcept
@@ -121,61 +109,12 @@ TcpEndpoint TcpConnection::remote() const noexcept
 uint64_t TcpConnection::copy_to(const MutableSegment* dest, std::size_t count, uint64_t dest_offset,
                                 uint64_t max) const noexcept
 {
-    // Find where writing starts in `dest`.
-    std::size_t d = 0;
-    while (d < count && dest_offset >= dest[d].length) {
-        dest_offset -= dest[d].length;
-        ++d;
-    }
-    uint64_t copied = 0;
-    uint32_t skip = head_offset_;
-    for (std::size_t k = 0; k < held_ && copied < max && d < count; ++k) {
-        for (const pbuf* q = received_[(head_ + k) % kSegments]; q != nullptr && copied < max && d < count;
-             q = q->next) {
-            if (skip >= q->len) {
-                skip -= q->len;
-                continue;
-            }
-            uint32_t at = skip;
-            skip = 0;
-            while (at < q->len && copied < max && d < count) {
-                const std::size_t room = dest[d].length - dest_offset;
-                const std::size_t n = std::min<uint64_t>({room, static_cast<uint64_t>(q->len - at), max - copied});
-                std::memcpy(static_cast<char*>(dest[d].data) + dest_offset, static_cast<const char*>(q->payload) + at,
-                            n);
-                at += static_cast<uint32_t>(n);
-                copied += n;
-                dest_offset += n;
-                if (dest_offset == dest[d].length) {
-                    dest_offset = 0;
-                    ++d;
-                    while (d < count && dest[d].length == 0)
-                        ++d;
-                }
-            }
-        }
-    }
-    return copied;
+    return received_.copy_to(dest, count, dest_offset, max);
 }
 
 void TcpConnection::consume(uint64_t n) noexcept
 {
-    n = std::min(n, readable_);
-    readable_ -= n;
-    uint64_t window = n;
-    while (n != 0) {
-        pbuf* head = received_[head_];
-        const uint32_t left = head->tot_len - head_offset_;
-        if (n < left) {
-            head_offset_ += static_cast<uint32_t>(n);
-            break;
-        }
-        n -= left;
-        pbuf_free(head);
-        head_ = (head_ + 1) % kSegments;
-        --held_;
-        head_offset_ = 0;
-    }
+    uint64_t window = received_.consume(n);
     while (pcb_ != nullptr && window != 0) {
         const auto step = static_cast<u16_t>(std::min<uint64_t>(window, 0xffff));
         tcp_recved(pcb_, step);
@@ -261,11 +200,9 @@ err_t TcpConnection::on_recv(void* arg, tcp_pcb*, pbuf* p, err_t)
     if (p == nullptr) {
         c->fin_ = true;
     } else {
-        // Full: lwIP keeps the segment as refused data and offers it again.
-        if (c->held_ == kSegments) return ERR_MEM;
-        c->received_[(c->head_ + c->held_) % kSegments] = p;
-        ++c->held_;
-        c->readable_ += p->tot_len;
+        // No memory: lwIP keeps the segment as refused data and offers it
+        // again (dropping the data segments that arrive meanwhile).
+        if (!c->received_.push(p)) return ERR_MEM;
     }
     if (c->events_ != nullptr) c->events_->on_readable(*c);
     return ERR_OK;

@@ -10,10 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <vector>
+
+#include "stack/tcp_received.hh"
 
 struct tcp_pcb;
-struct pbuf;
 
 namespace ringsock::stack {
 
@@ -21,11 +21,6 @@ struct TcpEndpoint {
     uint8_t family = 4;             // 4 or 6
     std::array<uint8_t, 16> addr{}; // network order; all zero: any
     uint16_t port = 0;              // host order
-};
-
-struct MutableSegment {
-    void* data;
-    std::size_t length;
 };
 
 // Why lwIP ended a connection on its own (it has freed the pcb).
@@ -70,7 +65,7 @@ public:
     TcpEndpoint remote() const noexcept;
 
     // ---- receive ----
-    uint64_t readable() const noexcept { return readable_; }
+    uint64_t readable() const noexcept { return received_.readable(); }
     bool peer_closed() const noexcept { return fin_; }
     // Copies up to `max` readable bytes, oldest first, into `dest`
     // starting `dest_offset` bytes into it; consumes nothing.
@@ -108,7 +103,6 @@ private:
     explicit TcpConnection(tcp_pcb* pcb);
     void attach_callbacks() noexcept;
     static void detach_callbacks(tcp_pcb* pcb) noexcept;
-    void free_received() noexcept;
 
     static signed char on_recv(void* arg, tcp_pcb* pcb, pbuf* p, signed char err);
     static signed char on_sent(void* arg, tcp_pcb* pcb, uint16_t len);
@@ -124,13 +118,7 @@ private:
     // keep-alive timer (a retransmission time-out needs unacknowledged data).
     uint64_t written_ = 0;
     uint64_t acknowledged_ = 0;
-    // Segments lwIP delivered, not yet consumed: a ring of pbuf chains.
-    static constexpr std::size_t kSegments = 1024;
-    std::vector<pbuf*> received_;
-    std::size_t head_ = 0;
-    std::size_t held_ = 0;
-    uint32_t head_offset_ = 0; // consumed bytes of the oldest chain
-    uint64_t readable_ = 0;
+    TcpReceived received_; // delivered by lwIP, not yet consumed
 };
 
 class TcpListener {

@@ -12,6 +12,8 @@
 #   source    send BYTES, then FIN, then wait for the peer's FIN; prints the
 #             namespace's TCP retransmissions meanwhile, split into
 #             "probes" and "repairs" (see retransmissions())
+#   trickle   as source, in writes of 100 bytes with TCP_NODELAY: segments
+#             of 100 bytes while the receiver's window is open
 #   reset     send BYTES, wait 0.3 s, close with SO_LINGER {1, 0}: RST
 #   fin       send BYTES, then FIN, then read to EOF
 #   loop      (client) connect and close at once; BYTES times
@@ -42,8 +44,8 @@ def tcp_counters():
 def retransmissions(before):
     now = tcp_counters()
     d = lambda key: now.get(key, 0) - before.get(key, 0)
-    repairs = d("TCPFastRetrans") + d("TCPTimeouts") + d("TCPSlowStartRetrans")
-    return d("RetransSegs"), d("TCPLossProbes"), repairs
+    fast, timeouts, slow_start = d("TCPFastRetrans"), d("TCPTimeouts"), d("TCPSlowStartRetrans")
+    return d("RetransSegs"), d("TCPLossProbes"), fast + timeouts + slow_start, fast, timeouts, slow_start
 
 def data(total):
     rng = random.Random(20261123)
@@ -53,10 +55,11 @@ def data(total):
         yield rng.randbytes(n)
         left -= n
 
-def send_all(s, total):
+def send_all(s, total, piece=65536):
     h, n = hashlib.sha256(), 0
     for chunk in data(total):
-        s.sendall(chunk)
+        for at in range(0, len(chunk), piece):
+            s.sendall(chunk[at:at + piece])
         h.update(chunk)
         n += len(chunk)
     print("sent", n, h.hexdigest(), flush=True)
@@ -83,10 +86,13 @@ def serve(s, mode, total):
         t.join()
     elif mode == "sink":
         read_all(s)
-    elif mode in ("source", "fin"):
+    elif mode in ("source", "trickle", "fin"):
         before = tcp_counters()
-        send_all(s, total)
-        print("retransmits %d probes %d repairs %d" % retransmissions(before), flush=True)
+        if mode == "trickle":
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        send_all(s, total, 100 if mode == "trickle" else 65536)
+        print("retransmits %d probes %d repairs %d (fast %d timeouts %d slow start %d)" % retransmissions(before),
+              flush=True)
         s.shutdown(socket.SHUT_WR)
         read_all(s)
     elif mode == "reset":
