@@ -24,6 +24,7 @@
 #include "api/request_segments.hh"
 #include "api/runtime.hh"
 #include "api/stream_engine.hh"
+#include "dataplane/mempool.hh"
 #include "stack/lwip_netif.hh"
 #include "stack/lwip_udp.hh"
 #include "stack/software_rss.hh"
@@ -600,10 +601,7 @@ bool SocketEngine::pool_short() noexcept
 {
     if (!pool_checked_) {
         pool_checked_ = true;
-        // The ops' own count of the ring beneath the caches (DPDK keeps
-        // rte_mempool_ops_get_count internal; avail_count walks 128 caches).
-        pool_was_short_ =
-            rx_pool_ != nullptr && rte_mempool_get_ops(rx_pool_->ops_index)->get_count(rx_pool_) < pool_floor_;
+        pool_was_short_ = rx_pool_ != nullptr && dataplane::free_in_ring(*rx_pool_) < pool_floor_;
     }
     return pool_was_short_;
 }

@@ -66,4 +66,11 @@ unsigned MempoolSet::in_use() const noexcept
     return total;
 }
 
+unsigned free_in_ring(const rte_mempool& pool) noexcept
+{
+    // DPDK keeps rte_mempool_ops_get_count internal; the ops table is public.
+    auto& mutable_pool = const_cast<rte_mempool&>(pool);
+    return rte_mempool_get_ops(pool.ops_index)->get_count(&mutable_pool);
+}
+
 } // namespace ringsock::dataplane

@@ -59,4 +59,9 @@ private:
     std::vector<Mempool> pools_;
 };
 
+// Free mbufs in `pool`'s ring, beneath the lcores' caches: what a port can
+// refill its RX descriptors from. Cheap enough per burst (no walk over the
+// caches, which rte_mempool_avail_count does for every lcore).
+unsigned free_in_ring(const rte_mempool& pool) noexcept;
+
 } // namespace ringsock::dataplane

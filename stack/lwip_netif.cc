@@ -3,6 +3,7 @@
 // <netinet/ip6.h>, whose struct ip6_hdr clashes with lwIP's.
 #include "stack/lwip_netif.hh"
 #include "stack/multicast_filter.hh"
+#include "stack/rx_pbuf.hh"
 
 #include <atomic>
 #include <cstring>
@@ -38,17 +39,6 @@ void initialise_lwip_once()
 {
     static std::once_flag once;
     std::call_once(once, [] { lwip_init(); });
-}
-
-// The RX pbuf lives at the start of the mbuf's private area, before the
-// packet buffer and its headroom, so lwIP can move the payload pointer back
-// over headers it stripped (pbuf_add_header) as it does for ICMP replies.
-static_assert(sizeof(pbuf_custom) <= 64, "the default mempool.priv_size (64) must hold an RX pbuf");
-
-void free_rx_pbuf(pbuf* p)
-{
-    auto* custom = reinterpret_cast<pbuf_custom*>(p);
-    rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(custom) - 1);
 }
 
 ip4_addr_t ip4_of(const Ipv4Address& a)
@@ -263,11 +253,8 @@ void LwipInterface::input_one(rte_mbuf* m)
     uint16_t flags = checksum_flags_;
     if (verdict.ip_verified) flags &= ~NETIF_CHECKSUM_CHECK_IP;
     if (verdict.l4_verified) flags &= ~(NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP);
-    pbuf* p = nullptr;
-    if (m->nb_segs == 1 && rte_pktmbuf_priv_size(m->pool) >= sizeof(pbuf_custom)) [[likely]] {
-        auto* custom = static_cast<pbuf_custom*>(rte_mbuf_to_priv(m));
-        custom->custom_free_function = free_rx_pbuf;
-        p = pbuf_alloced_custom(PBUF_RAW, m->data_len, PBUF_RAM, custom, rte_pktmbuf_mtod(m, void*), m->data_len);
+    pbuf* p = wrap_rx_mbuf(m);
+    if (p != nullptr) [[likely]] {
         counters_.rx_zero_copy.add(1);
     } else {
         p = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(m->pkt_len), PBUF_POOL);

@@ -4,7 +4,10 @@
 #include <cstring>
 #include <new>
 
+#include "lwip/opt.h"
 #include "lwip/pbuf.h"
+#include "lwip/stats.h"
+#include "stack/rx_pbuf.hh"
 
 namespace ringsock::stack {
 
@@ -33,28 +36,40 @@ void TcpReceived::clear() noexcept
 
 bool TcpReceived::push(pbuf* p) noexcept
 {
-    if (p->tot_len <= kCompactUpTo && held_ >= kCompactBehind) {
-        if (append_to_tail(p)) {
-            pbuf_free(p);
-            return true;
-        }
-        // A fresh compact buffer; with no heap for one, the segment is
-        // kept as it came.
-        pbuf* compact = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(kCompactBuffer), PBUF_RAM);
-        if (compact != nullptr) {
-            compact->len = compact->tot_len = 0;
-            if (push_chain(compact)) {
-                tail_room_ = kCompactBuffer;
-                append_to_tail(p);
+    if (held_ >= kCompactBehind) {
+        // The reader lags. Small segments are copied so that they hold
+        // bytes, not mbufs; every segment is while the port's pool runs
+        // short, and with no heap for it then it is refused: lwIP keeps it
+        // and the sender backs off, rather than the port running dry for
+        // every other connection and socket.
+        const bool short_of_mbufs = rx_pool_short(p);
+        if (p->tot_len <= kCompactUpTo || short_of_mbufs) {
+            if (copy_into_compact(p)) {
                 pbuf_free(p);
                 return true;
             }
-            pbuf_free(compact);
+            if (short_of_mbufs) return false;
         }
     }
     if (!push_chain(p)) return false;
     readable_ += p->tot_len;
     return true;
+}
+
+bool TcpReceived::copy_into_compact(const pbuf* p) noexcept
+{
+    if (append_to_tail(p)) return true;
+    // Half of lwIP's heap stays for what sends copy into it (tcp_write).
+    if (p->tot_len > kCompactBuffer || lwip_stats.mem.used + kCompactBuffer > MEM_SIZE / 2) return false;
+    pbuf* compact = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(kCompactBuffer), PBUF_RAM);
+    if (compact == nullptr) return false;
+    compact->len = compact->tot_len = 0;
+    if (!push_chain(compact)) {
+        pbuf_free(compact);
+        return false;
+    }
+    tail_room_ = kCompactBuffer;
+    return append_to_tail(p);
 }
 
 bool TcpReceived::append_to_tail(const pbuf* p) noexcept

@@ -5,7 +5,11 @@
 // data segments after it until the refusal clears, and the sender has to
 // time out and resend them), and while the reader lags it copies small
 // segments into compact buffers, so that a window of 100-byte segments
-// does not pin 13,000 mbufs of the port's pool. Engine lcore only.
+// does not pin 13,000 mbufs of the port's pool. While the pool runs short
+// (a quarter left) a lagging connection copies every segment, and refuses
+// what it has no heap for: a dozen readers that stopped must not take the
+// mbufs the port refills with. Compact buffers use at most half of lwIP's
+// heap. Engine lcore only.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +56,7 @@ public:
     static constexpr std::size_t kMaxChains = std::size_t{1} << 16;
 
 private:
+    bool copy_into_compact(const pbuf* p) noexcept;
     bool append_to_tail(const pbuf* p) noexcept;
     bool push_chain(pbuf* p) noexcept;
     bool grow() noexcept;

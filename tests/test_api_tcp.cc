@@ -848,6 +848,69 @@ TEST_F(Tcp, ASlowReaderOfSmallSegmentsHoldsTheSenderBackAndLosesNothing)
     slow_reader_loses_nothing(7327, "trickle", 16ull << 20);
 }
 
+// accept on a non-blocking listener, retried until `limit`; the socket
+// accepted inherits non-blocking mode (as in Winsock) and is made blocking.
+SOCKET accept_within(SOCKET listener, std::chrono::seconds limit)
+{
+    u_long mode = 1;
+    EXPECT_EQ(ioctlsocket(listener, FIONBIO, &mode), 0);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    SOCKET s = INVALID_SOCKET;
+    while ((s = accept(listener, nullptr, nullptr)) == INVALID_SOCKET && WSAGetLastError() == WSAEWOULDBLOCK &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    mode = 0;
+    EXPECT_EQ(ioctlsocket(listener, FIONBIO, &mode), 0);
+    if (s != INVALID_SOCKET) {
+        EXPECT_EQ(ioctlsocket(s, FIONBIO, &mode), 0);
+    }
+    return s;
+}
+
+// A dozen connections whose readers post nothing: a window each (900
+// full segments) is more than the port's 8191 mbufs. Lagging connections
+// copy into lwIP's heap and, once the pool runs short, refuse what they
+// have no heap for, so the port goes on receiving: the namespace's pings
+// are answered, the port drops nothing, and every byte arrives once the
+// readers read (the senders resend what lwIP dropped after a refusal).
+TEST_F(Tcp, ReadersThatPostNothingCannotTakeTheMbufsThePortReceivesWith)
+{
+    constexpr uint16_t kPort = 7328;
+    constexpr int kConnections = 12;
+    constexpr uint64_t kBytes = 2ull << 20; // more than a window each
+    SOCKET listener = listening_socket(kPort);
+    const uint64_t dropped_before = frames_we_dropped();
+    std::vector<std::unique_ptr<Child>> peers;
+    std::vector<SOCKET> readers;
+    for (int i = 0; i < kConnections; ++i) {
+        peers.push_back(
+            kernel("client " + std::string(kUs) + " " + std::to_string(kPort) + " source " + std::to_string(kBytes)));
+        // Bounded: with the port out of mbufs the next SYN never arrives.
+        readers.push_back(accept_within(listener, 20s));
+        ASSERT_NE(readers.back(), INVALID_SOCKET) << "connection " << i << ": " << WSAGetLastError();
+    }
+    std::this_thread::sleep_for(2s);
+    const Finished ping = ringsock::testing::run_shell(g_netns->exec(std::string("ping -c 3 -i 0.2 -W 2 ") + kUs));
+    EXPECT_EQ(ping.exit_code, 0) << "the port stopped receiving:\n" << ping.output;
+    std::vector<char> b(1 << 16);
+    for (int i = 0; i < kConnections; ++i) {
+        Sha256 h;
+        uint64_t total = 0;
+        for (;;) {
+            const int n = recv(readers[i], b.data(), static_cast<int>(b.size()), 0);
+            ASSERT_GE(n, 0) << WSAGetLastError();
+            if (n == 0) break;
+            h.update(b.data(), static_cast<std::size_t>(n));
+            total += static_cast<uint64_t>(n);
+        }
+        closesocket(readers[i]);
+        const Finished f = peers[i]->wait(60s);
+        EXPECT_EQ(reported(f.output, "sent"), std::to_string(total) + " " + h.hex()) << "connection " << i;
+    }
+    EXPECT_EQ(frames_we_dropped(), dropped_before) << "the port or lwIP dropped frames";
+    closesocket(listener);
+}
+
 uint64_t socket_counter(const std::string& key, const std::string& command = "/ringsock/group,sockets0");
 
 uint64_t api_counter(const std::string& key)

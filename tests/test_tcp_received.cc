@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "lwip/init.h"
+#include "lwip/opt.h"
 #include "lwip/pbuf.h"
+#include "lwip/stats.h"
 
 namespace {
 
@@ -91,6 +93,34 @@ TEST_F(Received, AWindowOfSmallSegmentsIsTakenCompactedAndReadInOrder)
     EXPECT_EQ(r.chains(), 0u);
     for (const auto& s : segments)
         EXPECT_TRUE(s.freed);
+}
+
+TEST_F(Received, CompactBuffersTakeAtMostHalfOfLwipsHeap)
+{
+    // 6 MiB of 100-byte segments: more than half of lwIP's 8 MiB heap.
+    constexpr std::size_t kSegment = 100;
+    constexpr std::size_t kCount = (6u << 20) / kSegment;
+    std::vector<Segment> segments(kCount);
+    TcpReceived r;
+    uint64_t next_byte = 0;
+    const auto heap_before = lwip_stats.mem.used;
+    for (auto& s : segments)
+        ASSERT_TRUE(r.push(segment(s, next_byte, kSegment)));
+    EXPECT_LE(lwip_stats.mem.used, MEM_SIZE / 2);
+    EXPECT_GT(lwip_stats.mem.used, MEM_SIZE / 2 - TcpReceived::kCompactBuffer - 64);
+    EXPECT_FALSE(segments.back().freed) << "held as it came once the heap's half is used";
+    uint64_t at = 0;
+    std::vector<uint8_t> buffer(65536);
+    while (r.readable() != 0) {
+        const MutableSegment dest{buffer.data(), buffer.size()};
+        const uint64_t n = r.copy_to(&dest, 1, 0, UINT64_MAX);
+        for (uint64_t k = 0; k < n; ++k)
+            ASSERT_EQ(buffer[k], expected_byte(at + k)) << "byte " << at + k;
+        r.consume(n);
+        at += n;
+    }
+    EXPECT_EQ(at, kCount * kSegment);
+    EXPECT_EQ(lwip_stats.mem.used, heap_before);
 }
 
 TEST_F(Received, LargeSegmentsAreHeldAsTheyCameAndTheQueueGrowsPastItsFirstSize)
