@@ -157,9 +157,13 @@ TEST_F(Received, ACompactBufferBeingFilledCanBeReadAndConsumedMeanwhile)
     std::size_t pushed = 0;
     uint64_t at = 0;
     // Alternate: push three 50-byte segments, read and consume 120 bytes.
+    // The backlog grows by 30 bytes a round, so compaction starts on the way.
+    bool compacted = false;
     while (pushed + 3 <= segments.size()) {
-        for (int k = 0; k < 3; ++k)
-            ASSERT_TRUE(r.push(segment(segments[pushed++], next_byte, 50)));
+        for (int k = 0; k < 3; ++k) {
+            ASSERT_TRUE(r.push(segment(segments[pushed], next_byte, 50)));
+            compacted |= segments[pushed++].freed; // freed at once: copied into a compact buffer
+        }
         std::vector<uint8_t> got(120);
         const MutableSegment dest{got.data(), got.size()};
         const uint64_t n = r.copy_to(&dest, 1, 0, got.size());
@@ -169,6 +173,7 @@ TEST_F(Received, ACompactBufferBeingFilledCanBeReadAndConsumedMeanwhile)
         r.consume(n);
         at += n;
     }
+    EXPECT_TRUE(compacted) << "no segment went into a compact buffer";
     EXPECT_EQ(r.readable(), next_byte - at);
     r.clear();
 }
