@@ -790,6 +790,29 @@ uint64_t frames_we_dropped()
     return dropped;
 }
 
+// What a blocking reader got up to the peer's FIN, and "N HEX" as
+// tcp_peer.py reports what it sent.
+struct Received {
+    uint64_t total = 0;
+    std::string report;
+};
+
+Received read_to_end(SOCKET s)
+{
+    std::vector<char> b(1 << 16);
+    Sha256 h;
+    Received got;
+    for (;;) {
+        const int n = recv(s, b.data(), static_cast<int>(b.size()), 0);
+        if (n < 0) ADD_FAILURE() << "recv: " << WSAGetLastError();
+        if (n <= 0) break;
+        h.update(b.data(), static_cast<std::size_t>(n));
+        got.total += static_cast<uint64_t>(n);
+    }
+    got.report = std::to_string(got.total) + " " + h.hex();
+    return got;
+}
+
 // The kernel sends `bytes` in `mode` (tcp_peer.py's source or trickle) to a
 // reader that posts nothing for 1.5 s, then reads everything.
 void slow_reader_loses_nothing(uint16_t port, const char* mode, uint64_t bytes)
@@ -809,21 +832,12 @@ void slow_reader_loses_nothing(uint16_t port, const char* mode, uint64_t bytes)
     EXPECT_GE(queued, 1u << 20) << "the sender stopped before the window closed";
     EXPECT_LE(queued, 2u << 20) << "more than lwIP's window was taken in";
     EXPECT_EQ(peer->poll_output().find("sent "), std::string::npos) << "the sender was not held back";
-    std::vector<char> b(1 << 16);
-    Sha256 h;
-    uint64_t total = 0;
-    for (;;) {
-        const int n = recv(s, b.data(), static_cast<int>(b.size()), 0);
-        ASSERT_GE(n, 0) << WSAGetLastError();
-        if (n == 0) break;
-        h.update(b.data(), static_cast<std::size_t>(n));
-        total += static_cast<uint64_t>(n);
-    }
+    const Received got = read_to_end(s);
     closesocket(s);
     const Finished f = peer->wait(30s);
     std::printf("[ slow     ] %s: retransmits %s\n", mode, reported(f.output, "retransmits").c_str());
-    EXPECT_EQ(reported(f.output, "sent"), std::to_string(total) + " " + h.hex()) << f.output;
-    EXPECT_EQ(total, bytes);
+    EXPECT_EQ(reported(f.output, "sent"), got.report) << f.output;
+    EXPECT_EQ(got.total, bytes);
     // Held back by the window, not by drops: none on our side, and the
     // sender repaired none. Its tail-loss probes are left out: it sends one
     // whenever our ACK is a few milliseconds late (the engine descheduled on
@@ -901,20 +915,11 @@ TEST_F(Tcp, ReadersThatPostNothingCannotTakeTheMbufsThePortReceivesWith)
     std::this_thread::sleep_for(2s);
     const Finished ping = ringsock::testing::run_shell(g_netns->exec(std::string("ping -c 3 -i 0.2 -W 2 ") + kUs));
     EXPECT_EQ(ping.exit_code, 0) << "the port stopped receiving:\n" << ping.output;
-    std::vector<char> b(1 << 16);
     for (int i = 0; i < kConnections; ++i) {
-        Sha256 h;
-        uint64_t total = 0;
-        for (;;) {
-            const int n = recv(readers[i], b.data(), static_cast<int>(b.size()), 0);
-            ASSERT_GE(n, 0) << WSAGetLastError();
-            if (n == 0) break;
-            h.update(b.data(), static_cast<std::size_t>(n));
-            total += static_cast<uint64_t>(n);
-        }
+        const Received got = read_to_end(readers[i]);
         closesocket(readers[i]);
         const Finished f = peers[i]->wait(60s);
-        EXPECT_EQ(reported(f.output, "sent"), std::to_string(total) + " " + h.hex()) << "connection " << i;
+        EXPECT_EQ(reported(f.output, "sent"), got.report) << "connection " << i;
     }
     EXPECT_EQ(nombuf(), nombuf_before) << "the port ran out of mbufs";
     std::printf("[ readers  ] %d connections, the port's ring missed %llu frames\n", kConnections,
