@@ -29,6 +29,7 @@ dataplane::CounterGroup lwip_counter_group(const LwipInterface& lwip)
             {"handoff_in", c.handoff_in.get()},
             {"tx_checksum_offloaded", c.tx_checksum_offloaded.get()},
             {"rx_checksum_trusted", c.rx_checksum_trusted.get()},
+            {"tcp_out_of_order_freed", c.tcp_out_of_order_freed.get()},
         };
     };
 }

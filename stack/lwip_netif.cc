@@ -4,6 +4,7 @@
 #include "stack/lwip_netif.hh"
 #include "stack/multicast_filter.hh"
 #include "stack/rx_pbuf.hh"
+#include "stack/tcp_out_of_order.hh"
 
 #include <atomic>
 #include <cstring>
@@ -313,6 +314,9 @@ void LwipInterface::poll()
     const uint64_t now = rte_rdtsc();
     if (now >= next_timer_check_) {
         sys_check_timeouts();
+        // The pool this engine receives into; its ring's count is two
+        // shared cache lines, read here once a millisecond, not per frame.
+        if (rx_pool_short(*tx_pool_)) counters_.tcp_out_of_order_freed.add(free_out_of_order_pinning_short_pools());
         next_timer_check_ = now + rte_get_tsc_hz() / 1000;
     }
 }

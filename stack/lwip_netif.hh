@@ -37,15 +37,16 @@ struct pbuf;
 namespace ringsock::stack {
 
 struct alignas(dataplane::kCacheLine) LwipCounters {
-    dataplane::RelaxedCounter rx_zero_copy;          // frames given to lwIP in place
-    dataplane::RelaxedCounter rx_copied;             // frames copied (chained, or no room for the pbuf)
-    dataplane::RelaxedCounter rx_no_pbuf;            // dropped: lwIP had no pbuf for a copy
-    dataplane::RelaxedCounter rx_rejected;           // dropped: lwIP's input refused the frame
-    dataplane::RelaxedCounter tx_frames;             // handed to the engine
-    dataplane::RelaxedCounter tx_no_mbuf;            // dropped: the TX pool was empty
-    dataplane::RelaxedCounter handoff_in;            // frames other engines handed over
-    dataplane::RelaxedCounter tx_checksum_offloaded; // frames whose IPv4/TCP sums the port computes
-    dataplane::RelaxedCounter rx_checksum_trusted;   // frames whose sums lwIP did not recompute: the PMD checked
+    dataplane::RelaxedCounter rx_zero_copy;           // frames given to lwIP in place
+    dataplane::RelaxedCounter rx_copied;              // frames copied (chained, or no room for the pbuf)
+    dataplane::RelaxedCounter rx_no_pbuf;             // dropped: lwIP had no pbuf for a copy
+    dataplane::RelaxedCounter rx_rejected;            // dropped: lwIP's input refused the frame
+    dataplane::RelaxedCounter tx_frames;              // handed to the engine
+    dataplane::RelaxedCounter tx_no_mbuf;             // dropped: the TX pool was empty
+    dataplane::RelaxedCounter handoff_in;             // frames other engines handed over
+    dataplane::RelaxedCounter tx_checksum_offloaded;  // frames whose IPv4/TCP sums the port computes
+    dataplane::RelaxedCounter rx_checksum_trusted;    // frames whose sums lwIP did not recompute: the PMD checked
+    dataplane::RelaxedCounter tcp_out_of_order_freed; // pbufs of TCP out-of-order queues freed: the pool ran short
 };
 
 class LwipInterface final : public LwipSink {
@@ -62,7 +63,9 @@ public:
 
     // LwipSink: takes ownership of every frame.
     void on_lwip(rte_mbuf** pkts, uint16_t n) override;
-    // Once per engine iteration: lwIP's timers and the hand-off ring.
+    // Once per engine iteration: lwIP's timers and the hand-off ring, and
+    // (once a millisecond, while the pool is short) TCP's out-of-order
+    // queues given back (tcp_out_of_order.hh).
     void poll();
     // Frames other engines enqueue here are fed to lwIP in poll().
     void attach_handoff(rte_ring* ring) noexcept { handoff_ = ring; }

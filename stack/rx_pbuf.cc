@@ -39,11 +39,15 @@ rte_mbuf* rx_mbuf_of(const pbuf* p) noexcept
     return const_cast<rte_mbuf*>(reinterpret_cast<const rte_mbuf*>(custom) - 1);
 }
 
+bool rx_pool_short(const rte_mempool& pool) noexcept
+{
+    return dataplane::free_in_ring(pool) <= pool.size / 4;
+}
+
 bool rx_pool_short(const pbuf* p) noexcept
 {
     const rte_mbuf* m = rx_mbuf_of(p);
-    if (m == nullptr) return false;
-    return dataplane::free_in_ring(*m->pool) <= m->pool->size / 4;
+    return m != nullptr && rx_pool_short(*m->pool);
 }
 
 } // namespace ringsock::stack

@@ -6,6 +6,7 @@
 
 struct pbuf;
 struct rte_mbuf;
+struct rte_mempool;
 
 namespace ringsock::stack {
 
@@ -15,8 +16,10 @@ pbuf* wrap_rx_mbuf(rte_mbuf* m) noexcept;
 // The mbuf `p`'s first buffer lies in, or null (a copy, or not a frame's).
 rte_mbuf* rx_mbuf_of(const pbuf* p) noexcept;
 
-// True when `p` lies in an mbuf whose pool's ring has a quarter of the pool
-// or less left: the port needs what is left to refill with.
+// True when `pool`'s ring has a quarter of the pool or less left: the port
+// needs what is left to refill with.
+bool rx_pool_short(const rte_mempool& pool) noexcept;
+// True when `p` lies in an mbuf of such a pool.
 bool rx_pool_short(const pbuf* p) noexcept;
 
 } // namespace ringsock::stack

@@ -13,6 +13,7 @@
 // transfers prove the offload path; the counters test checks it was taken).
 //
 // Needs root (namespaces, tc); skipped with the reason otherwise.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -22,6 +23,7 @@
 
 #include <gtest/gtest.h>
 #include <rte_ethdev.h>
+#include <rte_mempool.h>
 
 #include "tests/support/lwip_tcp_client.hh"
 #include "tests/support/lwip_tcp_echo.hh"
@@ -420,6 +422,87 @@ TEST_F(StackTcp, ASegmentWithABadChecksumIsDroppedAndCounted)
     EXPECT_EQ(classifier_drops + lwip_drops, 3u);
     EXPECT_EQ(classifier_drops, rx_offload ? 3u : 0u);
     EXPECT_EQ(server.counters().accepted, 0u);
+}
+
+// What the out-of-order peer (tests/data/tcp_out_of_order_peer.py) left
+// behind while it ran: the most mbufs in use at once, over those in use
+// before, and what the port and lwIP counted meanwhile.
+struct OutOfOrderRun {
+    Finished done;
+    unsigned peak_held = 0;
+    uint64_t rx_nombuf = 0;
+    uint64_t out_of_order_freed = 0;
+    uint64_t bytes_taken = 0; // echoed or waiting to be: what lwIP delivered in order
+};
+
+OutOfOrderRun run_out_of_order_peer(uint16_t port, unsigned connections, unsigned segments)
+{
+    LwipTcpEchoServer server(port);
+    char mac_hex[13];
+    const auto& m = host->mac();
+    std::snprintf(mac_hex, sizeof(mac_hex), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    const unsigned before = host->mbufs_in_use();
+    const uint64_t nombuf_before = host->port().stats().rx_nombuf;
+    const uint64_t freed_before = host->lwip().counters().tcp_out_of_order_freed.get();
+    Child peer({"/bin/sh", "-c",
+                host->in_namespace("python3 " + ringsock::testing::source_root() +
+                                   "/tests/data/tcp_out_of_order_peer.py --peer-mac " + mac_hex + " --port " +
+                                   std::to_string(port) + " --connections " + std::to_string(connections) +
+                                   " --segments " + std::to_string(segments) + " --seconds 60")});
+    OutOfOrderRun run;
+    const auto deadline = std::chrono::steady_clock::now() + 90s;
+    for (;;) {
+        for (int i = 0; i < 200; ++i)
+            host->engine().poll_once();
+        const unsigned held = host->mbufs_in_use();
+        if (held > before) run.peak_held = std::max(run.peak_held, held - before);
+        run.done = peer.wait(0ms);
+        if (run.done.finished || std::chrono::steady_clock::now() > deadline) break;
+    }
+    // The peer's resets reach lwIP after it has exited.
+    const auto settle = std::chrono::steady_clock::now() + 5s;
+    while (server.open_connections() != 0 && std::chrono::steady_clock::now() < settle)
+        host->poll_for(20ms);
+    run.rx_nombuf = host->port().stats().rx_nombuf - nombuf_before;
+    run.out_of_order_freed = host->lwip().counters().tcp_out_of_order_freed.get() - freed_before;
+    run.bytes_taken = server.counters().bytes_echoed + server.bytes_queued();
+    std::printf("[ holes    ] %u x %u segments: at most %u mbufs held, the port lacked %llu, freed from the "
+                "out-of-order queues %llu\n%s",
+                connections, segments, run.peak_held, static_cast<unsigned long long>(run.rx_nombuf),
+                static_cast<unsigned long long>(run.out_of_order_freed), run.done.output.c_str());
+    return run;
+}
+
+// One peer sends a window of 100-byte segments beyond a hole: each would
+// wait in the mbuf it came in, 12,000 of them against a pool of 8,191.
+// lwIP keeps the first 1,024 (TCP_OOSEQ_MAX_PBUFS) and drops the rest,
+// which the peer resends once the hole is filled; the pool never ran short.
+TEST_F(StackTcp, OneConnectionsOutOfOrderSegmentsCannotTakeThePool)
+{
+    constexpr unsigned kSegments = 12000;
+    const OutOfOrderRun run = run_out_of_order_peer(7007, 1, kSegments);
+    ASSERT_EQ(run.done.exit_code, 0) << run.done.output;
+    EXPECT_NE(run.done.output.find("ping answered"), std::string::npos);
+    EXPECT_LE(run.peak_held, 1024u + 128u) << "one connection pinned more than its out-of-order cap";
+    EXPECT_EQ(run.rx_nombuf, 0u);
+    EXPECT_EQ(run.out_of_order_freed, 0u) << "the cap alone should have bounded it";
+    EXPECT_EQ(run.bytes_taken, 100u * (kSegments + 1));
+}
+
+// Twelve connections each keep 1,000 segments beyond a hole, under the
+// per-connection cap but 12,000 together: once the pool is short lwIP's
+// out-of-order queues are given back (tcp_out_of_order.hh), the port never
+// lacks an mbuf, a ping is answered, and every stream still arrives whole.
+TEST_F(StackTcp, ManyConnectionsOutOfOrderSegmentsAreGivenBackWhenThePoolRunsShort)
+{
+    constexpr unsigned kConnections = 12, kSegments = 1000;
+    const OutOfOrderRun run = run_out_of_order_peer(7008, kConnections, kSegments);
+    ASSERT_EQ(run.done.exit_code, 0) << run.done.output;
+    EXPECT_NE(run.done.output.find("ping answered"), std::string::npos);
+    EXPECT_EQ(run.rx_nombuf, 0u) << "the port ran out of mbufs";
+    EXPECT_GT(run.out_of_order_freed, 0u);
+    EXPECT_LT(run.peak_held, host->pool()->size - 512) << "the pool came close to empty";
+    EXPECT_EQ(run.bytes_taken, uint64_t{kConnections} * 100u * (kSegments + 1));
 }
 
 } // namespace

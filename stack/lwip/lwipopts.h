@@ -123,6 +123,12 @@
 /* lwIP 2.1.3 still checks TCP_SNDLOWAT against a 16-bit limit. */
 #define TCP_SNDLOWAT                    (16 * TCP_MSS)
 #define TCP_QUEUE_OOSEQ                 1
+/* A segment beyond a hole waits in the mbuf it came in: one connection may
+ * pin at most this many (a window of full segments is 898), so no single
+ * peer can take the port's pool with small ones; the newest beyond it are
+ * dropped and resent. Many connections together are bounded by the pool
+ * check in stack/tcp_out_of_order.hh. */
+#define TCP_OOSEQ_MAX_PBUFS             1024
 #define LWIP_TCP_SACK_OUT               1
 #define LWIP_TCP_KEEPALIVE              1
 #define LWIP_TCP_TIMESTAMPS             0
