@@ -489,13 +489,13 @@ TEST_F(StackTcp, OneConnectionsOutOfOrderSegmentsCannotTakeThePool)
     EXPECT_EQ(run.bytes_taken, 100u * (kSegments + 1));
 }
 
-// Twelve connections each keep 1,000 segments beyond a hole, under the
-// per-connection cap but 12,000 together: once the pool is short lwIP's
+// Sixteen connections each keep 1,000 segments beyond a hole, under the
+// per-connection cap but 16,000 together: once the pool is short lwIP's
 // out-of-order queues are given back (tcp_out_of_order.hh), the port never
 // lacks an mbuf, a ping is answered, and every stream still arrives whole.
 TEST_F(StackTcp, ManyConnectionsOutOfOrderSegmentsAreGivenBackWhenThePoolRunsShort)
 {
-    constexpr unsigned kConnections = 12, kSegments = 1000;
+    constexpr unsigned kConnections = 16, kSegments = 1000;
     const OutOfOrderRun run = run_out_of_order_peer(7008, kConnections, kSegments);
     ASSERT_EQ(run.done.exit_code, 0) << run.done.output;
     EXPECT_NE(run.done.output.find("ping answered"), std::string::npos);
