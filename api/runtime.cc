@@ -94,6 +94,7 @@ dataplane::CounterGroup socket_counter_group(const SocketEngine& engine)
             {"tcp_accepted", c.tcp_accepted.get()},
             {"tcp_connected", c.tcp_connected.get()},
             {"tcp_failed", c.tcp_failed.get()},
+            {"tcp_refused", c.tcp_refused.get()},
         };
     };
 }

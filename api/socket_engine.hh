@@ -131,6 +131,7 @@ struct alignas(dataplane::kCacheLine) SocketEngineCounters {
     dataplane::RelaxedCounter tcp_accepted;  // connections handed to accept/AcceptEx
     dataplane::RelaxedCounter tcp_connected; // active opens that completed
     dataplane::RelaxedCounter tcp_failed;    // connections ended by a reset or a time-out
+    dataplane::RelaxedCounter tcp_refused;   // deliveries a connection had no memory for (lwIP offers them again)
 };
 
 class SocketEngine final : public dataplane::BurstHandler, public stack::UdpSink, public stack::ReassembledUdpSink {

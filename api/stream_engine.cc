@@ -94,6 +94,7 @@ struct StreamState final : stack::TcpConnectionEvents, stack::TcpListener::Event
     void on_connected(stack::TcpConnection&) noexcept override { engine.connected(*this); }
     void on_readable(stack::TcpConnection&) noexcept override { engine.readable(*this); }
     void on_writable(stack::TcpConnection&) noexcept override { engine.writable(*this); }
+    void on_refused(stack::TcpConnection&) noexcept override { engine.counters().tcp_refused.add(1); }
     void on_failed(stack::TcpConnection&, stack::TcpFailure why) noexcept override
     {
         if (why == stack::TcpFailure::closed)

@@ -202,7 +202,10 @@ err_t TcpConnection::on_recv(void* arg, tcp_pcb*, pbuf* p, err_t)
     } else {
         // No memory: lwIP keeps the segment as refused data and offers it
         // again (dropping the data segments that arrive meanwhile).
-        if (!c->received_.push(p)) return ERR_MEM;
+        if (!c->received_.push(p)) {
+            if (c->events_ != nullptr) c->events_->on_refused(*c);
+            return ERR_MEM;
+        }
     }
     if (c->events_ != nullptr) c->events_->on_readable(*c);
     return ERR_OK;

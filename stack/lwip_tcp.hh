@@ -39,6 +39,10 @@ public:
     virtual void on_readable(TcpConnection& c) noexcept = 0;               // bytes, or the peer's FIN, arrived
     virtual void on_writable(TcpConnection& c) noexcept = 0;               // the peer acknowledged data: room to send
     virtual void on_failed(TcpConnection& c, TcpFailure why) noexcept = 0; // the pcb is gone
+    // A delivery refused for want of memory (tcp_received.hh): lwIP keeps
+    // it and offers it again, dropping the data segments that arrive
+    // meanwhile, so the sender will resend. Each offer refused counts.
+    virtual void on_refused(TcpConnection&) noexcept {}
 
 protected:
     ~TcpConnectionEvents() = default;
