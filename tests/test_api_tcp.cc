@@ -814,7 +814,8 @@ Received read_to_end(SOCKET s)
 }
 
 // The kernel sends `bytes` in `mode` (tcp_peer.py's source or trickle) to a
-// reader that posts nothing for 1.5 s, then reads everything.
+// reader that posts nothing until the window has closed, then reads
+// everything.
 void slow_reader_loses_nothing(uint16_t port, const char* mode, uint64_t bytes)
 {
     SOCKET listener = listening_socket(port);
@@ -824,10 +825,21 @@ void slow_reader_loses_nothing(uint16_t port, const char* mode, uint64_t bytes)
         kernel("client " + std::string(kUs) + " " + std::to_string(port) + " " + mode + " " + std::to_string(bytes));
     SOCKET s = accept(listener, nullptr, nullptr);
     ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
-    // Nothing posted for a while: the window closes, nothing is dropped.
-    std::this_thread::sleep_for(1500ms);
-    u_long queued = 0;
-    ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+    // Nothing posted until the window has closed: what is queued stops
+    // growing (held for half a second past a mebibyte), or 15 s pass on a
+    // machine too slow to fill it. Nothing may be dropped meanwhile.
+    u_long queued = 0, seen = 0;
+    auto still_since = std::chrono::steady_clock::now();
+    for (const auto deadline = still_since + 15s; std::chrono::steady_clock::now() < deadline;) {
+        std::this_thread::sleep_for(100ms);
+        ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+        if (queued != seen) {
+            seen = queued;
+            still_since = std::chrono::steady_clock::now();
+        } else if (queued >= 1u << 20 && std::chrono::steady_clock::now() - still_since >= 500ms) {
+            break;
+        }
+    }
     // lwIP's window is 1.25 MiB: the sender filled it, and nothing but the
     // window stopped it (a connection that refused segments stops short).
     EXPECT_GE(queued, 1u << 20) << "the sender stopped before the window closed";
