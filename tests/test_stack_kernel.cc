@@ -60,6 +60,9 @@ TEST_F(StackWithKernel, PingFromTheNamespaceIsAnsweredEveryTime)
     const Finished done = host->run_until_exit(ping, 60s);
     EXPECT_EQ(done.exit_code, 0) << done.output;
     EXPECT_NE(done.output.find("100 packets transmitted, 100 received"), std::string::npos) << done.output;
+    // lwIP's default would be 255; we send with what our UDP path and Linux use.
+    EXPECT_NE(done.output.find("ttl=64"), std::string::npos) << done.output;
+    EXPECT_EQ(done.output.find("ttl=255"), std::string::npos) << done.output;
 }
 
 TEST_F(StackWithKernel, Ping6FromTheNamespaceIsAnsweredEveryTime)
@@ -68,6 +71,9 @@ TEST_F(StackWithKernel, Ping6FromTheNamespaceIsAnsweredEveryTime)
     const Finished done = host->run_until_exit(ping, 60s);
     EXPECT_EQ(done.exit_code, 0) << done.output;
     EXPECT_NE(done.output.find("100 packets transmitted, 100 received"), std::string::npos) << done.output;
+    // lwIP's default would be 255; we send with what our UDP path and Linux use.
+    EXPECT_NE(done.output.find("ttl=64"), std::string::npos) << done.output;
+    EXPECT_EQ(done.output.find("ttl=255"), std::string::npos) << done.output;
 }
 
 TEST_F(StackWithKernel, TheKernelLearnsOurMacByArp)

@@ -489,6 +489,14 @@ TEST_F(StackTcp, OneConnectionsOutOfOrderSegmentsCannotTakeThePool)
     EXPECT_EQ(run.bytes_taken, 100u * (kSegments + 1));
 }
 
+// lwIP's TCP leaves with TTL 64, as the UDP paths and Linux do, not 255.
+TEST_F(StackTcp, OurSegmentsLeaveWithTtl64)
+{
+    const OutOfOrderRun run = run_out_of_order_peer(7009, 2, 10);
+    ASSERT_EQ(run.done.exit_code, 0) << run.done.output;
+    EXPECT_NE(run.done.output.find("syn-ack ttl 64\n"), std::string::npos) << run.done.output;
+}
+
 // Sixteen connections each keep 1,000 segments beyond a hole, under the
 // per-connection cap but 16,000 together: once the pool is short lwIP's
 // out-of-order queues are given back (tcp_out_of_order.hh), the port never

@@ -71,6 +71,11 @@
 
 /* ---- IPv4 --------------------------------------------------------------- */
 #define LWIP_IPV4                       1
+/* What the UDP fast path writes (stack/udp_frame.hh) and Linux sends with:
+ * TCP, ICMP replies and raw sends through lwIP leave with it too, not with
+ * lwIP's 255. (Protocols whose hop limit is fixed keep theirs: IGMP and
+ * MLD 1, neighbour discovery 255.) */
+#define IP_DEFAULT_TTL                  64
 #define IP_FORWARD                      0
 #define IP_REASSEMBLY                   1
 #define IP_FRAG                         1
@@ -94,6 +99,8 @@
  * aside instead (lwIP asserts on this at the first IPv6 fragment). */
 #define IPV6_FRAG_COPYHEADER            1
 #define LWIP_IPV6_MLD                   1
+/* ICMPv6 echo replies and errors: the hop limit of every other sender. */
+#define LWIP_ICMP6_HL                   64
 #define LWIP_IPV6_AUTOCONFIG            0
 #define LWIP_IPV6_DHCP6                 0
 #define LWIP_ND6_NUM_NEIGHBORS          64

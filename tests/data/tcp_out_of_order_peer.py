@@ -10,6 +10,7 @@ bounded by --seconds. Exit status 0 only when every byte was acknowledged.
 
 Prints, flushed, one line per phase:
   connected K
+  syn-ack ttl T (the TTLs ringsock's SYN-ACKs came with)
   flooded K x N segments of S bytes
   ping answered | ping lost
   acknowledged C of K streams, B bytes each
@@ -64,7 +65,7 @@ class Link:
 
     def frames(self, timeout):
         """Frames addressed to us within `timeout` seconds: ('tcp', sport,
-        dport, seq, ack, flags) and ('icmp', type, id, seq) tuples. ARP
+        dport, seq, ack, flags, ttl) and ('icmp', type, id, seq) tuples. ARP
         requests for our address are answered on the way."""
         deadline = time.monotonic() + timeout
         while True:
@@ -97,7 +98,7 @@ class Link:
         body = frame[14 + ihl:]
         if frame[23] == 6 and len(body) >= 20:
             sport, dport, seq, ack, _, flags = struct.unpack("!HHIIBB", body[:14])
-            return ("tcp", sport, dport, seq, ack, flags)
+            return ("tcp", sport, dport, seq, ack, flags, frame[22])
         if frame[23] == 1 and len(body) >= 8:
             kind, _, _, ident, seq = struct.unpack("!BBHHH", body[:8])
             return ("icmp", kind, ident, seq)
@@ -128,16 +129,19 @@ def main():
     ports = [43000 + k for k in range(args.connections)]
     ours = {p: random.getrandbits(32) for p in ports}
     theirs = {}
+    ttls = set()
     while len(theirs) < len(ports) and time.monotonic() < deadline:
         for p in ports:
             if p not in theirs:
                 link.send_tcp(p, args.port, ours[p], 0, SYN, options=options)
-        for kind, sport, dport, seq, ack, flags in (f for f in link.frames(0.5) if f[0] == "tcp"):
+        for kind, sport, dport, seq, ack, flags, ttl in (f for f in link.frames(0.5) if f[0] == "tcp"):
             if sport == args.port and dport in ours and flags & (SYN | ACK) == SYN | ACK and \
                     ack == (ours[dport] + 1) & 0xFFFFFFFF and dport not in theirs:
                 theirs[dport] = seq
+                ttls.add(ttl)
                 link.send_tcp(dport, args.port, ours[dport] + 1, seq + 1, ACK)
     print("connected", len(theirs), flush=True)
+    print("syn-ack ttl", " ".join(str(t) for t in sorted(ttls)), flush=True)
     if len(theirs) < len(ports):
         return 1
 
@@ -172,7 +176,7 @@ def main():
                 link.send_tcp(p, args.port, ours[p] + 1 + offset, theirs[p] + 1, ACK | PSH,
                               pattern(offset, length))
                 offset += length
-            for kind, sport, dport, seq, ack, flags in (f for f in link.frames(0.1) if f[0] == "tcp"):
+            for kind, sport, dport, seq, ack, flags, _ in (f for f in link.frames(0.1) if f[0] == "tcp"):
                 if sport == args.port and dport in ours and flags & ACK:
                     got = (ack - ours[dport] - 1) & 0xFFFFFFFF
                     if got <= stream and got > acked[dport]:
