@@ -3,8 +3,9 @@
 // client in the namespace (tests/data/tcp_echo_client.py). Bulk data must
 // come back byte for byte (SHA-256 of what was sent and what came back),
 // also through a lossy, reordering link; a peer's reset must be seen as a
-// reset and its close as a close; and every mbuf lwIP held must be back in
-// the pool afterwards.
+// reset and its close as a close; a peer that opens holes must not take
+// the port's mbufs with what waits beyond them; and every mbuf lwIP held
+// must be back in the pool afterwards.
 //
 // Built twice: test_stack_tcp over net_pcap on a veth (lwIP sums and checks
 // every checksum itself) and test_stack_tcp_tap over net_tap with the
