@@ -96,6 +96,15 @@ private:
     std::string why_;
 };
 
+// Our port's MAC as 12 hex digits, for frames a test builds by hand.
+std::string our_mac_hex()
+{
+    char hex[13];
+    const auto& m = host->mac();
+    std::snprintf(hex, sizeof(hex), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return hex;
+}
+
 class StackTcp : public ::testing::Test {
 protected:
     void SetUp() override
@@ -388,9 +397,7 @@ TEST_F(StackTcp, ASegmentWithABadChecksumIsDroppedAndCounted)
     const uint64_t classifier_before = bad_checksum();
     const uint64_t lwip_before = ringsock::testing::lwip_tcp_checksum_errors();
 
-    char mac_hex[13];
-    const auto& m = host->mac();
-    std::snprintf(mac_hex, sizeof(mac_hex), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    const std::string mac_hex = our_mac_hex();
     // A SYN built by hand (IPv4 header summed right, TCP sum wrong) on a
     // raw socket: the kernel would sum a segment it sent itself.
     Child sender({"/bin/sh", "-c",
@@ -439,9 +446,7 @@ struct OutOfOrderRun {
 OutOfOrderRun run_out_of_order_peer(uint16_t port, unsigned connections, unsigned segments)
 {
     LwipTcpEchoServer server(port);
-    char mac_hex[13];
-    const auto& m = host->mac();
-    std::snprintf(mac_hex, sizeof(mac_hex), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    const std::string mac_hex = our_mac_hex();
     const unsigned before = host->mbufs_in_use();
     const uint64_t nombuf_before = host->port().stats().rx_nombuf;
     const uint64_t freed_before = host->lwip().counters().tcp_out_of_order_freed.get();
