@@ -33,8 +33,31 @@ int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, En
     return 0;
 }
 
-int endpoint_to_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept
+Endpoint unmapped(const Endpoint& e) noexcept
 {
+    if (!e.is_ipv4_mapped()) return e;
+    Endpoint v4;
+    v4.family = 4;
+    v4.port = e.port;
+    std::memcpy(v4.addr.data(), e.addr.data() + 12, 4);
+    return v4;
+}
+
+Endpoint as_seen_by(uint8_t socket_family, const Endpoint& e) noexcept
+{
+    if (socket_family != 6 || e.family != 4) return e;
+    Endpoint mapped;
+    mapped.family = 6;
+    mapped.port = e.port;
+    mapped.addr[10] = 0xff;
+    mapped.addr[11] = 0xff;
+    std::memcpy(mapped.addr.data() + 12, e.addr.data(), 4);
+    return mapped;
+}
+
+int endpoint_to_sockaddr(uint8_t socket_family, const Endpoint& seen, sockaddr* name, int* namelen) noexcept
+{
+    const Endpoint e = as_seen_by(socket_family, seen);
     const int size = sockaddr_size(e.family);
     if (name == nullptr || namelen == nullptr || *namelen < size) return WSAEFAULT;
     const auto port = static_cast<USHORT>((e.port >> 8) | (e.port << 8));

@@ -43,8 +43,22 @@ struct Endpoint {
         return family == 6 && addr == ipv6_loopback;
     }
     bool same_address(const Endpoint& o) const noexcept { return family == o.family && addr == o.addr; }
+    // ::ffff:a.b.c.d (RFC 4291 2.5.5.2): how a dual-stack socket names an
+    // IPv4 peer.
+    bool is_ipv4_mapped() const noexcept
+    {
+        static constexpr std::array<uint8_t, 12> prefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        return family == 6 && std::memcmp(addr.data(), prefix.data(), prefix.size()) == 0;
+    }
     bool operator==(const Endpoint&) const = default;
 };
+
+// The IPv4 endpoint a mapped address stands for; `e` itself otherwise.
+Endpoint unmapped(const Endpoint& e) noexcept;
+
+// How an endpoint reads to a socket of `socket_family`: an IPv4 one, on an
+// IPv6 (dual-stack) socket, as ::ffff:a.b.c.d.
+Endpoint as_seen_by(uint8_t socket_family, const Endpoint& e) noexcept;
 
 // The size of the sockaddr for a family (sockaddr_in or sockaddr_in6).
 int sockaddr_size(uint8_t family) noexcept;
@@ -54,8 +68,9 @@ int sockaddr_size(uint8_t family) noexcept;
 // differs from the socket's.
 int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, Endpoint& out) noexcept;
 
-// Writes `e` into `name` (room `*namelen`) and sets *namelen to the size
-// written. Returns 0 or WSAEFAULT when the room is short (nothing written).
-int endpoint_to_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept;
+// Writes `e`, as a socket of `socket_family` names it (as_seen_by), into
+// `name` (room `*namelen`) and sets *namelen to the size written. Returns 0
+// or WSAEFAULT when the room is short (nothing written).
+int endpoint_to_sockaddr(uint8_t socket_family, const Endpoint& e, sockaddr* name, int* namelen) noexcept;
 
 } // namespace ringsock::api

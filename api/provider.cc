@@ -67,6 +67,15 @@ bool is_our_address(const Runtime& rt, const Endpoint& e) noexcept
 
 } // namespace
 
+int endpoint_for_socket(const Socket& s, const sockaddr* name, int namelen, Endpoint& out) noexcept
+{
+    if (const int error = endpoint_from_sockaddr(name, namelen, s.family, out); error != 0) return error;
+    if (!out.is_ipv4_mapped()) return 0;
+    if (!s.dual_stack) return WSAEAFNOSUPPORT;
+    out = unmapped(out);
+    return 0;
+}
+
 int bind_locked(Runtime& rt, Socket& s, Endpoint local, const Endpoint* peer) noexcept
 {
     if (!is_our_address(rt, local)) return WSAEADDRNOTAVAIL;
@@ -229,7 +238,7 @@ bool take_queued(Socket& s, const QueueVisit& visit, const WSABUF* buffers, DWOR
     }
     prefetch_next_queued(s, q);
     error = fill(buffers, count, q, bytes);
-    if (from != nullptr) endpoint_to_sockaddr(q.from, from, fromlen);
+    if (from != nullptr) endpoint_to_sockaddr(s.family, q.from, from, fromlen);
     free_mbuf(q.mbuf);
     return true;
 }
@@ -528,7 +537,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     if (s->shut_for_send()) return fail(lpErrno, WSAESHUTDOWN);
     Endpoint dest;
     if (to != nullptr) {
-        if ((error = endpoint_from_sockaddr(to, tolen, s->family, dest)) != 0) return fail(lpErrno, error);
+        if ((error = endpoint_for_socket(*s, to, tolen, dest)) != 0) return fail(lpErrno, error);
         if (dest.is_any() || dest.port == 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
     } else if (s->connected.load(std::memory_order_acquire)) {
         dest = s->peer;
@@ -541,10 +550,11 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     // of it (lwIP would loop it in and find no one).
     if (dest.is_loopback()) return fail(lpErrno, WSAENETUNREACH);
     if ((error = ensure_bound(rt, *s)) != 0) return fail(lpErrno, error);
+    if (!s->carries(dest.family)) return fail(lpErrno, WSAEAFNOSUPPORT); // bound to the other family
     uint64_t total = 0;
     for (DWORD i = 0; i < count; ++i)
         total += buffers[i].len;
-    if (total > (s->family == 6 ? 65527u : 65507u)) return fail(lpErrno, WSAEMSGSIZE);
+    if (total > (dest.family == 6 ? 65527u : 65507u)) return fail(lpErrno, WSAEMSGSIZE);
 
     Request* r = rt.requests().take();
     if (r == nullptr) return fail(lpErrno, overlapped ? WSAEWOULDBLOCK : WSAENOBUFS);
@@ -676,11 +686,12 @@ int WINAPI WSPBind(SOCKET s, const struct sockaddr* name, int namelen, LPINT lpE
     int error = 0;
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
-    Endpoint local;
-    if ((error = endpoint_from_sockaddr(name, namelen, sock->family, local)) != 0) return fail(lpErrno, error);
     Runtime& rt = *runtime();
     if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
+    // Read under the mutex that IPV6_V6ONLY is set under.
+    Endpoint local;
+    if ((error = endpoint_for_socket(*sock, name, namelen, local)) != 0) return fail(lpErrno, error);
     if (sock->bound.load()) return fail(lpErrno, WSAEINVAL);
     if ((error = bind_locked(rt, *sock, local)) != 0) return fail(lpErrno, error);
     return succeed(lpErrno);
@@ -693,7 +704,7 @@ int WINAPI WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSAB
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
     Endpoint peer;
-    if ((error = endpoint_from_sockaddr(name, namelen, sock->family, peer)) != 0) return fail(lpErrno, error);
+    if ((error = endpoint_for_socket(*sock, name, namelen, peer)) != 0) return fail(lpErrno, error);
     Runtime& rt = *runtime();
     if (sock->is_stream()) return stream_connect(*sock, peer, lpErrno);
     if (peer.is_any()) {
@@ -703,7 +714,8 @@ int WINAPI WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSAB
     }
     if (peer.port == 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
     if ((error = ensure_bound(rt, *sock)) != 0) return fail(lpErrno, error);
-    if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
+    if (!sock->carries(peer.family)) return fail(lpErrno, WSAEAFNOSUPPORT); // bound to the other family
+    if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK);            // see Runtime::on_an_engine
     std::lock_guard lock(rt.control_mutex());
     sock->connected.store(false, std::memory_order_release);
     sock->peer = peer;
@@ -757,7 +769,7 @@ int write_name(SOCKET s, bool peer, int absent, sockaddr* name, LPINT namelen, L
     Socket* sock = lookup(s, error);
     if (sock == nullptr) return fail(lpErrno, error);
     if (!(peer ? sock->connected : sock->bound).load(std::memory_order_acquire)) return fail(lpErrno, absent);
-    if ((error = endpoint_to_sockaddr(peer ? sock->peer : sock->local, name, namelen)) != 0)
+    if ((error = endpoint_to_sockaddr(sock->family, peer ? sock->peer : sock->local, name, namelen)) != 0)
         return fail(lpErrno, error);
     return succeed(lpErrno);
 }
@@ -1024,12 +1036,16 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     const auto datagram_option_misuse = [&](uint8_t family) {
         return sock->is_stream() ? WSAENOPROTOOPT : sock->family != family ? WSAEINVAL : 0;
     };
-    // An IPv6 socket here receives and sends IPv6 only: Winsock's default
-    // (TRUE) is accepted, dual stack (FALSE) is not offered.
+    // IPv6 only (Winsock's default) or dual stack, chosen before bind: the
+    // socket's table entries and lwIP's pcb are made for it at bind.
     if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY) {
         if (sock->family != 6) return fail(lpErrno, WSAEINVAL);
         if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
-        return value != 0 ? succeed(lpErrno) : fail(lpErrno, WSAEINVAL);
+        if (rt.on_an_engine()) return fail(lpErrno, WSAEWOULDBLOCK); // see Runtime::on_an_engine
+        std::lock_guard lock(rt.control_mutex());
+        if (sock->bound.load()) return fail(lpErrno, WSAEINVAL);
+        sock->dual_stack = value == 0;
+        return succeed(lpErrno);
     }
     if (const uint8_t family = multicast_send_family(level, optname); family != 0) {
         if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
@@ -1124,7 +1140,7 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         return succeed(lpErrno);
     }
     if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY && sock->family == 6) {
-        value = 1;
+        value = sock->dual_stack ? 0 : 1;
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

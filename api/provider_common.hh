@@ -14,6 +14,10 @@ int fail(LPINT lpErrno, int error) noexcept;
 int succeed(LPINT lpErrno) noexcept;
 // The open socket behind `handle`, or null with the error to report.
 Socket* lookup(SOCKET handle, int& error) noexcept;
+// `name` as the socket `s` uses it: endpoint_from_sockaddr's checks, then an
+// IPv4-mapped address becomes the IPv4 endpoint it stands for on a
+// dual-stack socket and is refused (WSAEAFNOSUPPORT) on an IPv6-only one.
+int endpoint_for_socket(const Socket& s, const sockaddr* name, int namelen, Endpoint& out) noexcept;
 // bind's work, also used for the implicit binds of connect and sendto.
 // Caller holds the control mutex. `peer`: a stream socket's active open,
 // for a core-affine ephemeral port (Runtime::ephemeral_port).

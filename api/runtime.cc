@@ -405,6 +405,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->reuseaddr = false;
     s->port_share = false;
     s->ephemeral_bind = false;
+    s->dual_stack = false;
     s->home_engine = 0;
     s->bound.store(false);
     s->local = Endpoint{};
@@ -528,9 +529,14 @@ void Runtime::close_all_sockets()
 
 bool Runtime::may_bind(const Socket& s, const Endpoint& local) const
 {
+    // A dual-stack socket bound to :: takes the port in both families
+    // (Windows: "if the port is in use on either stack, the bind fails").
+    const bool dual_any = s.dual_stack && local.family == 6 && local.is_any();
     for (const Socket* other : bound_[local.port]) {
-        if (other == &s || other->family != s.family || other->type != s.type) continue;
-        const bool overlap = other->local.is_any() || local.is_any() || other->local.same_address(local);
+        if (other == &s || other->type != s.type) continue;
+        const bool overlap = (other->carries(local.family) &&
+                              (other->local.is_any() || local.is_any() || other->local.same_address(local))) ||
+                             (dual_any && other->carries(4));
         if (!overlap) continue;
         const bool shared = (s.reuseaddr && other->reuseaddr) ||
                             (s.port_share && other->port_share && s.home_engine != other->home_engine);
@@ -544,11 +550,11 @@ bool Runtime::port_lands_home(const Socket& s, uint16_t port, const Endpoint& pe
     if (!tcp_affinity_) return true;
     // The reply's destination is our interface's address when bound to any.
     std::array<uint8_t, 16> local = s.local.addr;
-    if (s.local.is_any() && s.family == 4)
+    if (s.local.is_any() && peer.family == 4)
         std::copy(interface_.ipv4.address.begin(), interface_.ipv4.address.end(), local.begin());
     else if (s.local.is_any() && interface_.ipv6)
         local = *interface_.ipv6;
-    return tcp_affinity_->lands_home(s.family, local, port, peer.addr, peer.port);
+    return tcp_affinity_->lands_home(peer.family, local, port, peer.addr, peer.port);
 }
 
 uint16_t Runtime::ephemeral_port(const Socket& s, const Endpoint* peer)
@@ -610,9 +616,8 @@ bool Runtime::next_hop(const Endpoint& dest, stack::Ipv4Address& hop) const noex
 
 bool Runtime::ipv6_fast_destination(const Endpoint& dest) noexcept
 {
-    if (dest.family != 6 || dest.is_ipv6_multicast() || dest.is_any() || dest.is_loopback()) return false;
-    static constexpr std::array<uint8_t, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return !std::equal(mapped.begin(), mapped.end(), dest.addr.begin());
+    return dest.family == 6 && !dest.is_ipv6_multicast() && !dest.is_any() && !dest.is_loopback() &&
+           !dest.is_ipv4_mapped();
 }
 
 bool Runtime::ipv6_source(const Socket& s, const Endpoint& dest, stack::Ipv6Address& source) const noexcept
@@ -641,7 +646,7 @@ bool Runtime::fast_send_mac(const Socket& s, const Endpoint& dest, uint64_t tota
 {
     // The home engine needs a TX queue of its own (engine k owns queue k).
     if (s.home_engine >= tx_queues_) return false;
-    if (s.family == 4) {
+    if (dest.family == 4) {
         stack::Ipv4Address hop;
         return total <= fast_max_payload4_ && next_hop(dest, hop) &&
                ipv4_neighbours_.lookup(hop, mac, rte_get_tsc_cycles());

@@ -146,6 +146,12 @@ struct Socket {
     bool reuseaddr = false;
     bool port_share = false;
     bool ephemeral_bind = false; // bind chose the port (port 0 asked): an active open may move it
+    // IPV6_V6ONLY off, set before bind (under the runtime's mutex, so the
+    // engines, which see the socket only once bound, read it plainly): an
+    // IPv6 socket bound to :: also takes IPv4 and names its peers
+    // ::ffff:a.b.c.d. Bound to ::ffff:a.b.c.d it is IPv4 inside (`local`
+    // has family 4).
+    bool dual_stack = false;
     unsigned home_engine = 0;
     std::atomic<bool> bound{false};
     Endpoint local;
@@ -241,6 +247,11 @@ struct Socket {
 
     static constexpr int kStream = 1; // SOCK_STREAM (the same value in Winsock and the C library)
     bool is_stream() const noexcept { return type == kStream; }
+    // Whether the bound socket sends and receives `ip_family` (4 or 6).
+    bool carries(uint8_t ip_family) const noexcept
+    {
+        return local.family == ip_family || (ip_family == 4 && dual_stack && local.family == 6 && local.is_any());
+    }
     // FIONREAD: bytes waiting to be received.
     int64_t bytes_waiting() const noexcept
     {

@@ -478,7 +478,7 @@ DWORD SocketEngine::copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint
 {
     const uint32_t copied = copy_payload(m, offset, length, r.buffers, r.buffer_count);
     bytes = copied;
-    if (r.from != nullptr && r.fromlen != nullptr) endpoint_to_sockaddr(from, r.from, r.fromlen);
+    if (r.from != nullptr && r.fromlen != nullptr) endpoint_to_sockaddr(r.socket->family, from, r.from, r.fromlen);
     // UDP is unreliable and has no MSG_PARTIAL: the rest is lost.
     return copied < length ? WSAEMSGSIZE : 0;
 }
@@ -537,13 +537,19 @@ void SocketEngine::serve(Socket& s) noexcept
 
 Socket* SocketEngine::lookup(const stack::UdpDatagram& d) noexcept
 {
+    // The address bound, then the family's wildcard, then (IPv4) an IPv6
+    // dual-stack socket's.
     Socket* wildcard = nullptr;
+    Socket* dual_wildcard = nullptr;
     for (Socket* s = by_port_[d.dst_port]; s != nullptr; s = s->next_on_port) {
-        if (s->local.family != d.family) continue;
+        if (s->local.family != d.family) {
+            if (dual_wildcard == nullptr && s->carries(d.family)) dual_wildcard = s;
+            continue;
+        }
         if (address_halves_differ(s->local.addr, d.dst) == 0) return s;
         if (wildcard == nullptr && s->local.is_any()) wildcard = s;
     }
-    return wildcard;
+    return wildcard != nullptr ? wildcard : dual_wildcard;
 }
 
 void SocketEngine::deliver(Socket& s, const stack::UdpDatagram& d) noexcept
@@ -868,7 +874,7 @@ void SocketEngine::post_send_fast(Request& r) noexcept
     const bool offload_udp = runtime_.offloads_udp_checksum();
     const SegmentsOf<stack::ConstSegment> seg(r);
     rte_mbuf* m = nullptr;
-    if (s.family == 6) {
+    if (r.to.family == 6) {
         stack::Udp6Frame frame;
         frame.src_mac = runtime_.interface().mac;
         frame.dst_mac = r.next_hop;
@@ -917,7 +923,9 @@ void SocketEngine::post_send(Request& r) noexcept
     }
     auto* sender = static_cast<stack::LwipUdpSender*>(s.lwip_pcb);
     if (sender == nullptr) {
-        sender = new (std::nothrow) stack::LwipUdpSender(s.local.family, s.local.addr, s.local.port);
+        // A dual-stack socket on :: sends either family from one pcb.
+        const uint8_t family = s.carries(4) && s.carries(6) ? stack::LwipUdpSender::kEitherFamily : s.local.family;
+        sender = new (std::nothrow) stack::LwipUdpSender(family, s.local.addr, s.local.port);
         s.lwip_pcb = sender;
     }
     if (sender == nullptr || !sender->ok()) {
@@ -926,8 +934,8 @@ void SocketEngine::post_send(Request& r) noexcept
         return;
     }
     const SegmentsOf<stack::ConstSegment> seg(r);
-    const stack::UdpSendResult result = sender->send(r.to.addr, r.to.port, seg.data(), r.buffer_count, r.total_length,
-                                                     s.multicast_ttl.load(std::memory_order_relaxed));
+    const stack::UdpSendResult result = sender->send(r.to.family, r.to.addr, r.to.port, seg.data(), r.buffer_count,
+                                                     r.total_length, s.multicast_ttl.load(std::memory_order_relaxed));
     switch (result) {
     case stack::UdpSendResult::sent:
         counters_.sent.add(1);

@@ -22,6 +22,15 @@ stack::TcpEndpoint to_tcp(const Endpoint& e)
     return t;
 }
 
+// Where the socket's pcb binds: its local address, or both families' any
+// for a dual-stack socket on ::.
+stack::TcpEndpoint pcb_local(const Socket& s)
+{
+    stack::TcpEndpoint t = to_tcp(s.local);
+    if (s.carries(4) && s.carries(6)) t.family = stack::TcpEndpoint::kEitherFamily;
+    return t;
+}
+
 Endpoint from_tcp(const stack::TcpEndpoint& t)
 {
     Endpoint e;
@@ -149,9 +158,9 @@ int StreamEngine::bind(Socket& s) noexcept
     if (s.stream != nullptr) return 0;
     auto st = std::make_unique<StreamState>(*this);
     st->socket = &s;
-    st->connection = stack::TcpConnection::create(s.family);
+    st->connection = stack::TcpConnection::create(pcb_local(s).family);
     if (!st->connection) return WSAENOBUFS;
-    if (!st->connection->bind(to_tcp(s.local))) return WSAEADDRINUSE;
+    if (!st->connection->bind(pcb_local(s))) return WSAEADDRINUSE;
     st->connection->set_events(st.get());
     s.stream = st.release();
     return 0;
@@ -335,8 +344,8 @@ void StreamEngine::post_connect(Request& r) noexcept
     if (!st->connection || !st->connection->alive() || st->connection->local().port != s.local.port) {
         // An earlier attempt failed, or the provider moved the socket to a
         // core-affine port: a fresh pcb on the socket's local address.
-        st->connection = stack::TcpConnection::create(s.family);
-        if (!st->connection || !st->connection->bind(to_tcp(s.local))) {
+        st->connection = stack::TcpConnection::create(pcb_local(s).family);
+        if (!st->connection || !st->connection->bind(pcb_local(s))) {
             s.connecting.store(false, std::memory_order_release);
             finish(r, st->connection ? WSAEADDRINUSE : WSAENOBUFS, 0);
             return;
@@ -491,11 +500,12 @@ void StreamEngine::match_accepts(StreamState& st) noexcept
         if (r->accept_local != 0) {
             char* out = r->buffers[0].buf + r->accept_data;
             int room = static_cast<int>(r->accept_local);
-            endpoint_to_sockaddr(target.local, reinterpret_cast<sockaddr*>(out), &room);
+            endpoint_to_sockaddr(target.family, target.local, reinterpret_cast<sockaddr*>(out), &room);
             room = static_cast<int>(r->accept_remote);
-            endpoint_to_sockaddr(target.peer, reinterpret_cast<sockaddr*>(out + r->accept_local), &room);
+            endpoint_to_sockaddr(target.family, target.peer, reinterpret_cast<sockaddr*>(out + r->accept_local), &room);
         }
-        if (r->from != nullptr && r->fromlen != nullptr) endpoint_to_sockaddr(target.peer, r->from, r->fromlen);
+        if (r->from != nullptr && r->fromlen != nullptr)
+            endpoint_to_sockaddr(target.family, target.peer, r->from, r->fromlen);
         if (r->accept_data != 0) {
             accepted->first_data = r; // completes with the connection's first bytes
             serve_first_data(*accepted);

@@ -143,9 +143,10 @@ BOOL PASCAL connect_ex(SOCKET handle, const sockaddr* name, int namelen, PVOID s
     if (!s->is_stream()) return report_bool(SOCKET_ERROR, WSAEOPNOTSUPP);
     if (ov == nullptr || (send_buffer == nullptr && send_length != 0)) return report_bool(SOCKET_ERROR, WSAEFAULT);
     Endpoint peer;
-    if ((error = endpoint_from_sockaddr(name, namelen, s->family, peer)) != 0) return report_bool(SOCKET_ERROR, error);
+    if ((error = endpoint_for_socket(*s, name, namelen, peer)) != 0) return report_bool(SOCKET_ERROR, error);
     // ConnectEx wants a bound socket (bind first, as on Windows).
     if (!s->bound.load(std::memory_order_acquire) || s->listening.load()) return report_bool(SOCKET_ERROR, WSAEINVAL);
+    if (!s->carries(peer.family)) return report_bool(SOCKET_ERROR, WSAEAFNOSUPPORT); // bound to the other family
     if (s->connected.load(std::memory_order_acquire)) return report_bool(SOCKET_ERROR, WSAEISCONN);
     if (peer.is_any() || peer.port == 0) return report_bool(SOCKET_ERROR, WSAEADDRNOTAVAIL);
     if (s->connecting.exchange(true)) return report_bool(SOCKET_ERROR, WSAEALREADY);
@@ -238,6 +239,7 @@ int stream_connect(Socket& s, const Endpoint& peer, LPINT lpErrno) noexcept
     Runtime& rt = *runtime();
     int error = 0;
     if ((error = ensure_bound(rt, s, &peer)) != 0) return fail(lpErrno, error);
+    if (!s.carries(peer.family)) return fail(lpErrno, WSAEAFNOSUPPORT); // bound to the other family
     if (s.connecting.exchange(true)) return fail(lpErrno, WSAEALREADY);
     make_port_affine(rt, s, peer);
     OVERLAPPED mine{};
@@ -375,6 +377,7 @@ SOCKET WINAPI WSPAccept(SOCKET handle, struct sockaddr* addr, LPINT addrlen, voi
     // The accepted socket has the listener's properties.
     s->nonblocking.store(listener->nonblocking.load());
     s->nodelay.store(listener->nodelay.load());
+    s->dual_stack = listener->dual_stack;
     s->keepalive.store(listener->keepalive.load());
     s->keepalive_idle_ms.store(listener->keepalive_idle_ms.load());
     s->keepalive_interval_ms.store(listener->keepalive_interval_ms.load());

@@ -15,7 +15,9 @@ namespace {
 ip_addr_t to_lwip(const TcpEndpoint& e)
 {
     ip_addr_t a{};
-    if (e.family == 6) {
+    if (e.family == TcpEndpoint::kEitherFamily) {
+        IP_SET_TYPE_VAL(a, IPADDR_TYPE_ANY); // all zero: lwIP's IP_ANY_TYPE
+    } else if (e.family == 6) {
         IP_SET_TYPE_VAL(a, IPADDR_TYPE_V6);
         std::memcpy(ip_2_ip6(&a)->addr, e.addr.data(), 16);
         ip6_addr_clear_zone(ip_2_ip6(&a));
@@ -44,7 +46,9 @@ TcpEndpoint from_lwip(const ip_addr_t& a, uint16_t port)
 
 std::unique_ptr<TcpConnection> TcpConnection::create(uint8_t family)
 {
-    tcp_pcb* pcb = tcp_new_ip_type(family == 6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    tcp_pcb* pcb = tcp_new_ip_type(family == TcpEndpoint::kEitherFamily ? IPADDR_TYPE_ANY
+                                   : family == 6                        ? IPADDR_TYPE_V6
+                                                                        : IPADDR_TYPE_V4);
     if (pcb == nullptr) return nullptr;
     try {
         return std::unique_ptr<TcpConnection>(new TcpConnection(pcb));

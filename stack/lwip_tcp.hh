@@ -18,7 +18,10 @@ struct tcp_pcb;
 namespace ringsock::stack {
 
 struct TcpEndpoint {
-    uint8_t family = 4;             // 4 or 6
+    // A dual-stack socket's local wildcard: any address of either family.
+    static constexpr uint8_t kEitherFamily = 0;
+
+    uint8_t family = 4;             // 4 or 6; kEitherFamily (a local address only)
     std::array<uint8_t, 16> addr{}; // network order; all zero: any
     uint16_t port = 0;              // host order
 };
@@ -50,7 +53,8 @@ protected:
 
 class TcpConnection {
 public:
-    // A fresh pcb for `family`; null when lwIP has none left.
+    // A fresh pcb for `family` (kEitherFamily: a dual-stack socket's, which
+    // listens on both and connects to either); null when lwIP has none left.
     static std::unique_ptr<TcpConnection> create(uint8_t family);
     // Resets the connection if it is still open (close() first for FIN).
     ~TcpConnection();

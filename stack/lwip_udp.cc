@@ -27,13 +27,14 @@ ip_addr_t to_lwip(uint8_t family, const std::array<uint8_t, 16>& bytes)
 } // namespace
 
 LwipUdpSender::LwipUdpSender(uint8_t family, const std::array<uint8_t, 16>& local, uint16_t local_port)
-    : family_(family)
 {
-    pcb_ = udp_new_ip_type(family == 6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    pcb_ = udp_new_ip_type(family == kEitherFamily ? IPADDR_TYPE_ANY : family == 6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
     if (pcb_ == nullptr) return;
     // Set, not udp_bind(): a bound pcb would enter lwIP's table and lwIP
     // would answer for the port; this one only sends.
-    pcb_->local_ip = to_lwip(family, local);
+    // (An IPADDR_TYPE_ANY pcb's address is already IP_ANY_TYPE: lwIP picks
+    // each datagram's source in its destination's family.)
+    if (family != kEitherFamily) pcb_->local_ip = to_lwip(family, local);
     pcb_->local_port = local_port;
     // Multicast sends loop back to the process's own members; each
     // receiving socket decides whether it takes them (Winsock's
@@ -46,11 +47,12 @@ LwipUdpSender::~LwipUdpSender()
     if (pcb_ != nullptr) udp_remove(pcb_);
 }
 
-UdpSendResult LwipUdpSender::send(const std::array<uint8_t, 16>& to, uint16_t port, const ConstSegment* segments,
-                                  std::size_t count, std::size_t total, uint8_t multicast_ttl) noexcept
+UdpSendResult LwipUdpSender::send(uint8_t to_family, const std::array<uint8_t, 16>& to, uint16_t port,
+                                  const ConstSegment* segments, std::size_t count, std::size_t total,
+                                  uint8_t multicast_ttl) noexcept
 {
     if (pcb_ == nullptr) return UdpSendResult::no_memory;
-    if (total > 0xffff - 8 - (family_ == 6 ? 40 : 20)) return UdpSendResult::too_big;
+    if (total > 0xffff - 8 - (to_family == 6 ? 40 : 20)) return UdpSendResult::too_big;
     pbuf* p = pbuf_alloc(PBUF_TRANSPORT, static_cast<u16_t>(total), PBUF_RAM);
     if (p == nullptr) return UdpSendResult::no_memory;
     std::size_t offset = 0;
@@ -59,7 +61,7 @@ UdpSendResult LwipUdpSender::send(const std::array<uint8_t, 16>& to, uint16_t po
         pbuf_take_at(p, segments[i].data, static_cast<u16_t>(segments[i].length), static_cast<u16_t>(offset));
         offset += segments[i].length;
     }
-    const ip_addr_t dst = to_lwip(family_, to);
+    const ip_addr_t dst = to_lwip(to_family, to);
     udp_set_multicast_ttl(pcb_, multicast_ttl);
     const err_t err = udp_sendto(pcb_, p, &dst, port);
     pbuf_free(p);

@@ -22,22 +22,26 @@ enum class UdpSendResult : uint8_t { sent, no_memory, no_route, too_big, invalid
 
 class LwipUdpSender {
 public:
-    // family 4 or 6; `local` in network order (all zero: lwIP chooses the
-    // source address); port in host order.
+    // A dual-stack socket's sender: any address, IPv4 and IPv6 alike.
+    static constexpr uint8_t kEitherFamily = 0;
+
+    // family 4, 6 or kEitherFamily; `local` in network order (all zero:
+    // lwIP chooses the source address); port in host order.
     LwipUdpSender(uint8_t family, const std::array<uint8_t, 16>& local, uint16_t local_port);
     ~LwipUdpSender();
     LwipUdpSender(const LwipUdpSender&) = delete;
     LwipUdpSender& operator=(const LwipUdpSender&) = delete;
 
     bool ok() const noexcept { return pcb_ != nullptr; }
-    // Gathers `segments` into one datagram for `to`:`port`; to a group, it
-    // leaves with TTL (hop limit) `multicast_ttl`.
-    UdpSendResult send(const std::array<uint8_t, 16>& to, uint16_t port, const ConstSegment* segments,
-                       std::size_t count, std::size_t total, uint8_t multicast_ttl) noexcept;
+    // Gathers `segments` into one datagram for `to`:`port` (of `to_family`,
+    // which the sender's family carries); to a group, it leaves with TTL
+    // (hop limit) `multicast_ttl`.
+    UdpSendResult send(uint8_t to_family, const std::array<uint8_t, 16>& to, uint16_t port,
+                       const ConstSegment* segments, std::size_t count, std::size_t total,
+                       uint8_t multicast_ttl) noexcept;
 
 private:
     udp_pcb* pcb_ = nullptr;
-    uint8_t family_;
 };
 
 } // namespace ringsock::stack

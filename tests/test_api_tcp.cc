@@ -1329,6 +1329,178 @@ TEST_F(Tcp, Ipv6ConnectionsCarryBytesBothWays)
     CloseHandle(port);
 }
 
+// The text of an address in a SOCKADDR_IN6 (or SOCKADDR_IN).
+std::string address_text(const sockaddr* a)
+{
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, text, sizeof(text));
+    else
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, text, sizeof(text));
+    return text;
+}
+
+// An AF_INET6 stream socket in dual-stack mode (IPV6_V6ONLY 0).
+SOCKET dual_stack_stream_socket()
+{
+    SOCKET s = WSASocket(AF_INET6, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    const int off = 0;
+    EXPECT_EQ(setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&off), sizeof(off)), 0)
+        << WSAGetLastError();
+    return s;
+}
+
+// A dual-stack listener on :: accepts IPv4 clients as well as IPv6 ones
+// ("can accept connections from IPv6 TCP clients ... and from IPv4 TCP
+// clients"); "any accepted IPv4 connections will return IPv4 mapped IPv6
+// addresses", from accept and from AcceptEx alike, and the bytes go both
+// ways either way.
+TEST_F(Tcp, ADualStackListenerAcceptsBothFamiliesAndNamesIpv4PeersMapped)
+{
+    constexpr uint16_t kPort = 7340;
+    constexpr uint64_t kBytes = 1ull << 20;
+    SOCKET listener = dual_stack_stream_socket();
+    sockaddr_in6 any{};
+    any.sin6_family = AF_INET6;
+    any.sin6_port = htons(kPort);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0) << WSAGetLastError();
+    ASSERT_EQ(listen(listener, 4), 0);
+    struct Client {
+        const char* to;
+        const char* from;
+        const char* local;
+    };
+    for (const Client& c :
+         {Client{kUs, "::ffff:198.18.0.1", "::ffff:198.18.0.2"}, Client{"2001:2::2", "2001:2::1", "2001:2::2"}}) {
+        auto peer =
+            kernel("client " + std::string(c.to) + " " + std::to_string(kPort) + " exchange " + std::to_string(kBytes));
+        sockaddr_storage from{};
+        int from_len = sizeof(from);
+        SOCKET s = accept(listener, reinterpret_cast<sockaddr*>(&from), &from_len);
+        ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+        EXPECT_EQ(from.ss_family, AF_INET6) << c.to;
+        EXPECT_EQ(from_len, static_cast<int>(sizeof(sockaddr_in6)));
+        EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&from)), c.from);
+        sockaddr_storage name{};
+        int name_len = sizeof(name);
+        ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
+        EXPECT_EQ(name.ss_family, AF_INET6);
+        EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), c.local);
+        EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in6&>(name).sin6_port), kPort);
+        HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+        const Exchange x = exchange(s, port, kBytes);
+        const Finished f = peer->wait(60s);
+        ASSERT_EQ(f.exit_code, 0) << c.to << ": " << f.output;
+        EXPECT_EQ(x.received_hash, reported(f.output, "sent")) << c.to;
+        EXPECT_EQ(x.sent_hash, reported(f.output, "received")) << c.to;
+        closesocket(s);
+        CloseHandle(port);
+    }
+    // AcceptEx writes the same names into its address blocks.
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(listener), nullptr, 6, 0);
+    auto accept_ex = extension<LPFN_ACCEPTEX>(listener, WSAID_ACCEPTEX);
+    auto sockaddrs = extension<LPFN_GETACCEPTEXSOCKADDRS>(listener, WSAID_GETACCEPTEXSOCKADDRS);
+    SOCKET s = WSASocket(AF_INET6, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    constexpr DWORD kBlock = sizeof(sockaddr_in6) + 16;
+    char out[2 * kBlock];
+    WSAOVERLAPPED ov{};
+    DWORD got = 0;
+    ASSERT_FALSE(accept_ex(listener, s, out, 0, kBlock, kBlock, &got, &ov));
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    auto peer = kernel("client " + std::string(kUs) + " " + std::to_string(kPort) + " exchange 1000");
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+    ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &done, 10000)) << GetLastError();
+    sockaddr* local = nullptr;
+    sockaddr* remote = nullptr;
+    int local_len = 0, remote_len = 0;
+    sockaddrs(out, 0, kBlock, kBlock, &local, &local_len, &remote, &remote_len);
+    EXPECT_EQ(local_len, static_cast<int>(sizeof(sockaddr_in6)));
+    EXPECT_EQ(remote_len, static_cast<int>(sizeof(sockaddr_in6)));
+    EXPECT_EQ(address_text(local), "::ffff:198.18.0.2");
+    EXPECT_EQ(address_text(remote), "::ffff:198.18.0.1");
+    HANDLE data_port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 7, 0);
+    const Exchange x = exchange(s, data_port, 1000);
+    const Finished f = peer->wait(60s);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
+    closesocket(s);
+    closesocket(listener);
+    CloseHandle(data_port);
+    CloseHandle(port);
+}
+
+// "For a dual-stack socket that connects to an IPv4 destination, the
+// SOCKADDR structure passed to connect must be an IPv4-mapped IPv6
+// address": it connects over IPv4 and names both ends mapped, and to an
+// IPv6 address over IPv6. An IPv6-only
+// socket refuses that address (WSAEAFNOSUPPORT), and a dual-stack socket
+// cannot take :: on a port an IPv4 listener holds (WSAEADDRINUSE).
+TEST_F(Tcp, ADualStackSocketConnectsToAnIpv4ServerThroughAMappedAddress)
+{
+    constexpr uint16_t kPort = 7341;
+    constexpr uint64_t kBytes = 1ull << 20;
+    auto server = kernel_server(kPort, "exchange " + std::to_string(kBytes));
+    sockaddr_in6 to{};
+    to.sin6_family = AF_INET6;
+    to.sin6_port = htons(kPort);
+    ASSERT_EQ(inet_pton(AF_INET6, "::ffff:198.18.0.1", &to.sin6_addr), 1);
+    SOCKET only6 = WSASocket(AF_INET6, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    EXPECT_EQ(connect(only6, reinterpret_cast<sockaddr*>(&to), sizeof(to)), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEAFNOSUPPORT);
+    closesocket(only6);
+    SOCKET s = dual_stack_stream_socket();
+    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << WSAGetLastError();
+    sockaddr_storage name{};
+    int name_len = sizeof(name);
+    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
+    EXPECT_EQ(name.ss_family, AF_INET6);
+    EXPECT_EQ(name_len, static_cast<int>(sizeof(sockaddr_in6)));
+    EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), "::ffff:198.18.0.2");
+    name_len = sizeof(name);
+    ASSERT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
+    EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), "::ffff:198.18.0.1");
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 8, 0);
+    const Exchange x = exchange(s, port, kBytes);
+    const Finished f = server->wait(60s);
+    ASSERT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
+    EXPECT_EQ(x.sent_hash, reported(f.output, "received"));
+    closesocket(s);
+    CloseHandle(port);
+
+    // The same kind of socket reaches an IPv6 server as IPv6.
+    auto server6 = kernel("server6 7343 exchange 1000");
+    wait_listening(*server6);
+    to.sin6_port = htons(7343);
+    ASSERT_EQ(inet_pton(AF_INET6, "2001:2::1", &to.sin6_addr), 1);
+    s = dual_stack_stream_socket();
+    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << WSAGetLastError();
+    name_len = sizeof(name);
+    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
+    EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), "2001:2::2");
+    port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
+    const Exchange x6 = exchange(s, port, 1000);
+    const Finished f6 = server6->wait(60s);
+    ASSERT_EQ(f6.exit_code, 0) << f6.output;
+    EXPECT_EQ(x6.received_hash, reported(f6.output, "sent"));
+    EXPECT_EQ(x6.sent_hash, reported(f6.output, "received"));
+    closesocket(s);
+    CloseHandle(port);
+
+    SOCKET v4 = listening_socket(7342);
+    SOCKET dual = dual_stack_stream_socket();
+    sockaddr_in6 any{};
+    any.sin6_family = AF_INET6;
+    any.sin6_port = htons(7342);
+    EXPECT_EQ(bind(dual, reinterpret_cast<sockaddr*>(&any), sizeof(any)), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEADDRINUSE);
+    closesocket(dual);
+    closesocket(v4);
+}
+
 #ifdef RINGSOCK_API_TCP_IMPAIRED
 // The transfers again (64 MiB each way) through impair_bridge (tests/support/): 1 % loss,
 // 1 % reordering, 1 ms each way, between the namespace's veth and a second

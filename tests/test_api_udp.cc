@@ -1244,32 +1244,276 @@ TEST_F(Api, MulticastLoopbackReadsAsSetAndTheInterfaceIsTheOne)
     closesocket(stream);
 }
 
-// IPV6_V6ONLY: an IPv6 socket is IPv6 only, Winsock's default; asking
-// for dual stack is refused (not offered), as is the option on IPv4.
-TEST_F(Api, AnIpv6SocketIsIpv6OnlyAndSaysSo)
+// IPV6_V6ONLY: an IPv6 socket is IPv6 only until told otherwise (Winsock's
+// default, read back as 1); dual stack is chosen before bind ("must be
+// called ... before the socket is bound"), so once bound the option is
+// refused either way (WSAEINVAL). IPv4 sockets have no such option.
+TEST_F(Api, Ipv6OnlyIsTheDefaultAndDualStackIsChosenBeforeBind)
 {
     SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
     SOCKET v4 = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
     ASSERT_NE(v6, INVALID_SOCKET);
     ASSERT_NE(v4, INVALID_SOCKET);
-    int only = 0, length = sizeof(int);
-    ASSERT_EQ(getsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<char*>(&only), &length), 0);
-    EXPECT_EQ(only, 1);
-    EXPECT_EQ(length, static_cast<int>(sizeof(int)));
-    only = 1;
-    EXPECT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), sizeof(int)), 0);
-    only = 0;
-    EXPECT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), sizeof(int)),
-              SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAEINVAL) << "dual stack is not offered";
-    EXPECT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), 2), SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
-    only = 1;
-    EXPECT_EQ(setsockopt(v4, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&only), sizeof(int)),
-              SOCKET_ERROR);
-    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    const auto v6only = [&] {
+        int only = -1, length = sizeof(int);
+        EXPECT_EQ(getsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<char*>(&only), &length), 0);
+        EXPECT_EQ(length, static_cast<int>(sizeof(int)));
+        return only;
+    };
+    EXPECT_EQ(v6only(), 1);
+    EXPECT_EQ(option_error(v6, IPPROTO_IPV6, IPV6_V6ONLY, 0), 0);
+    EXPECT_EQ(v6only(), 0);
+    EXPECT_EQ(option_error(v6, IPPROTO_IPV6, IPV6_V6ONLY, 1), 0);
+    EXPECT_EQ(v6only(), 1);
+    EXPECT_EQ(option_error(v6, IPPROTO_IPV6, IPV6_V6ONLY, 0, 2), WSAEFAULT);
+    EXPECT_EQ(option_error(v6, IPPROTO_IPV6, IPV6_V6ONLY, 0), 0);
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(7140);
+    ASSERT_EQ(bind(v6, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    EXPECT_EQ(option_error(v6, IPPROTO_IPV6, IPV6_V6ONLY, 1), WSAEINVAL) << "bound: too late";
+    EXPECT_EQ(option_error(v6, IPPROTO_IPV6, IPV6_V6ONLY, 0), WSAEINVAL);
+    EXPECT_EQ(v6only(), 0) << "the choice made before bind stands";
+    EXPECT_EQ(option_error(v4, IPPROTO_IPV6, IPV6_V6ONLY, 1), WSAEINVAL);
     closesocket(v4);
     closesocket(v6);
+}
+
+namespace {
+
+// An AF_INET6 socket in dual-stack mode (IPV6_V6ONLY 0), bound to
+// `address`:`port` (:: when empty), with a 5 s receive timeout.
+SOCKET dual_stack_socket(uint16_t port, const char* address = "::")
+{
+    SOCKET s = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    EXPECT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+    EXPECT_EQ(option_error(s, IPPROTO_IPV6, IPV6_V6ONLY, 0), 0);
+    int length = 0;
+    const sockaddr_storage local = socket_address(address, port, &length);
+    EXPECT_EQ(bind(s, reinterpret_cast<const sockaddr*>(&local), length), 0) << address << ": " << WSAGetLastError();
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    return s;
+}
+
+// recvfrom into `from`; the datagram's size, or -1 (the error in `error`).
+int receive_from(SOCKET s, std::string& data, sockaddr_storage& from, int& from_length)
+{
+    char b[8192];
+    from = {};
+    from_length = sizeof(from);
+    const int n = recvfrom(s, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from), &from_length);
+    data.assign(b, n > 0 ? static_cast<std::size_t>(n) : 0);
+    return n;
+}
+
+uint16_t port_of(const sockaddr_storage& a)
+{
+    return ntohs(a.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(a).sin6_port
+                                         : reinterpret_cast<const sockaddr_in&>(a).sin_port);
+}
+
+} // namespace
+
+// A dual-stack socket on :: receives IPv4 as well as IPv6 ("can be used to
+// send and receive packets to and from an IPv6 address or an IPv4 mapped
+// address"), and names an IPv4 peer in a SOCKADDR_IN6 as ::ffff:a.b.c.d,
+// whole datagrams and fragmented ones (which lwIP reassembles) alike.
+TEST_F(Api, ADualStackSocketReceivesBothFamiliesAndNamesIpv4PeersMapped)
+{
+    SOCKET s = dual_stack_socket(7141);
+    kernel_sends(7141, "5,3000", 40041, "198.18.0.2");
+    kernel_sends(7141, "6", 40042, "2001:2::2");
+    struct Expected {
+        int size;
+        unsigned k; // its place in its kernel_sends list
+        const char* from;
+        uint16_t port;
+    };
+    for (const Expected& e : {Expected{5, 0, "::ffff:198.18.0.1", 40041}, Expected{3000, 1, "::ffff:198.18.0.1", 40041},
+                              Expected{6, 0, "2001:2::1", 40042}}) {
+        std::string data;
+        sockaddr_storage from{};
+        int from_length = 0;
+        ASSERT_EQ(receive_from(s, data, from, from_length), e.size) << WSAGetLastError();
+        for (int i = 0; i < e.size; ++i)
+            ASSERT_EQ(static_cast<uint8_t>(data[static_cast<std::size_t>(i)]), pattern(e.k, static_cast<unsigned>(i)))
+                << e.size << " byte " << i;
+        EXPECT_EQ(from.ss_family, AF_INET6);
+        EXPECT_EQ(from_length, static_cast<int>(sizeof(sockaddr_in6)));
+        EXPECT_EQ(address_text(from), e.from);
+        EXPECT_EQ(port_of(from), e.port);
+    }
+    sockaddr_storage name{};
+    int name_length = sizeof(name);
+    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_length), 0);
+    EXPECT_EQ(name.ss_family, AF_INET6);
+    EXPECT_EQ(address_text(name), "::");
+    EXPECT_EQ(port_of(name), 7141);
+    closesocket(s);
+}
+
+// A dual-stack socket sends to an IPv4-mapped address as IPv4, from our
+// IPv4 address and its own port, and to an IPv6 one as IPv6; the
+// IPv4-mapped loopback is the host kernel's, as 127.0.0.1 is. Once the
+// kernel's MAC is known, IPv4 sends take the fast path as an IPv4 socket's do.
+TEST_F(Api, ADualStackSocketSendsToMappedAddressesAsIpv4)
+{
+    constexpr int kCount = 40;
+    const uint64_t fast_before = sent_fast();
+    const auto receiver4 =
+        listening_peer("recv --port 7142 --count " + std::to_string(kCount) + " --timeout 20 --show-ttl --show-source");
+    const auto receiver6 = listening_peer("recv --bind :: --port 7143 --count 1 --timeout 20 --show-source");
+    SOCKET s = dual_stack_socket(7144);
+    int to_length = 0;
+    const sockaddr_storage to4 = socket_address("::ffff:198.18.0.1", 7142, &to_length);
+    std::vector<std::string> expected(kCount);
+    for (int k = 0; k < kCount; ++k) {
+        const int size = 1 + (k * 37) % 1472;
+        const std::string data = fast_path_datagram(k, size, expected[static_cast<std::size_t>(k)]);
+        ASSERT_EQ(sendto(s, data.data(), size, 0, reinterpret_cast<const sockaddr*>(&to4), to_length), size)
+            << WSAGetLastError();
+        std::this_thread::sleep_for(2ms); // lwIP's first sends resolve the kernel's MAC meanwhile
+    }
+    const sockaddr_storage to6 = socket_address("2001:2::1", 7143, &to_length);
+    ASSERT_EQ(sendto(s, "six", 3, 0, reinterpret_cast<const sockaddr*>(&to6), to_length), 3) << WSAGetLastError();
+    const sockaddr_storage loopback = socket_address("::ffff:127.0.0.1", 7142, &to_length);
+    EXPECT_EQ(sendto(s, "lo", 2, 0, reinterpret_cast<const sockaddr*>(&loopback), to_length), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENETUNREACH);
+    const Finished f4 = receiver4->wait(30s);
+    EXPECT_EQ(f4.exit_code, 0) << f4.output.substr(0, 2000);
+    for (int k = 0; k < kCount; ++k)
+        EXPECT_NE(f4.output.find(expected[static_cast<std::size_t>(k)] + " ttl=64 from=198.18.0.2\n"),
+                  std::string::npos)
+            << "datagram " << k << "\n"
+            << f4.output.substr(0, 600);
+    const Finished f6 = receiver6->wait(30s);
+    EXPECT_EQ(f6.exit_code, 0) << f6.output;
+    EXPECT_NE(f6.output.find("3 736978 from=2001:2::2"), std::string::npos) << f6.output;
+    EXPECT_GE(sent_fast() - fast_before, uint64_t{kCount / 2}) << "the first few go through lwIP";
+    closesocket(s);
+}
+
+// Connected to an IPv4-mapped peer, a dual-stack socket sends to it with
+// send() and takes only its datagrams; getpeername names it as given.
+TEST_F(Api, ADualStackSocketConnectsToAnIpv4Peer)
+{
+    SOCKET s = dual_stack_socket(7145);
+    int length = 0;
+    const sockaddr_storage peer_address = socket_address("::ffff:198.18.0.1", 40045, &length);
+    ASSERT_EQ(connect(s, reinterpret_cast<const sockaddr*>(&peer_address), length), 0) << WSAGetLastError();
+    sockaddr_storage got{};
+    int got_length = sizeof(got);
+    ASSERT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&got), &got_length), 0);
+    EXPECT_EQ(got.ss_family, AF_INET6);
+    EXPECT_EQ(address_text(got), "::ffff:198.18.0.1");
+    EXPECT_EQ(port_of(got), 40045);
+    kernel_sends(7145, "5", 40099);              // another port: filtered
+    kernel_sends(7145, "9", 40045, "2001:2::2"); // the right port, IPv6: another peer
+    kernel_sends(7145, "7", 40045);              // the peer
+    char b[16];
+    EXPECT_EQ(recv(s, b, sizeof(b), 0), 7) << WSAGetLastError();
+    const auto receiver = listening_peer("recv --port 40045 --count 1 --timeout 10 --show-source");
+    EXPECT_EQ(send(s, "back", 4, 0), 4) << WSAGetLastError();
+    const Finished f = receiver->wait(15s);
+    EXPECT_EQ(f.exit_code, 0) << f.output;
+    EXPECT_NE(f.output.find("4 6261636b from=198.18.0.2"), std::string::npos) << f.output;
+    closesocket(s);
+}
+
+// Bound to an IPv4-mapped address, a dual-stack socket is an IPv4 socket
+// with IPv6 names: it takes that address's IPv4 datagrams, none of IPv6,
+// and cannot send to IPv6 (WSAEAFNOSUPPORT); getsockname names it mapped.
+TEST_F(Api, ADualStackSocketBoundToAMappedAddressIsIpv4)
+{
+    SOCKET s = dual_stack_socket(7146, "::ffff:198.18.0.2");
+    sockaddr_storage name{};
+    int name_length = sizeof(name);
+    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_length), 0);
+    EXPECT_EQ(name.ss_family, AF_INET6);
+    EXPECT_EQ(address_text(name), "::ffff:198.18.0.2");
+    SOCKET v6 = bound_ipv6_socket(7146); // IPv6's port 7146 is free
+    kernel_sends(7146, "8", 40046, "2001:2::2");
+    kernel_sends(7146, "4", 40046);
+    std::string data;
+    sockaddr_storage from{};
+    int from_length = 0;
+    ASSERT_EQ(receive_from(s, data, from, from_length), 4) << WSAGetLastError();
+    EXPECT_EQ(address_text(from), "::ffff:198.18.0.1");
+    ASSERT_EQ(receive_from(v6, data, from, from_length), 8) << WSAGetLastError();
+    int to_length = 0;
+    const sockaddr_storage to6 = socket_address("2001:2::1", 7147, &to_length);
+    EXPECT_EQ(sendto(s, "x", 1, 0, reinterpret_cast<const sockaddr*>(&to6), to_length), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEAFNOSUPPORT);
+    closesocket(v6);
+    closesocket(s);
+}
+
+// An IPv6-only socket (the default) takes no IPv4 and refuses mapped
+// addresses to bind, connect or send to (WSAEAFNOSUPPORT), so an IPv4
+// socket may share its port number.
+TEST_F(Api, AnIpv6OnlySocketTakesNoIpv4AndRefusesMappedAddresses)
+{
+    SOCKET v6 = bound_ipv6_socket(7147);
+    SOCKET v4 = bound_socket(7147, 0);
+    const int timeout_ms = 5000;
+    setsockopt(v4, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    kernel_sends(7147, "3", 40047);
+    kernel_sends(7147, "5", 40047, "2001:2::2");
+    std::string data;
+    sockaddr_storage from{};
+    int from_length = 0;
+    EXPECT_EQ(receive_from(v4, data, from, from_length), 3) << WSAGetLastError();
+    EXPECT_EQ(receive_from(v6, data, from, from_length), 5) << WSAGetLastError();
+    u_long queued = 1;
+    EXPECT_EQ(ioctlsocket(v6, FIONREAD, &queued), 0);
+    EXPECT_EQ(queued, 0u) << "the IPv4 datagram went to the IPv4 socket only";
+    int length = 0;
+    const sockaddr_storage mapped = socket_address("::ffff:198.18.0.1", 40047, &length);
+    EXPECT_EQ(sendto(v6, "x", 1, 0, reinterpret_cast<const sockaddr*>(&mapped), length), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEAFNOSUPPORT);
+    EXPECT_EQ(connect(v6, reinterpret_cast<const sockaddr*>(&mapped), length), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEAFNOSUPPORT);
+    SOCKET unbound = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    const sockaddr_storage ours = socket_address("::ffff:198.18.0.2", 7148, &length);
+    EXPECT_EQ(bind(unbound, reinterpret_cast<const sockaddr*>(&ours), length), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEAFNOSUPPORT);
+    closesocket(unbound);
+    closesocket(v4);
+    closesocket(v6);
+}
+
+// "If the specified port is already in use on either the IPv4 or IPv6
+// stack then the call will fail": a dual-stack bind to :: takes the port
+// in both families, so it conflicts with an IPv4 socket's either way round
+// (WSAEADDRINUSE), and with an IPv6 one's.
+TEST_F(Api, ADualStackBindTakesThePortInBothFamilies)
+{
+    const auto bind_error = [](SOCKET s, const char* address, uint16_t port) {
+        int length = 0;
+        const sockaddr_storage local = socket_address(address, port, &length);
+        return bind(s, reinterpret_cast<const sockaddr*>(&local), length) == 0 ? 0 : WSAGetLastError();
+    };
+    const auto dual = [] {
+        SOCKET s = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+        EXPECT_EQ(option_error(s, IPPROTO_IPV6, IPV6_V6ONLY, 0), 0);
+        return s;
+    };
+    SOCKET first = dual();
+    ASSERT_EQ(bind_error(first, "::", 7148), 0);
+    SOCKET v4 = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    EXPECT_EQ(bind_error(v4, "0.0.0.0", 7148), WSAEADDRINUSE);
+    EXPECT_EQ(bind_error(v4, "198.18.0.2", 7148), WSAEADDRINUSE);
+    SOCKET v6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP);
+    EXPECT_EQ(bind_error(v6, "2001:2::2", 7148), WSAEADDRINUSE);
+    SOCKET mapped = dual();
+    EXPECT_EQ(bind_error(mapped, "::ffff:198.18.0.2", 7148), WSAEADDRINUSE);
+    ASSERT_EQ(bind_error(v4, "198.18.0.2", 7149), 0);
+    SOCKET second = dual();
+    EXPECT_EQ(bind_error(second, "::", 7149), WSAEADDRINUSE) << "the IPv4 side is taken";
+    EXPECT_EQ(bind_error(second, "2001:2::2", 7149), 0) << "bound to an IPv6 address: IPv6 only";
+    for (SOCKET s : {first, v4, v6, mapped, second})
+        closesocket(s);
 }
 
 // What the membership options refuse, and with which code: an option of

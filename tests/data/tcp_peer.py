@@ -4,6 +4,7 @@
 # hashed as it goes and reported as "sent N HEX" / "received N HEX".
 #
 #   server PORT MODE [BYTES]      listen on 0.0.0.0:PORT, accept once
+#   server6 PORT MODE [BYTES]     the same on :: (IPv6 and, mapped, IPv4 clients)
 #   client HOST PORT MODE [BYTES] connect once
 #
 # MODE:
@@ -137,12 +138,13 @@ def connect(host, port):
     raise SystemExit("could not connect")
 
 role = sys.argv[1]
-if role == "server":
+if role in ("server", "server6"):
+    # server6: on :: (Linux's dual stack: IPv4 clients too).
     port, mode = int(sys.argv[2]), sys.argv[3]
     total = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    ls = socket.socket()
+    ls = socket.socket(socket.AF_INET6 if role == "server6" else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("0.0.0.0", port))
+    ls.bind(("::" if role == "server6" else "0.0.0.0", port))
     ls.listen(128)
     ls.settimeout(120)
     print("listening", flush=True)
