@@ -18,6 +18,7 @@
 #include "api/mbuf_copy.hh"
 #include "api/process_state.hh"
 #include "api/provider_common.hh"
+#include "api/received_message.hh"
 #include "api/runtime.hh"
 #include "api/socket_hooks.hh"
 #include "api/wait_objects.hh"
@@ -222,9 +223,10 @@ void prefetch_next_queued(const Socket& s, const QueuedDatagram& taken) noexcept
 }
 
 // During a visit that may_take(): the oldest queued datagram into
-// `buffers`, its mbuf freed. False when none waits.
+// `buffers` (and its source into `from`, its control data and flags into
+// `message`, when given), its mbuf freed. False when none waits.
 bool take_queued(Socket& s, const QueueVisit& visit, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen,
-                 DWORD& bytes, DWORD& error) noexcept
+                 WSAMSG* message, DWORD& bytes, DWORD& error) noexcept
 {
     QueuedDatagram q;
     if (visit.alone()) {
@@ -239,6 +241,8 @@ bool take_queued(Socket& s, const QueueVisit& visit, const WSABUF* buffers, DWOR
     prefetch_next_queued(s, q);
     error = fill(buffers, count, q, bytes);
     if (from != nullptr) endpoint_to_sockaddr(s.family, q.from, from, fromlen);
+    if (message != nullptr) [[unlikely]]
+        write_message_extras(*runtime(), s, *message, *q.mbuf, q.payload_offset, q.from.family, error != 0);
     free_mbuf(q.mbuf);
     return true;
 }
@@ -246,11 +250,11 @@ bool take_queued(Socket& s, const QueueVisit& visit, const WSABUF* buffers, DWOR
 // The immediate receive: when nothing is outstanding on the socket and a
 // datagram is queued, the caller's thread takes it at once. False when it
 // could not (the request must go to the engine).
-bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, DWORD& bytes,
-                 DWORD& error) noexcept
+bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen, WSAMSG* message,
+                 DWORD& bytes, DWORD& error) noexcept
 {
     const QueueVisit visit(s);
-    return visit.may_take() && take_queued(s, visit, buffers, count, from, fromlen, bytes, error);
+    return visit.may_take() && take_queued(s, visit, buffers, count, from, fromlen, message, bytes, error);
 }
 
 // The overlapped receive completed in the call, for a request notified
@@ -265,7 +269,7 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
 // association keeps it while the visit lasts (see QueueVisit), so the
 // push happens inside it.
 bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen,
-                      LPWSAOVERLAPPED ov, DWORD& bytes, DWORD& error) noexcept
+                      WSAMSG* message, LPWSAOVERLAPPED ov, DWORD& bytes, DWORD& error) noexcept
 {
     CompletionPort* port = s.port.load(std::memory_order_acquire);
     const bool skip_port = port != nullptr && (s.notification_modes.load(std::memory_order_acquire) &
@@ -277,7 +281,7 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
         // this core when the queue is empty, where an emptiness check
         // would read the engine's line.
         if (!visit.may_take() || (via_port && !port->try_reserve(s.home_engine))) return false;
-        if (!take_queued(s, visit, buffers, count, from, fromlen, bytes, error)) {
+        if (!take_queued(s, visit, buffers, count, from, fromlen, message, bytes, error)) {
             if (via_port) port->unreserve(s.home_engine); // empty, or another receiver took it first
             return false;
         }
@@ -384,7 +388,7 @@ void notify_routine_through_engine(Runtime& rt, Socket& s, Request& r, DWORD byt
 
 int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDWORD flags, sockaddr* from,
             LPINT fromlen, LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread,
-            LPINT lpErrno, bool from_call) noexcept
+            LPINT lpErrno, bool from_call, WSAMSG* message = nullptr) noexcept
 {
     int error = 0;
     Socket* s = lookup(handle, error);
@@ -406,7 +410,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         if (routine == nullptr) {
             DWORD bytes = 0;
             DWORD status = 0;
-            if (complete_at_once(rt, *s, buffers, count, from, fromlen, ov, bytes, status)) {
+            if (complete_at_once(rt, *s, buffers, count, from, fromlen, message, ov, bytes, status)) {
                 if (received != nullptr) *received = bytes;
                 *flags = 0; // a whole message (UDP has no MSG_PARTIAL)
                 return status != 0 ? fail(lpErrno, static_cast<int>(status)) : succeed(lpErrno);
@@ -425,7 +429,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         // completion at once.
         DWORD bytes = 0;
         DWORD status = 0;
-        if (routine != nullptr && receive_now(*s, buffers, count, from, fromlen, bytes, status)) {
+        if (routine != nullptr && receive_now(*s, buffers, count, from, fromlen, message, bytes, status)) {
             if (received != nullptr) *received = bytes;
             *flags = 0; // a whole message (UDP has no MSG_PARTIAL)
             if (status != 0) {
@@ -451,6 +455,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         r->socket_generation = s->generation.load(std::memory_order_relaxed);
         r->from = from;
         r->fromlen = fromlen;
+        r->message = message;
         ov->InternalHigh = 0;
         ov->Offset = 0;
         std::atomic_ref<ULONG_PTR>(ov->Internal).store(STATUS_PENDING, std::memory_order_release);
@@ -479,7 +484,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     // Non-overlapped: copy what is queued, or block (or not) for it.
     DWORD bytes = 0;
     DWORD status = 0;
-    if (!peek && receive_now(*s, buffers, count, from, fromlen, bytes, status)) {
+    if (!peek && receive_now(*s, buffers, count, from, fromlen, message, bytes, status)) {
         *received = bytes;
         *flags = 0;
         return status != 0 ? fail(lpErrno, static_cast<int>(status)) : succeed(lpErrno);
@@ -502,6 +507,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     r->socket_generation = s->generation.load(std::memory_order_relaxed);
     r->from = from;
     r->fromlen = fromlen;
+    r->message = message;
     std::atomic_ref<ULONG_PTR>(mine.Internal).store(STATUS_PENDING, std::memory_order_release);
     s->outstanding.fetch_add(1, std::memory_order_seq_cst);
     if (!rt.engine(r->engine).submit(Submission{Op::recv, 0, s, r})) {
@@ -516,6 +522,38 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
     *flags = 0;
     return succeed(lpErrno);
 }
+
+} // namespace
+
+INT PASCAL wsa_recv_msg(SOCKET handle, LPWSAMSG message, LPDWORD received, LPWSAOVERLAPPED ov,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE routine) noexcept
+{
+    int error = 0;
+    const auto refuse = [](int code) {
+        WSASetLastError(code);
+        return SOCKET_ERROR;
+    };
+    Socket* s = lookup(handle, error);
+    if (s == nullptr) return refuse(error);
+    // "Can only be used with datagrams and raw sockets."
+    if (s->is_stream()) return refuse(WSAEOPNOTSUPP);
+    if (message == nullptr) return refuse(WSAEFAULT);
+    // A null name or control buffer with a non-zero length is WSAEFAULT
+    // (the page); a null name with length zero asks for no name.
+    if ((message->name == nullptr && message->namelen != 0) ||
+        (message->Control.buf == nullptr && message->Control.len != 0))
+        return refuse(WSAEFAULT);
+    // The flags in go in as WSARecv's; the flags out are written into the
+    // message with the control data, by whoever completes the receive.
+    DWORD flags = message->dwFlags;
+    const int result =
+        receive(handle, message->lpBuffers, message->dwBufferCount, received, &flags, message->name,
+                message->name != nullptr ? &message->namelen : nullptr, ov, routine, nullptr, &error, false, message);
+    WSASetLastError(result == 0 ? 0 : error);
+    return result;
+}
+
+namespace {
 
 int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD flags, const sockaddr* to, int tolen,
              LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread,
@@ -804,6 +842,14 @@ int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& g
 // IP_MULTICAST_TTL/LOOP/IF at IPPROTO_IP and IPV6_MULTICAST_HOPS/LOOP/IF
 // at IPPROTO_IPV6 (the same values): the family the option is for, 0 when
 // it is none of them.
+// IP_PKTINFO at IPPROTO_IP (4) and IPV6_PKTINFO at IPPROTO_IPV6 (6); 0
+// for any other option.
+uint8_t pktinfo_family(int level, int optname) noexcept
+{
+    if (level == IPPROTO_IP && optname == IP_PKTINFO) return 4;
+    return level == IPPROTO_IPV6 && optname == IPV6_PKTINFO ? 6 : 0;
+}
+
 uint8_t multicast_send_family(int level, int optname) noexcept
 {
     static_assert(IPV6_MULTICAST_HOPS == IP_MULTICAST_TTL && IPV6_MULTICAST_LOOP == IP_MULTICAST_LOOP &&
@@ -1047,6 +1093,15 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         sock->dual_stack = value == 0;
         return succeed(lpErrno);
     }
+    // IP_PKTINFO on any datagram socket (a dual-stack one's IPv4 datagrams
+    // too), IPV6_PKTINFO on an IPv6 one: WSARecvMsg's destination records.
+    if (const uint8_t family = pktinfo_family(level, optname); family != 0) {
+        if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
+        if (family == 6 && sock->family != 6) return fail(lpErrno, WSAEINVAL);
+        if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+        (family == 4 ? sock->ipv4_pktinfo : sock->ipv6_pktinfo).store(value != 0, std::memory_order_relaxed);
+        return succeed(lpErrno);
+    }
     if (const uint8_t family = multicast_send_family(level, optname); family != 0) {
         if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
         if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
@@ -1141,6 +1196,13 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
     }
     if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY && sock->family == 6) {
         value = sock->dual_stack ? 0 : 1;
+        std::memcpy(optval, &value, sizeof(int));
+        *optlen = sizeof(int);
+        return succeed(lpErrno);
+    }
+    if (const uint8_t family = pktinfo_family(level, optname);
+        family != 0 && !sock->is_stream() && (family == 4 || sock->family == 6)) {
+        value = (family == 4 ? sock->ipv4_pktinfo : sock->ipv6_pktinfo).load(std::memory_order_relaxed) ? 1 : 0;
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

@@ -27,6 +27,9 @@ int ensure_bound(Runtime& rt, Socket& s, const Endpoint* peer = nullptr) noexcep
 // An active open from a socket whose port bind chose: moves it to a port
 // whose replies land on lwIP's engine when the one it has does not.
 void make_port_affine(Runtime& rt, Socket& s, const Endpoint& peer) noexcept;
+// WSARecvMsg (<mswsock.h>), reached through SIO_GET_EXTENSION_FUNCTION_POINTER.
+INT PASCAL wsa_recv_msg(SOCKET handle, LPWSAMSG message, LPDWORD received, LPWSAOVERLAPPED ov,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE routine) noexcept;
 // The WSABUF array a receive or send names: present, at least one buffer,
 // and no buffer of non-zero length without memory.
 bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept;

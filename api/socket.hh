@@ -78,6 +78,7 @@ struct Request {
     LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = nullptr;
     sockaddr* from = nullptr; // receive: written at completion
     LPINT fromlen = nullptr;
+    WSAMSG* message = nullptr;         // WSARecvMsg's: control data and flags written at completion
     Endpoint to;                       // send
     bool fast = false;                 // send: built and sent by the home engine (udp_frame.hh)
     std::array<uint8_t, 6> next_hop{}; // fast send: the next hop's MAC, from the neighbour cache
@@ -141,6 +142,10 @@ struct Socket {
     // socket receives the process's own multicast sends (a receive-side
     // choice on Windows, unlike Unix's send side). On by default.
     std::atomic<bool> multicast_loop{true};
+    // IP_PKTINFO / IPV6_PKTINFO: WSARecvMsg names each datagram's
+    // destination address in its control data.
+    std::atomic<bool> ipv4_pktinfo{false};
+    std::atomic<bool> ipv6_pktinfo{false};
     std::atomic<int32_t> rcvbuf{65536};
     std::atomic<int32_t> sndbuf{65536};
     bool reuseaddr = false;

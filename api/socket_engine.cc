@@ -21,6 +21,7 @@
 #include "api/engine_thread.hh"
 #include "api/event.hh"
 #include "api/mbuf_copy.hh"
+#include "api/received_message.hh"
 #include "api/request_segments.hh"
 #include "api/runtime.hh"
 #include "api/stream_engine.hh"
@@ -479,6 +480,9 @@ DWORD SocketEngine::copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint
     const uint32_t copied = copy_payload(m, offset, length, r.buffers, r.buffer_count);
     bytes = copied;
     if (r.from != nullptr && r.fromlen != nullptr) endpoint_to_sockaddr(r.socket->family, from, r.from, r.fromlen);
+    if (r.message != nullptr) [[unlikely]]
+        write_message_extras(runtime_, *r.socket, *r.message, *m, static_cast<uint16_t>(offset), from.family,
+                             copied < length);
     // UDP is unreliable and has no MSG_PARTIAL: the rest is lost.
     return copied < length ? WSAEMSGSIZE : 0;
 }

@@ -71,6 +71,17 @@ static_assert(sizeof(group_req) == 136 && offsetof(group_req, gr_group) == 8);
 static_assert(sizeof(group_source_req) == 264 && offsetof(group_source_req, gsr_group) == 8 &&
               offsetof(group_source_req, gsr_source) == 136);
 static_assert(sizeof(WSATHREADID) == 16);
+// WSARecvMsg's message and control data, 64-bit Windows' layouts and values.
+static_assert(sizeof(WSAMSG) == 56 && offsetof(WSAMSG, namelen) == 8 && offsetof(WSAMSG, lpBuffers) == 16 &&
+              offsetof(WSAMSG, dwBufferCount) == 24 && offsetof(WSAMSG, Control) == 32 &&
+              offsetof(WSAMSG, dwFlags) == 48);
+static_assert(sizeof(WSACMSGHDR) == 16 && offsetof(WSACMSGHDR, cmsg_level) == 8 &&
+              offsetof(WSACMSGHDR, cmsg_type) == 12);
+static_assert(WSA_CMSG_LEN(sizeof(IN_PKTINFO)) == 24 && WSA_CMSG_SPACE(sizeof(IN_PKTINFO)) == 24);
+static_assert(WSA_CMSG_LEN(sizeof(IN6_PKTINFO)) == 36 && WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) == 40);
+static_assert(sizeof(IN_PKTINFO) == 8 && sizeof(IN6_PKTINFO) == 20 && offsetof(IN6_PKTINFO, ipi6_ifindex) == 16);
+static_assert(IP_PKTINFO == 19 && IPV6_PKTINFO == 19 && MSG_TRUNC == 0x100 && MSG_CTRUNC == 0x200 &&
+              MSG_BCAST == 0x400 && MSG_MCAST == 0x800);
 static_assert(AF_INET == 2 && AF_INET6 == 23 && SOCK_STREAM == 1 && SOCK_DGRAM == 2 && IPPROTO_UDP == 17);
 
 // The errors of the two reference pages and the overlapped statuses.

@@ -8,6 +8,8 @@
 
 _Static_assert(sizeof(WSAOVERLAPPED) == 32, "OVERLAPPED as on 64-bit Windows");
 _Static_assert(offsetof(WSAOVERLAPPED, hEvent) == 24, "hEvent at 24");
+_Static_assert(sizeof(WSAMSG) == 56 && offsetof(WSAMSG, dwFlags) == 48, "WSAMSG as on 64-bit Windows");
+_Static_assert(WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) == 40, "control records as on 64-bit Windows");
 
 int abi_from_c(void);
 int abi_from_c(void)

@@ -3,9 +3,11 @@
 // sends and receives the datagrams). One behaviour of the WSARecv and
 // WSPRecvFrom pages per test. Needs root; skipped with the reason when the
 // host cannot make a namespace.
+#include <ringsock/mswsock.h>
 #include <ringsock/ringsock.h>
 #include <ringsock/ws2tcpip.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -1514,6 +1516,243 @@ TEST_F(Api, ADualStackBindTakesThePortInBothFamilies)
     EXPECT_EQ(bind_error(second, "2001:2::2", 7149), 0) << "bound to an IPv6 address: IPv6 only";
     for (SOCKET s : {first, v4, v6, mapped, second})
         closesocket(s);
+}
+
+namespace {
+
+LPFN_WSARECVMSG recv_msg_function(SOCKET s)
+{
+    GUID guid = WSAID_WSARECVMSG;
+    LPFN_WSARECVMSG function = nullptr;
+    DWORD bytes = 0;
+    EXPECT_EQ(WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &function, sizeof(function), &bytes,
+                       nullptr, nullptr),
+              0)
+        << WSAGetLastError();
+    return function;
+}
+
+// One WSARecvMsg's outcome: the data, the source's name, the control
+// records' bytes and the flags out.
+struct ReceivedMessage {
+    int result = 0;
+    int error = 0;
+    DWORD bytes = 0;
+    std::string data;
+    sockaddr_storage from{};
+    INT from_length = 0;
+    std::string control;
+    ULONG flags = 0;
+};
+
+// A WSARecvMsg with `room` bytes of data buffer and `control_room` of
+// control buffer; overlapped (waited for through an event) when asked.
+ReceivedMessage receive_message(SOCKET s, std::size_t room, std::size_t control_room, bool overlapped = false)
+{
+    ReceivedMessage got;
+    std::vector<char> data(room), control(control_room);
+    WSABUF buffer{static_cast<ULONG>(room), data.data()};
+    WSAMSG message{};
+    message.name = reinterpret_cast<sockaddr*>(&got.from);
+    message.namelen = sizeof(got.from);
+    message.lpBuffers = &buffer;
+    message.dwBufferCount = 1;
+    message.Control = {static_cast<ULONG>(control_room), control_room != 0 ? control.data() : nullptr};
+    message.dwFlags = 0;
+    const LPFN_WSARECVMSG recv_msg = recv_msg_function(s);
+    if (recv_msg == nullptr) {
+        got.result = SOCKET_ERROR;
+        got.error = -1; // not offered
+        return got;
+    }
+    if (!overlapped) {
+        got.result = recv_msg(s, &message, &got.bytes, nullptr, nullptr);
+        got.error = got.result == 0 ? 0 : WSAGetLastError();
+    } else {
+        WSAOVERLAPPED ov{};
+        ov.hEvent = WSACreateEvent();
+        got.result = recv_msg(s, &message, nullptr, &ov, nullptr);
+        got.error = got.result == 0 ? 0 : WSAGetLastError();
+        if (got.error == WSA_IO_PENDING) {
+            DWORD flags = 0;
+            got.result = WSAGetOverlappedResult(s, &ov, &got.bytes, TRUE, &flags) ? 0 : SOCKET_ERROR;
+            got.error = got.result == 0 ? 0 : WSAGetLastError();
+        } else {
+            got.bytes = static_cast<DWORD>(ov.InternalHigh);
+        }
+        WSACloseEvent(ov.hEvent);
+    }
+    got.data.assign(data.data(), std::min<std::size_t>(got.bytes, room));
+    got.from_length = message.namelen;
+    got.control.assign(control.data(), message.Control.len);
+    got.flags = message.dwFlags;
+    return got;
+}
+
+// The destination an IP_PKTINFO (IPV6_PKTINFO) record names, "" when the
+// control data holds none; checks the record's header and index.
+std::string pktinfo_destination(const ReceivedMessage& got)
+{
+    if (got.control.empty()) return "";
+    WSAMSG message{};
+    std::string copy = got.control;
+    message.Control = {static_cast<ULONG>(copy.size()), copy.data()};
+    const WSACMSGHDR* header = WSA_CMSG_FIRSTHDR(&message);
+    if (header == nullptr) return "(short)";
+    char text[INET6_ADDRSTRLEN] = {};
+    if (header->cmsg_level == IPPROTO_IP && header->cmsg_type == IP_PKTINFO) {
+        EXPECT_EQ(header->cmsg_len, WSA_CMSG_LEN(sizeof(IN_PKTINFO)));
+        IN_PKTINFO info;
+        std::memcpy(&info, WSA_CMSG_DATA(header), sizeof(info));
+        EXPECT_EQ(info.ipi_ifindex, 1u);
+        inet_ntop(AF_INET, &info.ipi_addr, text, sizeof(text));
+        return text;
+    }
+    if (header->cmsg_level == IPPROTO_IPV6 && header->cmsg_type == IPV6_PKTINFO) {
+        EXPECT_EQ(header->cmsg_len, WSA_CMSG_LEN(sizeof(IN6_PKTINFO)));
+        IN6_PKTINFO info;
+        std::memcpy(&info, WSA_CMSG_DATA(header), sizeof(info));
+        EXPECT_EQ(info.ipi6_ifindex, 1u);
+        inet_ntop(AF_INET6, &info.ipi6_addr, text, sizeof(text));
+        return std::string("[") + text + "]";
+    }
+    return "(other record)";
+}
+
+} // namespace
+
+// WSARecvMsg (through SIO_GET_EXTENSION_FUNCTION_POINTER): with IP_PKTINFO
+// set, each datagram's control data names the address it was sent to
+// (ours, a group's, the subnet's broadcast), and dwFlags says MSG_MCAST or
+// MSG_BCAST, whether the datagram waited in the queue (taken in the call)
+// or arrived for a receive already posted (completed by the engine); the
+// source's name as WSARecvFrom writes it.
+TEST_F(Api, WSARecvMsgNamesEachDatagramsDestinationAndKind)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local = address("0.0.0.0", 7150);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    EXPECT_EQ(option_error(s, IPPROTO_IP, IP_PKTINFO, 1), 0);
+    int on = 0, length = sizeof(on);
+    ASSERT_EQ(getsockopt(s, IPPROTO_IP, IP_PKTINFO, reinterpret_cast<char*>(&on), &length), 0);
+    EXPECT_EQ(on, 1);
+    ip_mreq mreq{};
+    ASSERT_EQ(inet_pton(AF_INET, "239.1.2.9", &mreq.imr_multiaddr), 1);
+    ASSERT_EQ(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&mreq), sizeof(mreq)), 0);
+    struct Case {
+        const char* to;
+        ULONG flags;
+        bool posted_first; // the receive waits in the engine before the datagram comes
+    };
+    for (const Case& c :
+         {Case{"198.18.0.2", 0, false}, Case{"239.1.2.9", MSG_MCAST, false}, Case{"198.18.0.255", MSG_BCAST, false},
+          Case{"198.18.0.2", 0, true}, Case{"239.1.2.9", MSG_MCAST, true}}) {
+        std::thread sender;
+        if (c.posted_first) {
+            sender = std::thread([&] {
+                std::this_thread::sleep_for(300ms);
+                kernel_sends(7150, "11", 40050, c.to);
+            });
+        } else {
+            kernel_sends(7150, "11", 40050, c.to);
+            ASSERT_TRUE(wait_queued(s, 11)) << c.to;
+        }
+        const ReceivedMessage got = receive_message(s, 64, WSA_CMSG_SPACE(sizeof(IN_PKTINFO)), c.posted_first);
+        if (sender.joinable()) sender.join();
+        ASSERT_EQ(got.result, 0) << c.to << ": " << got.error;
+        EXPECT_EQ(got.bytes, 11u) << c.to;
+        for (unsigned i = 0; i < got.data.size(); ++i)
+            ASSERT_EQ(static_cast<uint8_t>(got.data[i]), pattern(0, i)) << c.to;
+        EXPECT_EQ(pktinfo_destination(got), c.to);
+        EXPECT_EQ(got.control.size(), WSA_CMSG_SPACE(sizeof(IN_PKTINFO))) << c.to;
+        EXPECT_EQ(got.flags, c.flags) << c.to;
+        EXPECT_EQ(got.from_length, static_cast<INT>(sizeof(sockaddr_in)));
+        EXPECT_EQ(address_text(got.from), "198.18.0.1");
+        EXPECT_EQ(ntohs(reinterpret_cast<const sockaddr_in&>(got.from).sin_port), 40050);
+    }
+    closesocket(s);
+}
+
+// What WSARecvMsg's flags and control length say when something does not
+// fit: a control buffer too short for the record gets none (Control.len 0)
+// and MSG_CTRUNC; a datagram longer than the buffers fails with
+// WSAEMSGSIZE and says MSG_TRUNC; with IP_PKTINFO off there is no record.
+// Stream sockets have no WSARecvMsg (WSAEOPNOTSUPP), and a null control
+// buffer of non-zero length is WSAEFAULT.
+TEST_F(Api, WSARecvMsgSaysWhatDidNotFit)
+{
+    SOCKET s = bound_socket(7151, 0);
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    EXPECT_EQ(option_error(s, IPPROTO_IP, IP_PKTINFO, 1), 0);
+    kernel_sends(7151, "20,30", 40051);
+    ReceivedMessage got = receive_message(s, 64, 8);
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(got.bytes, 20u);
+    EXPECT_EQ(got.control.size(), 0u);
+    EXPECT_EQ(got.flags, static_cast<ULONG>(MSG_CTRUNC));
+    got = receive_message(s, 10, WSA_CMSG_SPACE(sizeof(IN_PKTINFO)));
+    EXPECT_EQ(got.result, SOCKET_ERROR);
+    EXPECT_EQ(got.error, WSAEMSGSIZE);
+    EXPECT_EQ(got.bytes, 10u);
+    EXPECT_EQ(got.flags, static_cast<ULONG>(MSG_TRUNC));
+    EXPECT_EQ(pktinfo_destination(got), "198.18.0.2");
+    EXPECT_EQ(option_error(s, IPPROTO_IP, IP_PKTINFO, 0), 0);
+    kernel_sends(7151, "5", 40051);
+    got = receive_message(s, 64, WSA_CMSG_SPACE(sizeof(IN_PKTINFO)));
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(got.control.size(), 0u);
+    EXPECT_EQ(got.flags, 0u);
+
+    const LPFN_WSARECVMSG recv_msg = recv_msg_function(s);
+    ASSERT_NE(recv_msg, nullptr);
+    WSAMSG message{};
+    char b[8];
+    WSABUF buffer{sizeof(b), b};
+    message.lpBuffers = &buffer;
+    message.dwBufferCount = 1;
+    message.Control = {16, nullptr};
+    DWORD bytes = 0;
+    EXPECT_EQ(recv_msg(s, &message, &bytes, nullptr, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    EXPECT_EQ(recv_msg(s, nullptr, &bytes, nullptr, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    SOCKET stream = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    message.Control = {0, nullptr};
+    EXPECT_EQ(recv_msg(stream, &message, &bytes, nullptr, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
+    EXPECT_EQ(option_error(stream, IPPROTO_IP, IP_PKTINFO, 1), WSAENOPROTOOPT);
+    EXPECT_EQ(option_error(s, IPPROTO_IPV6, IPV6_PKTINFO, 1), WSAEINVAL) << "an IPv4 socket";
+    closesocket(stream);
+    closesocket(s);
+}
+
+// IPV6_PKTINFO on an IPv6 socket names our IPv6 address; on a dual-stack
+// socket an IPv4 datagram's destination comes mapped in the IPv6 record,
+// or as an IPv4 record once IP_PKTINFO is set too.
+TEST_F(Api, WSARecvMsgNamesIpv6DestinationsAndMappedIpv4Ones)
+{
+    SOCKET s = dual_stack_socket(7152);
+    EXPECT_EQ(option_error(s, IPPROTO_IPV6, IPV6_PKTINFO, 1), 0);
+    constexpr std::size_t kRoom = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO));
+    kernel_sends(7152, "6", 40052, "2001:2::2");
+    ReceivedMessage got = receive_message(s, 64, kRoom);
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(pktinfo_destination(got), "[2001:2::2]");
+    EXPECT_EQ(address_text(got.from), "2001:2::1");
+    kernel_sends(7152, "7", 40052, "198.18.0.2");
+    got = receive_message(s, 64, kRoom);
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(pktinfo_destination(got), "[::ffff:198.18.0.2]");
+    EXPECT_EQ(address_text(got.from), "::ffff:198.18.0.1");
+    EXPECT_EQ(option_error(s, IPPROTO_IP, IP_PKTINFO, 1), 0);
+    kernel_sends(7152, "8", 40052, "198.18.0.2");
+    got = receive_message(s, 64, kRoom);
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(pktinfo_destination(got), "198.18.0.2");
+    closesocket(s);
 }
 
 // What the membership options refuse, and with which code: an option of

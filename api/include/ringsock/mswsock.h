@@ -21,6 +21,7 @@
 #define WSAID_ACCEPTEX {0xb5367df1, 0xcbac, 0x11cf, {0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92}}
 #define WSAID_GETACCEPTEXSOCKADDRS {0xb5367df2, 0xcbac, 0x11cf, {0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92}}
 #define WSAID_CONNECTEX {0x25a207b9, 0xddf3, 0x4660, {0x8e, 0xe9, 0x76, 0xe5, 0x8c, 0x74, 0x06, 0x3e}}
+#define WSAID_WSARECVMSG {0xf689d7c8, 0x6f1f, 0x436b, {0x8a, 0x53, 0xe5, 0x4f, 0xe3, 0x51, 0xc3, 0x22}}
 
 typedef BOOL(PASCAL* LPFN_ACCEPTEX)(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer,
                                     DWORD dwReceiveDataLength, DWORD dwLocalAddressLength,
@@ -32,6 +33,15 @@ typedef void(PASCAL* LPFN_GETACCEPTEXSOCKADDRS)(PVOID lpOutputBuffer, DWORD dwRe
                                                 struct sockaddr** RemoteSockaddr, LPINT RemoteSockaddrLength);
 typedef BOOL(PASCAL* LPFN_CONNECTEX)(SOCKET s, const struct sockaddr* name, int namelen, PVOID lpSendBuffer,
                                      DWORD dwSendDataLength, LPDWORD lpdwBytesSent, LPOVERLAPPED lpOverlapped);
+/* A datagram socket's receive with the datagram's control data: with
+ * IP_PKTINFO (IPV6_PKTINFO) set, an IN_PKTINFO (IN6_PKTINFO) record names
+ * the address it was sent to; dwFlags comes back with MSG_MCAST or
+ * MSG_BCAST for a group's or a broadcast datagram, MSG_TRUNC when the
+ * buffers were too short (WSAEMSGSIZE) and MSG_CTRUNC when the control
+ * buffer was. Only through WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER). */
+typedef INT(PASCAL* LPFN_WSARECVMSG)(SOCKET s, LPWSAMSG lpMsg, LPDWORD lpdwNumberOfBytesRecvd,
+                                     LPWSAOVERLAPPED lpOverlapped,
+                                     LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 
 RINGSOCK_BEGIN_C
 

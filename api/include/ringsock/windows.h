@@ -47,6 +47,7 @@ typedef uint32_t UINT;
 typedef int32_t BOOL;
 typedef char CHAR;
 typedef unsigned char UCHAR;
+typedef UCHAR* PUCHAR;
 typedef int16_t SHORT;
 typedef uint16_t USHORT;
 typedef uint64_t ULONG64;

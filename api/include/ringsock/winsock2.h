@@ -111,6 +111,38 @@ typedef struct _WSABUF {
     CHAR* buf;
 } WSABUF, *LPWSABUF;
 
+/* WSARecvMsg's message (<mswsock.h>): the source's name, the data's
+ * buffers, the control data (WSACMSGHDR records) and the flags out. */
+typedef struct _WSAMSG {
+    struct sockaddr* name;
+    INT namelen;
+    LPWSABUF lpBuffers;
+    ULONG dwBufferCount;
+    WSABUF Control;
+    ULONG dwFlags;
+} WSAMSG, *PWSAMSG, *LPWSAMSG;
+
+/* One control record; its data follows at WSA_CMSG_DATA. */
+typedef struct _WSACMSGHDR {
+    SIZE_T cmsg_len;
+    INT cmsg_level;
+    INT cmsg_type;
+} WSACMSGHDR, *PWSACMSGHDR, *LPWSACMSGHDR;
+
+#define WSA_CMSGHDR_ALIGN(length) (((length) + sizeof(SIZE_T) - 1) & ~(sizeof(SIZE_T) - 1))
+#define WSA_CMSGDATA_ALIGN(length) (((length) + 8 - 1) & ~(SIZE_T)(8 - 1))
+#define WSA_CMSG_FIRSTHDR(msg)                                                                                         \
+    (((msg)->Control.len >= sizeof(WSACMSGHDR)) ? (LPWSACMSGHDR)(msg)->Control.buf : (LPWSACMSGHDR)NULL)
+#define WSA_CMSG_NXTHDR(msg, cmsg)                                                                                     \
+    (((cmsg) == NULL) ? WSA_CMSG_FIRSTHDR(msg)                                                                         \
+                      : ((((PUCHAR)(cmsg) + WSA_CMSGHDR_ALIGN((cmsg)->cmsg_len) + sizeof(WSACMSGHDR)) >                \
+                          (PUCHAR)((msg)->Control.buf) + (msg)->Control.len)                                           \
+                             ? (LPWSACMSGHDR)NULL                                                                      \
+                             : (LPWSACMSGHDR)((PUCHAR)(cmsg) + WSA_CMSGHDR_ALIGN((cmsg)->cmsg_len))))
+#define WSA_CMSG_DATA(cmsg) ((PUCHAR)(cmsg) + WSA_CMSGDATA_ALIGN(sizeof(WSACMSGHDR)))
+#define WSA_CMSG_SPACE(length) (WSA_CMSGDATA_ALIGN(sizeof(WSACMSGHDR) + WSA_CMSGHDR_ALIGN(length)))
+#define WSA_CMSG_LEN(length) (WSA_CMSGDATA_ALIGN(sizeof(WSACMSGHDR)) + (length))
+
 typedef OVERLAPPED WSAOVERLAPPED;
 typedef LPOVERLAPPED LPWSAOVERLAPPED;
 typedef HANDLE WSAEVENT;
@@ -162,6 +194,8 @@ typedef struct _WSAPROTOCOL_INFOW WSAPROTOCOL_INFOW, *LPWSAPROTOCOL_INFOW;
 #define MSG_PARTIAL 0x8000
 #define MSG_TRUNC 0x0100
 #define MSG_CTRUNC 0x0200
+#define MSG_BCAST 0x0400
+#define MSG_MCAST 0x0800
 
 #define SD_RECEIVE 0x00
 #define SD_SEND 0x01

@@ -47,6 +47,14 @@ typedef struct ip_mreq_source {
 #define IP_DROP_SOURCE_MEMBERSHIP 16
 #define IP_BLOCK_SOURCE 17
 #define IP_UNBLOCK_SOURCE 18
+#define IP_PKTINFO 19
+
+/* IP_PKTINFO's control data (WSARecvMsg): the datagram's destination
+ * address and the interface it arrived on. */
+typedef struct in_pktinfo {
+    IN_ADDR ipi_addr;
+    ULONG ipi_ifindex;
+} IN_PKTINFO, *PIN_PKTINFO;
 
 typedef struct ipv6_mreq {
     IN6_ADDR ipv6mr_multiaddr;
@@ -61,7 +69,13 @@ typedef struct ipv6_mreq {
 #define IPV6_DROP_MEMBERSHIP 13
 #define IPV6_JOIN_GROUP IPV6_ADD_MEMBERSHIP
 #define IPV6_LEAVE_GROUP IPV6_DROP_MEMBERSHIP
+#define IPV6_PKTINFO 19
 #define IPV6_V6ONLY 27
+
+typedef struct in6_pktinfo {
+    IN6_ADDR ipi6_addr;
+    ULONG ipi6_ifindex;
+} IN6_PKTINFO, *PIN6_PKTINFO;
 
 /* Protocol-independent multicast (RFC 3678 section 5), at IPPROTO_IP for
  * an IPv4 group and IPPROTO_IPV6 for an IPv6 one. */
