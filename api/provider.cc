@@ -641,6 +641,79 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     return succeed(lpErrno);
 }
 
+// WSASendMsg's control records: none, or an IP_PKTINFO (IPV6_PKTINFO)
+// record whose address is unspecified or the one the datagram to `dest`
+// leaves from anyway (one address per family, and for IPv6 per scope: a
+// record can confirm the source, not choose another). 0 or the error.
+int check_send_records(const Runtime& rt, const Socket& s, const WSAMSG& message, const Endpoint& dest) noexcept
+{
+    if (message.Control.len == 0) return 0;
+    if (message.Control.len < sizeof(WSACMSGHDR)) return WSAEINVAL;
+    for (const WSACMSGHDR* header = WSA_CMSG_FIRSTHDR(&message); header != nullptr;
+         header = WSA_CMSG_NXTHDR(&message, header)) {
+        const auto* end = reinterpret_cast<const unsigned char*>(message.Control.buf) + message.Control.len;
+        if (header->cmsg_len < sizeof(WSACMSGHDR) ||
+            reinterpret_cast<const unsigned char*>(header) + header->cmsg_len > end)
+            return WSAEINVAL;
+        Endpoint source;
+        if (header->cmsg_level == IPPROTO_IP && header->cmsg_type == IP_PKTINFO &&
+            header->cmsg_len >= WSA_CMSG_LEN(sizeof(IN_PKTINFO))) {
+            IN_PKTINFO info;
+            std::memcpy(&info, WSA_CMSG_DATA(header), sizeof(info));
+            source.family = 4;
+            std::memcpy(source.addr.data(), &info.ipi_addr, 4);
+        } else if (header->cmsg_level == IPPROTO_IPV6 && header->cmsg_type == IPV6_PKTINFO &&
+                   header->cmsg_len >= WSA_CMSG_LEN(sizeof(IN6_PKTINFO))) {
+            IN6_PKTINFO info;
+            std::memcpy(&info, WSA_CMSG_DATA(header), sizeof(info));
+            source.family = 6;
+            std::memcpy(source.addr.data(), &info.ipi6_addr, 16);
+            source = unmapped(source);
+        } else {
+            return WSAEINVAL; // no other record is offered
+        }
+        if (source.family != dest.family) return WSAEINVAL;
+        if (source.is_any()) continue;
+        bool leaves_from = false;
+        if (dest.family == 4) {
+            leaves_from = rt.is_own_address(4, source.addr);
+        } else {
+            stack::Ipv6Address chosen{};
+            leaves_from = rt.ipv6_source(s, dest, chosen) && chosen == source.addr;
+        }
+        if (!leaves_from) return WSAEADDRNOTAVAIL;
+    }
+    return 0;
+}
+
+// WSASendMsg's work: WSASendTo's with the message's name and buffers, once
+// its control records are checked.
+int send_message(SOCKET handle, const WSAMSG* message, DWORD flags, LPDWORD sent, LPWSAOVERLAPPED ov,
+                 LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPINT lpErrno) noexcept
+{
+    int error = 0;
+    Socket* s = lookup(handle, error);
+    if (s == nullptr) return fail(lpErrno, error);
+    // "Can only be used with datagrams and raw sockets."
+    if (s->is_stream()) return fail(lpErrno, WSAEOPNOTSUPP);
+    if (message == nullptr || (message->Control.buf == nullptr && message->Control.len != 0))
+        return fail(lpErrno, WSAEFAULT);
+    if (message->Control.len != 0) {
+        Endpoint dest;
+        if (message->name != nullptr) {
+            if ((error = endpoint_for_socket(*s, message->name, message->namelen, dest)) != 0)
+                return fail(lpErrno, error);
+        } else if (s->connected.load(std::memory_order_acquire)) {
+            dest = s->peer;
+        } else {
+            return fail(lpErrno, WSAENOTCONN);
+        }
+        if ((error = check_send_records(*runtime(), *s, *message, dest)) != 0) return fail(lpErrno, error);
+    }
+    return transmit(handle, message->lpBuffers, message->dwBufferCount, sent, flags, message->name, message->namelen,
+                    ov, routine, nullptr, lpErrno);
+}
+
 } // namespace
 
 DWORD associate_socket_with_port(SOCKET handle, CompletionPort& port, ULONG_PTR key) noexcept
@@ -1333,6 +1406,16 @@ int WINAPI WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lp
 {
     return transmit(s, lpBuffers, dwBufferCount, lpNumberOfBytesSent, dwFlags, nullptr, 0, lpOverlapped,
                     lpCompletionRoutine, lpThreadId, lpErrno);
+}
+
+int WINAPI WSASendMsg(SOCKET Handle, LPWSAMSG lpMsg, DWORD dwFlags, LPDWORD lpNumberOfBytesSent,
+                      LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine)
+{
+    int error = 0;
+    const int result =
+        send_message(Handle, lpMsg, dwFlags, lpNumberOfBytesSent, lpOverlapped, lpCompletionRoutine, &error);
+    if (result == SOCKET_ERROR) WSASetLastError(error);
+    return result;
 }
 
 int WINAPI WSPSendTo(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent, DWORD dwFlags,

@@ -322,10 +322,12 @@ void* extension_function(const GUID& guid) noexcept
     static const GUID connect_ex_id = WSAID_CONNECTEX;
     static const GUID sockaddrs = WSAID_GETACCEPTEXSOCKADDRS;
     static const GUID recv_msg = WSAID_WSARECVMSG;
+    static const GUID send_msg = WSAID_WSASENDMSG;
     if (std::memcmp(&guid, &accept_ex, sizeof(GUID)) == 0) return reinterpret_cast<void*>(&AcceptEx);
     if (std::memcmp(&guid, &connect_ex_id, sizeof(GUID)) == 0) return reinterpret_cast<void*>(&connect_ex);
     if (std::memcmp(&guid, &sockaddrs, sizeof(GUID)) == 0) return reinterpret_cast<void*>(&GetAcceptExSockaddrs);
     if (std::memcmp(&guid, &recv_msg, sizeof(GUID)) == 0) return reinterpret_cast<void*>(&wsa_recv_msg);
+    if (std::memcmp(&guid, &send_msg, sizeof(GUID)) == 0) return reinterpret_cast<void*>(&WSASendMsg);
     return nullptr;
 }
 

@@ -1755,6 +1755,131 @@ TEST_F(Api, WSARecvMsgNamesIpv6DestinationsAndMappedIpv4Ones)
     closesocket(s);
 }
 
+namespace {
+
+// A control buffer holding one IP_PKTINFO (IPV6_PKTINFO when `text` has a
+// ':') record for `text`.
+std::vector<char> pktinfo_record(const char* text)
+{
+    const bool v6 = std::strchr(text, ':') != nullptr;
+    const std::size_t size = v6 ? sizeof(IN6_PKTINFO) : sizeof(IN_PKTINFO);
+    std::vector<char> control(WSA_CMSG_SPACE(size));
+    WSACMSGHDR header{WSA_CMSG_LEN(size), v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_PKTINFO : IP_PKTINFO};
+    std::memcpy(control.data(), &header, sizeof(header));
+    if (v6) {
+        IN6_PKTINFO info{};
+        EXPECT_EQ(inet_pton(AF_INET6, text, &info.ipi6_addr), 1);
+        std::memcpy(WSA_CMSG_DATA(reinterpret_cast<WSACMSGHDR*>(control.data())), &info, sizeof(info));
+    } else {
+        IN_PKTINFO info{};
+        EXPECT_EQ(inet_pton(AF_INET, text, &info.ipi_addr), 1);
+        std::memcpy(WSA_CMSG_DATA(reinterpret_cast<WSACMSGHDR*>(control.data())), &info, sizeof(info));
+    }
+    return control;
+}
+
+// WSASendMsg's outcome: 0, or the error it failed with.
+int send_message_error(SOCKET s, const char* to, uint16_t port, const char* data, std::vector<char> control)
+{
+    int to_length = 0;
+    sockaddr_storage destination = socket_address(to, port, &to_length);
+    WSABUF buffer{static_cast<ULONG>(std::strlen(data)), const_cast<char*>(data)};
+    WSAMSG message{};
+    message.name = reinterpret_cast<sockaddr*>(&destination);
+    message.namelen = to_length;
+    message.lpBuffers = &buffer;
+    message.dwBufferCount = 1;
+    message.Control = {static_cast<ULONG>(control.size()), control.empty() ? nullptr : control.data()};
+    DWORD sent = 0;
+    if (WSASendMsg(s, &message, 0, &sent, nullptr, nullptr) != 0) return WSAGetLastError();
+    EXPECT_EQ(sent, buffer.len);
+    return 0;
+}
+
+} // namespace
+
+// WSASendMsg sends what WSASendTo would, from the WSAMSG's name and
+// buffers, directly and through its extension pointer, overlapped or not,
+// to the connected peer when the name is NULL; an IP_PKTINFO or
+// IPV6_PKTINFO record may name the source only as unspecified or as the
+// address the datagram leaves from anyway (else WSAEADDRNOTAVAIL); a record
+// of the other family or of another kind is WSAEINVAL.
+TEST_F(Api, WSASendMsgSendsAsWSASendToAndChecksItsSourceRecord)
+{
+    const auto receiver4 = listening_peer("recv --port 7153 --count 4 --timeout 10 --show-source");
+    const auto receiver6 = listening_peer("recv --bind :: --port 7154 --count 1 --timeout 10 --show-source");
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7153, "one", {}), 0);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7153, "two", pktinfo_record("198.18.0.2")), 0);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7153, "xx", pktinfo_record("198.18.0.9")), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7153, "xx", pktinfo_record("2001:2::2")), WSAEINVAL);
+    std::vector<char> other = pktinfo_record("0.0.0.0");
+    reinterpret_cast<WSACMSGHDR*>(other.data())->cmsg_type = IP_TTL;
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7153, "xx", other), WSAEINVAL);
+
+    // Through the extension pointer, overlapped, the source unspecified.
+    GUID guid = WSAID_WSASENDMSG;
+    LPFN_WSASENDMSG send_msg = nullptr;
+    DWORD bytes = 0;
+    ASSERT_EQ(WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &send_msg, sizeof(send_msg), &bytes,
+                       nullptr, nullptr),
+              0);
+    ASSERT_NE(send_msg, nullptr);
+    sockaddr_in to = address("198.18.0.1", 7153);
+    char three[] = "three";
+    WSABUF buffer{5, three};
+    std::vector<char> unspecified = pktinfo_record("0.0.0.0");
+    WSAMSG message{};
+    message.name = reinterpret_cast<sockaddr*>(&to);
+    message.namelen = sizeof(to);
+    message.lpBuffers = &buffer;
+    message.dwBufferCount = 1;
+    message.Control = {static_cast<ULONG>(unspecified.size()), unspecified.data()};
+    WSAOVERLAPPED ov{};
+    ov.hEvent = WSACreateEvent();
+    const int r = send_msg(s, &message, 0, nullptr, &ov, nullptr);
+    ASSERT_TRUE(r == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    DWORD flags = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &ov, &bytes, TRUE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 5u);
+    WSACloseEvent(ov.hEvent);
+
+    // Connected: no name.
+    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    char four[] = "four";
+    buffer = {4, four};
+    message.name = nullptr;
+    message.namelen = 0;
+    message.Control = {0, nullptr};
+    EXPECT_EQ(WSASendMsg(s, &message, 0, &bytes, nullptr, nullptr), 0) << WSAGetLastError();
+    message.Control = {8, nullptr};
+    EXPECT_EQ(WSASendMsg(s, &message, 0, &bytes, nullptr, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+    EXPECT_EQ(WSASendMsg(s, nullptr, 0, &bytes, nullptr, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
+
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    EXPECT_EQ(send_message_error(v6, "2001:2::1", 7154, "x", pktinfo_record("2001:2::9")), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_message_error(v6, "2001:2::1", 7154, "six", pktinfo_record("2001:2::2")), 0);
+    SOCKET stream = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    message.Control = {0, nullptr};
+    EXPECT_EQ(WSASendMsg(stream, &message, 0, &bytes, nullptr, nullptr), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
+
+    const Finished f4 = receiver4->wait(15s);
+    EXPECT_EQ(f4.exit_code, 0) << f4.output;
+    for (const char* line : {"3 6f6e65 from=198.18.0.2", "3 74776f from=198.18.0.2", "5 7468726565 from=198.18.0.2",
+                             "4 666f7572 from=198.18.0.2"})
+        EXPECT_NE(f4.output.find(line), std::string::npos) << line << "\n" << f4.output;
+    EXPECT_EQ(f4.output.find(" 7878 "), std::string::npos) << "a refused send left: " << f4.output;
+    const Finished f6 = receiver6->wait(15s);
+    EXPECT_EQ(f6.exit_code, 0) << f6.output;
+    EXPECT_NE(f6.output.find("3 736978 from=2001:2::2"), std::string::npos) << f6.output;
+    closesocket(stream);
+    closesocket(v6);
+    closesocket(s);
+}
+
 // What the membership options refuse, and with which code: an option of
 // the other family (WSAEINVAL), a short value (WSAEFAULT), an address that
 // is not a group (WSAEINVAL), a second join of a group (WSAEADDRINUSE),

@@ -382,6 +382,14 @@ int WINAPI WSASend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lp
 int WINAPI WSASendTo(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent, DWORD dwFlags,
                      const struct sockaddr* lpTo, int iTolen, LPWSAOVERLAPPED lpOverlapped,
                      LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+/* WSASendTo with the destination and buffers in a WSAMSG (lpMsg->name may
+ * be NULL on a connected socket); its control data may hold an IP_PKTINFO
+ * or IPV6_PKTINFO record naming the source, which must be unspecified or
+ * the address the datagram leaves from anyway (<ws2ipdef.h>; ringsock has
+ * one per family and scope), else WSAEADDRNOTAVAIL; any other record
+ * WSAEINVAL. Datagram sockets only (WSAEOPNOTSUPP). */
+int WINAPI WSASendMsg(SOCKET Handle, LPWSAMSG lpMsg, DWORD dwFlags, LPDWORD lpNumberOfBytesSent,
+                      LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 #ifndef RINGSOCK_NO_BSD_NAMES
 int WINAPI recv(SOCKET s, char* buf, int len, int flags) RINGSOCK_SYMBOL(recv);
 #endif
