@@ -55,9 +55,10 @@ Endpoint as_seen_by(uint8_t socket_family, const Endpoint& e) noexcept
     return mapped;
 }
 
-int endpoint_to_sockaddr(uint8_t socket_family, const Endpoint& seen, sockaddr* name, int* namelen) noexcept
+namespace {
+
+int write_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept
 {
-    const Endpoint e = as_seen_by(socket_family, seen);
     const int size = sockaddr_size(e.family);
     if (name == nullptr || namelen == nullptr || *namelen < size) return WSAEFAULT;
     const auto port = static_cast<USHORT>((e.port >> 8) | (e.port << 8));
@@ -76,6 +77,16 @@ int endpoint_to_sockaddr(uint8_t socket_family, const Endpoint& seen, sockaddr* 
     }
     *namelen = size;
     return 0;
+}
+
+} // namespace
+
+int endpoint_to_sockaddr(uint8_t socket_family, const Endpoint& e, sockaddr* name, int* namelen) noexcept
+{
+    // Every receive comes here: the mapped copy only where one is needed.
+    if (socket_family == 6 && e.family == 4) [[unlikely]]
+        return write_sockaddr(as_seen_by(socket_family, e), name, namelen);
+    return write_sockaddr(e, name, namelen);
 }
 
 } // namespace ringsock::api
