@@ -22,6 +22,7 @@
 #include "dataplane/profile.hh"
 #include "stack/classifier.hh"
 #include "stack/counter_groups.hh"
+#include "stack/datagram_destination.hh"
 #include "tests/support/eal_environment.hh"
 
 namespace {
@@ -1037,6 +1038,45 @@ TEST_F(ClassifierTest, TagStrippedByTheNicMustMatchToo)
     m = mbuf_of(udp4_frame(4), RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
     m->vlan_tci = 12;
     EXPECT_EQ(describe(run(m)), "drop:vlan_mismatch");
+}
+
+// ---------------------------------------------------------------- destination read back
+
+// WSARecvMsg's IP_PKTINFO reads a fast-path datagram's destination back
+// from its frame (the socket queue does not keep it): the classifier's own
+// answer, through IPv4 options, two VLAN tags and IPv6 extension headers;
+// nothing for the other family or when the headers do not end before the
+// payload offset given.
+TEST_F(ClassifierTest, ADatagramsDestinationIsReadBackFromItsFrame)
+{
+    ClassifierConfig c = default_config();
+    c.vlan = 10;
+    c.outer_vlan = 100;
+    reset(c);
+    const std::vector<Tag> tags{{0x88a8, 100}, {0x8100, 10}};
+    Ip4 with_options;
+    with_options.options = {0x01, 0x01, 0x01, 0x00};
+    Bytes chain = ext_header(17, 0);
+    const Bytes u6 = udp6(kPeerPort, kBoundPort, payload_of(5));
+    chain.insert(chain.end(), u6.begin(), u6.end());
+    struct Case {
+        Bytes frame;
+        uint8_t family;
+    };
+    for (const Case& k :
+         {Case{ether(0x0800, ipv4(with_options, udp4(kPeerPort, kBoundPort, payload_of(4))), kOurMac, tags), 4},
+          Case{ether(0x86dd, ipv6(0, chain), kOurMac, tags), 6}}) {
+        rte_mbuf* m = mbuf_of(k.frame);
+        UdpDatagram udp[1];
+        rte_mbuf* lwip[1];
+        ASSERT_EQ(classifier_->classify(&m, 1, udp, lwip).udp, 1);
+        std::array<uint8_t, 16> destination{};
+        EXPECT_TRUE(datagram_destination(*udp[0].mbuf, udp[0].payload_offset, k.family, destination));
+        EXPECT_EQ(destination, udp[0].dst);
+        EXPECT_FALSE(datagram_destination(*udp[0].mbuf, udp[0].payload_offset, k.family == 4 ? 6 : 4, destination));
+        EXPECT_FALSE(datagram_destination(*udp[0].mbuf, 22 + 16, k.family, destination)) << "headers cut short";
+        rte_pktmbuf_free(udp[0].mbuf);
+    }
 }
 
 // ---------------------------------------------------------------- bursts, handler, counters
