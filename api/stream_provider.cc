@@ -432,6 +432,7 @@ BOOL PASCAL AcceptEx(SOCKET listen_handle, SOCKET accept_handle, PVOID output, D
         return report_bool(SOCKET_ERROR, WSAENOBUFS);
     }
     r->kind = RequestKind::accept;
+    s->dual_stack = listener->dual_stack; // as accept()'s socket: the listener's (SO_UPDATE_ACCEPT_CONTEXT's part)
     r->accept_socket = s;
     r->accept_generation = s->generation.load();
     r->accept_data = data_length;

@@ -1421,6 +1421,9 @@ TEST_F(Tcp, ADualStackListenerAcceptsBothFamiliesAndNamesIpv4PeersMapped)
     EXPECT_EQ(remote_len, static_cast<int>(sizeof(sockaddr_in6)));
     EXPECT_EQ(address_text(local), "::ffff:198.18.0.2");
     EXPECT_EQ(address_text(remote), "::ffff:198.18.0.1");
+    int only = -1, only_length = sizeof(only);
+    ASSERT_EQ(getsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<char*>(&only), &only_length), 0);
+    EXPECT_EQ(only, 0) << "the accepted socket is the dual-stack listener's kind";
     HANDLE data_port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 7, 0);
     const Exchange x = exchange(s, data_port, 1000);
     const Finished f = peer->wait(60s);
