@@ -137,6 +137,12 @@ def seeds():
     ack6 = ipv6(6, tcp(40000, TCP_PORT, 5001, ISN + 1, 0x18, payload, sum_fn=l4_sum6))
     yield "tcp6_handshake", seed(0, frame(ipv6(58, na, hop_limit=255)), frame(syn6), frame(ack6))
 
+    # From ::1 off the wire, with a next header lwIP does not know: lwIP
+    # answers a parameter problem to ::1, which it routes to its loopback
+    # queue (the input the fuzzer found on 2026-12-06; the harness now
+    # drains that queue as LwipInterface::poll does).
+    yield "ipv6_from_loopback", seed(0, frame(ipv6(200, bytes(8), src=bytes(15) + b"\x01")))
+
     mld_query = icmp6(130, 0, struct.pack("!HH", 1000, 0) + b"\0" * 16, src=bytes.fromhex("fe80" + "00" * 13 + "01"),
                       dst=bytes.fromhex("ff02" + "00" * 13 + "01"))
     hop_by_hop = bytes([58, 0, 5, 2, 0, 0, 1, 0])  # router alert, then PadN
