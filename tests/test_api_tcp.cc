@@ -284,6 +284,21 @@ Exchange exchange(SOCKET s, HANDLE port, uint64_t total)
     return result;
 }
 
+// Exchanges `bytes` each way over `s` (completions through `port`), waits
+// for the kernel `peer` to exit and checks that what each side received
+// hashes to what the other reported sending. `out`, when given, gets the
+// exchange's figures. Call through ASSERT_NO_FATAL_FAILURE.
+void expect_exchange_matches(SOCKET s, HANDLE port, uint64_t bytes, Child& peer, const std::string& context = {},
+                             Exchange* out = nullptr)
+{
+    const Exchange x = exchange(s, port, bytes);
+    if (out != nullptr) *out = x;
+    const Finished f = peer.wait(60s);
+    ASSERT_EQ(f.exit_code, 0) << context << f.output;
+    EXPECT_EQ(x.received_hash, reported(f.output, "sent")) << context << "kernel to ringsock";
+    EXPECT_EQ(x.sent_hash, reported(f.output, "received")) << context << "ringsock to kernel";
+}
+
 class Tcp : public ::testing::Test {
 protected:
     void SetUp() override
@@ -399,11 +414,8 @@ TEST_F(Tcp, KernelClientToAcceptExTransfersEachWay)
 
     HANDLE data_port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 2, 0);
     ASSERT_NE(data_port, nullptr);
-    const Exchange x = exchange(s, data_port, kBytes);
-    const Finished f = peer->wait(60s);
-    ASSERT_EQ(f.exit_code, 0) << f.output;
-    EXPECT_EQ(x.received_hash, reported(f.output, "sent")) << "kernel to ringsock";
-    EXPECT_EQ(x.sent_hash, reported(f.output, "received")) << "ringsock to kernel";
+    Exchange x;
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, data_port, kBytes, *peer, {}, &x));
     EXPECT_EQ(x.received, kBytes);
     closesocket(s);
     closesocket(listener);
@@ -440,11 +452,7 @@ TEST_F(Tcp, ConnectExToKernelServerTransfersEachWay)
     EXPECT_STREQ(inet_ntop(AF_INET, &name.sin_addr, text, sizeof(text)), kUs) << "the address the route chose";
     EXPECT_NE(name.sin_port, 0);
 
-    const Exchange x = exchange(s, port, kBytes);
-    const Finished f = peer->wait(60s);
-    ASSERT_EQ(f.exit_code, 0) << f.output;
-    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
-    EXPECT_EQ(x.sent_hash, reported(f.output, "received"));
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, port, kBytes, *peer));
     closesocket(s);
     CloseHandle(port);
 }
@@ -1319,11 +1327,7 @@ TEST_F(Tcp, Ipv6ConnectionsCarryBytesBothWays)
     char text[INET6_ADDRSTRLEN];
     EXPECT_STREQ(inet_ntop(AF_INET6, &from.sin6_addr, text, sizeof(text)), "2001:2::1");
     HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
-    const Exchange x = exchange(s, port, kBytes);
-    const Finished f = peer->wait(60s);
-    ASSERT_EQ(f.exit_code, 0) << f.output;
-    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
-    EXPECT_EQ(x.sent_hash, reported(f.output, "received"));
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, port, kBytes, *peer));
     closesocket(s);
     closesocket(listener);
     CloseHandle(port);
@@ -1389,11 +1393,7 @@ TEST_F(Tcp, ADualStackListenerAcceptsBothFamiliesAndNamesIpv4PeersMapped)
         EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), c.local);
         EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in6&>(name).sin6_port), kPort);
         HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
-        const Exchange x = exchange(s, port, kBytes);
-        const Finished f = peer->wait(60s);
-        ASSERT_EQ(f.exit_code, 0) << c.to << ": " << f.output;
-        EXPECT_EQ(x.received_hash, reported(f.output, "sent")) << c.to;
-        EXPECT_EQ(x.sent_hash, reported(f.output, "received")) << c.to;
+        ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, port, kBytes, *peer, std::string(c.to) + ": "));
         closesocket(s);
         CloseHandle(port);
     }
@@ -1425,10 +1425,7 @@ TEST_F(Tcp, ADualStackListenerAcceptsBothFamiliesAndNamesIpv4PeersMapped)
     ASSERT_EQ(getsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<char*>(&only), &only_length), 0);
     EXPECT_EQ(only, 0) << "the accepted socket is the dual-stack listener's kind";
     HANDLE data_port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 7, 0);
-    const Exchange x = exchange(s, data_port, 1000);
-    const Finished f = peer->wait(60s);
-    ASSERT_EQ(f.exit_code, 0) << f.output;
-    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, data_port, 1000, *peer));
     closesocket(s);
     closesocket(listener);
     CloseHandle(data_port);
@@ -1466,11 +1463,7 @@ TEST_F(Tcp, ADualStackSocketConnectsToAnIpv4ServerThroughAMappedAddress)
     ASSERT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
     EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), "::ffff:198.18.0.1");
     HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 8, 0);
-    const Exchange x = exchange(s, port, kBytes);
-    const Finished f = server->wait(60s);
-    ASSERT_EQ(f.exit_code, 0) << f.output;
-    EXPECT_EQ(x.received_hash, reported(f.output, "sent"));
-    EXPECT_EQ(x.sent_hash, reported(f.output, "received"));
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, port, kBytes, *server));
     closesocket(s);
     CloseHandle(port);
 
@@ -1485,11 +1478,7 @@ TEST_F(Tcp, ADualStackSocketConnectsToAnIpv4ServerThroughAMappedAddress)
     ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_len), 0);
     EXPECT_EQ(address_text(reinterpret_cast<sockaddr*>(&name)), "2001:2::2");
     port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 9, 0);
-    const Exchange x6 = exchange(s, port, 1000);
-    const Finished f6 = server6->wait(60s);
-    ASSERT_EQ(f6.exit_code, 0) << f6.output;
-    EXPECT_EQ(x6.received_hash, reported(f6.output, "sent"));
-    EXPECT_EQ(x6.sent_hash, reported(f6.output, "received"));
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, port, 1000, *server6));
     closesocket(s);
     CloseHandle(port);
 

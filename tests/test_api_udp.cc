@@ -1315,6 +1315,21 @@ uint16_t port_of(const sockaddr_storage& a)
                                          : reinterpret_cast<const sockaddr_in&>(a).sin_port);
 }
 
+// Checks the name `query` (getsockname or getpeername) gives dual-stack
+// `s`: a SOCKADDR_IN6 naming `address` and, unless `port` is 0, `port`.
+void expect_ipv6_name(int (*query)(SOCKET, sockaddr*, int*), SOCKET s, const char* address, uint16_t port = 0)
+{
+    sockaddr_storage name{};
+    int name_length = sizeof(name);
+    ASSERT_EQ(query(s, reinterpret_cast<sockaddr*>(&name), &name_length), 0) << WSAGetLastError();
+    EXPECT_EQ(name.ss_family, AF_INET6);
+    EXPECT_EQ(name_length, static_cast<int>(sizeof(sockaddr_in6)));
+    EXPECT_EQ(address_text(name), address);
+    if (port != 0) {
+        EXPECT_EQ(port_of(name), port);
+    }
+}
+
 } // namespace
 
 // A dual-stack socket on :: receives IPv4 as well as IPv6 ("can be used to
@@ -1346,12 +1361,7 @@ TEST_F(Api, ADualStackSocketReceivesBothFamiliesAndNamesIpv4PeersMapped)
         EXPECT_EQ(address_text(from), e.from);
         EXPECT_EQ(port_of(from), e.port);
     }
-    sockaddr_storage name{};
-    int name_length = sizeof(name);
-    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_length), 0);
-    EXPECT_EQ(name.ss_family, AF_INET6);
-    EXPECT_EQ(address_text(name), "::");
-    EXPECT_EQ(port_of(name), 7141);
+    expect_ipv6_name(getsockname, s, "::", 7141);
     closesocket(s);
 }
 
@@ -1404,12 +1414,7 @@ TEST_F(Api, ADualStackSocketConnectsToAnIpv4Peer)
     int length = 0;
     const sockaddr_storage peer_address = socket_address("::ffff:198.18.0.1", 40045, &length);
     ASSERT_EQ(connect(s, reinterpret_cast<const sockaddr*>(&peer_address), length), 0) << WSAGetLastError();
-    sockaddr_storage got{};
-    int got_length = sizeof(got);
-    ASSERT_EQ(getpeername(s, reinterpret_cast<sockaddr*>(&got), &got_length), 0);
-    EXPECT_EQ(got.ss_family, AF_INET6);
-    EXPECT_EQ(address_text(got), "::ffff:198.18.0.1");
-    EXPECT_EQ(port_of(got), 40045);
+    expect_ipv6_name(getpeername, s, "::ffff:198.18.0.1", 40045);
     kernel_sends(7145, "5", 40099);              // another port: filtered
     kernel_sends(7145, "9", 40045, "2001:2::2"); // the right port, IPv6: another peer
     kernel_sends(7145, "7", 40045);              // the peer
@@ -1429,11 +1434,7 @@ TEST_F(Api, ADualStackSocketConnectsToAnIpv4Peer)
 TEST_F(Api, ADualStackSocketBoundToAMappedAddressIsIpv4)
 {
     SOCKET s = dual_stack_socket(7146, "::ffff:198.18.0.2");
-    sockaddr_storage name{};
-    int name_length = sizeof(name);
-    ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&name), &name_length), 0);
-    EXPECT_EQ(name.ss_family, AF_INET6);
-    EXPECT_EQ(address_text(name), "::ffff:198.18.0.2");
+    expect_ipv6_name(getsockname, s, "::ffff:198.18.0.2");
     SOCKET v6 = bound_ipv6_socket(7146); // IPv6's port 7146 is free
     kernel_sends(7146, "8", 40046, "2001:2::2");
     kernel_sends(7146, "4", 40046);
