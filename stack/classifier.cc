@@ -35,8 +35,37 @@ constexpr uint16_t kFreeBatch = 32;
 
 constexpr std::string_view kDropNames[kDropReasonCount] = {
     "truncated",         "bad_length", "bad_checksum",  "bad_version", "bad_header",
-    "unknown_ethertype", "not_for_us", "vlan_mismatch", "no_socket",
+    "unknown_ethertype", "not_for_us", "vlan_mismatch", "no_socket",   "martian",
 };
+
+// Addresses that never arrive from a wire (RFC 1122 3.2.1.3, RFC 4291
+// 2.5.3 and 2.7): loopback belongs to the host, a multicast or broadcast
+// address is never a sender. lwIP would take some of them (its IPv6 check
+// is compiled out with LWIP_NETIF_LOOPBACK, and it would answer ::1 into
+// its own loopback queue) and the fast path would hand them to a socket as
+// a peer. IPv4-mapped addresses on the wire (RFC 4942 2.2) would reach a
+// dual-stack socket as an IPv4 peer no IPv4 packet came from. Only the
+// first byte is read on the common path.
+inline bool ipv4_martian(const uint8_t* l3) noexcept
+{
+    const uint8_t* src = l3 + kIpv4SrcOffset;
+    return src[0] == 127 || (src[0] & 0xf0) == 0xe0 || load_raw32(src) == 0xffffffffu || l3[kIpv4DstOffset] == 127;
+}
+
+inline bool ipv6_loopback_or_mapped(const uint8_t* a) noexcept
+{
+    static constexpr uint8_t kLoopback[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (load_raw32(a) != 0) return false; // every global, link-local and multicast address
+    return (std::memcmp(a, kLoopback, 12) == 0 && load_raw32(a + 12) == rte_cpu_to_be_32(1)) ||
+           std::memcmp(a, kMapped, 12) == 0;
+}
+
+inline bool ipv6_martian(const uint8_t* l3) noexcept
+{
+    const uint8_t* src = l3 + kIpv6SrcOffset;
+    return src[0] == 0xff || ipv6_loopback_or_mapped(src) || ipv6_loopback_or_mapped(l3 + kIpv6DstOffset);
+}
 
 // PMD verdict on a checksum: the two flag bits of one mask.
 enum class Offload : uint8_t { unknown, bad, good };
@@ -291,6 +320,8 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
         if (ipck == Offload::unknown && software_checksums_ &&
             ones_complement_fold(ones_complement_add(l3, ihl, 0)) != 0xffff) [[unlikely]]
             return Verdict::dropped(DropReason::bad_checksum);
+        if (ipv4_martian(l3)) [[unlikely]]
+            return Verdict::dropped(DropReason::martian);
         if (!ipv4_is_ours(l3 + kIpv4DstOffset, multicast)) [[unlikely]]
             return Verdict::dropped(DropReason::not_for_us);
         l3_len = ihl;
@@ -311,6 +342,8 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
         const uint32_t payload = load_be16(l3 + kIpv6PayloadLenOffset);
         if (kIpv6HeaderLen + payload > l3_frame) [[unlikely]]
             return Verdict::dropped(DropReason::bad_length);
+        if (ipv6_martian(l3)) [[unlikely]]
+            return Verdict::dropped(DropReason::martian);
         const uint8_t* dst = l3 + kIpv6DstOffset;
         multicast = dst[0] == 0xff; // ff00::/8, which includes solicited-node and all-nodes
         if (!multicast && !ipv6_is_ours(dst)) [[unlikely]]

@@ -82,6 +82,8 @@ enum class DropReason : uint8_t {
     not_for_us,        // unicast MAC or IP destination that is not ours
     vlan_mismatch,     // tagged with a VLAN id we were not configured for, or more than two tags
     no_socket,         // UDP to an unbound port that lwIP is not to see (see ClassifierConfig::unbound_udp_to_lwip)
+    martian,           // an address no wire may carry: from 127/8, a multicast or the limited broadcast, to 127/8;
+                       // IPv6 from or to ::1 or an IPv4-mapped address, from a multicast address
     count_
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::count_);

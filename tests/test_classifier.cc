@@ -976,6 +976,56 @@ TEST_F(ClassifierTest, Ipv6ForAnotherHostIsNotForUsAndMulticastIsAccepted)
     EXPECT_EQ(o.datagram.dst_multicast, 1);
 }
 
+// RFC 1122 3.2.1.3 and RFC 4291 2.5.3/2.7: loopback, multicast and
+// broadcast addresses never arrive as a sender from a wire, nor loopback
+// as a destination; IPv4-mapped addresses on the wire (RFC 4942 2.2) would
+// pose as IPv4 peers to dual-stack sockets. Dropped before the fast path
+// and lwIP, UDP, ICMP and fragments alike, whatever addresses we have.
+TEST_F(ClassifierTest, MartianAddressesAreDroppedBeforeTheFastPathAndLwip)
+{
+    const auto udp4_between = [](const Ipv4Address& src, const Ipv4Address& dst) {
+        return ether(0x0800, ipv4({17, src, dst, {}, 0}, udp4(kPeerPort, kBoundPort, {1, 2}, src, dst)));
+    };
+    const auto udp6_between = [](const Ipv6Address& src, const Ipv6Address& dst) {
+        return ether(0x86dd, ipv6(17, udp6(kPeerPort, kBoundPort, {1, 2}, src, dst), dst, src));
+    };
+    const Ipv6Address loopback6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const Ipv6Address mapped_peer{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 1};
+    const Ipv6Address mapped_us{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 2};
+    for (const bool told : {true, false}) {
+        SCOPED_TRACE(told ? "our addresses configured" : "no addresses configured");
+        ClassifierConfig c = default_config();
+        if (!told) {
+            c.ipv4.clear();
+            c.ipv6.clear();
+        }
+        reset(c);
+        for (const Ipv4Address src : {Ipv4Address{127, 0, 0, 1}, Ipv4Address{127, 9, 8, 7}, Ipv4Address{224, 0, 0, 1},
+                                      Ipv4Address{239, 255, 255, 255}, Ipv4Address{255, 255, 255, 255}})
+            expect_drop(udp4_between(src, kOurIp), DropReason::martian);
+        expect_drop(udp4_between(kPeerIp, {127, 0, 0, 1}), DropReason::martian);
+        expect_drop(ether(0x0800, ipv4({1, {127, 0, 0, 1}, kOurIp, {}, 0}, Bytes(8, 0))), DropReason::martian);
+        expect_drop(ether(0x0800, ipv4({17, {127, 0, 0, 1}, kOurIp, {}, 0x2000}, Bytes(16, 0))), DropReason::martian);
+        expect_drop(udp6_between(loopback6, kOurIp6), DropReason::martian);
+        expect_drop(udp6_between(kPeerIp6, loopback6), DropReason::martian);
+        expect_drop(udp6_between(kAllNodes6, kOurIp6), DropReason::martian);
+        expect_drop(udp6_between(mapped_peer, kOurIp6), DropReason::martian);
+        expect_drop(udp6_between(kPeerIp6, mapped_us), DropReason::martian);
+        expect_drop(ether(0x86dd, ipv6(58, Bytes(8, 0), kOurIp6, loopback6)), DropReason::martian);
+
+        // Their neighbours are ordinary senders.
+        for (const Ipv4Address src : {Ipv4Address{126, 255, 255, 255}, Ipv4Address{128, 0, 0, 1},
+                                      Ipv4Address{223, 255, 255, 255}, Ipv4Address{240, 0, 0, 1}})
+            expect_path(udp4_between(src, kOurIp), Path::udp);
+        for (const Ipv6Address src : {Ipv6Address{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2},
+                                      Ipv6Address{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 198, 18, 0, 1},
+                                      Ipv6Address{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}})
+            expect_path(udp6_between(src, kOurIp6), Path::udp);
+        // Duplicate address detection sends from the unspecified address.
+        expect_path(ether(0x86dd, ipv6(58, Bytes(8, 0), kOurIp6, Ipv6Address{})), Path::lwip);
+    }
+}
+
 // ---------------------------------------------------------------- VLAN
 
 TEST_F(ClassifierTest, ConfiguredVlanIsAcceptedAndUntaggedStillIs)
