@@ -1155,6 +1155,14 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     const auto datagram_option_misuse = [&](uint8_t family) {
         return sock->is_stream() ? WSAENOPROTOOPT : sock->family != family ? WSAEINVAL : 0;
     };
+    // Group membership: IPv4's on a dual-stack socket too, for the IPv4
+    // datagrams it carries (as Linux and .NET's dual-mode sockets allow;
+    // the Winsock pages say nothing). The send options above stay the
+    // family's own: the socket has one TTL and one loop flag.
+    const auto membership_option_misuse = [&](uint8_t family) {
+        if (const int misuse = datagram_option_misuse(family); misuse != WSAEINVAL) return misuse;
+        return family == 4 && sock->family == 6 && sock->carries(4) ? 0 : WSAEINVAL;
+    };
     // IPv6 only (Winsock's default) or dual stack, chosen before bind: the
     // socket's table entries and lwIP's pcb are made for it at bind.
     if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY) {
@@ -1198,7 +1206,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         level == IPPROTO_IPV6 && (optname == IPV6_ADD_MEMBERSHIP || optname == IPV6_DROP_MEMBERSHIP);
     if (ipv4_membership || ipv6_membership) {
         const uint8_t family = ipv4_membership ? 4 : 6;
-        if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
+        if ((error = membership_option_misuse(family)) != 0) return fail(lpErrno, error);
         Endpoint group;
         if ((error = group_of_request(family, optval, optlen, group)) != 0) return fail(lpErrno, error);
         const bool join = ipv4_membership ? optname == IP_ADD_MEMBERSHIP : optname == IPV6_ADD_MEMBERSHIP;
@@ -1207,7 +1215,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     // By source (IPv4): the socket filters by source; lwIP reports the
     // group as IGMPv2 does, with no source list (see README).
     if (const auto change = source_change(level, optname)) {
-        if ((error = datagram_option_misuse(4)) != 0) return fail(lpErrno, error);
+        if ((error = membership_option_misuse(4)) != 0) return fail(lpErrno, error);
         if (optlen < static_cast<int>(sizeof(ip_mreq_source))) return fail(lpErrno, WSAEFAULT);
         Endpoint group;
         if ((error = group_of_request(4, optval, optlen, group)) != 0) return fail(lpErrno, error);
@@ -1223,7 +1231,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
     // source, as sockaddrs of the level's family; IPv6 by source too.
     if (const auto change = group_request_change(optname); change && (level == IPPROTO_IP || level == IPPROTO_IPV6)) {
         const uint8_t family = level == IPPROTO_IP ? 4 : 6;
-        if ((error = datagram_option_misuse(family)) != 0) return fail(lpErrno, error);
+        if ((error = membership_option_misuse(family)) != 0) return fail(lpErrno, error);
         const bool by_source = *change != GroupChange::join && *change != GroupChange::leave;
         if (optlen < static_cast<int>(by_source ? sizeof(GROUP_SOURCE_REQ) : sizeof(GROUP_REQ)))
             return fail(lpErrno, WSAEFAULT);

@@ -750,8 +750,10 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) no
             const bool looped = runtime_.is_own_address(d[i].family, d[i].src);
             Socket* targets[16];
             unsigned count = 0;
+            // A dual-stack socket on :: takes IPv4's groups and broadcasts.
             for (Socket* s = by_port_[d[i].dst_port]; s != nullptr && count < 16; s = s->next_on_port)
-                if (s->local.family == d[i].family && (s->local.is_any() || s->local.same_address(group)) &&
+                if ((s->local.family == d[i].family ? s->local.is_any() || s->local.same_address(group)
+                                                    : s->carries(d[i].family)) &&
                     receives(*s, group, d[i], looped))
                     targets[count++] = s;
             if (count == 0) {

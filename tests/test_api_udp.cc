@@ -1519,6 +1519,67 @@ TEST_F(Api, ADualStackBindTakesThePortInBothFamilies)
         closesocket(s);
 }
 
+// A dual-stack socket on :: receives IPv4 as an IPv4 socket on the port
+// would: the subnet's broadcast, and the IPv4 groups it joined with the
+// IPv4 membership options (which Windows' pages leave unsaid for dual-stack
+// sockets; Linux and .NET's dual-mode sockets take them), from the sources
+// it lists; its IPv6 groups as before. Sources are named mapped. A
+// dual-stack socket bound to an IPv6 address carries no IPv4 and may join
+// no IPv4 group; the IPv4 send options stay refused (one TTL per socket).
+TEST_F(Api, ADualStackSocketTakesIpv4BroadcastAndTheIpv4GroupsItJoins)
+{
+    SOCKET s = dual_stack_socket(7155);
+    const auto receives = [&](int size) {
+        std::string data;
+        sockaddr_storage from{};
+        int from_length = 0;
+        EXPECT_EQ(receive_from(s, data, from, from_length), size) << WSAGetLastError();
+        return address_text(from);
+    };
+    ip_mreq group4{};
+    ASSERT_EQ(inet_pton(AF_INET, "239.1.2.7", &group4.imr_multiaddr), 1);
+    kernel_sends(7155, "11", 40055, "239.1.2.7"); // not joined yet
+    kernel_sends(7155, "13", 40055, "198.18.0.255");
+    EXPECT_EQ(receives(13), "::ffff:198.18.0.1") << "the group's 11 bytes came first";
+
+    ASSERT_EQ(option_error(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, group4), 0);
+    kernel_sends(7155, "17", 40055, "239.1.2.7");
+    EXPECT_EQ(receives(17), "::ffff:198.18.0.1");
+
+    GROUP_REQ by_request{};
+    int length = 0;
+    reinterpret_cast<sockaddr_storage&>(by_request.gr_group) = socket_address("239.1.2.8", 0, &length);
+    ASSERT_EQ(option_error(s, IPPROTO_IP, MCAST_JOIN_GROUP, by_request), 0);
+    kernel_sends(7155, "19", 40055, "239.1.2.8");
+    EXPECT_EQ(receives(19), "::ffff:198.18.0.1");
+
+    ipv6_mreq group6{};
+    ASSERT_EQ(inet_pton(AF_INET6, "ff3e::4245", &group6.ipv6mr_multiaddr), 1);
+    ASSERT_EQ(option_error(s, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, group6), 0);
+    kernel_sends(7155, "23", 40055, "ff3e::4245");
+    EXPECT_EQ(receives(23), "2001:2::1");
+
+    // By source: the namespace's own address is not the one listed.
+    ip_mreq_source by_source{};
+    ASSERT_EQ(inet_pton(AF_INET, "239.1.2.9", &by_source.imr_multiaddr), 1);
+    ASSERT_EQ(inet_pton(AF_INET, "198.18.0.77", &by_source.imr_sourceaddr), 1);
+    ASSERT_EQ(option_error(s, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, by_source), 0);
+    kernel_sends(7155, "29", 40055, "239.1.2.9");
+
+    ASSERT_EQ(option_error(s, IPPROTO_IP, IP_DROP_MEMBERSHIP, group4), 0);
+    kernel_sends(7155, "31", 40055, "239.1.2.7");
+    kernel_sends(7155, "37", 40055, "198.18.0.255");
+    EXPECT_EQ(receives(37), "::ffff:198.18.0.1") << "the left group's 31 or the other source's 29 came first";
+    EXPECT_EQ(option_error(s, IPPROTO_IP, IP_MULTICAST_TTL, 4), WSAEINVAL);
+    closesocket(s);
+
+    SOCKET v6_bound = dual_stack_socket(7156, "2001:2::2");
+    EXPECT_EQ(option_error(v6_bound, IPPROTO_IP, IP_ADD_MEMBERSHIP, group4), WSAEINVAL);
+    EXPECT_EQ(option_error(v6_bound, IPPROTO_IP, MCAST_JOIN_GROUP, by_request), WSAEINVAL);
+    EXPECT_EQ(option_error(v6_bound, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, group6), 0);
+    closesocket(v6_bound);
+}
+
 namespace {
 
 LPFN_WSARECVMSG recv_msg_function(SOCKET s)
