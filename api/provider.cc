@@ -915,13 +915,27 @@ int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& g
 // IP_MULTICAST_TTL/LOOP/IF at IPPROTO_IP and IPV6_MULTICAST_HOPS/LOOP/IF
 // at IPPROTO_IPV6 (the same values): the family the option is for, 0 when
 // it is none of them.
-// IP_PKTINFO at IPPROTO_IP (4) and IPV6_PKTINFO at IPPROTO_IPV6 (6); 0
-// for any other option.
-uint8_t pktinfo_family(int level, int optname) noexcept
+// The WSARecvMsg record an option asks for (IP_PKTINFO, IP_HOPLIMIT,
+// IP_ECN at IPPROTO_IP, their IPv6 twins at IPPROTO_IPV6); 0 for any other
+// option.
+uint8_t message_record_of(int level, int optname) noexcept
 {
-    if (level == IPPROTO_IP && optname == IP_PKTINFO) return 4;
-    return level == IPPROTO_IPV6 && optname == IPV6_PKTINFO ? 6 : 0;
+    static_assert(IP_PKTINFO == IPV6_PKTINFO && IP_HOPLIMIT == IPV6_HOPLIMIT && IP_ECN == IPV6_ECN);
+    if (level != IPPROTO_IP && level != IPPROTO_IPV6) return 0;
+    const bool ipv4 = level == IPPROTO_IP;
+    switch (optname) {
+    case IP_PKTINFO:
+        return ipv4 ? kIpv4PacketInfo : kIpv6PacketInfo;
+    case IP_HOPLIMIT:
+        return ipv4 ? kIpv4HopLimit : kIpv6HopLimit;
+    case IP_ECN:
+        return ipv4 ? kIpv4Ecn : kIpv6Ecn;
+    default:
+        return 0;
+    }
 }
+
+constexpr uint8_t kIpv6Records = kIpv6PacketInfo | kIpv6HopLimit | kIpv6Ecn;
 
 uint8_t multicast_send_family(int level, int optname) noexcept
 {
@@ -1174,13 +1188,16 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         sock->dual_stack = value == 0;
         return succeed(lpErrno);
     }
-    // IP_PKTINFO on any datagram socket (a dual-stack one's IPv4 datagrams
-    // too), IPV6_PKTINFO on an IPv6 one: WSARecvMsg's destination records.
-    if (const uint8_t family = pktinfo_family(level, optname); family != 0) {
+    // WSARecvMsg's records: IPv4's on any datagram socket (a dual-stack
+    // one's IPv4 datagrams too), IPv6's on an IPv6 one.
+    if (const uint8_t record = message_record_of(level, optname); record != 0) {
         if (sock->is_stream()) return fail(lpErrno, WSAENOPROTOOPT);
-        if (family == 6 && sock->family != 6) return fail(lpErrno, WSAEINVAL);
+        if ((record & kIpv6Records) != 0 && sock->family != 6) return fail(lpErrno, WSAEINVAL);
         if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
-        (family == 4 ? sock->ipv4_pktinfo : sock->ipv6_pktinfo).store(value != 0, std::memory_order_relaxed);
+        if (value != 0)
+            sock->message_records.fetch_or(record, std::memory_order_relaxed);
+        else
+            sock->message_records.fetch_and(static_cast<uint8_t>(~record), std::memory_order_relaxed);
         return succeed(lpErrno);
     }
     if (const uint8_t family = multicast_send_family(level, optname); family != 0) {
@@ -1281,9 +1298,9 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         *optlen = sizeof(int);
         return succeed(lpErrno);
     }
-    if (const uint8_t family = pktinfo_family(level, optname);
-        family != 0 && !sock->is_stream() && (family == 4 || sock->family == 6)) {
-        value = (family == 4 ? sock->ipv4_pktinfo : sock->ipv6_pktinfo).load(std::memory_order_relaxed) ? 1 : 0;
+    if (const uint8_t record = message_record_of(level, optname);
+        record != 0 && !sock->is_stream() && ((record & kIpv6Records) == 0 || sock->family == 6)) {
+        value = (sock->message_records.load(std::memory_order_relaxed) & record) != 0 ? 1 : 0;
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

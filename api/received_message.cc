@@ -9,7 +9,7 @@
 #include "api/runtime.hh"
 #include "api/socket.hh"
 #include "ringsock/ws2tcpip.h"
-#include "stack/datagram_destination.hh"
+#include "stack/datagram_ip_header.hh"
 
 namespace ringsock::api {
 
@@ -47,6 +47,15 @@ bool append_record(WSAMSG& message, ULONG& used, INT level, INT type, const void
     return true;
 }
 
+// Which family's record of a kind (`ipv4`, `ipv6`: its MessageRecord bits)
+// an `ip_family` datagram gets on `s`: IPv4's when it is IPv4 and asked
+// for, else IPv6's when the socket is IPv6 and asked for it, else none (0).
+uint8_t record_family(const Socket& s, uint8_t records, uint8_t ip_family, uint8_t ipv4, uint8_t ipv6) noexcept
+{
+    if (ip_family == 4 && (records & ipv4) != 0) return 4;
+    return s.family == 6 && (records & ipv6) != 0 ? 6 : 0;
+}
+
 } // namespace
 
 void write_message_extras(const Runtime& rt, const Socket& s, WSAMSG& message, const rte_mbuf& m,
@@ -54,26 +63,44 @@ void write_message_extras(const Runtime& rt, const Socket& s, WSAMSG& message, c
 {
     ULONG flags = truncated ? MSG_TRUNC : 0;
     ULONG used = 0;
-    std::array<uint8_t, 16> to{};
-    if (stack::datagram_destination(m, payload_offset, family, to)) {
-        flags |= destination_kind(rt, family, to);
+    stack::DatagramIpHeader header;
+    if (stack::read_datagram_ip_header(m, payload_offset, family, header)) {
+        flags |= destination_kind(rt, family, header.destination);
+        const uint8_t records = s.message_records.load(std::memory_order_relaxed);
         bool fits = true;
-        if (family == 4 && s.ipv4_pktinfo.load(std::memory_order_relaxed)) {
+        switch (record_family(s, records, family, kIpv4PacketInfo, kIpv6PacketInfo)) {
+        case 4: {
             IN_PKTINFO info{};
-            std::memcpy(&info.ipi_addr, to.data(), 4);
+            std::memcpy(&info.ipi_addr, header.destination.data(), 4);
             info.ipi_ifindex = kInterfaceIndex;
             fits = append_record(message, used, IPPROTO_IP, IP_PKTINFO, &info, sizeof(info));
-        } else if (s.family == 6 && s.ipv6_pktinfo.load(std::memory_order_relaxed)) {
+            break;
+        }
+        case 6: {
             // An IPv4 datagram on a dual-stack socket: its address mapped.
             Endpoint destination;
             destination.family = family;
-            destination.addr = to;
+            destination.addr = header.destination;
             destination = as_seen_by(6, destination);
             IN6_PKTINFO info{};
             std::memcpy(&info.ipi6_addr, destination.addr.data(), 16);
             info.ipi6_ifindex = kInterfaceIndex;
             fits = append_record(message, used, IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof(info));
+            break;
         }
+        default:
+            break;
+        }
+        // Windows names an IPv4 datagram's TTL record IP_TTL (msquic reads
+        // it so), IPv6's IPV6_HOPLIMIT.
+        const INT hop_limit = header.hop_limit;
+        if (const uint8_t f = record_family(s, records, family, kIpv4HopLimit, kIpv6HopLimit); f != 0 && fits)
+            fits = f == 4 ? append_record(message, used, IPPROTO_IP, IP_TTL, &hop_limit, sizeof(hop_limit))
+                          : append_record(message, used, IPPROTO_IPV6, IPV6_HOPLIMIT, &hop_limit, sizeof(hop_limit));
+        const INT ecn = header.ecn();
+        if (const uint8_t f = record_family(s, records, family, kIpv4Ecn, kIpv6Ecn); f != 0 && fits)
+            fits = f == 4 ? append_record(message, used, IPPROTO_IP, IP_ECN, &ecn, sizeof(ecn))
+                          : append_record(message, used, IPPROTO_IPV6, IPV6_ECN, &ecn, sizeof(ecn));
         if (!fits) flags |= MSG_CTRUNC;
     }
     message.Control.len = used;

@@ -1,5 +1,5 @@
 // WSARecvMsg's part of a datagram's receive beyond WSARecvFrom's: the
-// message's control records (IP_PKTINFO, IPV6_PKTINFO) and its flags out,
+// message's control records (IP_PKTINFO, IP_HOPLIMIT, IP_ECN and IPv6's) and its flags out,
 // written by whichever thread completes the receive (the engine for a
 // posted one, the caller for one it takes from the queue at once).
 #pragma once

@@ -400,8 +400,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->rcvtimeo_ms.store(0);
     s->multicast_ttl.store(1);
     s->multicast_loop.store(true);
-    s->ipv4_pktinfo.store(false);
-    s->ipv6_pktinfo.store(false);
+    s->message_records.store(0);
     s->rcvbuf.store(65536);
     s->sndbuf.store(65536);
     s->reuseaddr = false;

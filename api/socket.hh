@@ -125,6 +125,18 @@ struct Membership {
     }
 };
 
+// A control record a socket asks WSARecvMsg for, by the option's family:
+// an IPv4 datagram on a dual-stack socket that asked only IPv6's gets
+// IPv6's record (its address mapped).
+enum MessageRecord : uint8_t {
+    kIpv4PacketInfo = 1 << 0, // IP_PKTINFO: IN_PKTINFO
+    kIpv6PacketInfo = 1 << 1, // IPV6_PKTINFO: IN6_PKTINFO
+    kIpv4HopLimit = 1 << 2,   // IP_HOPLIMIT: an IP_TTL record
+    kIpv6HopLimit = 1 << 3,   // IPV6_HOPLIMIT
+    kIpv4Ecn = 1 << 4,        // IP_ECN
+    kIpv6Ecn = 1 << 5,        // IPV6_ECN
+};
+
 struct Socket {
     // ---- any thread ----------------------------------------------------
     std::atomic<uint32_t> generation{0};
@@ -142,10 +154,9 @@ struct Socket {
     // socket receives the process's own multicast sends (a receive-side
     // choice on Windows, unlike Unix's send side). On by default.
     std::atomic<bool> multicast_loop{true};
-    // IP_PKTINFO / IPV6_PKTINFO: WSARecvMsg names each datagram's
-    // destination address in its control data.
-    std::atomic<bool> ipv4_pktinfo{false};
-    std::atomic<bool> ipv6_pktinfo{false};
+    // The control records WSARecvMsg writes with each datagram, a
+    // MessageRecord bit each (IP_PKTINFO, IP_HOPLIMIT, IP_ECN and IPv6's).
+    std::atomic<uint8_t> message_records{0};
     std::atomic<int32_t> rcvbuf{65536};
     std::atomic<int32_t> sndbuf{65536};
     bool reuseaddr = false;

@@ -37,10 +37,12 @@ inline constexpr uint16_t kArpPlenOffset = 5;
 
 // IPv4 (RFC 791).
 inline constexpr uint16_t kIpv4MinHeaderLen = 20;
+inline constexpr uint16_t kIpv4TosOffset = 1; // DSCP (6 bits) + ECN (2)
 inline constexpr uint16_t kIpv4TotalLenOffset = 2;
 inline constexpr uint16_t kIpv4FragOffset = 6; // flags (3 bits) + fragment offset (13)
 inline constexpr uint16_t kIpv4MfFlag = 0x2000;
 inline constexpr uint16_t kIpv4FragOffsetMask = 0x1fff;
+inline constexpr uint16_t kIpv4TtlOffset = 8;
 inline constexpr uint16_t kIpv4ProtocolOffset = 9;
 inline constexpr uint16_t kIpv4SrcOffset = 12;
 inline constexpr uint16_t kIpv4DstOffset = 16;
@@ -49,6 +51,7 @@ inline constexpr uint16_t kIpv4DstOffset = 16;
 inline constexpr uint16_t kIpv6HeaderLen = 40;
 inline constexpr uint16_t kIpv6PayloadLenOffset = 4;
 inline constexpr uint16_t kIpv6NextHeaderOffset = 6;
+inline constexpr uint16_t kIpv6HopLimitOffset = 7;
 inline constexpr uint16_t kIpv6SrcOffset = 8;
 inline constexpr uint16_t kIpv6DstOffset = 24;
 inline constexpr uint16_t kIpv6AddrLen = 16;

@@ -82,6 +82,9 @@ static_assert(WSA_CMSG_LEN(sizeof(IN6_PKTINFO)) == 36 && WSA_CMSG_SPACE(sizeof(I
 static_assert(sizeof(IN_PKTINFO) == 8 && sizeof(IN6_PKTINFO) == 20 && offsetof(IN6_PKTINFO, ipi6_ifindex) == 16);
 static_assert(IP_PKTINFO == 19 && IPV6_PKTINFO == 19 && MSG_TRUNC == 0x100 && MSG_CTRUNC == 0x200 &&
               MSG_BCAST == 0x400 && MSG_MCAST == 0x800);
+static_assert(IP_HOPLIMIT == 21 && IP_RECVTTL == 21 && IPV6_HOPLIMIT == 21 && IP_ECN == 50 && IP_RECVECN == 50 &&
+              IPV6_ECN == 50 && IPV6_RECVECN == 50 && IP_TTL == 4);
+static_assert(WSA_CMSG_LEN(sizeof(INT)) == 20 && WSA_CMSG_SPACE(sizeof(INT)) == 24);
 static_assert(AF_INET == 2 && AF_INET6 == 23 && SOCK_STREAM == 1 && SOCK_DGRAM == 2 && IPPROTO_UDP == 17);
 
 // The errors of the two reference pages and the overlapped statuses.

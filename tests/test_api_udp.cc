@@ -49,13 +49,14 @@ std::unique_ptr<ringsock::testing::Child> listening_peer(const std::string& args
     return receiver;
 }
 
-// Sends datagrams of `sizes` ("10,20") from the kernel to us.
+// Sends datagrams of `sizes` ("10,20") from the kernel to us; `options`
+// go to udp_peer.py's send ("--ttl 17 --tos 0xb9").
 void kernel_sends(uint16_t port, const std::string& sizes, uint16_t src_port = 40000,
-                  const std::string& dst = "198.18.0.2")
+                  const std::string& dst = "198.18.0.2", const std::string& options = "")
 {
     const Finished f =
         ringsock::testing::run_shell(peer("send --dst " + dst + " --port " + std::to_string(port) + " --src-port " +
-                                          std::to_string(src_port) + " --sizes " + sizes));
+                                          std::to_string(src_port) + " --sizes " + sizes + " " + options));
     ASSERT_EQ(f.exit_code, 0) << f.output;
 }
 
@@ -1681,7 +1682,106 @@ std::string pktinfo_destination(const ReceivedMessage& got)
     return "(other record)";
 }
 
+// Every record in `got`'s control data in order, named as Winsock names
+// them, an INT record with its value: "IP_PKTINFO IP_TTL=17 IP_ECN=1".
+std::string record_list(const ReceivedMessage& got)
+{
+    WSAMSG message{};
+    std::string copy = got.control;
+    message.Control = {static_cast<ULONG>(copy.size()), copy.data()};
+    std::string list;
+    for (const WSACMSGHDR* h = WSA_CMSG_FIRSTHDR(&message); h != nullptr; h = WSA_CMSG_NXTHDR(&message, h)) {
+        const bool ip = h->cmsg_level == IPPROTO_IP;
+        const char* name = h->cmsg_type == IP_PKTINFO             ? (ip ? "IP_PKTINFO" : "IPV6_PKTINFO")
+                           : h->cmsg_type == IP_ECN               ? (ip ? "IP_ECN" : "IPV6_ECN")
+                           : ip && h->cmsg_type == IP_TTL         ? "IP_TTL"
+                           : !ip && h->cmsg_type == IPV6_HOPLIMIT ? "IPV6_HOPLIMIT"
+                                                                  : "?";
+        list += list.empty() ? "" : " ";
+        list += name;
+        if (h->cmsg_type != IP_PKTINFO) {
+            EXPECT_EQ(h->cmsg_len, WSA_CMSG_LEN(sizeof(INT))) << name;
+            INT value = 0;
+            std::memcpy(&value, WSA_CMSG_DATA(h), sizeof(value));
+            list += "=" + std::to_string(value);
+        }
+    }
+    return list;
+}
+
 } // namespace
+
+// IP_HOPLIMIT (IP_RECVTTL) and IP_ECN (IP_RECVECN) ask WSARecvMsg for each
+// IPv4 datagram's TTL, as an IP_TTL record (Windows' name for it, which
+// msquic reads), and its ECN codepoint, as an IP_ECN one, each an INT,
+// after IP_PKTINFO's record; IPV6_HOPLIMIT and IPV6_ECN for IPv6's. An
+// IPv4 datagram on a dual-stack socket gets IPv6's records unless the
+// IPv4 option is set too. What does not fit is left out with MSG_CTRUNC.
+TEST_F(Api, WSARecvMsgGivesEachDatagramsHopLimitAndEcn)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local = address("0.0.0.0", 7157);
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    for (const int option : {IP_PKTINFO, IP_RECVTTL, IP_RECVECN})
+        ASSERT_EQ(option_error(s, IPPROTO_IP, option, 1), 0);
+    int on = 0, length = sizeof(on);
+    ASSERT_EQ(getsockopt(s, IPPROTO_IP, IP_HOPLIMIT, reinterpret_cast<char*>(&on), &length), 0);
+    EXPECT_EQ(on, 1);
+    constexpr std::size_t kRoom = WSA_CMSG_SPACE(sizeof(IN_PKTINFO)) + 2 * WSA_CMSG_SPACE(sizeof(INT));
+    kernel_sends(7157, "9", 40057, "198.18.0.2", "--ttl 17 --tos 0xb9"); // EF, ECT(1)
+    ReceivedMessage got = receive_message(s, 64, kRoom);
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(record_list(got), "IP_PKTINFO IP_TTL=17 IP_ECN=1");
+    EXPECT_EQ(got.control.size(), kRoom);
+    EXPECT_EQ(got.flags, 0u);
+    // Posted before the datagram comes: the engine writes the records.
+    std::thread sender([] {
+        std::this_thread::sleep_for(300ms);
+        kernel_sends(7157, "9", 40057, "239.1.2.10", "--ttl 1 --tos 0x03");
+    });
+    ip_mreq mreq{};
+    ASSERT_EQ(inet_pton(AF_INET, "239.1.2.10", &mreq.imr_multiaddr), 1);
+    ASSERT_EQ(option_error(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq), 0);
+    got = receive_message(s, 64, kRoom, true);
+    sender.join();
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(record_list(got), "IP_PKTINFO IP_TTL=1 IP_ECN=3");
+    EXPECT_EQ(got.flags, static_cast<ULONG>(MSG_MCAST));
+    // Room for two records: the third is left out.
+    kernel_sends(7157, "9", 40057, "198.18.0.2", "--tos 0x02");
+    got = receive_message(s, 64, kRoom - WSA_CMSG_SPACE(sizeof(INT)));
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(record_list(got), "IP_PKTINFO IP_TTL=64");
+    EXPECT_EQ(got.flags, static_cast<ULONG>(MSG_CTRUNC));
+    ASSERT_EQ(option_error(s, IPPROTO_IP, IP_PKTINFO, 0), 0);
+    ASSERT_EQ(option_error(s, IPPROTO_IP, IP_HOPLIMIT, 0), 0);
+    kernel_sends(7157, "9", 40057, "198.18.0.2", "--tos 0x02");
+    got = receive_message(s, 64, kRoom);
+    EXPECT_EQ(record_list(got), "IP_ECN=2");
+    EXPECT_EQ(option_error(s, IPPROTO_IPV6, IPV6_HOPLIMIT, 1), WSAEINVAL) << "an IPv4 socket";
+    SOCKET stream = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    EXPECT_EQ(option_error(stream, IPPROTO_IP, IP_ECN, 1), WSAENOPROTOOPT);
+    closesocket(stream);
+    closesocket(s);
+
+    SOCKET dual = dual_stack_socket(7158);
+    ASSERT_EQ(option_error(dual, IPPROTO_IPV6, IPV6_HOPLIMIT, 1), 0);
+    ASSERT_EQ(option_error(dual, IPPROTO_IPV6, IPV6_RECVECN, 1), 0);
+    kernel_sends(7158, "9", 40058, "2001:2::2", "--ttl 3 --tos 0xbb"); // EF, CE
+    got = receive_message(dual, 64, kRoom);
+    ASSERT_EQ(got.result, 0) << got.error;
+    EXPECT_EQ(record_list(got), "IPV6_HOPLIMIT=3 IPV6_ECN=3");
+    kernel_sends(7158, "9", 40058, "198.18.0.2", "--ttl 9 --tos 0x02");
+    got = receive_message(dual, 64, kRoom);
+    EXPECT_EQ(record_list(got), "IPV6_HOPLIMIT=9 IPV6_ECN=2") << "IPv4's only asked through IPv6's options";
+    ASSERT_EQ(option_error(dual, IPPROTO_IP, IP_HOPLIMIT, 1), 0);
+    kernel_sends(7158, "9", 40058, "198.18.0.2", "--ttl 9 --tos 0x01");
+    got = receive_message(dual, 64, kRoom);
+    EXPECT_EQ(record_list(got), "IP_TTL=9 IPV6_ECN=1");
+    closesocket(dual);
+}
 
 // WSARecvMsg (through SIO_GET_EXTENSION_FUNCTION_POINTER): with IP_PKTINFO
 // set, each datagram's control data names the address it was sent to

@@ -22,7 +22,7 @@
 #include "dataplane/profile.hh"
 #include "stack/classifier.hh"
 #include "stack/counter_groups.hh"
-#include "stack/datagram_destination.hh"
+#include "stack/datagram_ip_header.hh"
 #include "tests/support/eal_environment.hh"
 
 namespace {
@@ -120,6 +120,8 @@ struct Ip4 {
     Ipv4Address dst = kOurIp;
     Bytes options;     // multiple of 4
     uint16_t frag = 0; // flags + offset field
+    uint8_t tos = 0;   // DSCP << 2 | ECN
+    uint8_t ttl = 64;
 };
 
 Bytes ipv4(const Ip4& h, const Bytes& payload)
@@ -129,7 +131,8 @@ Bytes ipv4(const Ip4& h, const Bytes& payload)
     b[0] = static_cast<uint8_t>(0x40 | (hl / 4));
     put16(b, 2, static_cast<uint16_t>(hl + payload.size()));
     put16(b, 6, h.frag);
-    b[8] = 64;
+    b[1] = h.tos;
+    b[8] = h.ttl;
     b[9] = h.proto;
     std::copy(h.src.begin(), h.src.end(), b.begin() + 12);
     std::copy(h.dst.begin(), h.dst.end(), b.begin() + 16);
@@ -1092,12 +1095,13 @@ TEST_F(ClassifierTest, TagStrippedByTheNicMustMatchToo)
 
 // ---------------------------------------------------------------- destination read back
 
-// WSARecvMsg's IP_PKTINFO reads a fast-path datagram's destination back
-// from its frame (the socket queue does not keep it): the classifier's own
-// answer, through IPv4 options, two VLAN tags and IPv6 extension headers;
-// nothing for the other family or when the headers do not end before the
-// payload offset given.
-TEST_F(ClassifierTest, ADatagramsDestinationIsReadBackFromItsFrame)
+// WSARecvMsg's IP_PKTINFO, IP_HOPLIMIT and IP_ECN read a fast-path
+// datagram's IP header back from its frame (the socket queue does not keep
+// it): the destination the classifier saw, the TTL or hop limit and the
+// traffic class with its ECN bits, through IPv4 options, two VLAN tags and
+// IPv6 extension headers; nothing for the other family or when the
+// headers do not end before the payload offset given.
+TEST_F(ClassifierTest, ADatagramsIpHeaderIsReadBackFromItsFrame)
 {
     ClassifierConfig c = default_config();
     c.vlan = 10;
@@ -1106,25 +1110,39 @@ TEST_F(ClassifierTest, ADatagramsDestinationIsReadBackFromItsFrame)
     const std::vector<Tag> tags{{0x88a8, 100}, {0x8100, 10}};
     Ip4 with_options;
     with_options.options = {0x01, 0x01, 0x01, 0x00};
+    with_options.tos = 0xb9; // EF, ECT(1)
+    with_options.ttl = 17;
     Bytes chain = ext_header(17, 0);
     const Bytes u6 = udp6(kPeerPort, kBoundPort, payload_of(5));
     chain.insert(chain.end(), u6.begin(), u6.end());
+    Bytes frame6 = ether(0x86dd, ipv6(0, chain), kOurMac, tags);
+    constexpr std::size_t kIpv6At = 14 + 8;
+    frame6[kIpv6At] = 0x6b; // traffic class 0xbb: EF, CE
+    frame6[kIpv6At + 1] = 0xb0;
+    frame6[kIpv6At + 7] = 3; // hop limit
     struct Case {
         Bytes frame;
         uint8_t family;
+        uint8_t hop_limit;
+        uint8_t traffic_class;
+        uint8_t ecn;
     };
     for (const Case& k :
-         {Case{ether(0x0800, ipv4(with_options, udp4(kPeerPort, kBoundPort, payload_of(4))), kOurMac, tags), 4},
-          Case{ether(0x86dd, ipv6(0, chain), kOurMac, tags), 6}}) {
+         {Case{ether(0x0800, ipv4(with_options, udp4(kPeerPort, kBoundPort, payload_of(4))), kOurMac, tags), 4, 17,
+               0xb9, 1},
+          Case{frame6, 6, 3, 0xbb, 3}}) {
         rte_mbuf* m = mbuf_of(k.frame);
         UdpDatagram udp[1];
         rte_mbuf* lwip[1];
         ASSERT_EQ(classifier_->classify(&m, 1, udp, lwip).udp, 1);
-        std::array<uint8_t, 16> destination{};
-        EXPECT_TRUE(datagram_destination(*udp[0].mbuf, udp[0].payload_offset, k.family, destination));
-        EXPECT_EQ(destination, udp[0].dst);
-        EXPECT_FALSE(datagram_destination(*udp[0].mbuf, udp[0].payload_offset, k.family == 4 ? 6 : 4, destination));
-        EXPECT_FALSE(datagram_destination(*udp[0].mbuf, 22 + 16, k.family, destination)) << "headers cut short";
+        DatagramIpHeader header;
+        EXPECT_TRUE(read_datagram_ip_header(*udp[0].mbuf, udp[0].payload_offset, k.family, header));
+        EXPECT_EQ(header.destination, udp[0].dst);
+        EXPECT_EQ(header.hop_limit, k.hop_limit);
+        EXPECT_EQ(header.traffic_class, k.traffic_class);
+        EXPECT_EQ(header.ecn(), k.ecn);
+        EXPECT_FALSE(read_datagram_ip_header(*udp[0].mbuf, udp[0].payload_offset, k.family == 4 ? 6 : 4, header));
+        EXPECT_FALSE(read_datagram_ip_header(*udp[0].mbuf, 22 + 16, k.family, header)) << "headers cut short";
         rte_pktmbuf_free(udp[0].mbuf);
     }
 }

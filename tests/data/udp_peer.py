@@ -38,6 +38,8 @@ def main():
     s.add_argument("--hop-options", choices=["pad", "router-alert"],
                    help="IPv6: a hop-by-hop options header before UDP (and before the fragment header) holding "
                         "padding only, or a router alert")
+    s.add_argument("--ttl", type=int, help="the TTL (hop limit) to send with, multicast too")
+    s.add_argument("--tos", type=lambda v: int(v, 0), help="the TOS byte (traffic class): DSCP << 2 | ECN")
     s.add_argument("--segment-routing", action="store_true",
                    help="IPv6: a segment routing header (routing type 4) before UDP with no segments left, "
                         "as the last node of an SRv6 path that kept the header receives it")
@@ -74,6 +76,11 @@ def main():
                     # segment, the destination (the kernel routes to it).
                     sock.setsockopt(socket.IPPROTO_IPV6, getattr(socket, "IPV6_RTHDR", 57),
                                     bytes([0, 2, 4, 0, 0, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, a.dst))
+                if a.ttl is not None:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, a.ttl)
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, a.ttl)
+                if a.tos is not None:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, a.tos)
                 socks.append(sock)
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -83,6 +90,11 @@ def main():
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
             if a.dst.endswith(".255"):  # the subnet's broadcast
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            if a.ttl is not None:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, a.ttl)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
+            if a.tos is not None:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, a.tos)
             socks.append(sock)
         time.sleep(a.delay)
         for sock in socks:

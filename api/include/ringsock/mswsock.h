@@ -36,7 +36,9 @@ typedef BOOL(PASCAL* LPFN_CONNECTEX)(SOCKET s, const struct sockaddr* name, int 
                                      DWORD dwSendDataLength, LPDWORD lpdwBytesSent, LPOVERLAPPED lpOverlapped);
 /* A datagram socket's receive with the datagram's control data: with
  * IP_PKTINFO (IPV6_PKTINFO) set, an IN_PKTINFO (IN6_PKTINFO) record names
- * the address it was sent to; dwFlags comes back with MSG_MCAST or
+ * the address it was sent to; with IP_HOPLIMIT (IPV6_HOPLIMIT) an IP_TTL
+ * (IPV6_HOPLIMIT) record gives its TTL, with IP_ECN (IPV6_ECN) an IP_ECN
+ * (IPV6_ECN) one its ECN codepoint; dwFlags comes back with MSG_MCAST or
  * MSG_BCAST for a group's or a broadcast datagram, MSG_TRUNC when the
  * buffers were too short (WSAEMSGSIZE) and MSG_CTRUNC when the control
  * buffer was. Only through WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER). */

@@ -48,6 +48,14 @@ typedef struct ip_mreq_source {
 #define IP_BLOCK_SOURCE 17
 #define IP_UNBLOCK_SOURCE 18
 #define IP_PKTINFO 19
+/* WSARecvMsg records beside IP_PKTINFO, each an INT: IP_HOPLIMIT (also
+ * named IP_RECVTTL) asks for an IP_TTL record with each IPv4 datagram's
+ * TTL, IP_ECN (IP_RECVECN) for an IP_ECN record with its ECN codepoint
+ * (RFC 3168: 0 not ECT, 1 ECT(1), 2 ECT(0), 3 CE). */
+#define IP_HOPLIMIT 21
+#define IP_RECVTTL 21
+#define IP_ECN 50
+#define IP_RECVECN 50
 
 /* IP_PKTINFO's control data (WSARecvMsg): the datagram's destination
  * address and the interface it arrived on. */
@@ -70,6 +78,11 @@ typedef struct ipv6_mreq {
 #define IPV6_JOIN_GROUP IPV6_ADD_MEMBERSHIP
 #define IPV6_LEAVE_GROUP IPV6_DROP_MEMBERSHIP
 #define IPV6_PKTINFO 19
+/* IPv6's: an IPV6_HOPLIMIT record with the hop limit, an IPV6_ECN one with
+ * the ECN codepoint, each an INT. */
+#define IPV6_HOPLIMIT 21
+#define IPV6_ECN 50
+#define IPV6_RECVECN 50
 #define IPV6_V6ONLY 27
 
 typedef struct in6_pktinfo {

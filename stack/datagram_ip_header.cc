@@ -1,4 +1,4 @@
-#include "stack/datagram_destination.hh"
+#include "stack/datagram_ip_header.hh"
 
 #include <algorithm>
 #include <cstring>
@@ -9,8 +9,7 @@
 
 namespace ringsock::stack {
 
-bool datagram_destination(const rte_mbuf& m, uint16_t payload_offset, uint8_t family,
-                          std::array<uint8_t, 16>& out) noexcept
+bool read_datagram_ip_header(const rte_mbuf& m, uint16_t payload_offset, uint8_t family, DatagramIpHeader& out) noexcept
 {
     using namespace wire;
     // The headers the classifier read lie in the first segment, before the
@@ -25,15 +24,23 @@ bool datagram_destination(const rte_mbuf& m, uint16_t payload_offset, uint8_t fa
         if (at + 2 > end) return false;
         type = load_be16(frame + at);
     }
-    const uint32_t l3 = at + 2;
+    const uint8_t* l3 = frame + at + 2;
     const bool ipv4 = family == 4 && type == kEtherTypeIpv4;
     const bool ipv6 = family == 6 && type == kEtherTypeIpv6;
     if (!ipv4 && !ipv6) return false;
-    const uint32_t offset = l3 + (ipv4 ? kIpv4DstOffset : kIpv6DstOffset);
+    // The destination ends each family's fixed header's reads.
+    const uint32_t destination = ipv4 ? kIpv4DstOffset : kIpv6DstOffset;
     const uint32_t length = ipv4 ? 4 : kIpv6AddrLen;
-    if (offset + length > end) return false;
-    out = {};
-    std::memcpy(out.data(), frame + offset, length);
+    if (at + 2 + destination + length > end) return false;
+    out.destination = {};
+    std::memcpy(out.destination.data(), l3 + destination, length);
+    if (ipv4) {
+        out.hop_limit = l3[kIpv4TtlOffset];
+        out.traffic_class = l3[kIpv4TosOffset];
+    } else {
+        out.hop_limit = l3[kIpv6HopLimitOffset];
+        out.traffic_class = static_cast<uint8_t>((l3[0] & 0x0f) << 4 | l3[1] >> 4);
+    }
     return true;
 }
 
