@@ -67,6 +67,9 @@ int write_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept
         in6.sin6_family = AF_INET6;
         in6.sin6_port = port;
         std::memcpy(&in6.sin6_addr, e.addr.data(), 16);
+        const bool link_scope_group = e.addr[0] == 0xff && (e.addr[1] & 0x0f) <= 2;
+        if (e.is_ipv6_link_local() || link_scope_group) [[unlikely]]
+            in6.sin6_scope_id = kInterfaceIndex;
         std::memcpy(name, &in6, sizeof(in6));
     } else {
         sockaddr_in in{};

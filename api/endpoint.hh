@@ -60,6 +60,10 @@ Endpoint unmapped(const Endpoint& e) noexcept;
 // IPv6 (dual-stack) socket, as ::ffff:a.b.c.d.
 Endpoint as_seen_by(uint8_t socket_family, const Endpoint& e) noexcept;
 
+// The one interface's index: in IN_PKTINFO/IN6_PKTINFO and as the scope of
+// the link-local addresses we name.
+inline constexpr uint32_t kInterfaceIndex = 1;
+
 // The size of the sockaddr for a family (sockaddr_in or sockaddr_in6).
 int sockaddr_size(uint8_t family) noexcept;
 
@@ -69,8 +73,10 @@ int sockaddr_size(uint8_t family) noexcept;
 int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, Endpoint& out) noexcept;
 
 // Writes `e`, as a socket of `socket_family` names it (as_seen_by), into
-// `name` (room `*namelen`) and sets *namelen to the size written. Returns 0
-// or WSAEFAULT when the room is short (nothing written).
+// `name` (room `*namelen`) and sets *namelen to the size written; a
+// link-local IPv6 address (fe80::/10, ff01::/16, ff02::/16) gets the
+// interface's index as its scope id, as Windows names them. Returns 0 or
+// WSAEFAULT when the room is short (nothing written).
 int endpoint_to_sockaddr(uint8_t socket_family, const Endpoint& e, sockaddr* name, int* namelen) noexcept;
 
 } // namespace ringsock::api

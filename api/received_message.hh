@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "api/endpoint.hh"
 #include "ringsock/winsock2.h"
 
 struct rte_mbuf;
@@ -14,9 +15,6 @@ namespace ringsock::api {
 
 class Runtime;
 struct Socket;
-
-// The one interface's index in IN_PKTINFO/IN6_PKTINFO.
-inline constexpr ULONG kInterfaceIndex = 1;
 
 // Fills `message`'s control buffer with the records `s` asked for (its
 // length set to what was written, MSG_CTRUNC when a record did not fit) and

@@ -712,6 +712,41 @@ SOCKET bound_ipv6_socket(uint16_t port)
     return s;
 }
 
+// Windows names a link-local peer with the interface's index as its
+// sin6_scope_id, so that a reply names the link: a datagram from the
+// kernel's link-local address to a link-local group comes from scope 1
+// (our one interface), one from its global address with scope 0.
+TEST_F(Api, ALinkLocalSourceIsNamedWithTheInterfacesScope)
+{
+    const Finished link = ringsock::testing::run_shell(g_netns->exec("ip -6 -o addr show dev eth0 scope link"));
+    const auto at = link.output.find("fe80::");
+    ASSERT_NE(at, std::string::npos) << link.output;
+    const std::string kernel_link_local = link.output.substr(at, link.output.find('/', at) - at);
+    SOCKET s = bound_ipv6_socket(7159);
+    ipv6_mreq group{};
+    ASSERT_EQ(inet_pton(AF_INET6, "ff02::4246", &group.ipv6mr_multiaddr), 1);
+    ASSERT_EQ(setsockopt(s, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&group), sizeof(group)),
+              0);
+    struct Case {
+        std::string to;
+        std::string from;
+        ULONG scope;
+    };
+    for (const Case& c : {Case{"ff02::4246", kernel_link_local, 1}, Case{"2001:2::2", "2001:2::1", 0}}) {
+        kernel_sends(7159, "5", 40059, c.to, "--src " + c.from + (c.scope != 0 ? "%eth0" : ""));
+        char b[16];
+        sockaddr_in6 from{};
+        from.sin6_scope_id = 77;
+        int from_length = sizeof(from);
+        ASSERT_EQ(recvfrom(s, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from), &from_length), 5)
+            << c.to << ": " << WSAGetLastError();
+        char text[INET6_ADDRSTRLEN];
+        EXPECT_EQ(std::string(inet_ntop(AF_INET6, &from.sin6_addr, text, sizeof(text))), c.from);
+        EXPECT_EQ(from.sin6_scope_id, c.scope) << c.from;
+    }
+    closesocket(s);
+}
+
 // Receives udp_peer.py's datagrams of 100, 4000 and 3001 bytes on `s`, in
 // order, each byte checked; `what` names the case in a failure. All three
 // are read before any is judged, so that a failure tells a datagram lost

@@ -29,7 +29,8 @@ def main():
     s = sub.add_parser("send")
     s.add_argument("--dst", default="198.18.0.2")
     s.add_argument("--port", type=int, required=True)
-    s.add_argument("--src", help="the namespace's address to send from (198.18.0.1, or 2001:2::1 to IPv6)")
+    s.add_argument("--src", help="the namespace's address to send from (198.18.0.1, or 2001:2::1 to IPv6; "
+                                  "a link-local one with its interface: fe80::1%%eth0)")
     s.add_argument("--src-port", type=int, default=0)
     s.add_argument("--flows", type=int, default=1, help="source ports, counting up from --src-port")
     s.add_argument("--sizes", required=True, help="comma-separated datagram sizes")
@@ -60,7 +61,8 @@ def main():
         for f in range(a.flows):
             if ":" in a.dst:  # IPv6
                 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-                sock.bind((a.src or "2001:2::1", a.src_port + f if a.src_port else 0))
+                src, _, scope = (a.src or "2001:2::1").partition("%")  # fe80::1%eth0: a link-local source
+                sock.bind((src, a.src_port + f if a.src_port else 0, 0, socket.if_nametoindex(scope) if scope else 0))
                 if a.dst.startswith("ff"):  # ff00::/8: leave through the veth
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF,
                                     struct.pack("@I", socket.if_nametoindex("eth0")))
