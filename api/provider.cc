@@ -937,6 +937,15 @@ uint8_t message_record_of(int level, int optname) noexcept
 
 constexpr uint8_t kIpv6Records = kIpv6PacketInfo | kIpv6HopLimit | kIpv6Ecn;
 
+// IP_TTL at IPPROTO_IP (4), IPV6_UNICAST_HOPS at IPPROTO_IPV6 (6); 0 for
+// any other option.
+uint8_t unicast_ttl_family(int level, int optname) noexcept
+{
+    static_assert(IP_TTL == IPV6_UNICAST_HOPS);
+    if (optname != IP_TTL) return 0;
+    return level == IPPROTO_IP ? 4 : level == IPPROTO_IPV6 ? 6 : 0;
+}
+
 uint8_t multicast_send_family(int level, int optname) noexcept
 {
     static_assert(IPV6_MULTICAST_HOPS == IP_MULTICAST_TTL && IPV6_MULTICAST_LOOP == IP_MULTICAST_LOOP &&
@@ -1188,6 +1197,17 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         sock->dual_stack = value == 0;
         return succeed(lpErrno);
     }
+    // IP_TTL on an IPv4 socket, IPV6_UNICAST_HOPS on an IPv6 one (a
+    // dual-stack one's IPv4 sends too): 1 to 255, or -1 for the default.
+    if (const uint8_t family = unicast_ttl_family(level, optname); family != 0) {
+        if (sock->family != family) return fail(lpErrno, WSAEINVAL);
+        if (!as_int(value)) return fail(lpErrno, WSAEFAULT);
+        if (value == -1) value = Socket::kDefaultUnicastTtl;
+        if (value < 1 || value > 255) return fail(lpErrno, WSAEINVAL);
+        sock->unicast_ttl.store(static_cast<uint8_t>(value), std::memory_order_relaxed);
+        if (sock->is_stream()) stream_options_changed(*sock);
+        return succeed(lpErrno);
+    }
     // WSARecvMsg's records: IPv4's on any datagram socket (a dual-stack
     // one's IPv4 datagrams too), IPv6's on an IPv6 one.
     if (const uint8_t record = message_record_of(level, optname); record != 0) {
@@ -1294,6 +1314,12 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
     }
     if (level == IPPROTO_IPV6 && optname == IPV6_V6ONLY && sock->family == 6) {
         value = sock->dual_stack ? 0 : 1;
+        std::memcpy(optval, &value, sizeof(int));
+        *optlen = sizeof(int);
+        return succeed(lpErrno);
+    }
+    if (unicast_ttl_family(level, optname) == sock->family) {
+        value = sock->unicast_ttl.load(std::memory_order_relaxed);
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

@@ -399,6 +399,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->nonblocking.store(false);
     s->rcvtimeo_ms.store(0);
     s->multicast_ttl.store(1);
+    s->unicast_ttl.store(Socket::kDefaultUnicastTtl);
     s->multicast_loop.store(true);
     s->message_records.store(0);
     s->rcvbuf.store(65536);

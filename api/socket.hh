@@ -150,6 +150,10 @@ struct Socket {
     // IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: 1 keeps a group's datagrams
     // on the link unless the application asks for more (Winsock's default).
     std::atomic<uint8_t> multicast_ttl{1};
+    // IP_TTL / IPV6_UNICAST_HOPS: everything else the socket sends, its
+    // datagrams and its TCP segments (RFC 5082's TTL security sets 255).
+    static constexpr uint8_t kDefaultUnicastTtl = 64;
+    std::atomic<uint8_t> unicast_ttl{kDefaultUnicastTtl};
     // IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, Winsock's way: whether this
     // socket receives the process's own multicast sends (a receive-side
     // choice on Windows, unlike Unix's send side). On by default.

@@ -172,6 +172,7 @@ int StreamEngine::listen(Socket& s, int backlog) noexcept
     if (st == nullptr) return WSAEINVAL;
     if (st->listener) return 0; // listening already
     if (!st->connection) return WSAEINVAL;
+    st->connection->set_ttl(s.unicast_ttl.load(std::memory_order_relaxed)); // lwIP's listener takes it over
     st->listener = stack::TcpListener::listen(*st->connection, static_cast<uint8_t>(backlog), *st);
     if (!st->listener) return WSAENOBUFS;
     st->connection.reset();
@@ -320,8 +321,10 @@ void StreamEngine::shutdown_send(Socket& s) noexcept
 void StreamEngine::apply_options(Socket& s) noexcept
 {
     StreamState* st = state_of(s);
+    if (st != nullptr && st->listener) st->listener->set_ttl(s.unicast_ttl.load(std::memory_order_relaxed));
     if (st == nullptr || !st->connection) return;
     st->connection->set_nodelay(s.nodelay.load(std::memory_order_relaxed));
+    st->connection->set_ttl(s.unicast_ttl.load(std::memory_order_relaxed));
     st->connection->set_keepalive(s.keepalive.load(std::memory_order_relaxed),
                                   s.keepalive_idle_ms.load(std::memory_order_relaxed),
                                   s.keepalive_interval_ms.load(std::memory_order_relaxed), kKeepaliveProbes);

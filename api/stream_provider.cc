@@ -382,6 +382,7 @@ SOCKET WINAPI WSPAccept(SOCKET handle, struct sockaddr* addr, LPINT addrlen, voi
     s->nonblocking.store(listener->nonblocking.load());
     s->nodelay.store(listener->nodelay.load());
     s->dual_stack = listener->dual_stack;
+    s->unicast_ttl.store(listener->unicast_ttl.load());
     s->keepalive.store(listener->keepalive.load());
     s->keepalive_idle_ms.store(listener->keepalive_idle_ms.load());
     s->keepalive_interval_ms.store(listener->keepalive_interval_ms.load());
@@ -432,7 +433,9 @@ BOOL PASCAL AcceptEx(SOCKET listen_handle, SOCKET accept_handle, PVOID output, D
         return report_bool(SOCKET_ERROR, WSAENOBUFS);
     }
     r->kind = RequestKind::accept;
-    s->dual_stack = listener->dual_stack; // as accept()'s socket: the listener's (SO_UPDATE_ACCEPT_CONTEXT's part)
+    // As accept()'s socket: the listener's (SO_UPDATE_ACCEPT_CONTEXT's part).
+    s->dual_stack = listener->dual_stack;
+    s->unicast_ttl.store(listener->unicast_ttl.load());
     r->accept_socket = s;
     r->accept_generation = s->generation.load();
     r->accept_data = data_length;

@@ -157,6 +157,11 @@ bool TcpConnection::shutdown_send() noexcept
     return tcp_shutdown(pcb_, 0, 1) == ERR_OK;
 }
 
+void TcpConnection::set_ttl(uint8_t ttl) noexcept
+{
+    if (pcb_ != nullptr) pcb_->ttl = ttl;
+}
+
 void TcpConnection::set_nodelay(bool on) noexcept
 {
     if (pcb_ == nullptr) return;
@@ -260,6 +265,11 @@ TcpListener::TcpListener(tcp_pcb* pcb, Events& events) : pcb_(pcb), events_(even
 {
     tcp_arg(pcb_, this);
     tcp_accept(pcb_, on_accept);
+}
+
+void TcpListener::set_ttl(uint8_t ttl) noexcept
+{
+    pcb_->ttl = ttl;
 }
 
 TcpListener::~TcpListener()

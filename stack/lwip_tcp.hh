@@ -94,6 +94,9 @@ public:
     bool shutdown_send() noexcept;
 
     void set_nodelay(bool on) noexcept;
+    // IP_TTL / IPV6_UNICAST_HOPS: the TTL (hop limit) of every segment sent
+    // from now on.
+    void set_ttl(uint8_t ttl) noexcept;
     // SO_KEEPALIVE: after `idle_ms` without a segment from the peer, up to
     // `probes` probes `interval_ms` apart; when none is answered the
     // connection fails with keepalive_lost. lwIP checks every 500 ms.
@@ -152,6 +155,10 @@ public:
 
     // The application took `c`: it leaves the backlog.
     static void accepted(TcpConnection& c) noexcept;
+
+    // IP_TTL on the listening socket: the TTL (hop limit) its connections
+    // start with, their SYN-ACK included (our lwIP patch).
+    void set_ttl(uint8_t ttl) noexcept;
 
 private:
     TcpListener(tcp_pcb* pcb, Events& events);

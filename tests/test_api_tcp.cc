@@ -904,6 +904,50 @@ SOCKET accept_within(SOCKET listener, std::chrono::seconds limit)
     return s;
 }
 
+// IP_TTL sets the TTL of every segment a stream socket sends. RFC 5082's
+// TTL security (BGP and BFD peers) sends 255 and drops whatever arrives
+// lower, as a kernel peer with IP_MINTTL 255 does: a socket connecting
+// with IP_TTL 255 reaches such a server, and a listener given IP_TTL 255
+// answers such a client's SYN with a SYN-ACK it takes (our lwIP patch
+// gives a listener's connections its TTL); the accepted socket has it.
+TEST_F(Tcp, IpTtlCarriesRfc5082TtlSecurityBothWays)
+{
+    constexpr uint64_t kBytes = 100000;
+    const auto ttl_of = [](SOCKET s) {
+        int ttl = 0, length = sizeof(ttl);
+        EXPECT_EQ(getsockopt(s, IPPROTO_IP, IP_TTL, reinterpret_cast<char*>(&ttl), &length), 0) << WSAGetLastError();
+        return ttl;
+    };
+    const int kMax = 255;
+    auto server = kernel("gtsm-server 7344 exchange " + std::to_string(kBytes));
+    wait_listening(*server);
+    SOCKET s = stream_socket();
+    EXPECT_EQ(ttl_of(s), 64);
+    ASSERT_EQ(setsockopt(s, IPPROTO_IP, IP_TTL, reinterpret_cast<const char*>(&kMax), sizeof(kMax)), 0);
+    sockaddr_in to = address(kKernel, 7344);
+    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << WSAGetLastError();
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 10, 0);
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(s, port, kBytes, *server, "connecting: "));
+    closesocket(s);
+    CloseHandle(port);
+
+    SOCKET listener = listening_socket(7345);
+    ASSERT_EQ(setsockopt(listener, IPPROTO_IP, IP_TTL, reinterpret_cast<const char*>(&kMax), sizeof(kMax)), 0);
+    auto client = kernel("gtsm-client " + std::string(kUs) + " 7345 exchange " + std::to_string(kBytes));
+    SOCKET accepted = accept_within(listener, 15s);
+    ASSERT_NE(accepted, INVALID_SOCKET) << client->wait(1s).output;
+    EXPECT_EQ(ttl_of(accepted), 255) << "the listener's";
+    port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(accepted), nullptr, 11, 0);
+    ASSERT_NO_FATAL_FAILURE(expect_exchange_matches(accepted, port, kBytes, *client, "accepted: "));
+    const int kZero = 0;
+    EXPECT_EQ(setsockopt(accepted, IPPROTO_IP, IP_TTL, reinterpret_cast<const char*>(&kZero), sizeof(kZero)),
+              SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEINVAL);
+    closesocket(accepted);
+    closesocket(listener);
+    CloseHandle(port);
+}
+
 // A dozen connections whose readers post nothing: a window each (900
 // full segments) is more than the port's 8191 mbufs. Lagging connections
 // copy into lwIP's heap and, once the pool runs short, refuse what they

@@ -634,6 +634,74 @@ TEST_F(Api, SendsToAResolvedNeighbourTakeTheFastPathAndArriveIntact)
     EXPECT_GT(sent_fast(), fast_before);
 }
 
+// IP_TTL (IPV6_UNICAST_HOPS) sets the TTL (hop limit) of the socket's
+// unicast datagrams, 64 until set or set to -1: every datagram arrives
+// with it, those the fast path builds and a 3000-byte one lwIP fragments,
+// while a group's datagram keeps IP_MULTICAST_TTL's. Values outside 1-255
+// and the other family's option are WSAEINVAL.
+TEST_F(Api, IpTtlSetsTheTtlOfUnicastDatagrams)
+{
+    const auto set = [](SOCKET s, int level, int option, int value) { return option_error(s, level, option, value); };
+    const auto get = [](SOCKET s, int level, int option) {
+        int value = 0, length = sizeof(value);
+        EXPECT_EQ(getsockopt(s, level, option, reinterpret_cast<char*>(&value), &length), 0) << WSAGetLastError();
+        return value;
+    };
+    struct Case {
+        int family;
+        const char* to;
+        int level;
+        int option;
+        int ttl;
+        uint16_t port;
+        const char* group;
+    };
+    for (const Case c : {Case{AF_INET, "198.18.0.1", IPPROTO_IP, IP_TTL, 200, 7206, "239.1.2.12"},
+                         Case{AF_INET6, "2001:2::1", IPPROTO_IPV6, IPV6_UNICAST_HOPS, 9, 7207, "ff3e::4247"}}) {
+        constexpr int kCount = 20;
+        const uint64_t fast_before = sent_fast();
+        const bool v6 = c.family == AF_INET6;
+        const auto receiver =
+            listening_peer(std::string(v6 ? "recv --bind :: " : "recv ") + "--port " + std::to_string(c.port) +
+                           " --count " + std::to_string(kCount) + " --timeout 20 --show-ttl");
+        const auto member = listening_peer("recv --port " + std::to_string(c.port + 10) +
+                                           " --count 1 --timeout 20 --show-ttl --group " + c.group);
+        SOCKET s = WSASocket(c.family, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+        ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+        EXPECT_EQ(get(s, c.level, c.option), 64);
+        for (const int bad : {0, 256, -2})
+            EXPECT_EQ(set(s, c.level, c.option, bad), WSAEINVAL) << bad;
+        EXPECT_EQ(set(s, v6 ? IPPROTO_IP : IPPROTO_IPV6, IP_TTL, 5), WSAEINVAL) << "the other family's";
+        ASSERT_EQ(set(s, c.level, c.option, 77), 0);
+        ASSERT_EQ(set(s, c.level, c.option, -1), 0);
+        EXPECT_EQ(get(s, c.level, c.option), 64) << "-1: the default again";
+        ASSERT_EQ(set(s, c.level, c.option, c.ttl), 0);
+        EXPECT_EQ(get(s, c.level, c.option), c.ttl);
+        int to_length = 0;
+        const sockaddr_storage group = socket_address(c.group, static_cast<uint16_t>(c.port + 10), &to_length);
+        ASSERT_EQ(sendto(s, "g", 1, 0, reinterpret_cast<const sockaddr*>(&group), to_length), 1) << WSAGetLastError();
+        const sockaddr_storage to = socket_address(c.to, c.port, &to_length);
+        for (int k = 0; k < kCount; ++k) {
+            const int size = k == kCount - 1 ? 3000 : 1 + k * 50;
+            const std::string data(static_cast<std::size_t>(size), 'x');
+            ASSERT_EQ(sendto(s, data.data(), size, 0, reinterpret_cast<const sockaddr*>(&to), to_length), size)
+                << WSAGetLastError();
+            std::this_thread::sleep_for(2ms);
+        }
+        const Finished f = receiver->wait(30s);
+        const std::string with_ttl = " ttl=" + std::to_string(c.ttl) + "\n";
+        std::size_t count = 0;
+        for (std::size_t at = f.output.find(with_ttl); at != std::string::npos; at = f.output.find(with_ttl, at + 1))
+            ++count;
+        EXPECT_EQ(count, std::size_t{kCount}) << c.to << "\n" << f.output.substr(0, 1500);
+        EXPECT_NE(f.output.find("3000 "), std::string::npos) << "the fragmented one";
+        EXPECT_GE(sent_fast() - fast_before, uint64_t{kCount / 2}) << c.to << ": most by the fast path";
+        const Finished g = member->wait(30s);
+        EXPECT_NE(g.output.find("1 67 ttl=1"), std::string::npos) << c.group << ": " << g.output;
+        closesocket(s);
+    }
+}
+
 // The same over IPv6 once lwIP's neighbour discovery has resolved the
 // kernel: to its static address from ours, and to its link-local address
 // from ours (the source follows the destination's scope, as lwIP chooses

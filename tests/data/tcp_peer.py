@@ -6,6 +6,10 @@
 #   server PORT MODE [BYTES]      listen on 0.0.0.0:PORT, accept once
 #   server6 PORT MODE [BYTES]     the same on :: (IPv6 and, mapped, IPv4 clients)
 #   client HOST PORT MODE [BYTES] connect once
+#   gtsm-server, gtsm-client      as server and client, with RFC 5082's TTL
+#                                 security: IP_MINTTL 255 drops every segment
+#                                 that arrives with a lower TTL (the SYN, the
+#                                 SYN-ACK and all after)
 #
 # MODE:
 #   exchange  send BYTES of seeded data (then FIN) while reading to EOF
@@ -129,7 +133,19 @@ def serve(s, mode, total):
         print("replied", rounds, flush=True)
     s.close()
 
+IP_MINTTL = getattr(socket, "IP_MINTTL", 21)
+
 def connect(host, port):
+    if gtsm:  # IP_MINTTL before the SYN, so that it judges the SYN-ACK too
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_IP, IP_MINTTL, 255)
+        s.settimeout(10)
+        try:
+            s.connect((host, port))
+        except OSError as e:
+            raise SystemExit(f"could not connect with IP_MINTTL 255: {e}")
+        s.settimeout(120)
+        return s
     for _ in range(100):
         try:
             return socket.create_connection((host, port), timeout=120)
@@ -138,12 +154,16 @@ def connect(host, port):
     raise SystemExit("could not connect")
 
 role = sys.argv[1]
+gtsm = role.startswith("gtsm-")
+role = role.removeprefix("gtsm-")
 if role in ("server", "server6"):
     # server6: on :: (Linux's dual stack: IPv4 clients too).
     port, mode = int(sys.argv[2]), sys.argv[3]
     total = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     ls = socket.socket(socket.AF_INET6 if role == "server6" else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if gtsm:
+        ls.setsockopt(socket.IPPROTO_IP, IP_MINTTL, 255)
     ls.bind(("::" if role == "server6" else "0.0.0.0", port))
     ls.listen(128)
     ls.settimeout(120)

@@ -37,7 +37,7 @@ typedef struct ip_mreq_source {
 #define IP_OPTIONS 1
 #define IP_HDRINCL 2
 #define IP_TOS 3
-#define IP_TTL 4
+#define IP_TTL 4 /* the TTL of unicast datagrams and segments, 64 until set */
 #define IP_MULTICAST_IF 9
 #define IP_MULTICAST_TTL 10
 #define IP_MULTICAST_LOOP 11
@@ -70,6 +70,9 @@ typedef struct ipv6_mreq {
 } IPV6_MREQ, *PIPV6_MREQ;
 
 /* IPPROTO_IPV6 level */
+/* IPV6_UNICAST_HOPS (as IP_TTL): the hop limit of the socket's unicast
+ * datagrams and segments, 64 until set. */
+#define IPV6_UNICAST_HOPS 4
 #define IPV6_MULTICAST_IF 9
 #define IPV6_MULTICAST_HOPS 10
 #define IPV6_MULTICAST_LOOP 11
