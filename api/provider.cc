@@ -556,8 +556,8 @@ INT PASCAL wsa_recv_msg(SOCKET handle, LPWSAMSG message, LPDWORD received, LPWSA
 namespace {
 
 int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD flags, const sockaddr* to, int tolen,
-             LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread,
-             LPINT lpErrno) noexcept
+             LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread, LPINT lpErrno,
+             uint8_t traffic_class = 0) noexcept
 {
     int error = 0;
     Socket* s = lookup(handle, error);
@@ -602,6 +602,7 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     stack::MacAddress next_hop{};
     r->fast = rt.fast_send_mac(*s, dest, total, next_hop);
     r->next_hop = next_hop;
+    r->traffic_class = traffic_class;
     const unsigned sender = r->fast ? s->home_engine : 0;
     OVERLAPPED mine{};
     if (overlapped) {
@@ -641,11 +642,14 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     return succeed(lpErrno);
 }
 
-// WSASendMsg's control records: none, or an IP_PKTINFO (IPV6_PKTINFO)
-// record whose address is unspecified or the one the datagram to `dest`
-// leaves from anyway (one address per family, and for IPv6 per scope: a
-// record can confirm the source, not choose another). 0 or the error.
-int check_send_records(const Runtime& rt, const Socket& s, const WSAMSG& message, const Endpoint& dest) noexcept
+// WSASendMsg's control records: an IP_PKTINFO (IPV6_PKTINFO) record whose
+// address is unspecified or the one the datagram to `dest` leaves from
+// anyway (one address per family, and for IPv6 per scope: a record can
+// confirm the source, not choose another), and an IP_ECN (IPV6_ECN) one,
+// an INT from 0 to 3, the ECN codepoint the datagram carries into
+// `traffic_class` (QUIC's ECN, as msquic sends it). 0 or the error.
+int check_send_records(const Runtime& rt, const Socket& s, const WSAMSG& message, const Endpoint& dest,
+                       uint8_t& traffic_class) noexcept
 {
     if (message.Control.len == 0) return 0;
     if (message.Control.len < sizeof(WSACMSGHDR)) return WSAEINVAL;
@@ -655,6 +659,18 @@ int check_send_records(const Runtime& rt, const Socket& s, const WSAMSG& message
         if (header->cmsg_len < sizeof(WSACMSGHDR) ||
             reinterpret_cast<const unsigned char*>(header) + header->cmsg_len > end)
             return WSAEINVAL;
+        if (header->cmsg_type == IP_ECN && (header->cmsg_level == IPPROTO_IP || header->cmsg_level == IPPROTO_IPV6)) {
+            static_assert(IP_ECN == IPV6_ECN);
+            // IPv4's for an IPv4 datagram; IPv6's on an IPv6 socket, a
+            // dual-stack one's IPv4 datagrams too.
+            const bool fits_family = header->cmsg_level == IPPROTO_IP ? dest.family == 4 : s.family == 6;
+            INT ecn = 0;
+            if (!fits_family || header->cmsg_len < WSA_CMSG_LEN(sizeof(INT))) return WSAEINVAL;
+            std::memcpy(&ecn, WSA_CMSG_DATA(header), sizeof(ecn));
+            if (ecn < 0 || ecn > 3) return WSAEINVAL;
+            traffic_class = static_cast<uint8_t>(ecn);
+            continue;
+        }
         Endpoint source;
         if (header->cmsg_level == IPPROTO_IP && header->cmsg_type == IP_PKTINFO &&
             header->cmsg_len >= WSA_CMSG_LEN(sizeof(IN_PKTINFO))) {
@@ -698,6 +714,7 @@ int send_message(SOCKET handle, const WSAMSG* message, DWORD flags, LPDWORD sent
     if (s->is_stream()) return fail(lpErrno, WSAEOPNOTSUPP);
     if (message == nullptr || (message->Control.buf == nullptr && message->Control.len != 0))
         return fail(lpErrno, WSAEFAULT);
+    uint8_t traffic_class = 0;
     if (message->Control.len != 0) {
         Endpoint dest;
         if (message->name != nullptr) {
@@ -708,10 +725,11 @@ int send_message(SOCKET handle, const WSAMSG* message, DWORD flags, LPDWORD sent
         } else {
             return fail(lpErrno, WSAENOTCONN);
         }
-        if ((error = check_send_records(*runtime(), *s, *message, dest)) != 0) return fail(lpErrno, error);
+        if ((error = check_send_records(*runtime(), *s, *message, dest, traffic_class)) != 0)
+            return fail(lpErrno, error);
     }
     return transmit(handle, message->lpBuffers, message->dwBufferCount, sent, flags, message->name, message->namelen,
-                    ov, routine, nullptr, lpErrno);
+                    ov, routine, nullptr, lpErrno, traffic_class);
 }
 
 } // namespace

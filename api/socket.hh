@@ -81,6 +81,7 @@ struct Request {
     WSAMSG* message = nullptr;         // WSARecvMsg's: control data and flags written at completion
     Endpoint to;                       // send
     bool fast = false;                 // send: built and sent by the home engine (udp_frame.hh)
+    uint8_t traffic_class = 0;         // send: the TOS (traffic class) byte; WSASendMsg's IP_ECN sets its ECN
     std::array<uint8_t, 6> next_hop{}; // fast send: the next hop's MAC, from the neighbour cache
     WSABUF* buffers = inline_buffers;
     uint32_t buffer_count = 0;

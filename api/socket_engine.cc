@@ -889,6 +889,7 @@ void SocketEngine::post_send_fast(Request& r) noexcept
         frame.src_port = s.local.port;
         frame.dst_port = r.to.port;
         frame.hop_limit = s.unicast_ttl.load(std::memory_order_relaxed);
+        frame.traffic_class = r.traffic_class;
         frame.offload_udp_checksum = offload_udp;
         m = stack::build_udp6_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
     } else {
@@ -901,6 +902,7 @@ void SocketEngine::post_send_fast(Request& r) noexcept
         frame.dst_port = r.to.port;
         frame.ip_id = next_ip_id_++;
         frame.ttl = s.unicast_ttl.load(std::memory_order_relaxed);
+        frame.type_of_service = r.traffic_class;
         frame.offload_ipv4_checksum = runtime_.offloads_ipv4_checksum();
         frame.offload_udp_checksum = offload_udp;
         m = stack::build_udp4_frame(runtime_.tx_pool(index_), frame, seg.data(), r.buffer_count, r.total_length);
@@ -942,9 +944,9 @@ void SocketEngine::post_send(Request& r) noexcept
         return;
     }
     const SegmentsOf<stack::ConstSegment> seg(r);
-    const stack::UdpSendResult result =
-        sender->send(r.to.family, r.to.addr, r.to.port, seg.data(), r.buffer_count, r.total_length,
-                     s.unicast_ttl.load(std::memory_order_relaxed), s.multicast_ttl.load(std::memory_order_relaxed));
+    const stack::UdpSendResult result = sender->send(r.to.family, r.to.addr, r.to.port, seg.data(), r.buffer_count,
+                                                     r.total_length, s.unicast_ttl.load(std::memory_order_relaxed),
+                                                     s.multicast_ttl.load(std::memory_order_relaxed), r.traffic_class);
     switch (result) {
     case stack::UdpSendResult::sent:
         counters_.sent.add(1);

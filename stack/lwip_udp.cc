@@ -49,7 +49,7 @@ LwipUdpSender::~LwipUdpSender()
 
 UdpSendResult LwipUdpSender::send(uint8_t to_family, const std::array<uint8_t, 16>& to, uint16_t port,
                                   const ConstSegment* segments, std::size_t count, std::size_t total,
-                                  uint8_t unicast_ttl, uint8_t multicast_ttl) noexcept
+                                  uint8_t unicast_ttl, uint8_t multicast_ttl, uint8_t traffic_class) noexcept
 {
     if (pcb_ == nullptr) return UdpSendResult::no_memory;
     if (total > 0xffff - 8 - (to_family == 6 ? 40 : 20)) return UdpSendResult::too_big;
@@ -63,6 +63,7 @@ UdpSendResult LwipUdpSender::send(uint8_t to_family, const std::array<uint8_t, 1
     }
     const ip_addr_t dst = to_lwip(to_family, to);
     pcb_->ttl = unicast_ttl;
+    pcb_->tos = traffic_class; // IPv6's traffic class too
     udp_set_multicast_ttl(pcb_, multicast_ttl);
     const err_t err = udp_sendto(pcb_, p, &dst, port);
     pbuf_free(p);

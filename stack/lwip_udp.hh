@@ -35,10 +35,11 @@ public:
     bool ok() const noexcept { return pcb_ != nullptr; }
     // Gathers `segments` into one datagram for `to`:`port` (of `to_family`,
     // which the sender's family carries), with TTL (hop limit)
-    // `unicast_ttl`, or `multicast_ttl` to a group.
+    // `unicast_ttl`, or `multicast_ttl` to a group, and TOS (traffic class)
+    // byte `traffic_class`.
     UdpSendResult send(uint8_t to_family, const std::array<uint8_t, 16>& to, uint16_t port,
                        const ConstSegment* segments, std::size_t count, std::size_t total, uint8_t unicast_ttl,
-                       uint8_t multicast_ttl) noexcept;
+                       uint8_t multicast_ttl, uint8_t traffic_class) noexcept;
 
 private:
     udp_pcb* pcb_ = nullptr;

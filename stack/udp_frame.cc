@@ -80,7 +80,7 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
 
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
     ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->type_of_service = 0;
+    ip->type_of_service = f.type_of_service;
     ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + 8 + total));
     ip->packet_id = rte_cpu_to_be_16(f.ip_id);
     ip->fragment_offset = 0; // DF clear, as Windows sends UDP
@@ -117,7 +117,7 @@ rte_mbuf* build_udp6_frame(rte_mempool* pool, const Udp6Frame& f, const ConstSeg
     write_ethernet(p, f.src_mac, f.dst_mac, RTE_ETHER_TYPE_IPV6);
 
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p + 14);
-    ip->vtc_flow = rte_cpu_to_be_32(6u << 28); // traffic class and flow label 0, as lwIP sends
+    ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | uint32_t{f.traffic_class} << 20); // flow label 0, as lwIP sends
     ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + total));
     ip->proto = IPPROTO_UDP;
     ip->hop_limits = f.hop_limit;

@@ -28,6 +28,7 @@ struct Udp4Frame {
     uint16_t dst_port = 0;
     uint16_t ip_id = 0;
     uint8_t ttl = 64;
+    uint8_t type_of_service = 0;        // DSCP << 2 | ECN
     bool offload_ipv4_checksum = false; // the port sums IPv4 headers
     bool offload_udp_checksum = false;  // the port sums UDP
 };
@@ -43,6 +44,7 @@ struct Udp6Frame {
     uint16_t src_port = 0; // host order
     uint16_t dst_port = 0;
     uint8_t hop_limit = 64;
+    uint8_t traffic_class = 0;         // DSCP << 2 | ECN
     bool offload_udp_checksum = false; // the port sums UDP (IPv6 has no header checksum)
 };
 

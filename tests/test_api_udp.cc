@@ -2145,6 +2145,61 @@ TEST_F(Api, WSASendMsgSendsAsWSASendToAndChecksItsSourceRecord)
     closesocket(s);
 }
 
+namespace {
+
+// A control buffer holding an IP_ECN (`level` IPPROTO_IPV6: IPV6_ECN)
+// record of `ecn`, after `before`'s records; `length` overrides its
+// cmsg_len.
+std::vector<char> ecn_record(int level, INT ecn, std::vector<char> before = {}, std::size_t length = 0)
+{
+    const std::size_t at = before.size();
+    before.resize(at + WSA_CMSG_SPACE(sizeof(INT)));
+    const WSACMSGHDR header{length != 0 ? length : WSA_CMSG_LEN(sizeof(INT)), level, IP_ECN};
+    std::memcpy(before.data() + at, &header, sizeof(header));
+    std::memcpy(before.data() + at + WSA_CMSGDATA_ALIGN(sizeof(WSACMSGHDR)), &ecn, sizeof(ecn));
+    return before;
+}
+
+} // namespace
+
+// An IP_ECN (IPV6_ECN) record in WSASendMsg's control data, an INT from 0
+// to 3, is the ECN codepoint the datagram leaves with, as QUIC stacks send
+// ECT(0) and msquic asks Windows: by the fast path, through lwIP for a
+// datagram it fragments, beside an IP_PKTINFO record, and IPV6_ECN for a
+// dual-stack socket's IPv4 datagram too. Another value, a short record or
+// IPV6_ECN on an IPv4 socket is WSAEINVAL; without one the byte stays 0.
+TEST_F(Api, WSASendMsgSetsTheEcnCodepointOfItsDatagram)
+{
+    const auto receiver4 = listening_peer("recv --port 7160 --count 5 --timeout 10 --show-tos");
+    const auto receiver6 = listening_peer("recv --bind :: --port 7161 --count 1 --timeout 10 --show-tos");
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, "one", ecn_record(IPPROTO_IP, 2)), 0);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, "two", ecn_record(IPPROTO_IP, 1, pktinfo_record("0.0.0.0"))),
+              0);
+    const std::string big(3000, 'e');
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, big.c_str(), ecn_record(IPPROTO_IP, 3)), 0);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, "four", {}), 0);
+    for (const INT bad : {4, -1})
+        EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, "xx", ecn_record(IPPROTO_IP, bad)), WSAEINVAL) << bad;
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, "xx", ecn_record(IPPROTO_IP, 1, {}, sizeof(WSACMSGHDR) + 2)),
+              WSAEINVAL);
+    EXPECT_EQ(send_message_error(s, "198.18.0.1", 7160, "xx", ecn_record(IPPROTO_IPV6, 1)), WSAEINVAL);
+    SOCKET dual = dual_stack_socket(7162);
+    EXPECT_EQ(send_message_error(dual, "2001:2::1", 7161, "six", ecn_record(IPPROTO_IPV6, 2)), 0);
+    EXPECT_EQ(send_message_error(dual, "::ffff:198.18.0.1", 7160, "five", ecn_record(IPPROTO_IPV6, 1)), 0);
+    EXPECT_EQ(send_message_error(dual, "2001:2::1", 7161, "xx", ecn_record(IPPROTO_IP, 1)), WSAEINVAL);
+
+    const Finished f4 = receiver4->wait(15s);
+    EXPECT_EQ(f4.exit_code, 0) << f4.output.substr(0, 2000);
+    for (const char* line : {"3 6f6e65 tos=2\n", "3 74776f tos=1\n", "4 666f7572 tos=0\n", "4 66697665 tos=1\n"})
+        EXPECT_NE(f4.output.find(line), std::string::npos) << line << f4.output.substr(0, 600);
+    EXPECT_NE(f4.output.find(" tos=3\n"), std::string::npos) << "the 3000 bytes lwIP fragmented";
+    const Finished f6 = receiver6->wait(15s);
+    EXPECT_NE(f6.output.find("3 736978 tos=2\n"), std::string::npos) << f6.output;
+    closesocket(s);
+    closesocket(dual);
+}
+
 // What the membership options refuse, and with which code: an option of
 // the other family (WSAEINVAL), a short value (WSAEFAULT), an address that
 // is not a group (WSAEINVAL), a second join of a group (WSAEADDRINUSE),

@@ -51,6 +51,7 @@ def main():
     r.add_argument("--group", help="join this multicast group on eth0 and receive its datagrams")
     r.add_argument("--show-ttl", action="store_true", help="print each datagram's TTL (hop limit)")
     r.add_argument("--show-source", action="store_true", help="print each datagram's source address")
+    r.add_argument("--show-tos", action="store_true", help="print each datagram's TOS byte (traffic class)")
     r.add_argument("--bind", default="198.18.0.1", help="the address to listen on without --group")
     a = p.parse_args()
 
@@ -122,6 +123,11 @@ def main():
     ttl_cmsg = (socket.IPPROTO_IPV6, 52) if ipv6 else (socket.IPPROTO_IP, 2)
     if a.show_ttl:
         sock.setsockopt(ttl_cmsg[0], 51 if ipv6 else 12, 1)
+    # IP_RECVTOS 13 (a one-byte IP_TOS 1 record), IPV6_RECVTCLASS 66 (an int
+    # IPV6_TCLASS 67 record).
+    tos_cmsg = (socket.IPPROTO_IPV6, 67) if ipv6 else (socket.IPPROTO_IP, 1)
+    if a.show_tos:
+        sock.setsockopt(tos_cmsg[0], 66 if ipv6 else 13, 1)
     print("ready", flush=True)
     deadline = time.time() + a.timeout
     got = 0
@@ -131,11 +137,13 @@ def main():
             return 1
         sock.settimeout(left)
         try:
-            data, ancillary, _, source = sock.recvmsg(65536, socket.CMSG_SPACE(4))
+            data, ancillary, _, source = sock.recvmsg(65536, 2 * socket.CMSG_SPACE(4))
         except socket.timeout:
             return 1
         ttl = [struct.unpack("@i", d[:4])[0] for level, kind, d in ancillary if (level, kind) == ttl_cmsg]
+        tos = [d[0] for level, kind, d in ancillary if (level, kind) == tos_cmsg]
         print(len(data), data.hex(), *(["ttl=%d" % ttl[0]] if a.show_ttl and ttl else []),
+              *(["tos=%d" % tos[0]] if a.show_tos and tos else []),
               *(["from=%s" % source[0].split("%")[0]] if a.show_source else []), flush=True)
         got += 1
     return 0
