@@ -702,6 +702,49 @@ TEST_F(Api, IpTtlSetsTheTtlOfUnicastDatagrams)
     }
 }
 
+// A burst sent before the neighbour's address is resolved waits for the
+// ARP reply (Neighbour Discovery's advertisement) and then leaves whole:
+// 40 datagrams back to back to an address the namespace takes for this
+// test alone, so no earlier test resolved it. lwIP's default kept only the
+// last three for IPv4.
+TEST_F(Api, ABurstToANeighbourNotYetResolvedArrivesWhole)
+{
+    struct Case {
+        int family;
+        const char* address; // the namespace's, for this test only
+        const char* prefix;
+        uint16_t port;
+    };
+    for (const Case c : {Case{AF_INET, "198.18.0.44", "/24", 7208}, Case{AF_INET6, "2001:2::44", "/64", 7209}}) {
+        constexpr int kCount = 40;
+        const Finished added = ringsock::testing::run_shell(
+            g_netns->exec(std::string("sh -c 'ip addr replace ") + c.address + c.prefix + " dev eth0 nodad'"));
+        ASSERT_EQ(added.exit_code, 0) << added.output;
+        const auto receiver =
+            listening_peer(std::string("recv --bind ") + c.address + " --port " + std::to_string(c.port) + " --count " +
+                           std::to_string(kCount) + " --timeout 10");
+        SOCKET s = WSASocket(c.family, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+        int to_length = 0;
+        const sockaddr_storage to = socket_address(c.address, c.port, &to_length);
+        for (int k = 0; k < kCount; ++k) {
+            const std::string data = std::to_string(1000 + k);
+            ASSERT_EQ(sendto(s, data.data(), 4, 0, reinterpret_cast<const sockaddr*>(&to), to_length), 4)
+                << WSAGetLastError();
+        }
+        const Finished f = receiver->wait(15s);
+        EXPECT_EQ(f.exit_code, 0) << c.address << ": " << f.output.substr(0, 1500);
+        for (int k = 0; k < kCount; ++k) {
+            char line[32];
+            std::snprintf(line, sizeof(line), "4 3%c3%c3%c3%c\n", '1', '0' + (k / 100) % 10, '0' + (k / 10) % 10,
+                          '0' + k % 10);
+            EXPECT_NE(f.output.find(line), std::string::npos) << c.address << ": datagram " << k;
+        }
+        closesocket(s);
+        ringsock::testing::run_shell(
+            g_netns->exec(std::string("sh -c 'ip addr del ") + c.address + c.prefix + " dev eth0'"));
+    }
+}
+
 // The same over IPv6 once lwIP's neighbour discovery has resolved the
 // kernel: to its static address from ours, and to its link-local address
 // from ours (the source follows the destination's scope, as lwIP chooses

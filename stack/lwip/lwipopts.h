@@ -53,6 +53,12 @@
 #define LWIP_ARP                        1
 #define ARP_TABLE_SIZE                  128
 #define ARP_QUEUEING                    1
+/* Datagrams waiting for one neighbour's ARP reply: lwIP's 3 lost all but
+ * the last three of a burst sent before the reply came (a sender's first
+ * milliseconds to a new peer); Linux keeps about 100. IPv6 waits up to
+ * MEMP_NUM_ND6_QUEUE (64) per neighbour the same way. The whole table's
+ * waiting datagrams are bounded by MEMP_NUM_ARP_QUEUE. */
+#define ARP_QUEUE_LEN                   64
 #define ETHARP_SUPPORT_VLAN             0
 #define ETH_PAD_SIZE                    0
 #define LWIP_NETIF_HWADDRHINT           1
