@@ -930,9 +930,6 @@ int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& g
     return (family == 4 ? group.is_ipv4_multicast() : group.is_ipv6_multicast()) ? 0 : WSAEINVAL;
 }
 
-// IP_MULTICAST_TTL/LOOP/IF at IPPROTO_IP and IPV6_MULTICAST_HOPS/LOOP/IF
-// at IPPROTO_IPV6 (the same values): the family the option is for, 0 when
-// it is none of them.
 // The WSARecvMsg record an option asks for (IP_PKTINFO, IP_HOPLIMIT,
 // IP_ECN at IPPROTO_IP, their IPv6 twins at IPPROTO_IPV6); 0 for any other
 // option.
@@ -964,6 +961,9 @@ uint8_t unicast_ttl_family(int level, int optname) noexcept
     return level == IPPROTO_IP ? 4 : level == IPPROTO_IPV6 ? 6 : 0;
 }
 
+// IP_MULTICAST_TTL/LOOP/IF at IPPROTO_IP and IPV6_MULTICAST_HOPS/LOOP/IF
+// at IPPROTO_IPV6 (the same values): the family the option is for, 0 when
+// it is none of them.
 uint8_t multicast_send_family(int level, int optname) noexcept
 {
     static_assert(IPV6_MULTICAST_HOPS == IP_MULTICAST_TTL && IPV6_MULTICAST_LOOP == IP_MULTICAST_LOOP &&
