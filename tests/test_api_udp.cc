@@ -1828,6 +1828,23 @@ std::string pktinfo_destination(const ReceivedMessage& got)
     return "(other record)";
 }
 
+// An overlapped IPv4 socket bound to 0.0.0.0:`port` (a group's and the
+// broadcast's datagrams reach it too), receives timing out in 5 s;
+// INVALID_SOCKET when bind failed.
+SOCKET wildcard_receiver(uint16_t port)
+{
+    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in local = address("0.0.0.0", port);
+    if (bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+        ADD_FAILURE() << "bind: " << WSAGetLastError();
+        closesocket(s);
+        return INVALID_SOCKET;
+    }
+    const int timeout_ms = 5000;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    return s;
+}
+
 // Every record in `got`'s control data in order, named as Winsock names
 // them, an INT record with its value: "IP_PKTINFO IP_TTL=17 IP_ECN=1".
 std::string record_list(const ReceivedMessage& got)
@@ -1865,11 +1882,8 @@ std::string record_list(const ReceivedMessage& got)
 // IPv4 option is set too. What does not fit is left out with MSG_CTRUNC.
 TEST_F(Api, WSARecvMsgGivesEachDatagramsHopLimitAndEcn)
 {
-    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-    sockaddr_in local = address("0.0.0.0", 7157);
-    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
-    const int timeout_ms = 5000;
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    SOCKET s = wildcard_receiver(7157);
+    ASSERT_NE(s, INVALID_SOCKET);
     for (const int option : {IP_PKTINFO, IP_RECVTTL, IP_RECVECN})
         ASSERT_EQ(option_error(s, IPPROTO_IP, option, 1), 0);
     int on = 0, length = sizeof(on);
@@ -1937,11 +1951,8 @@ TEST_F(Api, WSARecvMsgGivesEachDatagramsHopLimitAndEcn)
 // source's name as WSARecvFrom writes it.
 TEST_F(Api, WSARecvMsgNamesEachDatagramsDestinationAndKind)
 {
-    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
-    sockaddr_in local = address("0.0.0.0", 7150);
-    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
-    const int timeout_ms = 5000;
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms), sizeof(int));
+    SOCKET s = wildcard_receiver(7150);
+    ASSERT_NE(s, INVALID_SOCKET);
     EXPECT_EQ(option_error(s, IPPROTO_IP, IP_PKTINFO, 1), 0);
     int on = 0, length = sizeof(on);
     ASSERT_EQ(getsockopt(s, IPPROTO_IP, IP_PKTINFO, reinterpret_cast<char*>(&on), &length), 0);
