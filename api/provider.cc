@@ -888,6 +888,9 @@ int WINAPI WSPShutdown(SOCKET s, int how, LPINT lpErrno)
     return succeed(lpErrno);
 }
 
+} // extern "C"
+
+// Helpers of the calls around them, kept out of the C linkage block.
 namespace {
 
 // getsockname/getpeername: the socket's local or peer address, or
@@ -905,6 +908,8 @@ int write_name(SOCKET s, bool peer, int absent, sockaddr* name, LPINT namelen, L
 
 } // namespace
 
+extern "C" {
+
 int WINAPI WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
 {
     return write_name(s, false, WSAEINVAL, name, namelen, lpErrno);
@@ -914,6 +919,8 @@ int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT 
 {
     return write_name(s, true, WSAENOTCONN, name, namelen, lpErrno);
 }
+
+} // extern "C"
 
 namespace {
 
@@ -1107,6 +1114,8 @@ int change_membership(Runtime& rt, Socket& sock, const Endpoint& group, const En
 }
 
 } // namespace
+
+extern "C" {
 
 int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, int optlen, LPINT lpErrno)
 {
