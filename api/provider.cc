@@ -294,14 +294,16 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
         else if (via_port)
             port->unreserve(s.home_engine);
     }
-    // Skipping the port, the caller learns the result from the return
-    // value and nobody can be waiting for it: no wake (the hub's epoch is
-    // one line for the whole process, and run-to-completion engines
-    // receive at once millions of times a second).
-    if (error == 0 && port == nullptr) {
+    // The event is signalled whether or not a port is associated (the
+    // pages; choose_notification). Skipping the port, the caller learns the
+    // result from the return value and nobody can be waiting for it but on
+    // the event: no other wake (the hub's epoch is one line for the whole
+    // process, and run-to-completion engines receive at once millions of
+    // times a second).
+    if (error == 0) {
         if (ov->hEvent != nullptr)
             if (Event* event = wait_objects().event(ov->hEvent)) event->set(rt.hub());
-        rt.hub().notify();
+        if (port == nullptr) rt.hub().notify();
     }
     return true;
 }
@@ -325,6 +327,11 @@ int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED 
         r.notify = Notify::apc;
         return 0;
     }
+    // "The hEvent parameter of lpOverlapped is signaled when the
+    // overlapped operation completes if it contains a valid event object
+    // handle" (the pages): a port association adds the port's completion,
+    // it does not take the event's place.
+    if (ov->hEvent != nullptr) r.event = wait_objects().event(ov->hEvent);
     if (CompletionPort* port = s.port.load(std::memory_order_acquire)) {
         if (!port->try_reserve(r.engine)) return WSAEWOULDBLOCK;
         r.port = port;
@@ -333,7 +340,6 @@ int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED 
         return 0;
     }
     r.notify = Notify::event;
-    if (ov->hEvent != nullptr) r.event = wait_objects().event(ov->hEvent);
     return 0;
 }
 

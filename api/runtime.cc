@@ -699,6 +699,7 @@ void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsign
         if (event != nullptr) event->set(hub());
         break;
     case Notify::port:
+        if (event != nullptr) event->set(hub());
         port->push(engine, Completion{ov, key, bytes, error, flags, 0});
         break;
     case Notify::apc:

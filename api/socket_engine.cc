@@ -443,7 +443,9 @@ void SocketEngine::finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noe
     if (r.notify == Notify::port) {
         CompletionPort* port = r.port;
         const Completion c{r.overlapped, r.key, bytes, error, flags, 0};
+        Event* event = r.event; // the request goes back to the pool below
         runtime_.write_result(r, error, bytes, flags, index_);
+        if (event != nullptr) event->set(runtime_.hub());
         stage(port, c, *socket);
         return;
     }

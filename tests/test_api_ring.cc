@@ -284,6 +284,96 @@ TEST_F(ApiRing, ReceiveFailingAtOnceWithEmsgsizeQueuesNoPortPacket)
     CloseHandle(iocp);
 }
 
+// The page: "If the lpCompletionRoutine parameter is NULL, the hEvent
+// parameter of lpOverlapped is signaled when the overlapped operation
+// completes if it contains a valid event object handle". A socket's port
+// association adds the port's packet; the event is signalled all the same:
+// for a receive the engine completes, one that completes at once (with the
+// port's packet, and with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS without it),
+// a send, and a receive closesocket aborts.
+TEST_F(ApiRing, TheOverlappedsEventIsSignalledBesideItsSocketsPort)
+{
+    constexpr uint16_t kPort = 7336;
+    SOCKET s = bound_socket(kPort);
+    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(iocp, nullptr);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 8, 0), iocp);
+    WSAEVENT ev = WSACreateEvent();
+    ASSERT_NE(ev, WSA_INVALID_EVENT);
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0, bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+
+    // Completed by the engine.
+    WSAOVERLAPPED pending{};
+    pending.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &pending, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    EXPECT_FALSE(signalled(ev, 50)) << "signalled before anything arrived";
+    peer_sends(kPort, 0, 10);
+    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the engine's completion left the event unsignalled";
+    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
+    EXPECT_EQ(done, &pending);
+    EXPECT_EQ(bytes, 10u);
+    EXPECT_EQ(key, 8u);
+
+    // Completed at once, from the socket's queue.
+    peer_sends(kPort, 1, 11);
+    ASSERT_TRUE(wait_queued(s, 11));
+    ASSERT_TRUE(WSAResetEvent(ev));
+    WSAOVERLAPPED at_once{};
+    at_once.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &at_once, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 11u);
+    EXPECT_TRUE(signalled(ev, 0)) << "a completion at once left the event unsignalled";
+    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
+    EXPECT_EQ(done, &at_once);
+
+    // At once and skipping the port: the event still.
+    ASSERT_TRUE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    peer_sends(kPort, 2, 12);
+    ASSERT_TRUE(wait_queued(s, 12));
+    ASSERT_TRUE(WSAResetEvent(ev));
+    WSAOVERLAPPED skipping{};
+    skipping.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &skipping, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 12u);
+    EXPECT_TRUE(signalled(ev, 0)) << "skipping the port skipped the event too";
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "a packet although skipped";
+
+    // A send to the peer.
+    ASSERT_TRUE(WSAResetEvent(ev));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(40000);
+    ASSERT_EQ(inet_pton(AF_INET, peer::kRingPeerIpv4, &to.sin_addr), 1);
+    WSAOVERLAPPED sent{};
+    sent.hEvent = ev;
+    const int rc = WSASendTo(s, &buf, 1, &got, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to), &sent, nullptr);
+    ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
+    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the send's completion left the event unsignalled";
+    if (rc != 0) {
+        ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
+        EXPECT_EQ(done, &sent);
+    }
+
+    // Aborted by closesocket.
+    ASSERT_TRUE(WSAResetEvent(ev));
+    WSAOVERLAPPED aborted{};
+    aborted.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &aborted, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    ASSERT_EQ(closesocket(s), 0);
+    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the aborted receive left the event unsignalled";
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
+    EXPECT_EQ(done, &aborted);
+    EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
+    WSACloseEvent(ev);
+    CloseHandle(iocp);
+}
+
 TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)
 {
     ringsock::testing::queued_datagram_completes_at_once_and_still_notifies(7305, ring_peer());
