@@ -164,7 +164,7 @@ void SocketEngine::on_poll(dataplane::Engine&)
         serving_.assign(deferred_.begin(), deferred_.end());
         deferred_.clear();
         for (Socket* s : serving_)
-            serve(*s);
+            serve(*s, true);
     }
     push_staged();
     if (!pollers_.empty()) run_pollers();
@@ -503,10 +503,10 @@ void SocketEngine::post_recv(Request& r) noexcept
     else
         s.fifo_head = &r;
     s.fifo_tail = &r;
-    serve(s);
+    serve(s, r.no_wait);
 }
 
-void SocketEngine::serve(Socket& s) noexcept
+void SocketEngine::serve(Socket& s, bool answer_no_waits) noexcept
 {
     while (Request* r = s.fifo_head) {
         // The Dekker pair with the immediate path (see Socket): our side
@@ -516,7 +516,10 @@ void SocketEngine::serve(Socket& s) noexcept
             return;
         }
         if (s.queue().empty()) {
-            if (!r->no_wait) return;
+            if (!r->no_wait) {
+                if (answer_no_waits) refuse_no_waits_behind(s, *r);
+                return;
+            }
             s.fifo_head = r->next;
             if (s.fifo_head == nullptr) s.fifo_tail = nullptr;
             finish(*r, WSAEWOULDBLOCK, 0, 0);
@@ -538,6 +541,24 @@ void SocketEngine::serve(Socket& s) noexcept
         }
         counters_.delivered.add(1);
         finish(*r, error, bytes, 0);
+    }
+}
+
+void SocketEngine::refuse_no_waits_behind(Socket& s, Request& waiting) noexcept
+{
+    // A non-blocking receive behind one that waits: the next datagram is
+    // the waiting one's, and a non-blocking call does not wait for the one
+    // after it. Walked only when such a receive was just posted, or a
+    // deferred socket is served again (it may hold one).
+    Request* before = &waiting;
+    while (Request* r = before->next) {
+        if (!r->no_wait) {
+            before = r;
+            continue;
+        }
+        before->next = r->next;
+        if (s.fifo_tail == r) s.fifo_tail = before;
+        finish(*r, WSAEWOULDBLOCK, 0, 0);
     }
 }
 

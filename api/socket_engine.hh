@@ -218,7 +218,13 @@ private:
     void learn_next_hop(const Endpoint& dest) noexcept;
     void refresh_neighbours() noexcept;
     void cancel(Socket& s, ControlCall& call) noexcept;
-    void serve(Socket& s) noexcept;
+    // Completes the socket's queued requests from its datagrams, in order.
+    // `answer_no_waits`: non-blocking receives may wait behind the first
+    // request; answer them (refuse_no_waits_behind) if it must wait.
+    void serve(Socket& s, bool answer_no_waits = false) noexcept;
+    // Answers WSAEWOULDBLOCK to every non-blocking receive queued behind
+    // `waiting`, the socket's first request, which waits for a datagram.
+    void refuse_no_waits_behind(Socket& s, Request& waiting) noexcept;
     void deliver(Socket& s, const stack::UdpDatagram& d) noexcept;
     Socket* lookup(const stack::UdpDatagram& d) noexcept;
     DWORD copy_datagram(Request& r, rte_mbuf* m, uint32_t offset, uint32_t length, const Endpoint& from,

@@ -374,6 +374,64 @@ TEST_F(ApiRing, TheOverlappedsEventIsSignalledBesideItsSocketsPort)
     CloseHandle(iocp);
 }
 
+// A non-blocking socket's synchronous receive never waits, not even
+// behind an overlapped receive still pending on the socket (the next
+// datagram is that one's): WSAEWOULDBLOCK at once, with and without
+// MSG_PEEK, and the datagrams that come later go to the pending receive
+// first and then to the next call, in order.
+TEST_F(ApiRing, ANonBlockingReceiveBehindAPendingOneFailsAtOnce)
+{
+    constexpr uint16_t kPort = 7337;
+    SOCKET s = bound_socket(kPort);
+    u_long on = 1;
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0;
+    WSAOVERLAPPED pending{};
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &pending, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+
+    // Should a receive wait after all, datagrams come after 3 s to end it.
+    std::atomic<bool> answered{false};
+    std::thread rescue([&] {
+        for (int i = 0; i < 300 && !answered.load(); ++i)
+            std::this_thread::sleep_for(10ms);
+        if (!answered.load())
+            for (unsigned k = 100; k < 104; ++k)
+                peer_sends(kPort, k, 5);
+    });
+    char c[64];
+    const auto started = std::chrono::steady_clock::now();
+    const int plain = recv(s, c, sizeof(c), 0);
+    const int plain_error = WSAGetLastError();
+    const int peeked = recv(s, c, sizeof(c), MSG_PEEK);
+    const int peek_error = WSAGetLastError();
+    const auto took = std::chrono::steady_clock::now() - started;
+    answered = true;
+    rescue.join();
+    EXPECT_EQ(plain, SOCKET_ERROR);
+    EXPECT_EQ(plain_error, WSAEWOULDBLOCK);
+    EXPECT_EQ(peeked, SOCKET_ERROR);
+    EXPECT_EQ(peek_error, WSAEWOULDBLOCK);
+    EXPECT_LT(took, 2s) << "the non-blocking receives waited";
+
+    peer_sends(kPort, 1, 21);
+    peer_sends(kPort, 2, 22);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::atomic_ref<ULONG_PTR>(pending.Internal).load() == STATUS_PENDING)
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the pending receive never completed";
+    DWORD bytes = 0;
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &pending, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 21u) << "the first datagram is the pending receive's";
+    ASSERT_TRUE(wait_queued(s, 22));
+    EXPECT_EQ(recv(s, c, sizeof(c), 0), 22) << WSAGetLastError();
+    EXPECT_EQ(static_cast<uint8_t>(c[0]), pattern(2, 0));
+    EXPECT_EQ(recv(s, c, sizeof(c), 0), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+    closesocket(s);
+}
+
 TEST_F(ApiRing, QueuedDatagramCompletesImmediatelyAndStillNotifies)
 {
     ringsock::testing::queued_datagram_completes_at_once_and_still_notifies(7305, ring_peer());
