@@ -1,5 +1,7 @@
 // Lock-free storage for the wait objects (events, completion ports, APC
-// queues): HandleTable, which hands out Windows-style HANDLE values, and the
+// queues): HandleTable, which hands out Windows-style HANDLE values
+// (multiples of four, as Windows' are: callers use the low bits, as in an
+// OVERLAPPED's event handle with its low-order bit set), and the
 // two pieces it and the objects in it are built from — LazyPtr (an object
 // allocated on first use and published by one compare-and-swap) and
 // MpmcQueue (Vyukov's bounded multi-producer multi-consumer array queue, for
@@ -163,7 +165,8 @@ private:
 //     bits 63..56  type tag (never 0x00 or 0xff: no handle is 0, all-ones,
 //                  or a SOCKET, whose top byte is 0)
 //     bits 55..24  generation of the slot when it was opened
-//     bits 23..0   slot index + 1
+//     bits 23..2   slot index + 1
+//     bits 1..0    0: a handle with either set names nothing
 //
 // Each slot keeps one 64-bit state word: its generation, an "open" bit and
 // a reference count. open() takes a slot with one reference (the handle's);
@@ -179,7 +182,7 @@ private:
 template <typename T>
 class HandleTable {
 public:
-    static constexpr uint32_t kMaxCapacity = (1u << 24) - 1;
+    static constexpr uint32_t kMaxCapacity = (1u << 22) - 1;
     static constexpr uint32_t kChunkSlots = 64; // objects allocated together
 
     struct Opened {
@@ -286,10 +289,14 @@ private:
 
     uint64_t encode(uint32_t generation, uint32_t index) const noexcept
     {
-        return (static_cast<uint64_t>(tag_) << 56) | (static_cast<uint64_t>(generation) << 24) | (index + 1);
+        return (static_cast<uint64_t>(tag_) << 56) | (static_cast<uint64_t>(generation) << 24) |
+               (static_cast<uint64_t>(index + 1) << 2);
     }
     static uint32_t generation_of(uint64_t handle) noexcept { return static_cast<uint32_t>(handle >> 24); }
-    static uint32_t handle_index(uint64_t handle) noexcept { return static_cast<uint32_t>(handle & 0xffffff) - 1; }
+    static uint32_t handle_index(uint64_t handle) noexcept
+    {
+        return static_cast<uint32_t>((handle & 0xffffff) >> 2) - 1;
+    }
 
     Slot& slot(uint32_t index) const noexcept { return chunks_[index / kChunkSlots].get()->slots[index % kChunkSlots]; }
 
@@ -297,8 +304,8 @@ private:
     // ever allocated.
     Slot* find(uint64_t handle) const noexcept
     {
-        if (!owns(handle)) return nullptr;
-        const uint64_t index_plus_one = handle & 0xffffff;
+        if (!owns(handle) || (handle & 3) != 0) return nullptr;
+        const uint64_t index_plus_one = (handle & 0xffffff) >> 2;
         if (index_plus_one == 0 || index_plus_one > capacity_) return nullptr;
         const auto index = static_cast<uint32_t>(index_plus_one - 1);
         Chunk* c = chunks_[index / kChunkSlots].get();

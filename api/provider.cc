@@ -257,6 +257,21 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
     return visit.may_take() && take_queued(s, visit, buffers, count, from, fromlen, message, bytes, error);
 }
 
+// The event an OVERLAPPED names, if any. An event handle with its
+// low-order bit set keeps the completion off the socket's port (Windows'
+// GetQueuedCompletionStatus page; libuv's try-writes rely on it): the
+// event is the handle without that bit, and the only notification.
+Event* overlapped_event(const OVERLAPPED& ov) noexcept
+{
+    const auto bits = reinterpret_cast<uintptr_t>(ov.hEvent) & ~uintptr_t{1};
+    return bits == 0 ? nullptr : wait_objects().event(reinterpret_cast<HANDLE>(bits));
+}
+
+bool keeps_off_port(const OVERLAPPED& ov) noexcept
+{
+    return (reinterpret_cast<uintptr_t>(ov.hEvent) & 1) != 0;
+}
+
 // The overlapped receive completed in the call, for a request notified
 // through a completion port or an event (or nothing): receive_now(), then
 // the caller writes the OVERLAPPED and queues the port's completion itself,
@@ -271,7 +286,7 @@ bool receive_now(Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, 
 bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count, sockaddr* from, LPINT fromlen,
                       WSAMSG* message, LPWSAOVERLAPPED ov, DWORD& bytes, DWORD& error) noexcept
 {
-    CompletionPort* port = s.port.load(std::memory_order_acquire);
+    CompletionPort* port = keeps_off_port(*ov) ? nullptr : s.port.load(std::memory_order_acquire);
     const bool skip_port = port != nullptr && (s.notification_modes.load(std::memory_order_acquire) &
                                                FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != 0;
     const bool via_port = port != nullptr && !skip_port;
@@ -302,7 +317,7 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
     // times a second).
     if (error == 0) {
         if (ov->hEvent != nullptr)
-            if (Event* event = wait_objects().event(ov->hEvent)) event->set(rt.hub());
+            if (Event* event = overlapped_event(*ov)) event->set(rt.hub());
         if (port == nullptr) rt.hub().notify();
     }
     return true;
@@ -331,8 +346,9 @@ int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED 
     // overlapped operation completes if it contains a valid event object
     // handle" (the pages): a port association adds the port's completion,
     // it does not take the event's place.
-    if (ov->hEvent != nullptr) r.event = wait_objects().event(ov->hEvent);
-    if (CompletionPort* port = s.port.load(std::memory_order_acquire)) {
+    if (ov->hEvent != nullptr) r.event = overlapped_event(*ov);
+    CompletionPort* port = keeps_off_port(*ov) ? nullptr : s.port.load(std::memory_order_acquire);
+    if (port != nullptr) {
         if (!port->try_reserve(r.engine)) return WSAEWOULDBLOCK;
         r.port = port;
         r.key = s.port_key;

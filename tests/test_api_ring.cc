@@ -374,6 +374,65 @@ TEST_F(ApiRing, TheOverlappedsEventIsSignalledBesideItsSocketsPort)
     CloseHandle(iocp);
 }
 
+// Windows' GetQueuedCompletionStatus page: "A valid event handle whose
+// low-order bit is set keeps I/O completion from being queued to the
+// completion port" (libuv's try-writes use it on sockets it has associated
+// with its port). The event, without that bit, is signalled instead: for a
+// receive the engine completes and for one that completes at once. Event
+// and port handles are multiples of four, as Windows' are, so the bit is
+// free for this.
+TEST_F(ApiRing, AnEventHandleWithItsLowBitSetKeepsTheCompletionOffThePort)
+{
+    constexpr uint16_t kPort = 7338;
+    SOCKET s = bound_socket(kPort);
+    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    ASSERT_NE(iocp, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(iocp) & 3, 0u);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 9, 0), iocp);
+    WSAEVENT ev = WSACreateEvent();
+    ASSERT_NE(ev, WSA_INVALID_EVENT);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(ev) & 3, 0u) << "an event handle with a low bit of its own";
+    const auto marked = reinterpret_cast<HANDLE>(reinterpret_cast<uintptr_t>(ev) | 1);
+    char b[64];
+    WSABUF buf{sizeof(b), b};
+    DWORD got = 0, flags = 0, bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED done = nullptr;
+
+    WSAOVERLAPPED pending{};
+    pending.hEvent = marked;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &pending, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    peer_sends(kPort, 0, 13);
+    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the event without its low bit was not signalled";
+    ASSERT_TRUE(WSAGetOverlappedResult(s, &pending, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_EQ(bytes, 13u);
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "the port got the packet";
+
+    peer_sends(kPort, 1, 14);
+    ASSERT_TRUE(wait_queued(s, 14));
+    ASSERT_TRUE(WSAResetEvent(ev));
+    WSAOVERLAPPED at_once{};
+    at_once.hEvent = marked;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &at_once, nullptr), 0) << WSAGetLastError();
+    EXPECT_EQ(got, 14u);
+    EXPECT_TRUE(signalled(ev, 0));
+    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "the port got the packet";
+
+    // Without the bit, the port has it again (and the event too).
+    WSAOVERLAPPED plain{};
+    plain.hEvent = ev;
+    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &plain, nullptr), SOCKET_ERROR);
+    ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    peer_sends(kPort, 2, 15);
+    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
+    EXPECT_EQ(done, &plain);
+    EXPECT_EQ(key, 9u);
+    closesocket(s);
+    WSACloseEvent(ev);
+    CloseHandle(iocp);
+}
+
 // A non-blocking socket's synchronous receive never waits, not even
 // behind an overlapped receive still pending on the socket (the next
 // datagram is that one's): WSAEWOULDBLOCK at once, with and without

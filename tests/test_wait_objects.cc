@@ -986,7 +986,7 @@ struct Probe {
     }
 };
 
-TEST(HandleTable, handles_are_tagged_never_zero_or_all_ones_and_stale_after_close)
+TEST(HandleTable, handles_are_tagged_multiples_of_four_never_zero_or_all_ones_and_stale_after_close)
 {
     HandleTable<Probe> table(4, 0x42);
     std::set<uint64_t> handles;
@@ -997,6 +997,9 @@ TEST(HandleTable, handles_are_tagged_never_zero_or_all_ones_and_stale_after_clos
         EXPECT_NE(o->handle, 0u);
         EXPECT_NE(o->handle, ~uint64_t{0});
         EXPECT_EQ(o->handle >> 56, 0x42u);
+        EXPECT_EQ(o->handle & 3, 0u) << "a multiple of four, as Windows' handles";
+        EXPECT_EQ(table.get(o->handle | 1), nullptr) << "the low bits are the caller's";
+        EXPECT_EQ(table.get(o->handle | 2), nullptr);
         EXPECT_EQ(o->object->handle.load(), o->handle);
         EXPECT_EQ(table.get(o->handle), o->object);
         handles.insert(o->handle);
@@ -1022,7 +1025,7 @@ TEST(HandleTable, handles_are_tagged_never_zero_or_all_ones_and_stale_after_clos
     EXPECT_EQ(table.get(0), nullptr);
     EXPECT_EQ(table.get(~uint64_t{0}), nullptr);
     EXPECT_EQ(table.get((open[0].handle & ~(uint64_t{0xff} << 56)) | (uint64_t{0x43} << 56)), nullptr);
-    EXPECT_EQ(table.get((uint64_t{0x42} << 56) | 99), nullptr); // index beyond capacity
+    EXPECT_EQ(table.get((uint64_t{0x42} << 56) | (99 << 2)), nullptr); // index beyond capacity
 
     for (auto& o : open)
         if (o.handle != closed) {
