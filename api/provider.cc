@@ -675,12 +675,15 @@ int check_send_records(const Runtime& rt, const Socket& s, const WSAMSG& message
 {
     if (message.Control.len == 0) return 0;
     if (message.Control.len < sizeof(WSACMSGHDR)) return WSAEINVAL;
-    for (const WSACMSGHDR* header = WSA_CMSG_FIRSTHDR(&message); header != nullptr;
-         header = WSA_CMSG_NXTHDR(&message, header)) {
-        const auto* end = reinterpret_cast<const unsigned char*>(message.Control.buf) + message.Control.len;
-        if (header->cmsg_len < sizeof(WSACMSGHDR) ||
-            reinterpret_cast<const unsigned char*>(header) + header->cmsg_len > end)
-            return WSAEINVAL;
+    // WSA_CMSG_FIRSTHDR/NXTHDR's walk, in offsets: the macros add the
+    // caller's cmsg_len to a pointer, which any length near SIZE_MAX
+    // overflows before a check could refuse it.
+    const auto* control = reinterpret_cast<const unsigned char*>(message.Control.buf);
+    const std::size_t length = message.Control.len;
+    for (std::size_t at = 0; at < length && length - at >= sizeof(WSACMSGHDR);) {
+        const auto* header = reinterpret_cast<const WSACMSGHDR*>(control + at);
+        if (header->cmsg_len < sizeof(WSACMSGHDR) || header->cmsg_len > length - at) return WSAEINVAL;
+        at += WSA_CMSGHDR_ALIGN(header->cmsg_len); // the next record's, if one fits
         if (header->cmsg_type == IP_ECN && (header->cmsg_level == IPPROTO_IP || header->cmsg_level == IPPROTO_IPV6)) {
             static_assert(IP_ECN == IPV6_ECN);
             // IPv4's for an IPv4 datagram; IPv6's on an IPv6 socket, a
