@@ -456,6 +456,12 @@ void StreamEngine::post_accept(Request& r) noexcept
         finish(r, st == nullptr ? WSA_OPERATION_ABORTED : WSAEINVAL, 0);
         return;
     }
+    if (r.no_wait && !st->accepts.empty()) {
+        // Behind a pending AcceptEx (or a blocking accept), which the next
+        // connection belongs to; a non-blocking accept does not wait.
+        finish(r, WSAEWOULDBLOCK, 0);
+        return;
+    }
     st->accepts.push(r);
     match_accepts(*st);
 }
