@@ -1,5 +1,6 @@
 #include "stack/udp_frame.hh"
 
+#include <cstddef>
 #include <cstring>
 
 #include <rte_ether.h>
@@ -87,8 +88,9 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
     ip->time_to_live = f.ttl;
     ip->next_proto_id = IPPROTO_UDP;
     ip->hdr_checksum = 0;
-    std::memcpy(&ip->src_addr, f.src.data(), 4);
-    std::memcpy(&ip->dst_addr, f.dst.data(), 4);
+    // By offset: the address of a packed member is a misaligned uint32_t*.
+    std::memcpy(p + 14 + offsetof(rte_ipv4_hdr, src_addr), f.src.data(), 4);
+    std::memcpy(p + 14 + offsetof(rte_ipv4_hdr, dst_addr), f.dst.data(), 4);
     rte_udp_hdr* udp = write_udp(p + 14 + 20, f.src_port, f.dst_port, total);
 
     m->l2_len = 14;
