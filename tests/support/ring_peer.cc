@@ -287,6 +287,11 @@ unsigned pending_received()
     return g_to_stack == nullptr ? 0 : rte_ring_count(g_to_stack);
 }
 
+unsigned peer_mbufs_in_use()
+{
+    return g_pool == nullptr ? 0 : rte_mempool_in_use_count(g_pool);
+}
+
 const std::string& ring_peer_error()
 {
     return g_error;

@@ -62,6 +62,10 @@ unsigned drain_sent();
 // Frames still waiting on the port's receive ring (not yet polled).
 unsigned pending_received();
 
+// The peer's mbufs not back in its pool: frames on the receive ring, and
+// datagrams the stack still holds (queued on a socket, being copied).
+unsigned peer_mbufs_in_use();
+
 const std::string& ring_peer_error();
 
 } // namespace ringsock::testing

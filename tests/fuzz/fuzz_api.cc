@@ -1,0 +1,835 @@
+// libFuzzer target for the Winsock API as a caller reaches it: an input is
+// a short program of calls on a few sockets (socket, closesocket, setsockopt
+// and getsockopt at every level with any bytes and lengths, bind, connect,
+// listen, accept, AcceptEx, ConnectEx, shutdown, sendto, WSASendMsg with
+// any control records, overlapped WSARecvFrom and WSARecvMsg with any
+// buffers, flags and name lengths, synchronous receives, WSAIoctl with any
+// code and buffers, getsockname/getpeername, WSAGetOverlappedResult,
+// inet_pton/inet_ntop/inet_addr on any text, completion ports associated,
+// reaped, posted to and closed under their sockets), between which the
+// in-process ring peer (tests/support/ring_peer.hh) sends UDP datagrams to
+// the ports the program binds. The runtime is the real one (WSAStartup on ring.toml, an engine on
+// lcore 1); the api sources are compiled into this target, instrumented.
+//
+// What a caller may not do is not done: no length longer than the buffer
+// behind it, no call that would block (every socket is non-blocking and
+// stays so), no freeing of memory an overlapped call still owns. Anything
+// else the API must refuse with a Winsock error, not a crash.
+//
+// After each input every socket is closed; then every overlapped call that
+// was left pending must complete within 5 s (a call that never completes
+// would hang its caller forever), and every mbuf the peer sent must be back
+// in its pool within 5 s (a datagram the API lost track of). Either
+// aborts the run, as does a sanitizer report or a call that blocks past
+// libFuzzer's -timeout. FUZZ_API_TRACE=1 prints each call and its error.
+#include <ringsock/mstcpip.h>
+#include <ringsock/mswsock.h>
+#include <ringsock/ringsock.h>
+#include <ringsock/ws2tcpip.h>
+
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/ring_peer.hh"
+
+namespace {
+
+namespace peer = ringsock::testing;
+using namespace std::chrono_literals;
+
+constexpr unsigned kSlots = 4;
+constexpr unsigned kMaxCalls = 48;
+constexpr std::size_t kMaxOption = 48;
+constexpr std::size_t kMaxControl = 160;
+constexpr DWORD kCompletionWaitMs = 5000;
+
+// The ports a program binds and the peer sends to, so the two meet.
+constexpr uint16_t kPorts[] = {5000, 5001, 7};
+
+// Every option name the headers define, at any level: a program picks one
+// of these most of the time and any integer otherwise.
+// clang-format off
+constexpr int kOptionNames[] = {
+    SO_DEBUG, SO_ACCEPTCONN, SO_REUSEADDR, SO_KEEPALIVE, SO_DONTROUTE, SO_BROADCAST, SO_LINGER, SO_OOBINLINE,
+    SO_EXCLUSIVEADDRUSE, SO_SNDBUF, SO_RCVBUF, SO_SNDLOWAT, SO_RCVLOWAT, SO_SNDTIMEO, SO_RCVTIMEO, SO_ERROR, SO_TYPE,
+    SO_DONTLINGER, SO_UPDATE_ACCEPT_CONTEXT, SO_UPDATE_CONNECT_CONTEXT, SO_RINGSOCK_PORT_SHARE,
+    SO_RINGSOCK_HOME_ENGINE, SO_RINGSOCK_RCV_DROPS, TCP_NODELAY, IP_OPTIONS, IP_HDRINCL, IP_TOS, IP_TTL,
+    IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP,
+    IP_ADD_SOURCE_MEMBERSHIP, IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE, IP_UNBLOCK_SOURCE, IP_PKTINFO, IP_HOPLIMIT,
+    IP_ECN, IPV6_UNICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP, IPV6_ADD_MEMBERSHIP,
+    IPV6_DROP_MEMBERSHIP, IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_ECN, IPV6_V6ONLY, MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP,
+    MCAST_BLOCK_SOURCE, MCAST_UNBLOCK_SOURCE, MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP
+};
+// clang-format on
+constexpr int kLevels[] = {SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, -1};
+constexpr int kFlags[] = {0, MSG_PEEK, MSG_OOB, MSG_PARTIAL, MSG_WAITALL, MSG_DONTROUTE, MSG_PEEK | MSG_PARTIAL, -1};
+
+// IPv4 addresses a program names: ours, the peer's, the wildcard, loopback,
+// a group, broadcast; anything else from the input.
+constexpr const char* kIpv4[] = {"198.18.0.2", "198.18.0.1", "0.0.0.0", "127.0.0.1", "224.1.2.3", "255.255.255.255"};
+constexpr const char* kIpv6[] = {"2001:2::2", "2001:2::1", "::", "::ffff:198.18.0.1", "ff02::1", "fe80::1"};
+
+// memcpy of what the input gave, which may be nothing (a null data()).
+template <typename T>
+void copy_bytes(void* to, const std::vector<T>& bytes)
+{
+    if (!bytes.empty()) std::memcpy(to, bytes.data(), bytes.size());
+}
+
+template <typename T, std::size_t N>
+T pick(FuzzedDataProvider& in, const T (&table)[N])
+{
+    return table[in.ConsumeIntegralInRange<std::size_t>(0, N - 1)];
+}
+
+// An overlapped call the program left pending: everything it was given
+// stays here until it completes.
+struct Pending {
+    const char* call = "";
+    WSAOVERLAPPED overlapped{};
+    std::vector<std::vector<char>> data;
+    std::vector<WSABUF> buffers;
+    SOCKADDR_STORAGE name{};
+    INT name_length = 0;
+    DWORD flags = 0;
+    WSAMSG message{};
+    std::vector<char> control;
+    DWORD bytes = 0;
+};
+
+class Program {
+public:
+    Program(const uint8_t* data, std::size_t size) : in_(data, size) { slots_.fill(INVALID_SOCKET); }
+
+    // The completion port every program may associate its sockets with,
+    // made once (LLVMFuzzerInitialize) and emptied after each program.
+    static void start_port()
+    {
+        port_ = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
+        if (port_ == nullptr) {
+            std::fprintf(stderr, "fuzz_api: CreateIoCompletionPort failed\n");
+            std::abort();
+        }
+    }
+
+    void run()
+    {
+        for (unsigned call = 0; call < kMaxCalls && in_.remaining_bytes() > 0; ++call)
+            step();
+        finish();
+    }
+
+private:
+    void step()
+    {
+        const int call = in_.ConsumeIntegralInRange<int>(0, 24);
+        // FUZZ_API_TRACE=1: each call's number and what it left in
+        // WSAGetLastError, to read a finding's program.
+        if (trace_) std::fprintf(stderr, "fuzz_api: call %d\n", call);
+        WSASetLastError(0);
+        run_call(call);
+        if (trace_) std::fprintf(stderr, "fuzz_api:   -> %d\n", WSAGetLastError());
+    }
+
+    void run_call(int call)
+    {
+        switch (call) {
+        case 0:
+            open();
+            break;
+        case 1:
+            close();
+            break;
+        case 2:
+            set_option();
+            break;
+        case 3:
+            get_option();
+            break;
+        case 4:
+            bind_or_connect(true);
+            break;
+        case 5:
+            bind_or_connect(false);
+            break;
+        case 6:
+            listen_on();
+            break;
+        case 7:
+            accept_now();
+            break;
+        case 8:
+            accept_overlapped();
+            break;
+        case 9:
+            shut_down();
+            break;
+        case 10:
+            send_to();
+            break;
+        case 11:
+            send_message();
+            break;
+        case 12:
+            receive_overlapped();
+            break;
+        case 13:
+            receive_message();
+            break;
+        case 14:
+            receive_now();
+            break;
+        case 15:
+            control_code();
+            break;
+        case 16:
+            names();
+            break;
+        case 17:
+            text();
+            break;
+        case 18:
+            peer_sends();
+            break;
+        case 19:
+            port_association();
+            break;
+        case 20:
+            reap_port();
+            break;
+        case 21:
+            replace_port();
+            break;
+        case 22:
+            overlapped_result();
+            break;
+        case 23:
+            connect_overlapped();
+            break;
+        default:
+            std::this_thread::sleep_for(std::chrono::microseconds(in_.ConsumeIntegralInRange<int>(0, 300)));
+        }
+    }
+
+    // A slot's socket, now and then a handle closed earlier or one never
+    // made: the API must tell them apart.
+    SOCKET socket_to_use()
+    {
+        switch (in_.ConsumeIntegralInRange<int>(0, 15)) {
+        case 0:
+            return closed_;
+        case 1:
+            return INVALID_SOCKET;
+        default:
+            return slots_[in_.ConsumeIntegralInRange<unsigned>(0, kSlots - 1)];
+        }
+    }
+
+    SOCKET& slot() { return slots_[in_.ConsumeIntegralInRange<unsigned>(0, kSlots - 1)]; }
+
+    void open()
+    {
+        constexpr int families[] = {AF_INET, AF_INET6, AF_UNSPEC, -1};
+        constexpr int types[] = {SOCK_DGRAM, SOCK_STREAM, SOCK_RAW, -1};
+        constexpr int protocols[] = {0, IPPROTO_UDP, IPPROTO_TCP, IPPROTO_IP, -1};
+        int family = pick(in_, families);
+        int type = pick(in_, types);
+        int protocol = pick(in_, protocols);
+        if (family == -1) family = in_.ConsumeIntegral<int>();
+        if (type == -1) type = in_.ConsumeIntegral<int>();
+        if (protocol == -1) protocol = in_.ConsumeIntegral<int>();
+        const SOCKET s = WSASocketW(family, type, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED);
+        if (s == INVALID_SOCKET) return;
+        make_nonblocking(s);
+        SOCKET& into = slot();
+        if (into != INVALID_SOCKET) close_socket(into);
+        into = s;
+    }
+
+    static void make_nonblocking(SOCKET s)
+    {
+        u_long on = 1;
+        if (ioctlsocket(s, FIONBIO, &on) != 0) {
+            std::fprintf(stderr, "fuzz_api: FIONBIO refused on a new socket (%d)\n", WSAGetLastError());
+            std::abort();
+        }
+    }
+
+    void close()
+    {
+        SOCKET& s = slot();
+        if (s != INVALID_SOCKET) close_socket(s);
+    }
+
+    void close_socket(SOCKET& s)
+    {
+        closesocket(s);
+        closed_ = s;
+        s = INVALID_SOCKET;
+    }
+
+    int level()
+    {
+        const int l = pick(in_, kLevels);
+        return l == -1 ? in_.ConsumeIntegral<int>() : l;
+    }
+
+    int option_name()
+    {
+        return in_.ConsumeIntegralInRange<int>(0, 7) == 0 ? in_.ConsumeIntegral<int>() : pick(in_, kOptionNames);
+    }
+
+    // A length for a buffer of `size` bytes: its size, less, zero or
+    // negative, never more.
+    int length_within(std::size_t size)
+    {
+        switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
+        case 0:
+            return static_cast<int>(size);
+        case 1:
+            return in_.ConsumeIntegralInRange<int>(0, static_cast<int>(size));
+        case 2:
+            return in_.ConsumeIntegralInRange<int>(-1, 0);
+        default:
+            return in_.ConsumeIntegral<int>() | INT32_MIN;
+        }
+    }
+
+    void set_option()
+    {
+        const SOCKET s = socket_to_use();
+        const int l = level();
+        const int name = option_name();
+        std::vector<char> value = in_.ConsumeBytes<char>(in_.ConsumeIntegralInRange<std::size_t>(0, kMaxOption));
+        const bool null_value = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
+        const int length = length_within(value.size());
+        // A zero FIONBIO has its own door (ioctlsocket); options cannot make
+        // a socket blocking, so any value goes.
+        setsockopt(s, l, name, null_value || value.empty() ? nullptr : value.data(),
+                   null_value ? in_.ConsumeIntegral<int>() : length);
+    }
+
+    void get_option()
+    {
+        const SOCKET s = socket_to_use();
+        const int l = level();
+        const int name = option_name();
+        std::vector<char> value(in_.ConsumeIntegralInRange<std::size_t>(0, kMaxOption));
+        int length = length_within(value.size());
+        switch (in_.ConsumeIntegralInRange<int>(0, 7)) {
+        case 0:
+            getsockopt(s, l, name, nullptr, &length);
+            break;
+        case 1:
+            getsockopt(s, l, name, value.data(), nullptr);
+            break;
+        default:
+            getsockopt(s, l, name, value.empty() ? nullptr : value.data(), &length);
+        }
+    }
+
+    // A socket address in storage: a well-formed one of either family most
+    // of the time, then any of its bytes changed; the length any within it.
+    int address(SOCKADDR_STORAGE& storage)
+    {
+        std::memset(&storage, 0, sizeof(storage));
+        switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
+        case 0: {
+            auto& a = reinterpret_cast<sockaddr_in&>(storage);
+            a.sin_family = AF_INET;
+            a.sin_port = htons(port());
+            inet_pton(AF_INET, pick(in_, kIpv4), &a.sin_addr);
+            break;
+        }
+        case 1: {
+            auto& a = reinterpret_cast<sockaddr_in6&>(storage);
+            a.sin6_family = AF_INET6;
+            a.sin6_port = htons(port());
+            inet_pton(AF_INET6, pick(in_, kIpv6), &a.sin6_addr);
+            a.sin6_scope_id = in_.ConsumeIntegralInRange<ULONG>(0, 2);
+            break;
+        }
+        default: {
+            const std::vector<uint8_t> bytes = in_.ConsumeBytes<uint8_t>(sizeof(storage));
+            copy_bytes(&storage, bytes);
+        }
+        }
+        for (int change = in_.ConsumeIntegralInRange<int>(0, 2); change > 0; --change)
+            reinterpret_cast<uint8_t*>(&storage)[in_.ConsumeIntegralInRange<std::size_t>(0, sizeof(storage) - 1)] =
+                in_.ConsumeIntegral<uint8_t>();
+        switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
+        case 0:
+            return sizeof(sockaddr_in);
+        case 1:
+            return sizeof(sockaddr_in6);
+        default:
+            return length_within(sizeof(storage));
+        }
+    }
+
+    uint16_t port() { return in_.ConsumeBool() ? pick(in_, kPorts) : in_.ConsumeIntegral<uint16_t>(); }
+
+    void bind_or_connect(bool bind_it)
+    {
+        const SOCKET s = socket_to_use();
+        SOCKADDR_STORAGE storage;
+        const int length = address(storage);
+        const sockaddr* name =
+            in_.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : reinterpret_cast<sockaddr*>(&storage);
+        if (bind_it)
+            bind(s, name, length);
+        else
+            connect(s, name, length);
+    }
+
+    // (The input is read in a fixed order: arguments are consumed one
+    // statement at a time, never inside one call's argument list.)
+    void listen_on()
+    {
+        const SOCKET s = socket_to_use();
+        listen(s, in_.ConsumeIntegral<int>());
+    }
+
+    void shut_down()
+    {
+        const SOCKET s = socket_to_use();
+        shutdown(s, in_.ConsumeIntegralInRange<int>(-1, 3));
+    }
+
+    void accept_now()
+    {
+        const SOCKET s = socket_to_use();
+        SOCKADDR_STORAGE storage{};
+        int length = length_within(sizeof(storage));
+        const bool with_name = in_.ConsumeBool();
+        const SOCKET accepted =
+            accept(s, with_name ? reinterpret_cast<sockaddr*>(&storage) : nullptr, with_name ? &length : nullptr);
+        if (accepted != INVALID_SOCKET) closesocket(accepted);
+    }
+
+    Pending& pending(const char* call)
+    {
+        pending_.push_back(std::make_unique<Pending>());
+        Pending& p = *pending_.back();
+        p.call = call;
+        p.overlapped.hEvent = WSACreateEvent();
+        if (p.overlapped.hEvent == WSA_INVALID_EVENT) {
+            std::fprintf(stderr, "fuzz_api: WSACreateEvent failed (%d)\n", WSAGetLastError());
+            std::abort();
+        }
+        return p;
+    }
+
+    // The last call made with `p` either left it pending (kept until it
+    // completes) or did not (its event and memory go now).
+    void keep_if_pending(bool started_pending)
+    {
+        if (started_pending) return;
+        WSACloseEvent(pending_.back()->overlapped.hEvent);
+        pending_.pop_back();
+    }
+
+    static bool went_pending(int result) { return result == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING; }
+
+    void accept_overlapped()
+    {
+        const SOCKET listener = socket_to_use();
+        const SOCKET into = socket_to_use();
+        Pending& p = pending("AcceptEx");
+        const DWORD receive = in_.ConsumeIntegralInRange<DWORD>(0, 64);
+        const DWORD local = in_.ConsumeIntegralInRange<DWORD>(0, 64);
+        const DWORD remote = in_.ConsumeIntegralInRange<DWORD>(0, 64);
+        p.data.emplace_back(receive + local + remote);
+        const BOOL done =
+            AcceptEx(listener, into, p.data.back().data(), receive, local, remote, &p.bytes, &p.overlapped);
+        keep_if_pending(!done && WSAGetLastError() == WSA_IO_PENDING);
+    }
+
+    // Zero to three buffers of up to 2 kB, now and then one of 64 kB.
+    void buffers(Pending& p, bool fill)
+    {
+        const unsigned count = in_.ConsumeIntegralInRange<unsigned>(0, 3);
+        for (unsigned i = 0; i < count; ++i) {
+            const std::size_t size =
+                in_.ConsumeIntegralInRange<int>(0, 31) == 0 ? 65536 : in_.ConsumeIntegralInRange<std::size_t>(0, 2048);
+            p.data.emplace_back(size);
+            if (fill) {
+                const std::vector<char> bytes = in_.ConsumeBytes<char>(std::min<std::size_t>(size, 64));
+                copy_bytes(p.data.back().data(), bytes);
+            }
+        }
+        for (auto& d : p.data)
+            p.buffers.push_back(WSABUF{static_cast<ULONG>(d.size()), d.data()});
+    }
+
+    DWORD flags()
+    {
+        const int f = pick(in_, kFlags);
+        return static_cast<DWORD>(f == -1 ? in_.ConsumeIntegral<int>() : f);
+    }
+
+    void send_to()
+    {
+        const SOCKET s = socket_to_use();
+        Pending& p = pending("WSASendTo");
+        buffers(p, true);
+        const int length = address(p.name);
+        const bool with_name = in_.ConsumeBool();
+        const DWORD send_flags = flags();
+        if (in_.ConsumeBool()) {
+            char scratch[64] = {};
+            sendto(s, scratch, in_.ConsumeIntegralInRange<int>(-1, 64), static_cast<int>(send_flags),
+                   with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr, length);
+            keep_if_pending(false);
+            return;
+        }
+        const int r = WSASendTo(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
+                                &p.bytes, send_flags, with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr,
+                                length, &p.overlapped, nullptr);
+        keep_if_pending(went_pending(r));
+    }
+
+    // Control data of records whose levels, types and lengths are mostly
+    // the ones WSASendMsg knows, with any data; a length may overrun.
+    void control(Pending& p)
+    {
+        p.control.assign(in_.ConsumeIntegralInRange<std::size_t>(0, kMaxControl), 0);
+        std::size_t at = 0;
+        while (at + sizeof(WSACMSGHDR) <= p.control.size() && in_.remaining_bytes() > 0) {
+            WSACMSGHDR header{};
+            const std::size_t data = in_.ConsumeIntegralInRange<std::size_t>(0, 24);
+            header.cmsg_len =
+                in_.ConsumeIntegralInRange<int>(0, 7) == 0 ? in_.ConsumeIntegral<SIZE_T>() : WSA_CMSG_LEN(data);
+            header.cmsg_level = in_.ConsumeBool() ? IPPROTO_IP : level();
+            constexpr int types[] = {IP_PKTINFO, IPV6_PKTINFO, IP_ECN, IPV6_ECN, -1};
+            header.cmsg_type = pick(in_, types);
+            if (header.cmsg_type == -1) header.cmsg_type = option_name();
+            std::memcpy(p.control.data() + at, &header, sizeof(header));
+            const std::size_t data_at = at + WSA_CMSGDATA_ALIGN(sizeof(WSACMSGHDR));
+            if (data_at < p.control.size()) {
+                const std::vector<char> bytes = in_.ConsumeBytes<char>(std::min(data, p.control.size() - data_at));
+                copy_bytes(p.control.data() + data_at, bytes);
+            }
+            at += WSA_CMSG_SPACE(data);
+        }
+    }
+
+    void message(Pending& p, bool sending)
+    {
+        buffers(p, sending);
+        p.name_length = address(p.name);
+        p.message.name = in_.ConsumeBool() ? reinterpret_cast<sockaddr*>(&p.name) : nullptr;
+        p.message.namelen = p.name_length;
+        p.message.lpBuffers = p.buffers.empty() ? nullptr : p.buffers.data();
+        p.message.dwBufferCount = static_cast<ULONG>(p.buffers.size());
+        if (sending) {
+            control(p);
+        } else {
+            p.control.assign(in_.ConsumeIntegralInRange<std::size_t>(0, kMaxControl), 0);
+        }
+        p.message.Control.buf = p.control.empty() ? nullptr : p.control.data();
+        p.message.Control.len = static_cast<ULONG>(in_.ConsumeIntegralInRange<std::size_t>(0, p.control.size()));
+        p.message.dwFlags = flags();
+    }
+
+    void send_message()
+    {
+        const SOCKET s = socket_to_use();
+        Pending& p = pending("WSASendMsg");
+        message(p, true);
+        const bool overlapped = in_.ConsumeBool();
+        const bool null_message = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
+        const DWORD send_flags = flags();
+        const int r = WSASendMsg(s, null_message ? nullptr : &p.message, send_flags, &p.bytes,
+                                 overlapped ? &p.overlapped : nullptr, nullptr);
+        keep_if_pending(overlapped && went_pending(r));
+    }
+
+    void receive_overlapped()
+    {
+        const SOCKET s = socket_to_use();
+        Pending& p = pending("WSARecvFrom");
+        buffers(p, false);
+        p.name_length = length_within(sizeof(p.name));
+        p.flags = flags();
+        const bool with_name = in_.ConsumeBool();
+        const bool with_length = in_.ConsumeIntegralInRange<int>(0, 7) != 0;
+        const bool stream_call = in_.ConsumeIntegralInRange<int>(0, 3) == 0;
+        if (stream_call) p.call = "WSARecv";
+        const int r =
+            stream_call
+                ? WSARecv(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
+                          &p.bytes, &p.flags, &p.overlapped, nullptr)
+                : WSARecvFrom(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
+                              &p.bytes, &p.flags, with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr,
+                              with_length ? &p.name_length : nullptr, &p.overlapped, nullptr);
+        keep_if_pending(went_pending(r));
+    }
+
+    void receive_message()
+    {
+        const SOCKET s = socket_to_use();
+        if (recv_message_ == nullptr) fetch_recv_message(s);
+        if (recv_message_ == nullptr) return;
+        Pending& p = pending("WSARecvMsg");
+        message(p, false);
+        const int r = recv_message_(s, in_.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : &p.message, &p.bytes,
+                                    &p.overlapped, nullptr);
+        keep_if_pending(went_pending(r));
+    }
+
+    void fetch_recv_message(SOCKET s)
+    {
+        GUID id = WSAID_WSARECVMSG;
+        DWORD bytes = 0;
+        LPFN_WSARECVMSG function = nullptr;
+        if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof(id), &function, sizeof(function), &bytes,
+                     nullptr, nullptr) == 0)
+            recv_message_ = function;
+    }
+
+    void receive_now()
+    {
+        const SOCKET s = socket_to_use();
+        std::vector<char> buffer(in_.ConsumeIntegralInRange<std::size_t>(0, 2048));
+        const int length = length_within(buffer.size());
+        const int receive_flags = static_cast<int>(flags());
+        if (in_.ConsumeBool()) {
+            recv(s, buffer.empty() ? nullptr : buffer.data(), length, receive_flags);
+            return;
+        }
+        SOCKADDR_STORAGE from{};
+        int from_length = length_within(sizeof(from));
+        const bool with_name = in_.ConsumeBool();
+        recvfrom(s, buffer.empty() ? nullptr : buffer.data(), length, receive_flags,
+                 with_name ? reinterpret_cast<sockaddr*>(&from) : nullptr, with_name ? &from_length : nullptr);
+    }
+
+    void control_code()
+    {
+        const SOCKET s = socket_to_use();
+        constexpr DWORD codes[] = {static_cast<DWORD>(FIONREAD), static_cast<DWORD>(FIONBIO), SIO_KEEPALIVE_VALS,
+                                   SIO_GET_EXTENSION_FUNCTION_POINTER, 0};
+        DWORD code = pick(in_, codes);
+        if (code == 0) code = in_.ConsumeIntegral<DWORD>();
+        std::vector<char> input = in_.ConsumeBytes<char>(in_.ConsumeIntegralInRange<std::size_t>(0, 32));
+        // The one way to make a socket blocking: its value is never zero here.
+        if (code == static_cast<DWORD>(FIONBIO)) std::fill(input.begin(), input.end(), 1);
+        std::vector<char> output(in_.ConsumeIntegralInRange<std::size_t>(0, 32));
+        DWORD returned = 0;
+        const bool with_returned = in_.ConsumeIntegralInRange<int>(0, 7) != 0;
+        if (in_.ConsumeIntegralInRange<int>(0, 7) == 0) {
+            u_long argument = 1;
+            ioctlsocket(s, code == static_cast<DWORD>(FIONBIO) ? FIONBIO : FIONREAD, &argument);
+            return;
+        }
+        const auto input_length = in_.ConsumeIntegralInRange<DWORD>(0, input.size());
+        const auto output_length = in_.ConsumeIntegralInRange<DWORD>(0, output.size());
+        WSAIoctl(s, code, input.empty() ? nullptr : input.data(), input_length,
+                 output.empty() ? nullptr : output.data(), output_length, with_returned ? &returned : nullptr, nullptr,
+                 nullptr);
+    }
+
+    void names()
+    {
+        const SOCKET s = socket_to_use();
+        SOCKADDR_STORAGE storage{};
+        int length = length_within(sizeof(storage));
+        sockaddr* name = in_.ConsumeIntegralInRange<int>(0, 7) == 0 ? nullptr : reinterpret_cast<sockaddr*>(&storage);
+        int* length_out = in_.ConsumeIntegralInRange<int>(0, 7) == 0 ? nullptr : &length;
+        if (in_.ConsumeBool())
+            getsockname(s, name, length_out);
+        else
+            getpeername(s, name, length_out);
+    }
+
+    void text()
+    {
+        constexpr int families[] = {AF_INET, AF_INET6, -1};
+        int family = pick(in_, families);
+        if (family == -1) family = in_.ConsumeIntegral<int>();
+        const std::string text = in_.ConsumeRandomLengthString(64);
+        std::array<uint8_t, 16> binary{};
+        switch (in_.ConsumeIntegralInRange<int>(0, 2)) {
+        case 0:
+            inet_pton(family, text.c_str(), binary.data());
+            break;
+        case 1:
+            inet_addr(text.c_str());
+            break;
+        default: {
+            const std::vector<uint8_t> bytes = in_.ConsumeBytes<uint8_t>(binary.size());
+            copy_bytes(binary.data(), bytes);
+            std::vector<char> out(in_.ConsumeIntegralInRange<std::size_t>(0, 64));
+            inet_ntop(family, binary.data(), out.empty() ? nullptr : out.data(), out.size());
+        }
+        }
+    }
+
+    void peer_sends()
+    {
+        const uint16_t source = in_.ConsumeBool() ? 40000 : in_.ConsumeIntegral<uint16_t>();
+        const uint16_t destination = port();
+        const std::vector<uint8_t> payload =
+            in_.ConsumeBytes<uint8_t>(in_.ConsumeIntegralInRange<std::size_t>(0, 1472));
+        peer::send_udp(source, destination, payload, in_.ConsumeIntegralInRange<int>(0, 7) == 0);
+    }
+
+    void port_association()
+    {
+        const SOCKET s = socket_to_use();
+        CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port_, in_.ConsumeIntegral<ULONG_PTR>(), 0);
+        if (in_.ConsumeBool())
+            SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), in_.ConsumeIntegralInRange<UCHAR>(0, 3));
+    }
+
+    void reap_port()
+    {
+        if (in_.ConsumeIntegralInRange<int>(0, 7) == 0) {
+            const auto bytes = in_.ConsumeIntegral<DWORD>();
+            PostQueuedCompletionStatus(port_, bytes, in_.ConsumeIntegral<ULONG_PTR>(), nullptr);
+        }
+        std::array<OVERLAPPED_ENTRY, 8> entries{};
+        ULONG removed = 0;
+        GetQueuedCompletionStatusEx(port_, entries.data(), in_.ConsumeIntegralInRange<ULONG>(0, entries.size()),
+                                    &removed, 0, FALSE);
+    }
+
+    // The port closed under the sockets associated with it and a new one
+    // made: their later completions go to a port nobody can reach.
+    void replace_port()
+    {
+        CloseHandle(port_);
+        start_port();
+    }
+
+    // Any pending call's result asked through any socket, without waiting
+    // (a wait could outlast the program).
+    void overlapped_result()
+    {
+        if (pending_.empty()) return;
+        Pending& p = *pending_[in_.ConsumeIntegralInRange<std::size_t>(0, pending_.size() - 1)];
+        const SOCKET s = socket_to_use();
+        DWORD bytes = 0;
+        DWORD result_flags = 0;
+        const bool with_flags = in_.ConsumeIntegralInRange<int>(0, 7) != 0;
+        WSAGetOverlappedResult(s, &p.overlapped, &bytes, FALSE, with_flags ? &result_flags : nullptr);
+    }
+
+    // ConnectEx with its first buffer as the data to send: to the peer,
+    // which never answers, or to one of our own listeners over lwIP's
+    // loopback, a connection made and carried for real.
+    void connect_overlapped()
+    {
+        const SOCKET s = socket_to_use();
+        if (connect_ex_ == nullptr) {
+            GUID id = WSAID_CONNECTEX;
+            DWORD bytes = 0;
+            LPFN_CONNECTEX function = nullptr;
+            if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof(id), &function, sizeof(function), &bytes,
+                         nullptr, nullptr) != 0)
+                return;
+            connect_ex_ = function;
+        }
+        Pending& p = pending("ConnectEx");
+        buffers(p, true);
+        const int length = address(p.name);
+        const bool with_data = !p.data.empty();
+        const BOOL done =
+            connect_ex_(s, reinterpret_cast<sockaddr*>(&p.name), length, with_data ? p.data[0].data() : nullptr,
+                        with_data ? static_cast<DWORD>(p.data[0].size()) : 0, &p.bytes, &p.overlapped);
+        keep_if_pending(!done && WSAGetLastError() == WSA_IO_PENDING);
+    }
+
+    // Every socket closed, then every pending call must complete and every
+    // datagram the peer sent must be given back.
+    void finish()
+    {
+        for (SOCKET& s : slots_)
+            if (s != INVALID_SOCKET) close_socket(s);
+        for (auto& p : pending_) {
+            const DWORD waited = WSAWaitForMultipleEvents(1, &p->overlapped.hEvent, TRUE, kCompletionWaitMs, FALSE);
+            if (waited != WSA_WAIT_EVENT_0) {
+                std::fprintf(stderr, "fuzz_api: an overlapped %s did not complete within %u ms of its socket's close\n",
+                             p->call, kCompletionWaitMs);
+                std::abort();
+            }
+            WSACloseEvent(p->overlapped.hEvent);
+        }
+        pending_.clear();
+        std::array<OVERLAPPED_ENTRY, 64> entries{};
+        ULONG removed = 0;
+        while (GetQueuedCompletionStatusEx(port_, entries.data(), entries.size(), &removed, 0, FALSE) && removed > 0) {}
+        peer::drain_sent();
+    }
+
+    FuzzedDataProvider in_;
+    std::array<SOCKET, kSlots> slots_;
+    SOCKET closed_ = INVALID_SOCKET;
+    const bool trace_ = std::getenv("FUZZ_API_TRACE") != nullptr;
+    std::vector<std::unique_ptr<Pending>> pending_;
+    static inline HANDLE port_ = nullptr;
+    static inline LPFN_WSARECVMSG recv_message_ = nullptr;
+    static inline LPFN_CONNECTEX connect_ex_ = nullptr;
+};
+
+// Until the peer's mbufs are all back: the engine has polled every frame
+// and the sockets that held datagrams are gone.
+void expect_peer_pool_back()
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (peer::pending_received() != 0 || peer::peer_mbufs_in_use() != 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            std::fprintf(stderr, "fuzz_api: %u of the peer's mbufs still held 5 s after every socket closed\n",
+                         peer::peer_mbufs_in_use());
+            std::abort();
+        }
+        std::this_thread::sleep_for(100us);
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***)
+{
+    std::vector<std::string> settings = peer::ring_peer_overrides();
+    if (settings.empty()) {
+        std::fprintf(stderr, "fuzz_api: ring peer: %s\n", peer::ring_peer_error().c_str());
+        std::abort();
+    }
+    settings.insert(settings.end(), {"eal.lcores=0-1", "eal.memory_mb=256", "eal.extra_args=[\"--log-level=error\"]"});
+    std::vector<const char*> overrides;
+    for (const std::string& s : settings)
+        overrides.push_back(s.c_str());
+    const std::string profile = std::string(RINGSOCK_SOURCE_DIR) + "/drivers_config/ring.toml";
+    WSADATA data;
+    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0 ||
+        WSAStartup(MAKEWORD(2, 2), &data) != 0) {
+        std::fprintf(stderr, "fuzz_api: %s\n", ringsock_startup_error());
+        std::abort();
+    }
+    if (!peer::start_peer()) {
+        std::fprintf(stderr, "fuzz_api: ring peer: %s\n", peer::ring_peer_error().c_str());
+        std::abort();
+    }
+    Program::start_port();
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size)
+{
+    Program(data, size).run();
+    expect_peer_pool_back();
+    return 0;
+}
