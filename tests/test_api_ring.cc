@@ -284,6 +284,58 @@ TEST_F(ApiRing, ReceiveFailingAtOnceWithEmsgsizeQueuesNoPortPacket)
     CloseHandle(iocp);
 }
 
+// A UDP socket bound to `port` and associated with a completion port of
+// its own under `key`, and an event: what the tests of notifications
+// watch. All three are closed with the test.
+struct PortAndEvent {
+    PortAndEvent(uint16_t port_number, ULONG_PTR key)
+        : socket(bound_socket(port_number)), port(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1)),
+          event(WSACreateEvent())
+    {
+        EXPECT_NE(port, nullptr);
+        EXPECT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(socket), port, key, 0), port);
+        EXPECT_NE(event, WSA_INVALID_EVENT);
+    }
+    ~PortAndEvent()
+    {
+        closesocket(socket); // refused harmlessly when the test closed it
+        WSACloseEvent(event);
+        CloseHandle(port);
+    }
+    PortAndEvent(const PortAndEvent&) = delete;
+    PortAndEvent& operator=(const PortAndEvent&) = delete;
+
+    // The OVERLAPPED of the port's next packet within `ms`, null if none;
+    // its byte count and key in `bytes` and `key`, its failure (if it
+    // reports one) in GetLastError().
+    LPOVERLAPPED next_packet(DWORD ms)
+    {
+        LPOVERLAPPED done = nullptr;
+        bytes = 0;
+        key = 0;
+        GetQueuedCompletionStatus(port, &bytes, &key, &done, ms);
+        return done;
+    }
+
+    // An overlapped WSARecv of up to 64 bytes notifying `notify` (the
+    // event, or a handle made from it); the call's result.
+    int receive(WSAOVERLAPPED& ov, HANDLE notify, DWORD& got)
+    {
+        ov = WSAOVERLAPPED{};
+        ov.hEvent = notify;
+        DWORD flags = 0;
+        return WSARecv(socket, &buffer, 1, &got, &flags, &ov, nullptr);
+    }
+
+    SOCKET socket;
+    HANDLE port;
+    WSAEVENT event;
+    char data[64] = {};
+    WSABUF buffer{sizeof(data), data};
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+};
+
 // The page: "If the lpCompletionRoutine parameter is NULL, the hEvent
 // parameter of lpOverlapped is signaled when the overlapped operation
 // completes if it contains a valid event object handle". A socket's port
@@ -294,84 +346,67 @@ TEST_F(ApiRing, ReceiveFailingAtOnceWithEmsgsizeQueuesNoPortPacket)
 TEST_F(ApiRing, TheOverlappedsEventIsSignalledBesideItsSocketsPort)
 {
     constexpr uint16_t kPort = 7336;
-    SOCKET s = bound_socket(kPort);
-    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-    ASSERT_NE(iocp, nullptr);
-    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 8, 0), iocp);
-    WSAEVENT ev = WSACreateEvent();
-    ASSERT_NE(ev, WSA_INVALID_EVENT);
-    char b[64];
-    WSABUF buf{sizeof(b), b};
-    DWORD got = 0, flags = 0, bytes = 0;
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
+    PortAndEvent t(kPort, 8);
+    DWORD got = 0;
 
     // Completed by the engine.
-    WSAOVERLAPPED pending{};
-    pending.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &pending, nullptr), SOCKET_ERROR);
+    WSAOVERLAPPED pending;
+    ASSERT_EQ(t.receive(pending, t.event, got), SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    EXPECT_FALSE(signalled(ev, 50)) << "signalled before anything arrived";
+    EXPECT_FALSE(signalled(t.event, 50)) << "signalled before anything arrived";
     peer_sends(kPort, 0, 10);
-    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the engine's completion left the event unsignalled";
-    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
-    EXPECT_EQ(done, &pending);
-    EXPECT_EQ(bytes, 10u);
-    EXPECT_EQ(key, 8u);
+    EXPECT_TRUE(signalled(t.event, kWaitMs)) << "the engine's completion left the event unsignalled";
+    EXPECT_EQ(t.next_packet(kWaitMs), &pending);
+    EXPECT_EQ(t.bytes, 10u);
+    EXPECT_EQ(t.key, 8u);
 
     // Completed at once, from the socket's queue.
     peer_sends(kPort, 1, 11);
-    ASSERT_TRUE(wait_queued(s, 11));
-    ASSERT_TRUE(WSAResetEvent(ev));
-    WSAOVERLAPPED at_once{};
-    at_once.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &at_once, nullptr), 0) << WSAGetLastError();
+    ASSERT_TRUE(wait_queued(t.socket, 11));
+    ASSERT_TRUE(WSAResetEvent(t.event));
+    WSAOVERLAPPED at_once;
+    ASSERT_EQ(t.receive(at_once, t.event, got), 0) << WSAGetLastError();
     EXPECT_EQ(got, 11u);
-    EXPECT_TRUE(signalled(ev, 0)) << "a completion at once left the event unsignalled";
-    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
-    EXPECT_EQ(done, &at_once);
+    EXPECT_TRUE(signalled(t.event, 0)) << "a completion at once left the event unsignalled";
+    EXPECT_EQ(t.next_packet(kWaitMs), &at_once);
 
     // At once and skipping the port: the event still.
-    ASSERT_TRUE(SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    ASSERT_TRUE(
+        SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(t.socket), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
     peer_sends(kPort, 2, 12);
-    ASSERT_TRUE(wait_queued(s, 12));
-    ASSERT_TRUE(WSAResetEvent(ev));
-    WSAOVERLAPPED skipping{};
-    skipping.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &skipping, nullptr), 0) << WSAGetLastError();
+    ASSERT_TRUE(wait_queued(t.socket, 12));
+    ASSERT_TRUE(WSAResetEvent(t.event));
+    WSAOVERLAPPED skipping;
+    ASSERT_EQ(t.receive(skipping, t.event, got), 0) << WSAGetLastError();
     EXPECT_EQ(got, 12u);
-    EXPECT_TRUE(signalled(ev, 0)) << "skipping the port skipped the event too";
-    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "a packet although skipped";
+    EXPECT_TRUE(signalled(t.event, 0)) << "skipping the port skipped the event too";
+    EXPECT_EQ(t.next_packet(100), nullptr) << "a packet although skipped";
 
     // A send to the peer.
-    ASSERT_TRUE(WSAResetEvent(ev));
+    ASSERT_TRUE(WSAResetEvent(t.event));
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_port = htons(40000);
     ASSERT_EQ(inet_pton(AF_INET, peer::kRingPeerIpv4, &to.sin_addr), 1);
     WSAOVERLAPPED sent{};
-    sent.hEvent = ev;
-    const int rc = WSASendTo(s, &buf, 1, &got, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to), &sent, nullptr);
+    sent.hEvent = t.event;
+    const int rc =
+        WSASendTo(t.socket, &t.buffer, 1, &got, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to), &sent, nullptr);
     ASSERT_TRUE(rc == 0 || WSAGetLastError() == WSA_IO_PENDING) << WSAGetLastError();
-    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the send's completion left the event unsignalled";
+    EXPECT_TRUE(signalled(t.event, kWaitMs)) << "the send's completion left the event unsignalled";
     if (rc != 0) {
-        ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
-        EXPECT_EQ(done, &sent);
+        EXPECT_EQ(t.next_packet(kWaitMs), &sent);
     }
 
     // Aborted by closesocket.
-    ASSERT_TRUE(WSAResetEvent(ev));
-    WSAOVERLAPPED aborted{};
-    aborted.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &aborted, nullptr), SOCKET_ERROR);
+    ASSERT_TRUE(WSAResetEvent(t.event));
+    WSAOVERLAPPED aborted;
+    ASSERT_EQ(t.receive(aborted, t.event, got), SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
-    ASSERT_EQ(closesocket(s), 0);
-    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the aborted receive left the event unsignalled";
-    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
-    EXPECT_EQ(done, &aborted);
+    ASSERT_EQ(closesocket(t.socket), 0);
+    EXPECT_TRUE(signalled(t.event, kWaitMs)) << "the aborted receive left the event unsignalled";
+    EXPECT_EQ(t.next_packet(kWaitMs), &aborted);
     EXPECT_EQ(GetLastError(), static_cast<DWORD>(WSA_OPERATION_ABORTED));
-    WSACloseEvent(ev);
-    CloseHandle(iocp);
 }
 
 // Windows' GetQueuedCompletionStatus page: "A valid event handle whose
@@ -384,53 +419,37 @@ TEST_F(ApiRing, TheOverlappedsEventIsSignalledBesideItsSocketsPort)
 TEST_F(ApiRing, AnEventHandleWithItsLowBitSetKeepsTheCompletionOffThePort)
 {
     constexpr uint16_t kPort = 7338;
-    SOCKET s = bound_socket(kPort);
-    HANDLE iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-    ASSERT_NE(iocp, nullptr);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(iocp) & 3, 0u);
-    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), iocp, 9, 0), iocp);
-    WSAEVENT ev = WSACreateEvent();
-    ASSERT_NE(ev, WSA_INVALID_EVENT);
-    ASSERT_EQ(reinterpret_cast<uintptr_t>(ev) & 3, 0u) << "an event handle with a low bit of its own";
-    const auto marked = reinterpret_cast<HANDLE>(reinterpret_cast<uintptr_t>(ev) | 1);
-    char b[64];
-    WSABUF buf{sizeof(b), b};
+    PortAndEvent t(kPort, 9);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.port) & 3, 0u);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(t.event) & 3, 0u) << "an event handle with a low bit of its own";
+    const auto marked = reinterpret_cast<HANDLE>(reinterpret_cast<uintptr_t>(t.event) | 1);
     DWORD got = 0, flags = 0, bytes = 0;
-    ULONG_PTR key = 0;
-    LPOVERLAPPED done = nullptr;
 
-    WSAOVERLAPPED pending{};
-    pending.hEvent = marked;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &pending, nullptr), SOCKET_ERROR);
+    WSAOVERLAPPED pending;
+    ASSERT_EQ(t.receive(pending, marked, got), SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
     peer_sends(kPort, 0, 13);
-    EXPECT_TRUE(signalled(ev, kWaitMs)) << "the event without its low bit was not signalled";
-    ASSERT_TRUE(WSAGetOverlappedResult(s, &pending, &bytes, FALSE, &flags)) << WSAGetLastError();
+    EXPECT_TRUE(signalled(t.event, kWaitMs)) << "the event without its low bit was not signalled";
+    ASSERT_TRUE(WSAGetOverlappedResult(t.socket, &pending, &bytes, FALSE, &flags)) << WSAGetLastError();
     EXPECT_EQ(bytes, 13u);
-    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "the port got the packet";
+    EXPECT_EQ(t.next_packet(100), nullptr) << "the port got the packet";
 
     peer_sends(kPort, 1, 14);
-    ASSERT_TRUE(wait_queued(s, 14));
-    ASSERT_TRUE(WSAResetEvent(ev));
-    WSAOVERLAPPED at_once{};
-    at_once.hEvent = marked;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &at_once, nullptr), 0) << WSAGetLastError();
+    ASSERT_TRUE(wait_queued(t.socket, 14));
+    ASSERT_TRUE(WSAResetEvent(t.event));
+    WSAOVERLAPPED at_once;
+    ASSERT_EQ(t.receive(at_once, marked, got), 0) << WSAGetLastError();
     EXPECT_EQ(got, 14u);
-    EXPECT_TRUE(signalled(ev, 0));
-    EXPECT_FALSE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, 100)) << "the port got the packet";
+    EXPECT_TRUE(signalled(t.event, 0));
+    EXPECT_EQ(t.next_packet(100), nullptr) << "the port got the packet";
 
     // Without the bit, the port has it again (and the event too).
-    WSAOVERLAPPED plain{};
-    plain.hEvent = ev;
-    ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &plain, nullptr), SOCKET_ERROR);
+    WSAOVERLAPPED plain;
+    ASSERT_EQ(t.receive(plain, t.event, got), SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
     peer_sends(kPort, 2, 15);
-    ASSERT_TRUE(GetQueuedCompletionStatus(iocp, &bytes, &key, &done, kWaitMs));
-    EXPECT_EQ(done, &plain);
-    EXPECT_EQ(key, 9u);
-    closesocket(s);
-    WSACloseEvent(ev);
-    CloseHandle(iocp);
+    EXPECT_EQ(t.next_packet(kWaitMs), &plain);
+    EXPECT_EQ(t.key, 9u);
 }
 
 // A non-blocking socket's synchronous receive never waits, not even
@@ -451,24 +470,19 @@ TEST_F(ApiRing, ANonBlockingReceiveBehindAPendingOneFailsAtOnce)
     ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &pending, nullptr), SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
 
-    // Should a receive wait after all, datagrams come after 3 s to end it.
-    std::atomic<bool> answered{false};
-    std::thread rescue([&] {
-        for (int i = 0; i < 300 && !answered.load(); ++i)
-            std::this_thread::sleep_for(10ms);
-        if (!answered.load())
+    char c[64];
+    int plain = 0, plain_error = 0, peeked = 0, peek_error = 0;
+    const auto took = ringsock::testing::time_without_waiting(
+        [&] {
+            plain = recv(s, c, sizeof(c), 0);
+            plain_error = WSAGetLastError();
+            peeked = recv(s, c, sizeof(c), MSG_PEEK);
+            peek_error = WSAGetLastError();
+        },
+        [&] {
             for (unsigned k = 100; k < 104; ++k)
                 peer_sends(kPort, k, 5);
-    });
-    char c[64];
-    const auto started = std::chrono::steady_clock::now();
-    const int plain = recv(s, c, sizeof(c), 0);
-    const int plain_error = WSAGetLastError();
-    const int peeked = recv(s, c, sizeof(c), MSG_PEEK);
-    const int peek_error = WSAGetLastError();
-    const auto took = std::chrono::steady_clock::now() - started;
-    answered = true;
-    rescue.join();
+        });
     EXPECT_EQ(plain, SOCKET_ERROR);
     EXPECT_EQ(plain_error, WSAEWOULDBLOCK);
     EXPECT_EQ(peeked, SOCKET_ERROR);

@@ -2138,8 +2138,8 @@ TEST_F(Api, WSASendMsgSendsAsWSASendToAndChecksItsSourceRecord)
     // A record longer than the control buffer, by a little or by nearly
     // all of SIZE_T (no pointer may be formed from it), or shorter than
     // its own header.
-    for (const SIZE_T length : {SIZE_T{WSA_CMSG_LEN(sizeof(IN_PKTINFO)) + 1}, ~SIZE_T{0}, ~SIZE_T{0} - 7,
-                                SIZE_T{sizeof(WSACMSGHDR) - 1}}) {
+    for (const SIZE_T length :
+         {SIZE_T{WSA_CMSG_LEN(sizeof(IN_PKTINFO)) + 1}, ~SIZE_T{0}, ~SIZE_T{0} - 7, SIZE_T{sizeof(WSACMSGHDR) - 1}}) {
         std::vector<char> bad = pktinfo_record("0.0.0.0");
         reinterpret_cast<WSACMSGHDR*>(bad.data())->cmsg_len = length;
         EXPECT_EQ(send_message_error(s, "198.18.0.1", 7153, "xx", bad), WSAEINVAL) << length;

@@ -3,6 +3,7 @@
 // socket headers).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -77,6 +78,27 @@ inline bool configure_pcap_stack(const std::string& source_root, const std::stri
 inline bool signalled(WSAEVENT ev, DWORD timeout_ms)
 {
     return WSAWaitForMultipleEvents(1, &ev, FALSE, timeout_ms, FALSE) == WSA_WAIT_EVENT_0;
+}
+
+// How long `call` took: a call that must not wait. Should it still run
+// after 3 s, `rescue` (which must end the wait, e.g. by sending what it
+// waits for) runs on another thread, so a failing test fails instead of
+// hanging.
+template <typename Call, typename Rescue>
+std::chrono::steady_clock::duration time_without_waiting(Call call, Rescue rescue)
+{
+    std::atomic<bool> returned{false};
+    std::thread rescuer([&] {
+        for (int i = 0; i < 300 && !returned.load(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (!returned.load()) rescue();
+    });
+    const auto started = std::chrono::steady_clock::now();
+    call();
+    const auto took = std::chrono::steady_clock::now() - started;
+    returned = true;
+    rescuer.join();
+    return took;
 }
 
 } // namespace ringsock::testing
