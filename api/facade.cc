@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "api/engine_thread.hh"
 #include "api/process_state.hh"
 #include "api/runtime.hh"
 #include "api/socket_hooks.hh"
@@ -79,6 +80,9 @@ int ringsock_run_on_engine(int engine, void (*function)(void* context), void* co
     Runtime* rt = runtime();
     if (!started() || rt == nullptr) return WSANOTINITIALISED;
     if (function == nullptr || engine < 0 || static_cast<unsigned>(engine) >= rt->engine_count()) return WSAEINVAL;
+    // From an engine, its own runs the function in place; another one would
+    // be waited for, and it may be waiting for this one.
+    if (rt->on_an_engine() && current_engine != engine) return WSAEWOULDBLOCK;
     ControlCall call;
     call.function = function;
     call.context = context;

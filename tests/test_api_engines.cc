@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -166,6 +167,42 @@ TEST_F(ApiEngines, AMulticastDatagramReachesTheMemberSocketOnEveryEngine)
     }
     for (SOCKET s : on)
         closesocket(s);
+}
+
+// What a function run on engine 0 got when it asked for more functions.
+struct FromAnEngine {
+    int own_result = -2;
+    bool own_ran_in_place = false;
+    int other_result = -2;
+    bool other_ran = false;
+    std::thread::id engine_thread;
+};
+
+void run_from_engine_zero(void* context)
+{
+    auto& f = *static_cast<FromAnEngine*>(context);
+    f.engine_thread = std::this_thread::get_id();
+    f.own_result = ringsock_run_on_engine(
+        0,
+        [](void* c) {
+            auto& g = *static_cast<FromAnEngine*>(c);
+            g.own_ran_in_place = std::this_thread::get_id() == g.engine_thread;
+        },
+        &f);
+    // Engine 1 may be running a function that waits for engine 0: had
+    // engine 0 waited for it, neither would move again.
+    f.other_result = ringsock_run_on_engine(
+        1, [](void* c) { static_cast<FromAnEngine*>(c)->other_ran = true; }, &f);
+}
+
+TEST_F(ApiEngines, RunOnEngineFromAnEngineRunsItsOwnInPlaceAndRefusesAnother)
+{
+    FromAnEngine f;
+    ASSERT_EQ(ringsock_run_on_engine(0, run_from_engine_zero, &f), 0);
+    EXPECT_EQ(f.own_result, 0);
+    EXPECT_TRUE(f.own_ran_in_place) << "ran elsewhere than engine 0's own lcore";
+    EXPECT_EQ(f.other_result, WSAEWOULDBLOCK);
+    EXPECT_FALSE(f.other_ran);
 }
 
 } // namespace
