@@ -6,10 +6,15 @@
 // buffers, flags and name lengths, synchronous receives, WSAIoctl with any
 // code and buffers, getsockname/getpeername, WSAGetOverlappedResult,
 // inet_pton/inet_ntop/inet_addr on any text, completion ports associated,
-// reaped, posted to and closed under their sockets), between which the
-// in-process ring peer (tests/support/ring_peer.hh) sends UDP datagrams to
-// the ports the program binds. The runtime is the real one (WSAStartup on ring.toml, an engine on
+// reaped, posted to and closed under their sockets, completion routines
+// run by alertable waits, any call made on an engine's own lcore through
+// ringsock_run_on_engine), between which the in-process ring peer
+// (tests/support/ring_peer.hh) sends UDP datagrams to the ports the program
+// binds. The runtime is the real one (WSAStartup on ring.toml, an engine on
 // lcore 1); the api sources are compiled into this target, instrumented.
+// FUZZ_API_ENGINES=2 starts two engines on the one-queue port (lcores 1
+// and 2 on CPU 1), so sockets homed on engine 1 receive what engine 0
+// hands over, and port-shared sockets what its software RSS spreads.
 //
 // What a caller may not do is not done: no length longer than the buffer
 // behind it, no call that would block (every socket is non-blocking and
@@ -18,10 +23,11 @@
 //
 // After each input every socket is closed; then every overlapped call that
 // was left pending must complete within 5 s (a call that never completes
-// would hang its caller forever), and every mbuf the peer sent must be back
-// in its pool within 5 s (a datagram the API lost track of). Either
-// aborts the run, as does a sanitizer report or a call that blocks past
-// libFuzzer's -timeout. FUZZ_API_TRACE=1 prints each call and its error.
+// would hang its caller forever), each completion routine must have run
+// exactly once in alertable waits meanwhile (and none for a call that
+// failed), and every mbuf the peer sent must be back in its pool within 5 s
+// (a datagram the API lost track of). Any of these aborts the run, as does a sanitizer report or a call that blocks
+// past libFuzzer's -timeout. FUZZ_API_TRACE=1 prints each call and its error.
 #include <ringsock/mstcpip.h>
 #include <ringsock/mswsock.h>
 #include <ringsock/ringsock.h>
@@ -87,6 +93,16 @@ void copy_bytes(void* to, const std::vector<T>& bytes)
     if (!bytes.empty()) std::memcpy(to, bytes.data(), bytes.size());
 }
 
+// Every byte anyone sends here, the peer or the program, is
+// pattern_byte(seed, i) at offset i of its datagram, seed being the first:
+// a datagram received whole or cut short has the same pattern, so bytes
+// copied from the wrong offset, into the wrong buffer or from another
+// buffer altogether show.
+uint8_t pattern_byte(uint8_t seed, std::size_t at)
+{
+    return at == 0 ? seed : static_cast<uint8_t>(seed + 7 * at + (at >> 8));
+}
+
 template <typename T, std::size_t N>
 T pick(FuzzedDataProvider& in, const T (&table)[N])
 {
@@ -100,6 +116,11 @@ struct Pending {
     WSAOVERLAPPED overlapped{};
     std::vector<std::vector<char>> data;
     std::vector<WSABUF> buffers;
+    bool datagram = false; // a receive on a datagram socket: its bytes are checked
+    // With a completion routine: how often it ran (once, eventually).
+    bool routine = false;
+    int routine_runs = 0;
+    HANDLE event = nullptr; // ours to close; hEvent is the caller's with a routine
     SOCKADDR_STORAGE name{};
     INT name_length = 0;
     DWORD flags = 0;
@@ -123,17 +144,22 @@ public:
         }
     }
 
+    // How many engines WSAStartup started (1, or 2 with FUZZ_API_ENGINES=2).
+    static void set_engines(int count) { engines_ = count; }
+
     void run()
     {
+        running_ = this;
         for (unsigned call = 0; call < kMaxCalls && in_.remaining_bytes() > 0; ++call)
             step();
         finish();
+        running_ = nullptr;
     }
 
 private:
     void step()
     {
-        const int call = in_.ConsumeIntegralInRange<int>(0, 24);
+        const int call = in_.ConsumeIntegralInRange<int>(0, kLastCall);
         // FUZZ_API_TRACE=1: each call's number and what it left in
         // WSAGetLastError, to read a finding's program.
         if (trace_) std::fprintf(stderr, "fuzz_api: call %d\n", call);
@@ -217,10 +243,24 @@ private:
         case 23:
             connect_overlapped();
             break;
+        case 24:
+            alertable_wait();
+            break;
+        case 25:
+            on_engine();
+            break;
         default:
             std::this_thread::sleep_for(std::chrono::microseconds(in_.ConsumeIntegralInRange<int>(0, 300)));
         }
     }
+
+    static constexpr int kLastCall = 26; // the last is a pause
+
+    // The calls an engine's own lcore may make (ringsock_run_on_engine):
+    // all but the peer's sends (the peer is the application's, and it is
+    // not an engine), a new completion port (start_port aborts if it
+    // cannot make one) and the pause (the engine would poll nothing).
+    static bool engine_may_make(int call) { return call != 18 && call != 21 && call < kLastCall; }
 
     // A slot's socket, now and then a handle closed earlier or one never
     // made: the API must tell them apart.
@@ -251,7 +291,21 @@ private:
         if (protocol == -1) protocol = in_.ConsumeIntegral<int>();
         const SOCKET s = WSASocketW(family, type, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED);
         if (s == INVALID_SOCKET) return;
+        if (on_engine_ != kNoEngine) {
+            std::fprintf(stderr, "fuzz_api: socket succeeded on an engine (ringsock.h: WSAEWOULDBLOCK there)\n");
+            std::abort();
+        }
         make_nonblocking(s);
+        // Its engine (one past the last now and then) and port sharing, as a
+        // program spreading one port over the engines sets them.
+        if (in_.ConsumeBool()) {
+            const int engine = in_.ConsumeIntegralInRange<int>(-1, engines_);
+            setsockopt(s, SOL_SOCKET, SO_RINGSOCK_HOME_ENGINE, reinterpret_cast<const char*>(&engine), sizeof(engine));
+        }
+        if (in_.ConsumeBool()) {
+            const int share = 1;
+            setsockopt(s, SOL_SOCKET, SO_RINGSOCK_PORT_SHARE, reinterpret_cast<const char*>(&share), sizeof(share));
+        }
         SOCKET& into = slot();
         if (into != INVALID_SOCKET) close_socket(into);
         into = s;
@@ -272,9 +326,15 @@ private:
         if (s != INVALID_SOCKET) close_socket(s);
     }
 
+    // On an engine closesocket fails (WSAEWOULDBLOCK) and the socket stays;
+    // elsewhere a slot's socket, always a live one, must close.
     void close_socket(SOCKET& s)
     {
-        closesocket(s);
+        if (closesocket(s) != 0) {
+            if (on_engine_ != kNoEngine && WSAGetLastError() == WSAEWOULDBLOCK) return;
+            std::fprintf(stderr, "fuzz_api: closesocket of a live socket failed (%d)\n", WSAGetLastError());
+            std::abort();
+        }
         closed_ = s;
         s = INVALID_SOCKET;
     }
@@ -423,11 +483,12 @@ private:
         pending_.push_back(std::make_unique<Pending>());
         Pending& p = *pending_.back();
         p.call = call;
-        p.overlapped.hEvent = WSACreateEvent();
-        if (p.overlapped.hEvent == WSA_INVALID_EVENT) {
+        p.event = WSACreateEvent();
+        if (p.event == WSA_INVALID_EVENT) {
             std::fprintf(stderr, "fuzz_api: WSACreateEvent failed (%d)\n", WSAGetLastError());
             std::abort();
         }
+        p.overlapped.hEvent = p.event;
         return p;
     }
 
@@ -436,11 +497,45 @@ private:
     void keep_if_pending(bool started_pending)
     {
         if (started_pending) return;
-        WSACloseEvent(pending_.back()->overlapped.hEvent);
+        WSACloseEvent(pending_.back()->event);
         pending_.pop_back();
     }
 
+    // A call with a completion routine is kept when it went pending and
+    // also when it succeeded at once: the pages say its routine is then
+    // "scheduled to be called when the calling thread is in an alertable
+    // state". After any other failure the routine must never run.
+    void keep_if_routine_or_pending(const Pending& p, int result)
+    {
+        keep_if_pending(went_pending(result) || (p.routine && result == 0));
+    }
+
     static bool went_pending(int result) { return result == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING; }
+
+    // A completion routine for one call in four (on an engine, it runs in
+    // that engine's next alertable wait, which finish() makes). With a
+    // routine hEvent is the caller's to use: now and then any value, which
+    // the API must leave alone.
+    LPWSAOVERLAPPED_COMPLETION_ROUTINE routine_for(Pending& p)
+    {
+        if (in_.ConsumeIntegralInRange<int>(0, 3) != 0) return nullptr;
+        p.routine = true;
+        if (in_.ConsumeIntegralInRange<int>(0, 3) == 0)
+            p.overlapped.hEvent = reinterpret_cast<HANDLE>(in_.ConsumeIntegral<uintptr_t>());
+        return &routine_ran;
+    }
+
+    static void CALLBACK routine_ran(DWORD, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD)
+    {
+        for (auto& p : running_->pending_)
+            if (&p->overlapped == overlapped && p->routine) {
+                ++p->routine_runs;
+                expect_received(*p, bytes);
+                return;
+            }
+        std::fprintf(stderr, "fuzz_api: a completion routine ran for no call that is waiting for one\n");
+        std::abort();
+    }
 
     void accept_overlapped()
     {
@@ -456,21 +551,57 @@ private:
         keep_if_pending(!done && WSAGetLastError() == WSA_IO_PENDING);
     }
 
-    // Zero to three buffers of up to 2 kB, now and then one of 64 kB.
+    // Zero to three buffers of up to 2 kB, now and then one of 64 kB; to
+    // send, the pattern runs on from one buffer into the next.
     void buffers(Pending& p, bool fill)
     {
         const unsigned count = in_.ConsumeIntegralInRange<unsigned>(0, 3);
+        const uint8_t seed = fill ? in_.ConsumeIntegral<uint8_t>() : 0;
+        std::size_t at = 0;
         for (unsigned i = 0; i < count; ++i) {
             const std::size_t size =
                 in_.ConsumeIntegralInRange<int>(0, 31) == 0 ? 65536 : in_.ConsumeIntegralInRange<std::size_t>(0, 2048);
             p.data.emplace_back(size);
-            if (fill) {
-                const std::vector<char> bytes = in_.ConsumeBytes<char>(std::min<std::size_t>(size, 64));
-                copy_bytes(p.data.back().data(), bytes);
-            }
+            if (fill)
+                for (char& c : p.data.back())
+                    c = static_cast<char>(pattern_byte(seed, at++));
         }
         for (auto& d : p.data)
             p.buffers.push_back(WSABUF{static_cast<ULONG>(d.size()), d.data()});
+    }
+
+    static bool is_datagram_socket(SOCKET s)
+    {
+        int type = 0;
+        int length = sizeof(type);
+        return getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length) == 0 && type == SOCK_DGRAM;
+    }
+
+    // The first `bytes` bytes of `buffers` in order: one datagram, whole or
+    // cut short, so patterned from its first byte.
+    static void expect_patterned(const WSABUF* buffers, std::size_t count, std::size_t bytes, const char* call)
+    {
+        std::size_t at = 0;
+        uint8_t seed = 0;
+        for (std::size_t b = 0; b < count && at < bytes; ++b)
+            for (std::size_t i = 0; i < buffers[b].len && at < bytes; ++i, ++at) {
+                const auto got = static_cast<uint8_t>(buffers[b].buf[i]);
+                if (at == 0) seed = got;
+                if (got != pattern_byte(seed, at)) {
+                    std::fprintf(stderr, "fuzz_api: %s: byte %zu of %zu received is %u, the datagram's is %u\n", call,
+                                 at, bytes, got, pattern_byte(seed, at));
+                    std::abort();
+                }
+            }
+        if (at != bytes) {
+            std::fprintf(stderr, "fuzz_api: %s: %zu bytes received into buffers of %zu\n", call, bytes, at);
+            std::abort();
+        }
+    }
+
+    static void expect_received(const Pending& p, DWORD bytes)
+    {
+        if (p.datagram) expect_patterned(p.buffers.data(), p.buffers.size(), bytes, p.call);
     }
 
     DWORD flags()
@@ -487,8 +618,12 @@ private:
         const int length = address(p.name);
         const bool with_name = in_.ConsumeBool();
         const DWORD send_flags = flags();
+        const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = routine_for(p);
         if (in_.ConsumeBool()) {
-            char scratch[64] = {};
+            char scratch[64];
+            const uint8_t seed = in_.ConsumeIntegral<uint8_t>();
+            for (std::size_t i = 0; i < sizeof(scratch); ++i)
+                scratch[i] = static_cast<char>(pattern_byte(seed, i));
             sendto(s, scratch, in_.ConsumeIntegralInRange<int>(-1, 64), static_cast<int>(send_flags),
                    with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr, length);
             keep_if_pending(false);
@@ -496,8 +631,8 @@ private:
         }
         const int r = WSASendTo(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
                                 &p.bytes, send_flags, with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr,
-                                length, &p.overlapped, nullptr);
-        keep_if_pending(went_pending(r));
+                                length, &p.overlapped, routine);
+        keep_if_routine_or_pending(p, r);
     }
 
     // Control data of records whose levels, types and lengths are mostly
@@ -551,30 +686,37 @@ private:
         const bool overlapped = in_.ConsumeBool();
         const bool null_message = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
         const DWORD send_flags = flags();
+        // Without an OVERLAPPED the routine is ignored: if it ran, routine_ran
+        // would find no call waiting for it.
+        const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = routine_for(p);
+        p.routine = p.routine && overlapped;
         const int r = WSASendMsg(s, null_message ? nullptr : &p.message, send_flags, &p.bytes,
-                                 overlapped ? &p.overlapped : nullptr, nullptr);
-        keep_if_pending(overlapped && went_pending(r));
+                                 overlapped ? &p.overlapped : nullptr, routine);
+        keep_if_pending(overlapped && (went_pending(r) || (p.routine && r == 0)));
     }
 
     void receive_overlapped()
     {
         const SOCKET s = socket_to_use();
         Pending& p = pending("WSARecvFrom");
+        p.datagram = is_datagram_socket(s);
         buffers(p, false);
         p.name_length = length_within(sizeof(p.name));
         p.flags = flags();
         const bool with_name = in_.ConsumeBool();
         const bool with_length = in_.ConsumeIntegralInRange<int>(0, 7) != 0;
         const bool stream_call = in_.ConsumeIntegralInRange<int>(0, 3) == 0;
+        const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = routine_for(p);
         if (stream_call) p.call = "WSARecv";
         const int r =
             stream_call
                 ? WSARecv(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
-                          &p.bytes, &p.flags, &p.overlapped, nullptr)
+                          &p.bytes, &p.flags, &p.overlapped, routine)
                 : WSARecvFrom(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
                               &p.bytes, &p.flags, with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr,
-                              with_length ? &p.name_length : nullptr, &p.overlapped, nullptr);
-        keep_if_pending(went_pending(r));
+                              with_length ? &p.name_length : nullptr, &p.overlapped, routine);
+        if (r == 0) expect_received(p, p.bytes);
+        keep_if_routine_or_pending(p, r);
     }
 
     void receive_message()
@@ -583,10 +725,13 @@ private:
         if (recv_message_ == nullptr) fetch_recv_message(s);
         if (recv_message_ == nullptr) return;
         Pending& p = pending("WSARecvMsg");
+        p.datagram = is_datagram_socket(s);
         message(p, false);
-        const int r = recv_message_(s, in_.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : &p.message, &p.bytes,
-                                    &p.overlapped, nullptr);
-        keep_if_pending(went_pending(r));
+        const bool null_message = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
+        const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = routine_for(p);
+        const int r = recv_message_(s, null_message ? nullptr : &p.message, &p.bytes, &p.overlapped, routine);
+        if (r == 0) expect_received(p, p.bytes);
+        keep_if_routine_or_pending(p, r);
     }
 
     void fetch_recv_message(SOCKET s)
@@ -605,15 +750,21 @@ private:
         std::vector<char> buffer(in_.ConsumeIntegralInRange<std::size_t>(0, 2048));
         const int length = length_within(buffer.size());
         const int receive_flags = static_cast<int>(flags());
+        int received = 0;
         if (in_.ConsumeBool()) {
-            recv(s, buffer.empty() ? nullptr : buffer.data(), length, receive_flags);
-            return;
+            received = recv(s, buffer.empty() ? nullptr : buffer.data(), length, receive_flags);
+        } else {
+            SOCKADDR_STORAGE from{};
+            int from_length = length_within(sizeof(from));
+            const bool with_name = in_.ConsumeBool();
+            received =
+                recvfrom(s, buffer.empty() ? nullptr : buffer.data(), length, receive_flags,
+                         with_name ? reinterpret_cast<sockaddr*>(&from) : nullptr, with_name ? &from_length : nullptr);
         }
-        SOCKADDR_STORAGE from{};
-        int from_length = length_within(sizeof(from));
-        const bool with_name = in_.ConsumeBool();
-        recvfrom(s, buffer.empty() ? nullptr : buffer.data(), length, receive_flags,
-                 with_name ? reinterpret_cast<sockaddr*>(&from) : nullptr, with_name ? &from_length : nullptr);
+        if (received > 0 && is_datagram_socket(s)) {
+            const WSABUF into{static_cast<ULONG>(std::max(length, 0)), buffer.data()};
+            expect_patterned(&into, 1, static_cast<std::size_t>(received), "recv");
+        }
     }
 
     void control_code()
@@ -681,8 +832,10 @@ private:
     {
         const uint16_t source = in_.ConsumeBool() ? 40000 : in_.ConsumeIntegral<uint16_t>();
         const uint16_t destination = port();
-        const std::vector<uint8_t> payload =
-            in_.ConsumeBytes<uint8_t>(in_.ConsumeIntegralInRange<std::size_t>(0, 1472));
+        std::vector<uint8_t> payload(in_.ConsumeIntegralInRange<std::size_t>(0, 1472));
+        const uint8_t seed = in_.ConsumeIntegral<uint8_t>();
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            payload[i] = pattern_byte(seed, i);
         peer::send_udp(source, destination, payload, in_.ConsumeIntegralInRange<int>(0, 7) == 0);
     }
 
@@ -752,20 +905,106 @@ private:
         keep_if_pending(!done && WSAGetLastError() == WSA_IO_PENDING);
     }
 
-    // Every socket closed, then every pending call must complete and every
-    // datagram the peer sent must be given back.
+    // An alertable wait that returns at once: the routines of the calls
+    // that completed run in it.
+    void alertable_wait()
+    {
+        if (pending_.empty() || in_.ConsumeBool()) {
+            SleepEx(0, TRUE);
+            return;
+        }
+        HANDLE event = pending_[in_.ConsumeIntegralInRange<std::size_t>(0, pending_.size() - 1)]->event;
+        WSAWaitForMultipleEvents(1, &event, FALSE, 0, TRUE);
+    }
+
+    // The next call made on an engine's own lcore, as a run-to-completion
+    // program makes it (ringsock_run_on_engine), now and then on an engine
+    // that is not there. Nested, on the same engine it runs in place, and
+    // on another it must fail with WSAEWOULDBLOCK (ringsock.h).
+    void on_engine()
+    {
+        const int engine = in_.ConsumeIntegralInRange<int>(0, engines_);
+        const int call = in_.ConsumeIntegralInRange<int>(0, kLastCall);
+        if (!engine_may_make(call)) return;
+        struct Made {
+            Program* program;
+            int call;
+            bool ran;
+        } made{this, call, false};
+        const int caller = on_engine_;
+        on_engine_ = engine;
+        const int result = ringsock_run_on_engine(
+            engine,
+            [](void* context) {
+                auto& m = *static_cast<Made*>(context);
+                m.ran = true;
+                if (m.program->trace_) std::fprintf(stderr, "fuzz_api:   on the engine: call %d\n", m.call);
+                m.program->run_call(m.call);
+            },
+            &made);
+        on_engine_ = caller;
+        const int expected = engine >= engines_                        ? WSAEINVAL
+                             : caller != kNoEngine && caller != engine ? WSAEWOULDBLOCK
+                                                                       : 0;
+        if (result != expected || made.ran != (expected == 0)) {
+            std::fprintf(stderr, "fuzz_api: ringsock_run_on_engine(%d of %d) on engine %d returned %d, %s\n", engine,
+                         engines_, caller, result, made.ran ? "ran" : "did not run");
+            std::abort();
+        }
+    }
+
+    // An alertable wait on this thread and on every engine: the routines
+    // of calls made there run in it.
+    void run_routines(DWORD milliseconds)
+    {
+        SleepEx(milliseconds, TRUE);
+        for (int engine = 0; engine < engines_; ++engine)
+            ringsock_run_on_engine(
+                engine, [](void*) { SleepEx(0, TRUE); }, nullptr);
+    }
+
+    bool routines_waiting() const
+    {
+        return std::any_of(pending_.begin(), pending_.end(),
+                           [](const auto& p) { return p->routine && p->routine_runs == 0; });
+    }
+
+    // Every socket closed, then every pending call must complete (its
+    // routine run exactly once) and every datagram the peer sent must be
+    // given back.
     void finish()
     {
         for (SOCKET& s : slots_)
             if (s != INVALID_SOCKET) close_socket(s);
         for (auto& p : pending_) {
-            const DWORD waited = WSAWaitForMultipleEvents(1, &p->overlapped.hEvent, TRUE, kCompletionWaitMs, FALSE);
+            if (p->routine) continue; // its hEvent is the caller's, not signalled
+            const DWORD waited = WSAWaitForMultipleEvents(1, &p->event, TRUE, kCompletionWaitMs, FALSE);
             if (waited != WSA_WAIT_EVENT_0) {
                 std::fprintf(stderr, "fuzz_api: an overlapped %s did not complete within %u ms of its socket's close\n",
                              p->call, kCompletionWaitMs);
                 std::abort();
             }
-            WSACloseEvent(p->overlapped.hEvent);
+            expect_received(*p, static_cast<DWORD>(p->overlapped.InternalHigh));
+        }
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCompletionWaitMs);
+        while (routines_waiting()) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                std::fprintf(stderr, "fuzz_api: a completion routine did not run within %u ms of alertable waits\n",
+                             kCompletionWaitMs);
+                std::abort();
+            }
+            run_routines(1);
+        }
+        const bool any_routine =
+            std::any_of(pending_.begin(), pending_.end(), [](const auto& p) { return p->routine; });
+        if (any_routine) run_routines(0); // none may run twice
+        for (auto& p : pending_) {
+            if (p->routine_runs > 1) {
+                std::fprintf(stderr, "fuzz_api: the completion routine of an overlapped %s ran %d times\n", p->call,
+                             p->routine_runs);
+                std::abort();
+            }
+            WSACloseEvent(p->event);
         }
         pending_.clear();
         std::array<OVERLAPPED_ENTRY, 64> entries{};
@@ -779,6 +1018,10 @@ private:
     SOCKET closed_ = INVALID_SOCKET;
     const bool trace_ = std::getenv("FUZZ_API_TRACE") != nullptr;
     std::vector<std::unique_ptr<Pending>> pending_;
+    static constexpr int kNoEngine = -1;
+    int on_engine_ = kNoEngine; // the engine whose lcore makes the call
+    static inline int engines_ = 1;
+    static inline Program* running_ = nullptr; // for routine_ran
     static inline HANDLE port_ = nullptr;
     static inline LPFN_WSARECVMSG recv_message_ = nullptr;
     static inline LPFN_CONNECTEX connect_ex_ = nullptr;
@@ -808,7 +1051,17 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
         std::fprintf(stderr, "fuzz_api: ring peer: %s\n", peer::ring_peer_error().c_str());
         std::abort();
     }
-    settings.insert(settings.end(), {"eal.lcores=0-1", "eal.memory_mb=256", "eal.extra_args=[\"--log-level=error\"]"});
+    // Two engines share CPU 1 (EAL's --lcores), as in test_api_engines,
+    // sleeping when idle so that each gets its turn: enough to cross the
+    // engines' rings, not to measure them.
+    const char* engines = std::getenv("FUZZ_API_ENGINES");
+    const bool two = engines != nullptr && std::strcmp(engines, "2") == 0;
+    settings.insert(settings.end(), {"eal.lcores=0-1", "eal.memory_mb=256"});
+    if (two)
+        settings.insert(settings.end(), {"eal.extra_args=[\"--log-level=error\", \"--lcores=0@0,1@1,2@1\"]",
+                                         "engine.idle_sleep_us=50"});
+    else
+        settings.push_back("eal.extra_args=[\"--log-level=error\"]");
     std::vector<const char*> overrides;
     for (const std::string& s : settings)
         overrides.push_back(s.c_str());
@@ -824,6 +1077,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
         std::abort();
     }
     Program::start_port();
+    Program::set_engines(ringsock_engine_count());
+    if (two && ringsock_engine_count() != 2) {
+        std::fprintf(stderr, "fuzz_api: FUZZ_API_ENGINES=2 started %d engines\n", ringsock_engine_count());
+        std::abort();
+    }
     return 0;
 }
 
