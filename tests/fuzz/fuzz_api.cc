@@ -5,7 +5,8 @@
 // any control records, overlapped WSARecvFrom and WSARecvMsg with any
 // buffers, flags and name lengths, synchronous receives, WSAIoctl with any
 // code and buffers, getsockname/getpeername, WSAGetOverlappedResult,
-// inet_pton/inet_ntop/inet_addr on any text, completion ports associated,
+// inet_pton/inet_ntop/inet_addr on any text, WSACleanup and WSAStartup
+// again with calls pending, completion ports associated,
 // reaped, posted to and closed under their sockets, completion routines
 // run by alertable waits, any call made on an engine's own lcore through
 // ringsock_run_on_engine), between which the in-process ring peer
@@ -249,12 +250,15 @@ private:
         case 25:
             on_engine();
             break;
+        case 26:
+            restart();
+            break;
         default:
             std::this_thread::sleep_for(std::chrono::microseconds(in_.ConsumeIntegralInRange<int>(0, 300)));
         }
     }
 
-    static constexpr int kLastCall = 26; // the last is a pause
+    static constexpr int kLastCall = 27; // the last is a pause
 
     // The calls an engine's own lcore may make (ringsock_run_on_engine):
     // all but the peer's sends (the peer is the application's, and it is
@@ -949,6 +953,42 @@ private:
         if (result != expected || made.ran != (expected == 0)) {
             std::fprintf(stderr, "fuzz_api: ringsock_run_on_engine(%d of %d) on engine %d returned %d, %s\n", engine,
                          engines_, caller, result, made.ran ? "ran" : "did not run");
+            std::abort();
+        }
+    }
+
+    // WSACleanup and WSAStartup in either order: the last cleanup closes
+    // every socket under the calls pending on them, which must complete as
+    // after closesocket; a startup before it only counts. On an engine the
+    // cleanup must fail (WSAEWOULDBLOCK, ringsock.h) and change nothing.
+    void restart()
+    {
+        if (in_.ConsumeBool() && on_engine_ == kNoEngine) {
+            WSADATA data;
+            if (WSAStartup(MAKEWORD(2, 2), &data) != 0 || WSACleanup() != 0) {
+                std::fprintf(stderr, "fuzz_api: a nested WSAStartup/WSACleanup failed (%d)\n", WSAGetLastError());
+                std::abort();
+            }
+            return;
+        }
+        if (WSACleanup() != 0) {
+            if (on_engine_ != kNoEngine && WSAGetLastError() == WSAEWOULDBLOCK) return;
+            std::fprintf(stderr, "fuzz_api: WSACleanup failed (%d)\n", WSAGetLastError());
+            std::abort();
+        }
+        if (on_engine_ != kNoEngine) {
+            std::fprintf(stderr, "fuzz_api: WSACleanup succeeded on an engine\n");
+            std::abort();
+        }
+        for (SOCKET& s : slots_)
+            if (s != INVALID_SOCKET) {
+                closed_ = s;
+                s = INVALID_SOCKET;
+            }
+        WSADATA data;
+        if (WSAStartup(MAKEWORD(2, 2), &data) != 0) {
+            std::fprintf(stderr, "fuzz_api: WSAStartup after WSACleanup failed (%d): %s\n", WSAGetLastError(),
+                         ringsock_startup_error());
             std::abort();
         }
     }
