@@ -1381,6 +1381,48 @@ TEST_F(ApiRing, CompletionRoutineIgnoresHEventAndMayPostTheNextReceive)
     closesocket(s);
 }
 
+// The peer's datagrams beyond IPv4 unicast, as fuzz_api sends them
+// (peer::send_udp_between): IPv6 to our address, IPv4 to the subnet's
+// broadcast, IPv6 to a group a socket joined.
+TEST_F(ApiRing, ThePeerSendsIpv6UnicastIpv4BroadcastAndIpv6GroupDatagrams)
+{
+    constexpr uint16_t kPort = 7347;
+    SOCKET v4 = bound_socket(kPort);
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(v6, INVALID_SOCKET);
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(kPort);
+    ASSERT_EQ(bind(v6, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+    ipv6_mreq group{};
+    inet_pton(AF_INET6, "ff0e::1:2:3", &group.ipv6mr_multiaddr);
+    ASSERT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&group), sizeof(group)),
+              0)
+        << WSAGetLastError();
+
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, peer::kRingOurIpv6, 40001, kPort, datagram(1, 33)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv4, "198.18.0.255", 40002, kPort, datagram(2, 44)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, "ff0e::1:2:3", 40003, kPort, datagram(3, 55)));
+    ASSERT_TRUE(wait_queued(v6, 33 + 55));
+    ASSERT_TRUE(wait_queued(v4, 44));
+
+    char b[64];
+    sockaddr_in6 from{};
+    int from_length = sizeof(from);
+    ASSERT_EQ(recvfrom(v6, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from), &from_length), 33) << WSAGetLastError();
+    EXPECT_EQ(std::vector<uint8_t>(b, b + 33), datagram(1, 33));
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, &from.sin6_addr, text, sizeof(text));
+    EXPECT_STREQ(text, peer::kRingPeerIpv6);
+    EXPECT_EQ(ntohs(from.sin6_port), 40001);
+    ASSERT_EQ(recv(v6, b, sizeof(b), 0), 55) << WSAGetLastError();
+    EXPECT_EQ(std::vector<uint8_t>(b, b + 55), datagram(3, 55));
+    ASSERT_EQ(recv(v4, b, sizeof(b), 0), 44) << WSAGetLastError();
+    EXPECT_EQ(std::vector<uint8_t>(b, b + 44), datagram(2, 44));
+    closesocket(v4);
+    closesocket(v6);
+}
+
 TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
 {
     SOCKET s = bound_socket(7308);

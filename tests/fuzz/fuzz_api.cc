@@ -10,12 +10,11 @@
 // reaped, posted to and closed under their sockets, completion routines
 // run by alertable waits, any call made on an engine's own lcore through
 // ringsock_run_on_engine), between which the in-process ring peer
-// (tests/support/ring_peer.hh) sends UDP datagrams to the ports the program
-// binds. The runtime is the real one (WSAStartup on ring.toml, an engine on
-// lcore 1); the api sources are compiled into this target, instrumented.
-// FUZZ_API_ENGINES=2 starts two engines on the one-queue port (lcores 1
-// and 2 on CPU 1), so sockets homed on engine 1 receive what engine 0
-// hands over, and port-shared sockets what its software RSS spreads.
+// (tests/support/ring_peer.hh) sends UDP datagrams of both families to
+// the ports the program binds, at our addresses, groups and broadcasts. The runtime is the real one (WSAStartup on
+// ring.toml, an engine on lcore 1); the api sources are compiled into this target, instrumented. FUZZ_API_ENGINES=2
+// starts two engines on the one-queue port (lcores 1 and 2 on CPU 1), so sockets homed on engine 1 receive what engine
+// 0 hands over, and port-shared sockets what its software RSS spreads.
 //
 // What a caller may not do is not done: no length longer than the buffer
 // behind it, no call that would block (every socket is non-blocking and
@@ -840,7 +839,24 @@ private:
         const uint8_t seed = in_.ConsumeIntegral<uint8_t>();
         for (std::size_t i = 0; i < payload.size(); ++i)
             payload[i] = pattern_byte(seed, i);
-        peer::send_udp(source, destination, payload, in_.ConsumeIntegralInRange<int>(0, 7) == 0);
+        const bool bad_checksum = in_.ConsumeIntegralInRange<int>(0, 7) == 0;
+        // From the peer to us most of the time; else between addresses of
+        // either family: our own, a group, a broadcast, from a link-local,
+        // mapped, loopback or other source.
+        if (in_.ConsumeBool()) {
+            peer::send_udp(source, destination, payload, bad_checksum);
+            return;
+        }
+        constexpr const char* kFrom4[] = {peer::kRingPeerIpv4, "198.18.0.7", "127.0.0.1", "0.0.0.0"};
+        constexpr const char* kTo4[] = {peer::kRingOurIpv4, "224.1.2.3", "198.18.0.255", "255.255.255.255",
+                                        "198.18.0.9"};
+        constexpr const char* kFrom6[] = {peer::kRingPeerIpv6, "fe80::1", "::ffff:198.18.0.1", "::1"};
+        // fe80::ff:fe00:2: ours, from the MAC (RFC 4291's EUI-64).
+        constexpr const char* kTo6[] = {peer::kRingOurIpv6, "ff02::1", "ff0e::1:2:3", "fe80::ff:fe00:2", "2001:2::9"};
+        const bool v6 = in_.ConsumeBool();
+        const char* from = v6 ? pick(in_, kFrom6) : pick(in_, kFrom4);
+        const char* to = v6 ? pick(in_, kTo6) : pick(in_, kTo4);
+        peer::send_udp_between(from, to, source, destination, payload, bad_checksum);
     }
 
     void port_association()

@@ -140,43 +140,102 @@ bool start_peer()
 
 namespace {
 
-// Writes the frame send_udp describes at `p` (frame_len bytes).
-void write_udp_frame(uint8_t* p, std::size_t frame_len, uint16_t src_port, uint16_t dst_port, const uint8_t* payload,
-                     std::size_t payload_size, bool bad_checksum)
+// Where a datagram goes: two addresses of one family and the MAC the
+// destination maps to.
+struct FrameAddresses {
+    int family = AF_INET;
+    std::array<uint8_t, 16> source{};
+    std::array<uint8_t, 16> destination{};
+    rte_ether_addr destination_mac{};
+};
+
+// Ours for a unicast destination; a group's own MAC (RFC 1112, RFC 2464);
+// the broadcast MAC for 255.255.255.255 or an address ending in .255 (the
+// broadcast of ring.toml's /24).
+bool parse_addresses(const char* source, const char* destination, FrameAddresses& out)
 {
-    const std::size_t l3_len = frame_len - sizeof(rte_ether_hdr);
-    const std::size_t l4_len = l3_len - sizeof(rte_ipv4_hdr);
-    std::memset(p, 0, frame_len);
-
-    static rte_ether_addr ours{};
-    static rte_ether_addr peers{};
-    static const bool parsed = parse_mac(kRingOurMac, ours) && parse_mac("02:00:00:00:00:01", peers);
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-    if (parsed) {
-        eth->dst_addr = ours;
-        eth->src_addr = peers;
+    out.family = std::strchr(destination, ':') != nullptr ? AF_INET6 : AF_INET;
+    if (inet_pton(out.family, source, out.source.data()) != 1 ||
+        inet_pton(out.family, destination, out.destination.data()) != 1 || !parse_mac(kRingOurMac, out.destination_mac))
+        return false;
+    const uint8_t* d = out.destination.data();
+    uint8_t* mac = out.destination_mac.addr_bytes;
+    if (out.family == AF_INET && d[0] >= 224 && d[0] <= 239) {
+        const uint8_t group[6] = {0x01, 0x00, 0x5e, static_cast<uint8_t>(d[1] & 0x7f), d[2], d[3]};
+        std::memcpy(mac, group, sizeof(group));
+    } else if (out.family == AF_INET && d[3] == 255) {
+        std::memset(mac, 0xff, 6);
+    } else if (out.family == AF_INET6 && d[0] == 0xff) {
+        const uint8_t group[6] = {0x33, 0x33, d[12], d[13], d[14], d[15]};
+        std::memcpy(mac, group, sizeof(group));
     }
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    return true;
+}
 
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + sizeof(rte_ether_hdr));
-    ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(l3_len));
-    ip->packet_id = 0;
-    ip->fragment_offset = 0;
-    ip->time_to_live = 64;
-    ip->next_proto_id = IPPROTO_UDP;
-    inet_pton(AF_INET, kRingPeerIpv4, &ip->src_addr);
-    inet_pton(AF_INET, kRingOurIpv4, &ip->dst_addr);
-    ip->hdr_checksum = 0;
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
+const FrameAddresses& peer_to_us()
+{
+    static const FrameAddresses addresses = [] {
+        FrameAddresses a;
+        parse_addresses(kRingPeerIpv4, kRingOurIpv4, a);
+        return a;
+    }();
+    return addresses;
+}
 
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(p + sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr));
+std::size_t udp_frame_length(int family, std::size_t payload_size)
+{
+    return sizeof(rte_ether_hdr) + (family == AF_INET ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr)) +
+           sizeof(rte_udp_hdr) + payload_size;
+}
+
+std::size_t udp_frame_length(std::size_t payload_size)
+{
+    return udp_frame_length(AF_INET, payload_size);
+}
+
+// Writes the frame send_udp_between describes at `p` (frame_len bytes).
+void write_udp_frame(uint8_t* p, std::size_t frame_len, const FrameAddresses& a, uint16_t src_port, uint16_t dst_port,
+                     const uint8_t* payload, std::size_t payload_size, bool bad_checksum)
+{
+    std::memset(p, 0, frame_len);
+    static rte_ether_addr peers{};
+    static const bool parsed = parse_mac("02:00:00:00:00:01", peers);
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+    if (parsed) eth->src_addr = peers;
+    eth->dst_addr = a.destination_mac;
+    eth->ether_type = rte_cpu_to_be_16(a.family == AF_INET ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+
+    const std::size_t l4_len = sizeof(rte_udp_hdr) + payload_size;
+    uint8_t* l3 = p + sizeof(rte_ether_hdr);
+    auto* udp =
+        reinterpret_cast<rte_udp_hdr*>(l3 + (a.family == AF_INET ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr)));
     udp->src_port = rte_cpu_to_be_16(src_port);
     udp->dst_port = rte_cpu_to_be_16(dst_port);
     udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4_len));
     if (payload_size != 0) std::memcpy(udp + 1, payload, payload_size);
     udp->dgram_cksum = 0;
-    uint16_t sum = rte_ipv4_udptcp_cksum(ip, udp); // never 0: 0 means "none"
+    uint16_t sum = 0; // never 0 from DPDK: 0 means "none"
+    // Addresses by offset: the headers are packed.
+    if (a.family == AF_INET) {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+        ip->version_ihl = RTE_IPV4_VHL_DEF;
+        ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + l4_len));
+        ip->time_to_live = 64;
+        ip->next_proto_id = IPPROTO_UDP;
+        std::memcpy(l3 + offsetof(rte_ipv4_hdr, src_addr), a.source.data(), 4);
+        std::memcpy(l3 + offsetof(rte_ipv4_hdr, dst_addr), a.destination.data(), 4);
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        sum = rte_ipv4_udptcp_cksum(ip, udp);
+    } else {
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
+        ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+        ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4_len));
+        ip->proto = IPPROTO_UDP;
+        ip->hop_limits = 64;
+        std::memcpy(l3 + offsetof(rte_ipv6_hdr, src_addr), a.source.data(), 16);
+        std::memcpy(l3 + offsetof(rte_ipv6_hdr, dst_addr), a.destination.data(), 16);
+        sum = rte_ipv6_udptcp_cksum(ip, udp);
+    }
     if (bad_checksum) {
         sum = static_cast<uint16_t>(sum ^ 0x5a5a);
         if (sum == 0) sum = 0x1234;
@@ -184,17 +243,11 @@ void write_udp_frame(uint8_t* p, std::size_t frame_len, uint16_t src_port, uint1
     udp->dgram_cksum = sum;
 }
 
-std::size_t udp_frame_length(std::size_t payload_size)
-{
-    return sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload_size;
-}
-
-} // namespace
-
-bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum)
+bool enqueue_udp(const FrameAddresses& a, uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload,
+                 bool bad_checksum)
 {
     if (g_pool == nullptr || g_to_stack == nullptr) return false;
-    const std::size_t frame_len = udp_frame_length(payload.size());
+    const std::size_t frame_len = udp_frame_length(a.family, payload.size());
     if (frame_len > RTE_MBUF_DEFAULT_DATAROOM) return false;
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
     if (m == nullptr) return false;
@@ -203,7 +256,7 @@ bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& 
         rte_pktmbuf_free(m);
         return false;
     }
-    write_udp_frame(p, frame_len, src_port, dst_port, payload.data(), payload.size(), bad_checksum);
+    write_udp_frame(p, frame_len, a, src_port, dst_port, payload.data(), payload.size(), bad_checksum);
     if (rte_ring_enqueue(g_to_stack, m) != 0) {
         rte_pktmbuf_free(m);
         return false;
@@ -211,10 +264,26 @@ bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& 
     return true;
 }
 
+} // namespace
+
+bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum)
+{
+    return enqueue_udp(peer_to_us(), src_port, dst_port, payload, bad_checksum);
+}
+
+bool send_udp_between(const std::string& source, const std::string& destination, uint16_t src_port, uint16_t dst_port,
+                      const std::vector<uint8_t>& payload, bool bad_checksum)
+{
+    FrameAddresses a;
+    return parse_addresses(source.c_str(), destination.c_str(), a) &&
+           enqueue_udp(a, src_port, dst_port, payload, bad_checksum);
+}
+
 std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload)
 {
     std::vector<uint8_t> frame(udp_frame_length(payload.size()));
-    write_udp_frame(frame.data(), frame.size(), src_port, dst_port, payload.data(), payload.size(), false);
+    write_udp_frame(frame.data(), frame.size(), peer_to_us(), src_port, dst_port, payload.data(), payload.size(),
+                    false);
     return frame;
 }
 
@@ -249,7 +318,7 @@ unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t paylo
         bytes.fill(0x5a);
         return bytes;
     }();
-    write_udp_frame(frame, frame_len, src_port, dst_port, kPayload.data(), payload_size, false);
+    write_udp_frame(frame, frame_len, peer_to_us(), src_port, dst_port, kPayload.data(), payload_size, false);
     unsigned sent = 0;
     while (sent < count) {
         rte_mbuf* burst[kBurst];

@@ -18,6 +18,8 @@ namespace ringsock::testing {
 // overrides).
 inline constexpr const char* kRingPeerIpv4 = "198.18.0.1";
 inline constexpr const char* kRingOurIpv4 = "198.18.0.2";
+inline constexpr const char* kRingPeerIpv6 = "2001:2::1";
+inline constexpr const char* kRingOurIpv6 = "2001:2::2"; // ring.toml's interface.ipv6
 inline constexpr const char* kRingOurMac = "02:00:00:00:00:02";
 
 // Before WSAStartup (no EAL needed): makes the two rings on ordinary memory
@@ -40,6 +42,13 @@ bool start_peer();
 // `bad_checksum`. False if no mbuf or the ring is full.
 bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum = false);
 
+// One UDP datagram between any two addresses of one family, as inet_pton
+// reads them (IPv6 if the destination has a ':'): to our MAC, or for a
+// group the MAC it maps to, or for 255.255.255.255 or an IPv4 address
+// ending in .255 (ring.toml's /24 broadcast) the broadcast MAC. False if
+// the addresses do not parse, no mbuf, or the ring is full.
+bool send_udp_between(const std::string& source, const std::string& destination, uint16_t src_port, uint16_t dst_port,
+                      const std::vector<uint8_t>& payload, bool bad_checksum = false);
 // The bytes of the frame send_udp() would put on the ring (a good one), for
 // a test to damage before send_frame().
 std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload);
