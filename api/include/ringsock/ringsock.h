@@ -28,8 +28,8 @@ int ringsock_engine_count(void);
  * WSANOTINITIALISED / WSAEINVAL. Called on that engine (from a function it
  * runs, or a poller), it runs the function in place; called on another
  * engine, it fails with WSAEWOULDBLOCK, since an engine that waited for
- * another could wait for one waiting for it. Inside, calls on sockets homed on that
- * engine execute in place: an overlapped receive that finds a datagram
+ * another could wait for one waiting for it. Inside, calls on sockets homed
+ * on that engine execute in place: an overlapped receive that finds a datagram
  * queued, or that the engine fills at once, returns 0; a call that would
  * block (a non-overlapped receive with nothing queued) fails with
  * WSAEWOULDBLOCK instead, since the engine it would wait for is the caller.
