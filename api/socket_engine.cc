@@ -703,7 +703,8 @@ void SocketEngine::take_handed_over() noexcept
     if (n == 0) return;
     stack::UdpDatagram udp[32];
     rte_mbuf* other[32];
-    const stack::ClassifiedBurst got = classifier_.classify(frames, static_cast<uint16_t>(n), udp, other);
+    const stack::ClassifiedBurst got =
+        classifier_.classify(frames, static_cast<uint16_t>(n), udp, other, stack::Classifier::Arrival::vetted);
     if (got.udp != 0) route(udp, got.udp, false);
     for (uint16_t i = 0; i < got.lwip; ++i) {
         // Unbound here too since it was handed over (closed meanwhile).
@@ -732,7 +733,8 @@ void SocketEngine::take_reassembled() noexcept
     stack::UdpDatagram udp[kMaxReassembled];
     rte_mbuf* other[kMaxReassembled];
     const auto n = static_cast<uint16_t>(reassembled_.size());
-    const stack::ClassifiedBurst got = classifier_.classify(reassembled_.data(), n, udp, other);
+    const stack::ClassifiedBurst got =
+        classifier_.classify(reassembled_.data(), n, udp, other, stack::Classifier::Arrival::vetted);
     reassembled_.clear();
     counters_.reassembled.add(got.udp);
     if (got.udp != 0) route(udp, got.udp, true);

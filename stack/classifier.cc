@@ -237,15 +237,35 @@ bool Classifier::ipv4_is_ours(const uint8_t* dst_bytes, bool& multicast) const n
     return false;
 }
 
-bool Classifier::ipv6_is_ours(const uint8_t* dst) const noexcept
+// A sender posing as us, or as our subnet's broadcast: answering it would
+// answer ourselves (an echo to its own address loops through lwIP's
+// loopback for ever; a SYN from our own address and port is the LAND
+// attack), so Linux calls it a martian unless accept_local is set. And 0/8
+// is a source only while a host learns its address (RFC 1122 3.2.1.3:
+// DHCP's discover, an IGMP querier with none), so only to a broadcast or
+// group. With no address configured nothing is known to be ours.
+bool Classifier::ipv4_from_ourselves(const uint8_t* src_bytes, bool to_group) const noexcept
 {
-    if (ipv6_count_ == 0) return true;
-    for (unsigned i = 0; i < ipv6_count_; ++i)
-        if (std::memcmp(dst, ipv6_addr_[i].data(), kIpv6AddrLen) == 0) return true;
+    if (src_bytes[0] == 0) return !to_group;
+    const uint32_t src = load_raw32(src_bytes);
+    for (unsigned i = 0; i < ipv4_count_; ++i)
+        if (src == ipv4_addr_[i] || src == ipv4_bcast_[i]) return true;
     return false;
 }
 
-Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noexcept
+bool Classifier::ipv6_is_ours(const uint8_t* dst) const noexcept
+{
+    return ipv6_count_ == 0 || ipv6_is_one_of_ours(dst);
+}
+
+bool Classifier::ipv6_is_one_of_ours(const uint8_t* address) const noexcept
+{
+    for (unsigned i = 0; i < ipv6_count_; ++i)
+        if (std::memcmp(address, ipv6_addr_[i].data(), kIpv6AddrLen) == 0) return true;
+    return false;
+}
+
+Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out, Arrival arrival) noexcept
 {
     const uint8_t* const p = rte_pktmbuf_mtod(m, const uint8_t*);
     const uint32_t pkt = rte_pktmbuf_pkt_len(m);
@@ -324,6 +344,8 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
             return Verdict::dropped(DropReason::martian);
         if (!ipv4_is_ours(l3 + kIpv4DstOffset, multicast)) [[unlikely]]
             return Verdict::dropped(DropReason::not_for_us);
+        if (arrival == Arrival::wire && ipv4_from_ourselves(l3 + kIpv4SrcOffset, multicast)) [[unlikely]]
+            return Verdict::dropped(DropReason::martian);
         l3_len = ihl;
         l3_ptype = ihl == kIpv4MinHeaderLen ? RTE_PTYPE_L3_IPV4 : RTE_PTYPE_L3_IPV4_EXT;
         if (load_be16(l3 + kIpv4FragOffset) & (kIpv4MfFlag | kIpv4FragOffsetMask)) [[unlikely]] {
@@ -393,6 +415,10 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
                 remaining -= len;
                 if (h - off > kMaxIpv6ChainLen) return Verdict::dropped(DropReason::bad_header);
             }
+        // ICMPv6 from our own address stays lwIP's: duplicate address
+        // detection hears of a duplicate from just such an advert.
+        if (arrival == Arrival::wire && next != kProtoIcmpv6 && ipv6_is_one_of_ours(l3 + kIpv6SrcOffset)) [[unlikely]]
+            return Verdict::dropped(DropReason::martian);
         l3_len = h - off;
         l3_ptype = h - off == kIpv6HeaderLen ? RTE_PTYPE_L3_IPV6 : RTE_PTYPE_L3_IPV6_EXT;
         if (next == kProtoFragment || next == kProtoRouting || unknown_option) [[unlikely]] {
@@ -489,7 +515,8 @@ Classifier::Verdict Classifier::classify_one(rte_mbuf* m, UdpDatagram& out) noex
     return Verdict::to_lwip(m, off, l3_len, 0, l2_ptype | l3_ptype | l4_ptype);
 }
 
-ClassifiedBurst Classifier::classify(rte_mbuf* const* pkts, uint16_t n, UdpDatagram* udp, rte_mbuf** lwip) noexcept
+ClassifiedBurst Classifier::classify(rte_mbuf* const* pkts, uint16_t n, UdpDatagram* udp, rte_mbuf** lwip,
+                                     Arrival arrival) noexcept
 {
     ClassifiedBurst r;
     rte_mbuf* dropped[kFreeBatch];
@@ -500,7 +527,7 @@ ClassifiedBurst Classifier::classify(rte_mbuf* const* pkts, uint16_t n, UdpDatag
         if (i + kPrefetchDistance < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchDistance], void*));
         rte_mbuf* m = pkts[i];
         // r.udp <= i < n: the slot exists; it is only kept when the verdict is udp.
-        const Verdict v = classify_one(m, udp[r.udp]);
+        const Verdict v = classify_one(m, udp[r.udp], arrival);
         if (v.kind == Verdict::udp) [[likely]] {
             udp[r.udp++].mbuf = m;
         } else if (v.kind == Verdict::lwip) {

@@ -83,7 +83,8 @@ enum class DropReason : uint8_t {
     vlan_mismatch,     // tagged with a VLAN id we were not configured for, or more than two tags
     no_socket,         // UDP to an unbound port that lwIP is not to see (see ClassifierConfig::unbound_udp_to_lwip)
     martian,           // an address no wire may carry: from 127/8, a multicast or the limited broadcast, to 127/8;
-                       // IPv6 from or to ::1 or an IPv4-mapped address, from a multicast address
+                       // IPv6 from or to ::1 or an IPv4-mapped address, from a multicast address; from one of our
+                       // own addresses or our subnet's broadcast (IPv6: but ICMPv6), from 0/8 to a unicast address
     count_
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::count_);
@@ -174,6 +175,12 @@ public:
     void unbind_udp_port(uint16_t port) noexcept { ports_.clear(port); }
     bool udp_port_bound(uint16_t port) const noexcept { return ports_.test(port); }
 
+    // Where a burst comes from: the wire, or frames this stack already
+    // vetted (lwIP's loopback of our own sends and the datagrams it
+    // reassembled from fragments taken from the wire, frames another
+    // engine classified and handed over). Only the wire's may pose as us.
+    enum class Arrival : uint8_t { wire, vetted };
+
     // Classifies pkts[0 .. n), which the caller owns.
     //   udp  (out): room for n entries; gets the fast-path datagrams, in
     //               arrival order. Their mbufs stay the caller's.
@@ -183,7 +190,8 @@ public:
     // not touch them again. `pkts` itself is left as it was (its dropped
     // entries dangle). Returns how many went each way; they sum to n.
     // Never fails. Owner core only.
-    ClassifiedBurst classify(rte_mbuf* const* pkts, uint16_t n, UdpDatagram* udp, rte_mbuf** lwip) noexcept;
+    ClassifiedBurst classify(rte_mbuf* const* pkts, uint16_t n, UdpDatagram* udp, rte_mbuf** lwip,
+                             Arrival arrival = Arrival::wire) noexcept;
 
     const ClassifierCounters& counters() const noexcept { return counters_; }
     ClassifierSnapshot snapshot() const noexcept;
@@ -195,9 +203,11 @@ public:
 
 private:
     struct Verdict;
-    Verdict classify_one(rte_mbuf* m, UdpDatagram& out) noexcept;
+    Verdict classify_one(rte_mbuf* m, UdpDatagram& out, Arrival arrival) noexcept;
     bool ipv4_is_ours(const uint8_t* dst, bool& multicast) const noexcept;
+    bool ipv4_from_ourselves(const uint8_t* src, bool to_group) const noexcept;
     bool ipv6_is_ours(const uint8_t* dst) const noexcept;
+    bool ipv6_is_one_of_ours(const uint8_t* address) const noexcept;
     bool vlan_accepted(const uint16_t* vids, unsigned count) const noexcept;
 
     ClassifierCounters counters_;

@@ -1423,6 +1423,51 @@ TEST_F(ApiRing, ThePeerSendsIpv6UnicastIpv4BroadcastAndIpv6GroupDatagrams)
     closesocket(v6);
 }
 
+// A datagram "from" our own address and port came from a host posing as
+// us; an echo answering it would send to itself, and lwIP's loopback
+// would hand the answer back to it for ever. It never reaches a socket.
+TEST_F(ApiRing, ADatagramFromOurOwnAddressNeverReachesASocket)
+{
+    constexpr uint16_t kPort = 7349;
+    SOCKET v4 = bound_socket(kPort);
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(v6, INVALID_SOCKET);
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(kPort);
+    ASSERT_EQ(bind(v6, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
+
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingOurIpv4, peer::kRingOurIpv4, kPort, kPort, datagram(1, 11)));
+    ASSERT_TRUE(peer::send_udp_between("198.18.0.255", peer::kRingOurIpv4, kPort, kPort, datagram(2, 12)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingOurIpv6, peer::kRingOurIpv6, kPort, kPort, datagram(3, 13)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv4, peer::kRingOurIpv4, kPort, kPort, datagram(4, 14)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, peer::kRingOurIpv6, kPort, kPort, datagram(5, 15)));
+    ASSERT_TRUE(wait_queued(v4, 14));
+    ASSERT_TRUE(wait_queued(v6, 15));
+
+    char b[64];
+    char text[INET6_ADDRSTRLEN] = {};
+    sockaddr_in from4{};
+    int from_length = sizeof(from4);
+    ASSERT_EQ(recvfrom(v4, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from4), &from_length), 14)
+        << WSAGetLastError();
+    inet_ntop(AF_INET, &from4.sin_addr, text, sizeof(text));
+    EXPECT_STREQ(text, peer::kRingPeerIpv4);
+    sockaddr_in6 from6{};
+    from_length = sizeof(from6);
+    ASSERT_EQ(recvfrom(v6, b, sizeof(b), 0, reinterpret_cast<sockaddr*>(&from6), &from_length), 15)
+        << WSAGetLastError();
+    inet_ntop(AF_INET6, &from6.sin6_addr, text, sizeof(text));
+    EXPECT_STREQ(text, peer::kRingPeerIpv6);
+    for (SOCKET s : {v4, v6}) {
+        u_long queued = 1;
+        ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+        EXPECT_EQ(queued, 0u);
+    }
+    closesocket(v4);
+    closesocket(v6);
+}
+
 TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
 {
     SOCKET s = bound_socket(7308);

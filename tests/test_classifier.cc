@@ -1029,6 +1029,65 @@ TEST_F(ClassifierTest, MartianAddressesAreDroppedBeforeTheFastPathAndLwip)
     }
 }
 
+// A packet from one of our own addresses, or from our subnet's broadcast,
+// came from a host pretending to be us: answering it answers ourselves
+// (an echo to its own address loops through lwIP's loopback for ever, a
+// TCP SYN from our own address and port is the LAND attack), so it is a
+// martian, as Linux counts it with accept_local off. 0/8 may be a source
+// only while a host learns its address (RFC 1122 3.2.1.3: DHCP to the
+// broadcast, an IGMP querier with no address), never to a unicast
+// destination. IPv6's ICMPv6 from our own address stays lwIP's: duplicate
+// address detection learns of a duplicate from exactly such an advert.
+TEST_F(ClassifierTest, PacketsFromOurOwnAddressesAreMartians)
+{
+    const auto udp4_between = [](const Ipv4Address& src, const Ipv4Address& dst) {
+        return ether(0x0800, ipv4({17, src, dst, {}, 0}, udp4(kBoundPort, kBoundPort, {1, 2}, src, dst)));
+    };
+    const auto udp6_between = [](const Ipv6Address& src, const Ipv6Address& dst) {
+        return ether(0x86dd, ipv6(17, udp6(kBoundPort, kBoundPort, {1, 2}, src, dst), dst, src));
+    };
+    const Ipv4Address our_broadcast{198, 18, 0, 255};
+    const Ipv4Address limited_broadcast{255, 255, 255, 255};
+    for (const Ipv4Address dst : {kOurIp, our_broadcast, limited_broadcast, Ipv4Address{224, 0, 0, 1}}) {
+        const MacAddress mac = dst == kOurIp ? kOurMac : dst[0] == 224 ? kMulticastMac : kBroadcastMac;
+        for (const Ipv4Address src : {kOurIp, our_broadcast}) {
+            expect_drop(ether(0x0800, ipv4({17, src, dst, {}, 0}, udp4(kBoundPort, kBoundPort, {1, 2}, src, dst)), mac),
+                        DropReason::martian);
+            expect_drop(ether(0x0800, ipv4({6, src, dst, {}, 0}, tcp()), mac), DropReason::martian);
+            expect_drop(ether(0x0800, ipv4({1, src, dst, {}, 0}, Bytes(8, 0)), mac), DropReason::martian);
+            expect_drop(ether(0x0800, ipv4({17, src, dst, {}, 0x2000}, Bytes(16, 0)), mac), DropReason::martian);
+        }
+    }
+    expect_drop(udp4_between({0, 0, 0, 0}, kOurIp), DropReason::martian);
+    expect_drop(udp4_between({0, 1, 2, 3}, kOurIp), DropReason::martian);
+    expect_drop(ether(0x0800, ipv4({6, {0, 0, 0, 0}, kOurIp, {}, 0}, tcp())), DropReason::martian);
+    // A DHCP client's discover and an address-less querier's IGMP query.
+    expect_path(ether(0x0800,
+                      ipv4({17, {0, 0, 0, 0}, limited_broadcast, {}, 0},
+                           udp4(kBoundPort, kBoundPort, {1, 2}, {0, 0, 0, 0}, limited_broadcast)),
+                      kBroadcastMac),
+                Path::udp);
+    expect_path(ether(0x0800, ipv4({2, {0, 0, 0, 0}, {224, 0, 0, 1}, {}, 0}, Bytes(8, 0)), kMulticastMac), Path::lwip);
+    // Our neighbours on the subnet are ordinary senders.
+    expect_path(udp4_between({198, 18, 0, 1}, kOurIp), Path::udp);
+    expect_path(udp4_between({198, 18, 0, 254}, kOurIp), Path::udp);
+
+    expect_drop(udp6_between(kOurIp6, kOurIp6), DropReason::martian);
+    expect_drop(udp6_between(kOurIp6, kAllNodes6), DropReason::martian);
+    expect_drop(ether(0x86dd, ipv6(6, tcp(), kOurIp6, kOurIp6)), DropReason::martian);
+    expect_drop(ether(0x86dd, ipv6(44, Bytes(16, 0), kOurIp6, kOurIp6)), DropReason::martian);
+    expect_path(ether(0x86dd, ipv6(58, Bytes(8, 0), kAllNodes6, kOurIp6), kMulticastMac), Path::lwip);
+    expect_path(udp6_between(kPeerIp6, kOurIp6), Path::udp);
+
+    // With no address of ours known, no source is ours.
+    ClassifierConfig c = default_config();
+    c.ipv4.clear();
+    c.ipv6.clear();
+    reset(c);
+    expect_path(udp4_between(kOurIp, kOurIp), Path::udp);
+    expect_path(udp6_between(kOurIp6, kOurIp6), Path::udp);
+}
+
 // ---------------------------------------------------------------- VLAN
 
 TEST_F(ClassifierTest, ConfiguredVlanIsAcceptedAndUntaggedStillIs)

@@ -102,17 +102,19 @@ INSTANTIATE_TEST_SUITE_P(Modes, UdpSink,
                          ::testing::Values(Reaping{"port", "--mode port"}, Reaping{"event", "--mode event"},
                                            Reaping{"routine", "--mode routine"},
                                            Reaping{"threads", "--mode port --threads 3 --depth 16"},
-                                           // Two engines on CPU 1 (EAL lcores 1 and 2), many flows.
+                                           // Two engines on CPU 1 (EAL lcores 1 and 2), many flows
+                                           // (from a forwarding lcore other than 0: memif-gen
+                                           // --multi-flow says why).
                                            Reaping{"per_engine",
                                                    "--mode port --per-engine --depth 16 "
                                                    "--set 'eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]'",
-                                                   "--multi-flow"},
+                                                   "--multi-flow --main-lcore 0 --lcores 1"},
                                            // ringsock_poll_on_engine: one engine, then two on CPU 1.
                                            Reaping{"engine", "--mode engine --depth 4"},
                                            Reaping{"engines",
                                                    "--mode engine --depth 4 "
                                                    "--set 'eal.extra_args=[\"--lcores=0@0,1@1,2@1\"]'",
-                                                   "--multi-flow"},
+                                                   "--multi-flow --main-lcore 0 --lcores 1"},
                                            // Two queue pairs, two engines on CPU 1, one flow on both
                                            // queues: one socket (engine 1 hands its queue's datagrams
                                            // over), a port-shared socket per engine, a poller per engine.
