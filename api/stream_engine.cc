@@ -206,6 +206,13 @@ void StreamEngine::serve_receives(StreamState& st) noexcept
             continue;
         }
         if (c != nullptr && c->readable() != 0) {
+            // A MSG_WAITALL receive that must not wait (made on lwIP's own
+            // lcore) takes all it asked for or nothing.
+            if (r->no_wait && r->wait_all && r->done == 0 && c->readable() < r->total_length && !c->peer_closed()) {
+                st.receives.pop();
+                finish(*r, WSAEWOULDBLOCK, 0);
+                continue;
+            }
             const SegmentsOf<stack::MutableSegment> dest(*r);
             const uint64_t n = c->copy_to(dest.data(), r->buffer_count, r->done, r->total_length - r->done);
             if (!r->peek) {

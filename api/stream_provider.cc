@@ -183,6 +183,12 @@ int stream_receive(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD received, L
     if ((*flags & ~(MSG_PEEK | MSG_WAITALL | MSG_PARTIAL | MSG_PUSH_IMMEDIATE)) != 0)
         return fail(lpErrno, WSAEOPNOTSUPP);
     if (overlapped && (*flags & MSG_PEEK) != 0) return fail(lpErrno, WSAEOPNOTSUPP); // nonoverlapped only
+    // Microsoft's recv and WSARecv pages: MSG_WAITALL with MSG_PEEK or
+    // MSG_PARTIAL, or on a socket in non-blocking mode, fails with
+    // WSAEOPNOTSUPP (a call that must not wait cannot wait for all).
+    if ((*flags & MSG_WAITALL) != 0 &&
+        ((*flags & (MSG_PEEK | MSG_PARTIAL)) != 0 || (!overlapped && s.nonblocking.load(std::memory_order_relaxed))))
+        return fail(lpErrno, WSAEOPNOTSUPP);
     if (overlapped && !s.overlapped_capable) return fail(lpErrno, WSAEINVAL);
     if (!s.connected.load(std::memory_order_acquire)) return fail(lpErrno, WSAENOTCONN);
     if (s.shut_for_receive()) return fail(lpErrno, WSAESHUTDOWN);

@@ -1468,6 +1468,91 @@ TEST_F(ApiRing, ADatagramFromOurOwnAddressNeverReachesASocket)
     closesocket(v6);
 }
 
+// The two ends of one TCP connection over lwIP's loopback (a listener on
+// an ephemeral port of ours), both non-blocking; INVALID_SOCKETs if no
+// connection came within 5 s.
+std::pair<SOCKET, SOCKET> loopback_connection()
+{
+    SOCKET listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    sockaddr_in name = ringsock::testing::ipv4_address(peer::kRingOurIpv4, 0);
+    int length = sizeof(name);
+    EXPECT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&name), length), 0) << WSAGetLastError();
+    EXPECT_EQ(listen(listener, 1), 0) << WSAGetLastError();
+    EXPECT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&name), &length), 0) << WSAGetLastError();
+    SOCKET client = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    u_long on = 1;
+    EXPECT_EQ(ioctlsocket(client, FIONBIO, &on), 0);
+    EXPECT_EQ(ioctlsocket(listener, FIONBIO, &on), 0);
+    connect(client, reinterpret_cast<sockaddr*>(&name), sizeof(name));
+    SOCKET server = INVALID_SOCKET;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while ((server = accept(listener, nullptr, nullptr)) == INVALID_SOCKET &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    closesocket(listener);
+    if (server == INVALID_SOCKET) {
+        closesocket(client);
+        return {INVALID_SOCKET, INVALID_SOCKET};
+    }
+    EXPECT_EQ(ioctlsocket(server, FIONBIO, &on), 0);
+    return {client, server};
+}
+
+struct WaitAllOnTheEngine {
+    SOCKET s;
+    int asked;
+    int result = 0;
+    int error = 0;
+    char bytes[100] = {};
+};
+
+// Microsoft's recv and WSARecv pages: MSG_WAITALL on a socket in
+// non-blocking mode, or beside MSG_PEEK or MSG_PARTIAL, fails with
+// WSAEOPNOTSUPP. Such a receive used to take the bytes there were and
+// then wait for the rest, so a non-blocking recv blocked (found by
+// fuzz_api's stream step). On the engine's own lcore, where no call may
+// wait, it takes all it asked for or fails with WSAEWOULDBLOCK.
+TEST_F(ApiRing, AStreamReceiveWithMsgWaitallNeverBlocksACallThatMustNotWait)
+{
+    const auto [client, server] = loopback_connection();
+    ASSERT_NE(server, INVALID_SOCKET) << "no connection over lwIP's loopback";
+    const std::vector<uint8_t> sent = datagram(4, 10);
+    ASSERT_EQ(send(client, reinterpret_cast<const char*>(sent.data()), 10, 0), 10) << WSAGetLastError();
+    ASSERT_TRUE(wait_queued(server, 10));
+
+    char b[100];
+    EXPECT_EQ(recv(server, b, sizeof(b), MSG_WAITALL), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
+    u_long off = 0;
+    ASSERT_EQ(ioctlsocket(server, FIONBIO, &off), 0);
+    for (const int also : {MSG_PEEK, MSG_PARTIAL}) {
+        EXPECT_EQ(recv(server, b, sizeof(b), MSG_WAITALL | also), SOCKET_ERROR) << also;
+        EXPECT_EQ(WSAGetLastError(), WSAEOPNOTSUPP) << also;
+    }
+
+    for (const int asked : {100, 10}) {
+        WaitAllOnTheEngine call{server, asked};
+        ASSERT_EQ(ringsock_run_on_engine(
+                      0,
+                      [](void* context) {
+                          auto& c = *static_cast<WaitAllOnTheEngine*>(context);
+                          c.result = recv(c.s, c.bytes, c.asked, MSG_WAITALL);
+                          c.error = WSAGetLastError();
+                      },
+                      &call),
+                  0);
+        if (asked == 100) {
+            EXPECT_EQ(call.result, SOCKET_ERROR);
+            EXPECT_EQ(call.error, WSAEWOULDBLOCK) << "the engine's own lcore cannot wait for the rest";
+        } else {
+            ASSERT_EQ(call.result, 10) << call.error;
+            EXPECT_EQ(std::vector<uint8_t>(call.bytes, call.bytes + 10), sent) << "nothing was taken before";
+        }
+    }
+    closesocket(client);
+    closesocket(server);
+}
+
 TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
 {
     SOCKET s = bound_socket(7308);
