@@ -42,9 +42,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "tests/support/ring_peer.hh"
@@ -103,6 +105,44 @@ uint8_t pattern_byte(uint8_t seed, std::size_t at)
     return at == 0 ? seed : static_cast<uint8_t>(seed + 7 * at + (at >> 8));
 }
 
+// A stream's byte at offset `at` from its connection's start, the same for
+// every connection in either direction: each end counts what it sent and
+// what it received, so a byte lost, repeated or taken out of order shifts
+// what follows, and no short shift of this sequence matches itself.
+uint8_t stream_byte(uint64_t at)
+{
+    uint64_t x = (at + 1) * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 29;
+    return static_cast<uint8_t>(x >> 56);
+}
+
+// One side of a stream socket as the program made it: the offset its next
+// byte sent will have, and the receives that take bytes from it in the
+// order they were posted (the order the bytes go to them, whichever the
+// program learns of first). A receive resolves with what it got; resolved
+// receives at the head are checked against the stream in turn.
+struct StreamSide {
+    struct Taker {
+        uint64_t serial = 0; // the Pending's, or 0 for a synchronous receive
+        bool resolved = false;
+        std::vector<char> bytes;
+    };
+    uint64_t sent = 0;
+    uint64_t received = 0;
+    // False once the program can no longer tell where a byte belongs (a
+    // new connection begun under receives still waiting): not checked on.
+    bool checked = true;
+    std::deque<Taker> takers;
+
+    // A connection attempt began: its stream starts at offset 0 both ways.
+    void new_connection()
+    {
+        if (!takers.empty()) checked = false;
+        sent = 0;
+        received = 0;
+    }
+};
+
 template <typename T, std::size_t N>
 T pick(FuzzedDataProvider& in, const T (&table)[N])
 {
@@ -117,6 +157,10 @@ struct Pending {
     std::vector<std::vector<char>> data;
     std::vector<WSABUF> buffers;
     bool datagram = false; // a receive on a datagram socket: its bytes are checked
+    // A receive on a stream socket that takes bytes (no MSG_PEEK): its
+    // bytes are checked where they fall in the stream.
+    std::shared_ptr<StreamSide> stream;
+    uint64_t serial = 0;
     // With a completion routine: how often it ran (once, eventually).
     bool routine = false;
     int routine_runs = 0;
@@ -252,18 +296,77 @@ private:
         case 26:
             restart();
             break;
+        case 27:
+            connected_pair();
+            break;
         default:
             std::this_thread::sleep_for(std::chrono::microseconds(in_.ConsumeIntegralInRange<int>(0, 300)));
         }
     }
 
-    static constexpr int kLastCall = 27; // the last is a pause
+    static constexpr int kLastCall = 28; // the last is a pause
 
     // The calls an engine's own lcore may make (ringsock_run_on_engine):
     // all but the peer's sends (the peer is the application's, and it is
     // not an engine), a new completion port (start_port aborts if it
     // cannot make one) and the pause (the engine would poll nothing).
     static bool engine_may_make(int call) { return call != 18 && call != 21 && call < kLastCall; }
+
+    // Two slots' sockets made the two ends of one TCP connection over lwIP's
+    // loopback (a listener on an ephemeral port of ours, a non-blocking
+    // connect, accept), so that programs carry stream data far more often
+    // than the calls one at a time would connect. Not on an engine (no
+    // socket is made there).
+    void connected_pair()
+    {
+        const bool v6 = in_.ConsumeBool();
+        SOCKET& client_slot = slot();
+        SOCKET& server_slot = slot();
+        if (on_engine_ != kNoEngine || &client_slot == &server_slot) return;
+        SOCKADDR_STORAGE name{};
+        int length = 0;
+        if (v6) {
+            auto& a = reinterpret_cast<sockaddr_in6&>(name);
+            a.sin6_family = AF_INET6;
+            inet_pton(AF_INET6, peer::kRingOurIpv6, &a.sin6_addr);
+            length = sizeof(a);
+        } else {
+            auto& a = reinterpret_cast<sockaddr_in&>(name);
+            a.sin_family = AF_INET;
+            inet_pton(AF_INET, peer::kRingOurIpv4, &a.sin_addr);
+            length = sizeof(a);
+        }
+        const int family = v6 ? AF_INET6 : AF_INET;
+        const SOCKET listener = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+        if (listener == INVALID_SOCKET) return;
+        int name_length = length;
+        SOCKET client = INVALID_SOCKET;
+        SOCKET server = INVALID_SOCKET;
+        if (bind(listener, reinterpret_cast<sockaddr*>(&name), length) == 0 && listen(listener, 1) == 0 &&
+            getsockname(listener, reinterpret_cast<sockaddr*>(&name), &name_length) == 0) {
+            client = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+            if (client != INVALID_SOCKET) {
+                make_nonblocking(client);
+                connect(client, reinterpret_cast<sockaddr*>(&name), length);
+                make_nonblocking(listener);
+                const auto deadline = std::chrono::steady_clock::now() + 2s;
+                while ((server = accept(listener, nullptr, nullptr)) == INVALID_SOCKET &&
+                       WSAGetLastError() == WSAEWOULDBLOCK && std::chrono::steady_clock::now() < deadline)
+                    std::this_thread::sleep_for(50us);
+            }
+        }
+        closesocket(listener);
+        if (server == INVALID_SOCKET) {
+            if (client != INVALID_SOCKET) closesocket(client);
+            return;
+        }
+        make_nonblocking(server);
+        for (auto [into, s] : {std::pair<SOCKET*, SOCKET>{&client_slot, client}, {&server_slot, server}}) {
+            if (*into != INVALID_SOCKET) close_socket(*into);
+            *into = s;
+            streams_[s] = std::make_shared<StreamSide>();
+        }
+    }
 
     // A slot's socket, now and then a handle closed earlier or one never
     // made: the API must tell them apart.
@@ -312,6 +415,10 @@ private:
         SOCKET& into = slot();
         if (into != INVALID_SOCKET) close_socket(into);
         into = s;
+        // A handle may come back for a new socket: the old one's side lives
+        // on in the calls that still hold it.
+        streams_.erase(s);
+        if (socket_type(s) == SOCK_STREAM) streams_[s] = std::make_shared<StreamSide>();
     }
 
     static void make_nonblocking(SOCKET s)
@@ -450,10 +557,13 @@ private:
         const int length = address(storage);
         const sockaddr* name =
             in_.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : reinterpret_cast<sockaddr*>(&storage);
-        if (bind_it)
+        if (bind_it) {
             bind(s, name, length);
-        else
-            connect(s, name, length);
+            return;
+        }
+        const int r = connect(s, name, length);
+        if (const auto side = stream_of(s); side && (r == 0 || WSAGetLastError() == WSAEWOULDBLOCK))
+            side->new_connection();
     }
 
     // (The input is read in a fixed order: arguments are consumed one
@@ -486,6 +596,7 @@ private:
         pending_.push_back(std::make_unique<Pending>());
         Pending& p = *pending_.back();
         p.call = call;
+        p.serial = ++serials_;
         p.event = WSACreateEvent();
         if (p.event == WSA_INVALID_EVENT) {
             std::fprintf(stderr, "fuzz_api: WSACreateEvent failed (%d)\n", WSAGetLastError());
@@ -533,7 +644,7 @@ private:
         for (auto& p : running_->pending_)
             if (&p->overlapped == overlapped && p->routine) {
                 ++p->routine_runs;
-                expect_received(*p, bytes);
+                running_->expect_received(*p, bytes);
                 return;
             }
         std::fprintf(stderr, "fuzz_api: a completion routine ran for no call that is waiting for one\n");
@@ -551,7 +662,17 @@ private:
         p.data.emplace_back(receive + local + remote);
         const BOOL done =
             AcceptEx(listener, into, p.data.back().data(), receive, local, remote, &p.bytes, &p.overlapped);
-        keep_if_pending(!done && WSAGetLastError() == WSA_IO_PENDING);
+        const bool started = done || WSAGetLastError() == WSA_IO_PENDING;
+        // The connection accepted into `into` begins its stream, and the
+        // first bytes received arrive in the buffer's first `receive`.
+        if (const auto side = stream_of(into); side && started) {
+            side->new_connection();
+            p.buffers.push_back(WSABUF{receive, p.data.back().data()});
+            p.stream = side;
+            take(*side, p.serial);
+            if (done) expect_received(p, p.bytes);
+        }
+        keep_if_pending(started && !done);
     }
 
     // Zero to three buffers of up to 2 kB, now and then one of 64 kB; to
@@ -573,12 +694,14 @@ private:
             p.buffers.push_back(WSABUF{static_cast<ULONG>(d.size()), d.data()});
     }
 
-    static bool is_datagram_socket(SOCKET s)
+    static int socket_type(SOCKET s)
     {
         int type = 0;
         int length = sizeof(type);
-        return getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length) == 0 && type == SOCK_DGRAM;
+        return getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length) == 0 ? type : 0;
     }
+
+    static bool is_datagram_socket(SOCKET s) { return socket_type(s) == SOCK_DGRAM; }
 
     // The first `bytes` bytes of `buffers` in order: one datagram, whole or
     // cut short, so patterned from its first byte.
@@ -602,9 +725,80 @@ private:
         }
     }
 
+    // A receive's result, as soon as the program learns it (at once, in its
+    // routine, or when finish() waits for it; more than once is harmless).
     static void expect_received(const Pending& p, DWORD bytes)
     {
         if (p.datagram) expect_patterned(p.buffers.data(), p.buffers.size(), bytes, p.call);
+        if (p.stream) resolve(*p.stream, p.serial, gathered(p.buffers, bytes));
+    }
+
+    // The first `bytes` bytes of `buffers`, in order.
+    static std::vector<char> gathered(const std::vector<WSABUF>& buffers, std::size_t bytes)
+    {
+        std::vector<char> out;
+        for (const WSABUF& b : buffers) {
+            const std::size_t n = std::min<std::size_t>(b.len, bytes - out.size());
+            out.insert(out.end(), b.buf, b.buf + n);
+            if (out.size() == bytes) break;
+        }
+        return out;
+    }
+
+    // The stream side of `s`, if it is a stream socket the program opened.
+    std::shared_ptr<StreamSide> stream_of(SOCKET s) const
+    {
+        const auto found = streams_.find(s);
+        return found == streams_.end() ? nullptr : found->second;
+    }
+
+    // A receive that takes bytes from `side`, posted now; `serial` 0 for
+    // one that already has them (resolve at once).
+    static void take(StreamSide& side, uint64_t serial) { side.takers.push_back({serial, false, {}}); }
+
+    static void resolve(StreamSide& side, uint64_t serial, std::vector<char> bytes)
+    {
+        for (auto& t : side.takers)
+            if (t.serial == serial && !t.resolved) {
+                t.resolved = true;
+                t.bytes = std::move(bytes);
+                break;
+            }
+        while (!side.takers.empty() && side.takers.front().resolved) {
+            if (side.checked) expect_stream(side.received, side.takers.front().bytes, "a receive");
+            side.received += side.takers.front().bytes.size();
+            side.takers.pop_front();
+        }
+    }
+
+    static void expect_stream(uint64_t from, const std::vector<char>& bytes, const char* what)
+    {
+        for (std::size_t i = 0; i < bytes.size(); ++i)
+            if (static_cast<uint8_t>(bytes[i]) != stream_byte(from + i)) {
+                std::fprintf(stderr,
+                             "fuzz_api: %s on a stream got %u at stream offset %llu (byte %zu of %zu), sent was %u\n",
+                             what, static_cast<uint8_t>(bytes[i]), static_cast<unsigned long long>(from + i), i,
+                             bytes.size(), stream_byte(from + i));
+                std::abort();
+            }
+    }
+
+    // Fills `p`'s buffers with the bytes of `side`'s stream from its next
+    // offset on.
+    static void fill_stream(Pending& p, const StreamSide& side)
+    {
+        uint64_t at = side.sent;
+        for (auto& d : p.data)
+            for (char& c : d)
+                c = static_cast<char>(stream_byte(at++));
+    }
+
+    static uint64_t total_of(const Pending& p)
+    {
+        uint64_t total = 0;
+        for (const WSABUF& b : p.buffers)
+            total += b.len;
+        return total;
     }
 
     DWORD flags()
@@ -616,8 +810,10 @@ private:
     void send_to()
     {
         const SOCKET s = socket_to_use();
+        const std::shared_ptr<StreamSide> side = stream_of(s);
         Pending& p = pending("WSASendTo");
         buffers(p, true);
+        if (side) fill_stream(p, *side);
         const int length = address(p.name);
         const bool with_name = in_.ConsumeBool();
         const DWORD send_flags = flags();
@@ -626,15 +822,20 @@ private:
             char scratch[64];
             const uint8_t seed = in_.ConsumeIntegral<uint8_t>();
             for (std::size_t i = 0; i < sizeof(scratch); ++i)
-                scratch[i] = static_cast<char>(pattern_byte(seed, i));
-            sendto(s, scratch, in_.ConsumeIntegralInRange<int>(-1, 64), static_cast<int>(send_flags),
-                   with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr, length);
+                scratch[i] = static_cast<char>(side ? stream_byte(side->sent + i) : pattern_byte(seed, i));
+            const int sent = sendto(s, scratch, in_.ConsumeIntegralInRange<int>(-1, 64), static_cast<int>(send_flags),
+                                    with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr, length);
+            if (side && sent > 0) side->sent += static_cast<uint64_t>(sent); // what it took
             keep_if_pending(false);
             return;
         }
         const int r = WSASendTo(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
                                 &p.bytes, send_flags, with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr,
                                 length, &p.overlapped, routine);
+        // An overlapped send on a stream takes all its bytes or fails, and
+        // once one fails every later one does: its bytes are the stream's
+        // next whether it completed or waits.
+        if (side && (r == 0 || went_pending(r))) side->sent += total_of(p);
         keep_if_routine_or_pending(p, r);
     }
 
@@ -711,6 +912,8 @@ private:
         const bool stream_call = in_.ConsumeIntegralInRange<int>(0, 3) == 0;
         const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = routine_for(p);
         if (stream_call) p.call = "WSARecv";
+        const std::shared_ptr<StreamSide> side = stream_of(s);
+        const DWORD posted_flags = p.flags;
         const int r =
             stream_call
                 ? WSARecv(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
@@ -718,8 +921,18 @@ private:
                 : WSARecvFrom(s, p.buffers.empty() ? nullptr : p.buffers.data(), static_cast<DWORD>(p.buffers.size()),
                               &p.bytes, &p.flags, with_name ? reinterpret_cast<sockaddr*>(&p.name) : nullptr,
                               with_length ? &p.name_length : nullptr, &p.overlapped, routine);
+        started_taking(p, side, (posted_flags & MSG_PEEK) == 0, r);
         if (r == 0) expect_received(p, p.bytes);
         keep_if_routine_or_pending(p, r);
+    }
+
+    // A receive on a stream socket that went pending or succeeded at once
+    // (and does not peek) takes the stream's next bytes.
+    static void started_taking(Pending& p, const std::shared_ptr<StreamSide>& side, bool takes, int result)
+    {
+        if (!side || !takes || (result != 0 && !went_pending(result))) return;
+        p.stream = side;
+        take(*side, p.serial);
     }
 
     void receive_message()
@@ -732,7 +945,9 @@ private:
         message(p, false);
         const bool null_message = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
         const LPWSAOVERLAPPED_COMPLETION_ROUTINE routine = routine_for(p);
+        const DWORD posted_flags = p.message.dwFlags;
         const int r = recv_message_(s, null_message ? nullptr : &p.message, &p.bytes, &p.overlapped, routine);
+        started_taking(p, stream_of(s), (posted_flags & MSG_PEEK) == 0, r);
         if (r == 0) expect_received(p, p.bytes);
         keep_if_routine_or_pending(p, r);
     }
@@ -768,6 +983,16 @@ private:
             const WSABUF into{static_cast<ULONG>(std::max(length, 0)), buffer.data()};
             expect_patterned(&into, 1, static_cast<std::size_t>(received), "recv");
         }
+        const std::shared_ptr<StreamSide> side = stream_of(s);
+        if (received <= 0 || !side) return;
+        std::vector<char> got(buffer.begin(), buffer.begin() + received);
+        if ((receive_flags & MSG_PEEK) != 0) {
+            // What comes next, unless receives still waiting take it first.
+            if (side->takers.empty() && side->checked) expect_stream(side->received, got, "a peek");
+            return;
+        }
+        take(*side, 0);
+        resolve(*side, 0, std::move(got));
     }
 
     void control_code()
@@ -842,16 +1067,18 @@ private:
         const bool bad_checksum = in_.ConsumeIntegralInRange<int>(0, 7) == 0;
         // From the peer to us most of the time; else between addresses of
         // either family: our own, a group, a broadcast, from a link-local,
-        // mapped, loopback or other source.
+        // mapped, loopback, our own or other source.
         if (in_.ConsumeBool()) {
             peer::send_udp(source, destination, payload, bad_checksum);
             return;
         }
-        constexpr const char* kFrom4[] = {peer::kRingPeerIpv4, "198.18.0.7", "127.0.0.1", "0.0.0.0"};
+        constexpr const char* kFrom4[] = {peer::kRingPeerIpv4, "198.18.0.7",       "127.0.0.1",
+                                          "0.0.0.0",           peer::kRingOurIpv4, "198.18.0.255"};
         constexpr const char* kTo4[] = {peer::kRingOurIpv4, "224.1.2.3", "198.18.0.255", "255.255.255.255",
                                         "198.18.0.9"};
-        constexpr const char* kFrom6[] = {peer::kRingPeerIpv6, "fe80::1", "::ffff:198.18.0.1", "::1"};
         // fe80::ff:fe00:2: ours, from the MAC (RFC 4291's EUI-64).
+        constexpr const char* kFrom6[] = {peer::kRingPeerIpv6, "fe80::1",        "::ffff:198.18.0.1", "::1",
+                                          peer::kRingOurIpv6,  "fe80::ff:fe00:2"};
         constexpr const char* kTo6[] = {peer::kRingOurIpv6, "ff02::1", "ff0e::1:2:3", "fe80::ff:fe00:2", "2001:2::9"};
         const bool v6 = in_.ConsumeBool();
         const char* from = v6 ? pick(in_, kFrom6) : pick(in_, kFrom4);
@@ -917,12 +1144,28 @@ private:
         }
         Pending& p = pending("ConnectEx");
         buffers(p, true);
+        const std::shared_ptr<StreamSide> side = stream_of(s);
+        const uint64_t sent_before = side ? side->sent : 0;
+        if (side) {
+            // A connection begun carries these bytes first.
+            side->sent = 0;
+            fill_stream(p, *side);
+        }
         const int length = address(p.name);
         const bool with_data = !p.data.empty();
         const BOOL done =
             connect_ex_(s, reinterpret_cast<sockaddr*>(&p.name), length, with_data ? p.data[0].data() : nullptr,
                         with_data ? static_cast<DWORD>(p.data[0].size()) : 0, &p.bytes, &p.overlapped);
-        keep_if_pending(!done && WSAGetLastError() == WSA_IO_PENDING);
+        const bool started = done || WSAGetLastError() == WSA_IO_PENDING;
+        if (side) {
+            if (started) {
+                side->new_connection();
+                side->sent = with_data ? p.data[0].size() : 0;
+            } else {
+                side->sent = sent_before;
+            }
+        }
+        keep_if_pending(started && !done);
     }
 
     // An alertable wait that returns at once: the routines of the calls
@@ -1074,6 +1317,8 @@ private:
     SOCKET closed_ = INVALID_SOCKET;
     const bool trace_ = std::getenv("FUZZ_API_TRACE") != nullptr;
     std::vector<std::unique_ptr<Pending>> pending_;
+    uint64_t serials_ = 0;
+    std::unordered_map<SOCKET, std::shared_ptr<StreamSide>> streams_; // the slots' stream sockets
     static constexpr int kNoEngine = -1;
     int on_engine_ = kNoEngine; // the engine whose lcore makes the call
     static inline int engines_ = 1;
