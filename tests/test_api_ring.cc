@@ -39,6 +39,23 @@ SOCKET bound_socket(uint16_t port)
     return ringsock::testing::bound_udp_socket(port);
 }
 
+// An IPv6-only datagram socket bound to [::]:port; INVALID_SOCKET (with a
+// failure recorded) if it cannot be made or bound.
+SOCKET bound_ipv6_socket(uint16_t port)
+{
+    SOCKET s = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    if (s == INVALID_SOCKET) return s;
+    sockaddr_in6 local{};
+    local.sin6_family = AF_INET6;
+    local.sin6_port = htons(port);
+    if (bind(s, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+        ADD_FAILURE() << "bind [::]:" << port << ": " << WSAGetLastError();
+        closesocket(s);
+        return INVALID_SOCKET;
+    }
+    return s;
+}
+
 constexpr DWORD kWaitMs = 5000;
 
 // Byte i of datagram k.
@@ -1388,12 +1405,8 @@ TEST_F(ApiRing, ThePeerSendsIpv6UnicastIpv4BroadcastAndIpv6GroupDatagrams)
 {
     constexpr uint16_t kPort = 7347;
     SOCKET v4 = bound_socket(kPort);
-    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    SOCKET v6 = bound_ipv6_socket(kPort);
     ASSERT_NE(v6, INVALID_SOCKET);
-    sockaddr_in6 local{};
-    local.sin6_family = AF_INET6;
-    local.sin6_port = htons(kPort);
-    ASSERT_EQ(bind(v6, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
     ipv6_mreq group{};
     inet_pton(AF_INET6, "ff0e::1:2:3", &group.ipv6mr_multiaddr);
     ASSERT_EQ(setsockopt(v6, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, reinterpret_cast<const char*>(&group), sizeof(group)),
@@ -1430,12 +1443,8 @@ TEST_F(ApiRing, ADatagramFromOurOwnAddressNeverReachesASocket)
 {
     constexpr uint16_t kPort = 7349;
     SOCKET v4 = bound_socket(kPort);
-    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    SOCKET v6 = bound_ipv6_socket(kPort);
     ASSERT_NE(v6, INVALID_SOCKET);
-    sockaddr_in6 local{};
-    local.sin6_family = AF_INET6;
-    local.sin6_port = htons(kPort);
-    ASSERT_EQ(bind(v6, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << WSAGetLastError();
 
     ASSERT_TRUE(peer::send_udp_between(peer::kRingOurIpv4, peer::kRingOurIpv4, kPort, kPort, datagram(1, 11)));
     ASSERT_TRUE(peer::send_udp_between("198.18.0.255", peer::kRingOurIpv4, kPort, kPort, datagram(2, 12)));
