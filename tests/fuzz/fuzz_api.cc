@@ -783,11 +783,9 @@ private:
             }
     }
 
-    // Fills `p`'s buffers with the bytes of `side`'s stream from its next
-    // offset on.
-    static void fill_stream(Pending& p, const StreamSide& side)
+    // Fills `p`'s buffers with a stream's bytes from offset `at` on.
+    static void fill_stream(Pending& p, uint64_t at)
     {
-        uint64_t at = side.sent;
         for (auto& d : p.data)
             for (char& c : d)
                 c = static_cast<char>(stream_byte(at++));
@@ -813,7 +811,7 @@ private:
         const std::shared_ptr<StreamSide> side = stream_of(s);
         Pending& p = pending("WSASendTo");
         buffers(p, true);
-        if (side) fill_stream(p, *side);
+        if (side) fill_stream(p, side->sent);
         const int length = address(p.name);
         const bool with_name = in_.ConsumeBool();
         const DWORD send_flags = flags();
@@ -1145,25 +1143,16 @@ private:
         Pending& p = pending("ConnectEx");
         buffers(p, true);
         const std::shared_ptr<StreamSide> side = stream_of(s);
-        const uint64_t sent_before = side ? side->sent : 0;
-        if (side) {
-            // A connection begun carries these bytes first.
-            side->sent = 0;
-            fill_stream(p, *side);
-        }
+        if (side) fill_stream(p, 0); // a connection begun carries these bytes first
         const int length = address(p.name);
         const bool with_data = !p.data.empty();
         const BOOL done =
             connect_ex_(s, reinterpret_cast<sockaddr*>(&p.name), length, with_data ? p.data[0].data() : nullptr,
                         with_data ? static_cast<DWORD>(p.data[0].size()) : 0, &p.bytes, &p.overlapped);
         const bool started = done || WSAGetLastError() == WSA_IO_PENDING;
-        if (side) {
-            if (started) {
-                side->new_connection();
-                side->sent = with_data ? p.data[0].size() : 0;
-            } else {
-                side->sent = sent_before;
-            }
+        if (side && started) {
+            side->new_connection();
+            side->sent = with_data ? p.data[0].size() : 0;
         }
         keep_if_pending(started && !done);
     }
