@@ -29,6 +29,7 @@ int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, En
         std::memcpy(&in6, name, sizeof(in6));
         out.port = static_cast<uint16_t>((in6.sin6_port >> 8) | (in6.sin6_port << 8));
         std::memcpy(out.addr.data(), &in6.sin6_addr, 16);
+        if (out.is_ipv6_link_scoped() && !names_our_interface(in6.sin6_scope_id)) return WSAEADDRNOTAVAIL;
     }
     return 0;
 }
@@ -67,8 +68,7 @@ int write_sockaddr(const Endpoint& e, sockaddr* name, int* namelen) noexcept
         in6.sin6_family = AF_INET6;
         in6.sin6_port = port;
         std::memcpy(&in6.sin6_addr, e.addr.data(), 16);
-        const bool link_scope_group = e.addr[0] == 0xff && (e.addr[1] & 0x0f) <= 2;
-        if (e.is_ipv6_link_local() || link_scope_group) [[unlikely]]
+        if (e.is_ipv6_link_scoped()) [[unlikely]]
             in6.sin6_scope_id = kInterfaceIndex;
         std::memcpy(name, &in6, sizeof(in6));
     } else {

@@ -35,6 +35,12 @@ struct Endpoint {
     bool is_ipv4_multicast() const noexcept { return family == 4 && (addr[0] & 0xf0) == 0xe0; }
     bool is_ipv6_multicast() const noexcept { return family == 6 && addr[0] == 0xff; }
     bool is_ipv6_link_local() const noexcept { return family == 6 && addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80; }
+    // fe80::/10 or a group of interface- or link-local scope (ff01::/16,
+    // ff02::/16): the addresses a sin6_scope_id names the link of.
+    bool is_ipv6_link_scoped() const noexcept
+    {
+        return is_ipv6_link_local() || (is_ipv6_multicast() && (addr[1] & 0x0f) <= 2);
+    }
     // 127.0.0.0/8 or ::1.
     bool is_loopback() const noexcept
     {
@@ -64,12 +70,21 @@ Endpoint as_seen_by(uint8_t socket_family, const Endpoint& e) noexcept;
 // the link-local addresses we name.
 inline constexpr uint32_t kInterfaceIndex = 1;
 
+// Whether an interface index a caller gave names the one interface: its
+// index, or 0, which leaves the choice to us.
+inline constexpr bool names_our_interface(uint32_t index) noexcept
+{
+    return index == 0 || index == kInterfaceIndex;
+}
+
 // The size of the sockaddr for a family (sockaddr_in or sockaddr_in6).
 int sockaddr_size(uint8_t family) noexcept;
 
 // Reads `name` for a socket of `family`. Returns 0, WSAEFAULT when the
 // pointer is null or `namelen` too small, WSAEAFNOSUPPORT when the family
-// differs from the socket's.
+// differs from the socket's, WSAEADDRNOTAVAIL when a link-scoped IPv6
+// address's sin6_scope_id names an interface we do not have (an address
+// on another link is not one we can reach or be).
 int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, Endpoint& out) noexcept;
 
 // Writes `e`, as a socket of `socket_family` names it (as_seen_by), into

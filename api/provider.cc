@@ -2,6 +2,7 @@
 // as the WSPRecvFrom page describes. The WSA* facade (facade.cc) calls these
 // and moves *lpErrno into the thread's last error.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstring>
@@ -701,12 +702,14 @@ int check_send_records(const Runtime& rt, const Socket& s, const WSAMSG& message
             header->cmsg_len >= WSA_CMSG_LEN(sizeof(IN_PKTINFO))) {
             IN_PKTINFO info;
             std::memcpy(&info, WSA_CMSG_DATA(header), sizeof(info));
+            if (!names_our_interface(info.ipi_ifindex)) return WSAEADDRNOTAVAIL;
             source.family = 4;
             std::memcpy(source.addr.data(), &info.ipi_addr, 4);
         } else if (header->cmsg_level == IPPROTO_IPV6 && header->cmsg_type == IPV6_PKTINFO &&
                    header->cmsg_len >= WSA_CMSG_LEN(sizeof(IN6_PKTINFO))) {
             IN6_PKTINFO info;
             std::memcpy(&info, WSA_CMSG_DATA(header), sizeof(info));
+            if (!names_our_interface(info.ipi6_ifindex)) return WSAEADDRNOTAVAIL;
             source.family = 6;
             std::memcpy(source.addr.data(), &info.ipi6_addr, 16);
             source = unmapped(source);
@@ -949,10 +952,21 @@ int WINAPI WSPGetPeerName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT 
 
 namespace {
 
+// Whether an IPv4 interface as Winsock names one (IP_MULTICAST_IF, an
+// ip_mreq's imr_interface; network order) is the one: 0.0.0.0 for the
+// default, its address, or its index written in the 0.x.x.x block.
+bool names_our_ipv4_interface(const Runtime& rt, const void* in_addr) noexcept
+{
+    std::array<uint8_t, 4> named{};
+    std::memcpy(named.data(), in_addr, named.size());
+    if (named == rt.interface().ipv4.address) return true;
+    if (named[0] != 0) return false;
+    return names_our_interface(uint32_t{named[1]} << 16 | uint32_t{named[2]} << 8 | named[3]);
+}
+
 // The group of the ip_mreq (family 4) or ipv6_mreq (6) in `optval`: 0, or
-// WSAEFAULT (too short) or WSAEINVAL (not a group). The interface after
-// the group is not read: the process has the one interface, whatever
-// index or address the caller names.
+// WSAEFAULT (too short) or WSAEINVAL (not a group). Its interface is
+// interface_of_request's.
 int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& group) noexcept
 {
     static_assert(offsetof(ip_mreq, imr_multiaddr) == 0 && offsetof(ipv6_mreq, ipv6mr_multiaddr) == 0);
@@ -960,6 +974,18 @@ int group_of_request(uint8_t family, const char* optval, int optlen, Endpoint& g
     group.family = family;
     std::memcpy(group.addr.data(), optval, family == 4 ? 4 : 16);
     return (family == 4 ? group.is_ipv4_multicast() : group.is_ipv6_multicast()) ? 0 : WSAEINVAL;
+}
+
+// The interface an ip_mreq (family 4) or ipv6_mreq (6) that
+// group_of_request read joins on: 0 when it is the one, WSAEADDRNOTAVAIL
+// for any other (not ours to join on).
+int interface_of_request(const Runtime& rt, uint8_t family, const char* optval) noexcept
+{
+    if (family == 4)
+        return names_our_ipv4_interface(rt, optval + offsetof(ip_mreq, imr_interface)) ? 0 : WSAEADDRNOTAVAIL;
+    ULONG index = 0;
+    std::memcpy(&index, optval + offsetof(ipv6_mreq, ipv6mr_interface), sizeof(index));
+    return names_our_interface(index) ? 0 : WSAEADDRNOTAVAIL;
 }
 
 // The WSARecvMsg record an option asks for (IP_PKTINFO, IP_HOPLIMIT,
@@ -1283,9 +1309,9 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         case IP_MULTICAST_LOOP:
             sock->multicast_loop.store(value != 0, std::memory_order_relaxed);
             return succeed(lpErrno);
-        default: { // IP_MULTICAST_IF: the one interface, by 0 (the default) or its IPv4 address
+        default: { // IP_MULTICAST_IF: the one interface, by 0 (the default), its IPv4 address or its index
             const bool ours =
-                value == 0 || (family == 4 && std::memcmp(&value, rt.interface().ipv4.address.data(), 4) == 0);
+                family == 4 ? names_our_ipv4_interface(rt, &value) : names_our_interface(static_cast<uint32_t>(value));
             return ours ? succeed(lpErrno) : fail(lpErrno, WSAEADDRNOTAVAIL);
         }
         }
@@ -1298,6 +1324,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         if ((error = membership_option_misuse(family)) != 0) return fail(lpErrno, error);
         Endpoint group;
         if ((error = group_of_request(family, optval, optlen, group)) != 0) return fail(lpErrno, error);
+        if ((error = interface_of_request(rt, family, optval)) != 0) return fail(lpErrno, error);
         const bool join = ipv4_membership ? optname == IP_ADD_MEMBERSHIP : optname == IPV6_ADD_MEMBERSHIP;
         return change_membership(rt, *sock, group, Endpoint{}, join ? GroupChange::join : GroupChange::leave, lpErrno);
     }
@@ -1310,6 +1337,7 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         if ((error = group_of_request(4, optval, optlen, group)) != 0) return fail(lpErrno, error);
         ip_mreq_source request;
         std::memcpy(&request, optval, sizeof(request));
+        if (!names_our_ipv4_interface(rt, &request.imr_interface)) return fail(lpErrno, WSAEADDRNOTAVAIL);
         Endpoint source;
         source.family = 4;
         std::memcpy(source.addr.data(), &request.imr_sourceaddr, 4);
@@ -1327,15 +1355,18 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         static_assert(offsetof(GROUP_REQ, gr_group) == offsetof(GROUP_SOURCE_REQ, gsr_group));
         GROUP_SOURCE_REQ request{};
         std::memcpy(&request, optval, by_source ? sizeof(GROUP_SOURCE_REQ) : sizeof(GROUP_REQ));
-        // The interface index is not read: the process has the one.
+        if (!names_our_interface(request.gsr_interface)) return fail(lpErrno, WSAEADDRNOTAVAIL);
         Endpoint group, source;
+        // A scope naming another link: WSAEADDRNOTAVAIL, as the interface;
+        // anything else wrong with an address: WSAEINVAL.
         const auto address_of = [&](const SOCKADDR_STORAGE& from, Endpoint& to) {
-            return endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&from), sizeof(from), family, to) == 0;
+            const int e = endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&from), sizeof(from), family, to);
+            return e == WSAEADDRNOTAVAIL ? e : e != 0 ? WSAEINVAL : 0;
         };
-        if (!address_of(request.gsr_group, group) || !(group.is_ipv4_multicast() || group.is_ipv6_multicast()))
-            return fail(lpErrno, WSAEINVAL);
-        if (by_source && (!address_of(request.gsr_source, source) || !unicast_source(source)))
-            return fail(lpErrno, WSAEINVAL);
+        if ((error = address_of(request.gsr_group, group)) != 0) return fail(lpErrno, error);
+        if (!(group.is_ipv4_multicast() || group.is_ipv6_multicast())) return fail(lpErrno, WSAEINVAL);
+        if (by_source && (error = address_of(request.gsr_source, source)) != 0) return fail(lpErrno, error);
+        if (by_source && !unicast_source(source)) return fail(lpErrno, WSAEINVAL);
         group.port = source.port = 0;
         return change_membership(rt, *sock, group, source, *change, lpErrno);
     }

@@ -1477,6 +1477,170 @@ TEST_F(ApiRing, ADatagramFromOurOwnAddressNeverReachesASocket)
     closesocket(v6);
 }
 
+sockaddr_in6 ipv6_address(const char* text, uint16_t port, ULONG scope)
+{
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    a.sin6_scope_id = scope;
+    EXPECT_EQ(inet_pton(AF_INET6, text, &a.sin6_addr), 1) << text;
+    return a;
+}
+
+int sockopt_error(SOCKET s, int level, int name, const void* value, int length)
+{
+    return setsockopt(s, level, name, static_cast<const char*>(value), length) == 0 ? 0 : WSAGetLastError();
+}
+
+// WSASendMsg of "x" to `to` with one IN_PKTINFO or IN6_PKTINFO record
+// naming no source and interface `index`: 0 or the call's error.
+int send_with_interface(SOCKET s, const sockaddr* to, int to_length, ULONG index)
+{
+    alignas(WSACMSGHDR) char control[WSA_CMSG_SPACE(sizeof(IN6_PKTINFO))] = {};
+    auto* header = reinterpret_cast<WSACMSGHDR*>(control);
+    if (to->sa_family == AF_INET) {
+        header->cmsg_level = IPPROTO_IP;
+        header->cmsg_type = IP_PKTINFO;
+        header->cmsg_len = WSA_CMSG_LEN(sizeof(IN_PKTINFO));
+        IN_PKTINFO info{};
+        info.ipi_ifindex = index;
+        std::memcpy(WSA_CMSG_DATA(header), &info, sizeof(info));
+    } else {
+        header->cmsg_level = IPPROTO_IPV6;
+        header->cmsg_type = IPV6_PKTINFO;
+        header->cmsg_len = WSA_CMSG_LEN(sizeof(IN6_PKTINFO));
+        IN6_PKTINFO info{};
+        info.ipi6_ifindex = index;
+        std::memcpy(WSA_CMSG_DATA(header), &info, sizeof(info));
+    }
+    char x[] = "x";
+    WSABUF buffer{1, x};
+    WSAMSG message{};
+    message.name = const_cast<sockaddr*>(to);
+    message.namelen = to_length;
+    message.lpBuffers = &buffer;
+    message.dwBufferCount = 1;
+    message.Control = {static_cast<ULONG>(header->cmsg_len), control};
+    DWORD sent = 0;
+    return WSASendMsg(s, &message, 0, &sent, nullptr, nullptr) == 0 ? 0 : WSAGetLastError();
+}
+
+// The process has one interface, index 1 (how received link-local
+// sources and IN_PKTINFO name it). Wherever a caller names an interface
+// (a link-scoped IPv6 address's sin6_scope_id, IP_MULTICAST_IF and
+// IPV6_MULTICAST_IF, a membership request's interface, a send's
+// IN_PKTINFO/IN6_PKTINFO index), 0 or that one is accepted and any other
+// refused with WSAEADDRNOTAVAIL ("not valid in its context"), instead of
+// being read as ours: a join refused joins nothing. A global address's
+// scope id says nothing of a link and stays unread.
+TEST_F(ApiRing, AnInterfaceOtherThanTheOneIsRefusedWhereverACallerNamesOne)
+{
+    constexpr uint16_t kPort = 7351;
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(v6, INVALID_SOCKET);
+    const auto bind_error = [](SOCKET s, const sockaddr_in6& a) {
+        return bind(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0 ? 0 : WSAGetLastError();
+    };
+    EXPECT_EQ(bind_error(v6, ipv6_address("fe80::1", kPort, 5)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(bind_error(v6, ipv6_address("::", kPort, 0)), 0);
+    SOCKET linked = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, 0);
+    EXPECT_EQ(bind_error(linked, ipv6_address("fe80::1", kPort + 1, 1)), 0);
+
+    const auto send_error = [](SOCKET s, const sockaddr_in6& to) {
+        return sendto(s, "x", 1, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 1 ? 0 : WSAGetLastError();
+    };
+    EXPECT_EQ(send_error(v6, ipv6_address("fe80::2", 9, 2)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v6, ipv6_address("ff02::1", 9, 7)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v6, ipv6_address("ff01::1", 9, 7)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v6, ipv6_address("ff02::1", 9, 1)), 0);
+    EXPECT_EQ(send_error(v6, ipv6_address("ff0e::1", 9, 7)), 0) << "a global group's scope id is not read";
+    EXPECT_EQ(send_error(v6, ipv6_address(peer::kRingPeerIpv6, 9, 7)), 0) << "nor a global address's";
+    const sockaddr_in6 elsewhere = ipv6_address("fe80::2", 9, 3);
+    EXPECT_EQ(connect(linked, reinterpret_cast<const sockaddr*>(&elsewhere), sizeof(elsewhere)), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_with_interface(v6, reinterpret_cast<const sockaddr*>(&elsewhere), sizeof(elsewhere), 1),
+              WSAEADDRNOTAVAIL);
+    const sockaddr_in6 peer6 = ipv6_address(peer::kRingPeerIpv6, 9, 0);
+    EXPECT_EQ(send_with_interface(v6, reinterpret_cast<const sockaddr*>(&peer6), sizeof(peer6), 2), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_with_interface(v6, reinterpret_cast<const sockaddr*>(&peer6), sizeof(peer6), 1), 0);
+
+    ULONG index = 1;
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)), 0);
+    index = 2;
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)), WSAEADDRNOTAVAIL);
+    ipv6_mreq join6{};
+    inet_pton(AF_INET6, "ff0e::77", &join6.ipv6mr_multiaddr);
+    join6.ipv6mr_interface = 2;
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &join6, sizeof(join6)), WSAEADDRNOTAVAIL);
+    inet_pton(AF_INET6, "ff0e::78", &join6.ipv6mr_multiaddr);
+    join6.ipv6mr_interface = 1;
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &join6, sizeof(join6)), 0);
+    GROUP_REQ by_group{};
+    by_group.gr_interface = 4;
+    const sockaddr_in6 group = ipv6_address("ff0e::79", 0, 0);
+    std::memcpy(&by_group.gr_group, &group, sizeof(group));
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, MCAST_JOIN_GROUP, &by_group, sizeof(by_group)), WSAEADDRNOTAVAIL);
+    by_group.gr_interface = 0;
+    const sockaddr_in6 link_group = ipv6_address("ff02::1:79", 0, 3);
+    std::memcpy(&by_group.gr_group, &link_group, sizeof(link_group));
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, MCAST_JOIN_GROUP, &by_group, sizeof(by_group)), WSAEADDRNOTAVAIL);
+    reinterpret_cast<sockaddr_in6&>(by_group.gr_group).sin6_scope_id = 1;
+    EXPECT_EQ(sockopt_error(v6, IPPROTO_IPV6, MCAST_JOIN_GROUP, &by_group, sizeof(by_group)), 0);
+
+    SOCKET v4 = bound_socket(kPort);
+    in_addr ours{}, other{}, index_one{}, index_two{};
+    inet_pton(AF_INET, peer::kRingOurIpv4, &ours);
+    inet_pton(AF_INET, "198.18.0.9", &other);
+    inet_pton(AF_INET, "0.0.0.1", &index_one);
+    inet_pton(AF_INET, "0.0.0.2", &index_two);
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_MULTICAST_IF, &index_one, sizeof(index_one)), 0);
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_MULTICAST_IF, &index_two, sizeof(index_two)), WSAEADDRNOTAVAIL);
+    ip_mreq join4{};
+    inet_pton(AF_INET, "239.1.2.77", &join4.imr_multiaddr);
+    join4.imr_interface = other;
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &join4, sizeof(join4)), WSAEADDRNOTAVAIL);
+    join4.imr_interface = index_two;
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &join4, sizeof(join4)), WSAEADDRNOTAVAIL);
+    inet_pton(AF_INET, "239.1.2.78", &join4.imr_multiaddr);
+    join4.imr_interface = index_one;
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &join4, sizeof(join4)), 0);
+    inet_pton(AF_INET, "239.1.2.79", &join4.imr_multiaddr);
+    join4.imr_interface = ours;
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &join4, sizeof(join4)), 0);
+    ip_mreq_source by_source{};
+    inet_pton(AF_INET, "239.1.2.80", &by_source.imr_multiaddr);
+    inet_pton(AF_INET, peer::kRingPeerIpv4, &by_source.imr_sourceaddr);
+    by_source.imr_interface = other;
+    EXPECT_EQ(sockopt_error(v4, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &by_source, sizeof(by_source)), WSAEADDRNOTAVAIL);
+    const sockaddr_in peer4 = ringsock::testing::ipv4_address(peer::kRingPeerIpv4, 9);
+    EXPECT_EQ(send_with_interface(v4, reinterpret_cast<const sockaddr*>(&peer4), sizeof(peer4), 3), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_with_interface(v4, reinterpret_cast<const sockaddr*>(&peer4), sizeof(peer4), 0), 0);
+
+    // A join refused joined nothing: the refused groups' datagrams, sent
+    // first, reach no socket; the joined ones' do.
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, "ff0e::77", 40001, kPort, datagram(1, 21)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, "ff0e::79", 40001, kPort, datagram(2, 22)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv4, "239.1.2.77", 40001, kPort, datagram(3, 23)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv4, "239.1.2.80", 40001, kPort, datagram(4, 24)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, "ff0e::78", 40001, kPort, datagram(5, 25)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv6, "ff02::1:79", 40001, kPort, datagram(6, 26)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv4, "239.1.2.78", 40001, kPort, datagram(7, 27)));
+    ASSERT_TRUE(peer::send_udp_between(peer::kRingPeerIpv4, "239.1.2.79", 40001, kPort, datagram(8, 28)));
+    ASSERT_TRUE(wait_queued(v6, 25 + 26));
+    ASSERT_TRUE(wait_queued(v4, 27 + 28));
+    char b[64];
+    for (const auto& [s, size] : {std::pair{v6, 25}, std::pair{v6, 26}, std::pair{v4, 27}, std::pair{v4, 28}})
+        EXPECT_EQ(recv(s, b, sizeof(b), 0), size) << WSAGetLastError();
+    for (SOCKET s : {v4, v6}) {
+        u_long queued = 1;
+        ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+        EXPECT_EQ(queued, 0u);
+    }
+    closesocket(v4);
+    closesocket(v6);
+    closesocket(linked);
+}
+
 // The two ends of one TCP connection over lwIP's loopback (a listener on
 // an ephemeral port of ours), both non-blocking; INVALID_SOCKETs if no
 // connection came within 5 s.
