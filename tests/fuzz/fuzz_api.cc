@@ -9,7 +9,8 @@
 // again with calls pending, completion ports associated,
 // reaped, posted to and closed under their sockets, completion routines
 // run by alertable waits, any call made on an engine's own lcore through
-// ringsock_run_on_engine), between which the in-process ring peer
+// ringsock_run_on_engine or by a poller, ringsock_poll_on_engine, one call
+// per poll), between which the in-process ring peer
 // (tests/support/ring_peer.hh) sends UDP datagrams of both families to
 // the ports the program binds, at our addresses, groups and broadcasts. The runtime is the real one (WSAStartup on
 // ring.toml, an engine on lcore 1); the api sources are compiled into this target, instrumented. FUZZ_API_ENGINES=2
@@ -299,12 +300,15 @@ private:
         case 27:
             connected_pair();
             break;
+        case 28:
+            poller();
+            break;
         default:
             std::this_thread::sleep_for(std::chrono::microseconds(in_.ConsumeIntegralInRange<int>(0, 300)));
         }
     }
 
-    static constexpr int kLastCall = 28; // the last is a pause
+    static constexpr int kLastCall = 29; // the last is a pause
 
     // The calls an engine's own lcore may make (ringsock_run_on_engine):
     // all but the peer's sends (the peer is the application's, and it is
@@ -1201,6 +1205,46 @@ private:
         if (result != expected || made.ran != (expected == 0)) {
             std::fprintf(stderr, "fuzz_api: ringsock_run_on_engine(%d of %d) on engine %d returned %d, %s\n", engine,
                          engines_, caller, result, made.ran ? "ran" : "did not run");
+            std::abort();
+        }
+    }
+
+    // The next few calls made by a poller on an engine's own lcore
+    // (ringsock_poll_on_engine), one per poll, so that the engine receives,
+    // delivers and completes between them as a run-to-completion loop
+    // sees it; now and then on an engine that is not there. From an engine
+    // it must fail with WSAEWOULDBLOCK (ringsock.h), having polled nothing.
+    void poller()
+    {
+        const int engine = in_.ConsumeIntegralInRange<int>(0, engines_);
+        struct Polling {
+            Program* program;
+            int calls_left;
+            int polls = 0;
+        } polling{this, in_.ConsumeIntegralInRange<int>(1, 8)};
+        const int caller = on_engine_;
+        on_engine_ = engine;
+        const int result = ringsock_poll_on_engine(
+            engine,
+            [](void* context) {
+                auto& p = *static_cast<Polling*>(context);
+                ++p.polls;
+                Program& program = *p.program;
+                const int call = program.in_.ConsumeIntegralInRange<int>(0, kLastCall);
+                if (engine_may_make(call)) {
+                    if (program.trace_) std::fprintf(stderr, "fuzz_api:   by the poller: call %d\n", call);
+                    program.run_call(call);
+                }
+                return --p.calls_left == 0 ? 1 : 0;
+            },
+            &polling);
+        on_engine_ = caller;
+        const int expected = engine >= engines_ ? WSAEINVAL : caller != kNoEngine ? WSAEWOULDBLOCK : 0;
+        if (result != expected || (polling.polls > 0) != (expected == 0) ||
+            (expected == 0 && polling.calls_left != 0)) {
+            std::fprintf(stderr,
+                         "fuzz_api: ringsock_poll_on_engine(%d of %d) on engine %d returned %d after %d polls\n",
+                         engine, engines_, caller, result, polling.polls);
             std::abort();
         }
     }
