@@ -30,6 +30,7 @@ dataplane::CounterGroup lwip_counter_group(const LwipInterface& lwip)
             {"tx_checksum_offloaded", c.tx_checksum_offloaded.get()},
             {"rx_checksum_trusted", c.rx_checksum_trusted.get()},
             {"tcp_out_of_order_freed", c.tcp_out_of_order_freed.get()},
+            {"tcp_out_of_order_capped", c.tcp_out_of_order_capped.get()},
         };
     };
 }

@@ -27,6 +27,7 @@ extern "C" {
 #include "lwip/priv/nd6_priv.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#include "ringsock_hooks.h"
 }
 
 namespace ringsock::stack {
@@ -89,6 +90,7 @@ LwipInterface::LwipInterface(dataplane::Engine& engine, rte_mempool* tx_pool, co
             nif->output_ip6 = ethip6_output;
             nif->linkoutput = &LwipInterface::link_output;
             nif->mtu = self->config_.mtu;
+            netif_set_client_data(nif, RINGSOCK_NETIF_OOSEQ_CAPPED_SLOT, &self->counters_.tcp_out_of_order_capped);
             nif->hwaddr_len = ETH_HWADDR_LEN;
             std::memcpy(nif->hwaddr, self->config_.mac.data(), ETH_HWADDR_LEN);
             nif->flags =

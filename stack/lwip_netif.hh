@@ -37,16 +37,17 @@ struct pbuf;
 namespace ringsock::stack {
 
 struct alignas(dataplane::kCacheLine) LwipCounters {
-    dataplane::RelaxedCounter rx_zero_copy;           // frames given to lwIP in place
-    dataplane::RelaxedCounter rx_copied;              // frames copied (chained, or no room for the pbuf)
-    dataplane::RelaxedCounter rx_no_pbuf;             // dropped: lwIP had no pbuf for a copy
-    dataplane::RelaxedCounter rx_rejected;            // dropped: lwIP's input refused the frame
-    dataplane::RelaxedCounter tx_frames;              // handed to the engine
-    dataplane::RelaxedCounter tx_no_mbuf;             // dropped: the TX pool was empty
-    dataplane::RelaxedCounter handoff_in;             // frames other engines handed over
-    dataplane::RelaxedCounter tx_checksum_offloaded;  // frames whose IPv4/TCP sums the port computes
-    dataplane::RelaxedCounter rx_checksum_trusted;    // frames whose sums lwIP did not recompute: the PMD checked
-    dataplane::RelaxedCounter tcp_out_of_order_freed; // pbufs of TCP out-of-order queues freed: the pool ran short
+    dataplane::RelaxedCounter rx_zero_copy;            // frames given to lwIP in place
+    dataplane::RelaxedCounter rx_copied;               // frames copied (chained, or no room for the pbuf)
+    dataplane::RelaxedCounter rx_no_pbuf;              // dropped: lwIP had no pbuf for a copy
+    dataplane::RelaxedCounter rx_rejected;             // dropped: lwIP's input refused the frame
+    dataplane::RelaxedCounter tx_frames;               // handed to the engine
+    dataplane::RelaxedCounter tx_no_mbuf;              // dropped: the TX pool was empty
+    dataplane::RelaxedCounter handoff_in;              // frames other engines handed over
+    dataplane::RelaxedCounter tx_checksum_offloaded;   // frames whose IPv4/TCP sums the port computes
+    dataplane::RelaxedCounter rx_checksum_trusted;     // frames whose sums lwIP did not recompute: the PMD checked
+    dataplane::RelaxedCounter tcp_out_of_order_freed;  // pbufs of TCP out-of-order queues freed: the pool ran short
+    dataplane::RelaxedCounter tcp_out_of_order_capped; // pbufs lwIP dropped beyond a queue's TCP_OOSEQ_MAX_PBUFS
 };
 
 class LwipInterface final : public LwipSink {

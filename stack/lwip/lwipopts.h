@@ -162,9 +162,12 @@
 #define LWIP_NETCONN                    0
 #define LWIP_NETIF_API                  0
 
-/* ---- Hooks: keyed TCP initial sequence numbers (RFC 6528) -------------- */
+/* ---- Hooks: keyed TCP initial sequence numbers (RFC 6528), counted ------
+ * out-of-order drops (our lwip-ooseq-capped-hook.patch) */
 #define LWIP_HOOK_FILENAME              "ringsock_hooks.h"
 #define LWIP_HOOK_TCP_ISN               ringsock_lwip_tcp_isn
+#define LWIP_HOOK_TCP_OOSEQ_CAPPED      ringsock_lwip_tcp_ooseq_capped
+#define LWIP_NUM_NETIF_CLIENT_DATA      1 /* RINGSOCK_NETIF_OOSEQ_CAPPED_SLOT */
 
 /* ---- Statistics, debugging --------------------------------------------- */
 #define LWIP_STATS                      1

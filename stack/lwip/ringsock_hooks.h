@@ -46,6 +46,29 @@ uint32_t ringsock_lwip_tcp_isn(const struct ip_addr *local_ip, uint16_t local_po
  */
 void ringsock_lwip_isn_set_key(const uint8_t key[16]);
 
+struct tcp_pcb;
+struct tcp_seg;
+
+/*
+ * ringsock_lwip_tcp_ooseq_capped — lwIP is about to free the segments of a
+ * connection's out-of-order queue beyond TCP_OOSEQ_MAX_PBUFS
+ * (LWIP_HOOK_TCP_OOSEQ_CAPPED, added by our lwip-ooseq-capped-hook.patch):
+ * adds their pbufs to the counter the input netif keeps in client-data
+ * slot RINGSOCK_NETIF_OOSEQ_CAPPED_SLOT (none there: not counted), so that
+ * the drop is seen; the sender resends them. On the lwIP engine, inside
+ * tcp_input.
+ *  pcb (in): the connection.
+ *  dropped (in): the first segment dropped; the rest follow it.
+ */
+void ringsock_lwip_tcp_ooseq_capped(const struct tcp_pcb *pcb, const struct tcp_seg *dropped);
+
+/* The netif client-data slot (netif_get_client_data) holding a
+ * ringsock::dataplane::RelaxedCounter* for ringsock_lwip_tcp_ooseq_capped:
+ * the first slot past lwIP's own (LWIP_NUM_NETIF_CLIENT_DATA is 1), taken
+ * directly rather than through netif_alloc_client_data_id, which hands
+ * out a new slot on each call and so could not serve a second WSAStartup. */
+#define RINGSOCK_NETIF_OOSEQ_CAPPED_SLOT LWIP_NETIF_CLIENT_DATA_INDEX_MAX
+
 #ifdef __cplusplus
 }
 #endif
