@@ -53,7 +53,8 @@ int stream_send(Socket& s, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD fl
                 LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread, LPINT lpErrno) noexcept;
 int stream_connect(Socket& s, const Endpoint& peer, LPINT lpErrno) noexcept;
 int stream_shutdown(Socket& s, uint8_t bits, LPINT lpErrno) noexcept;
-// SO_LINGER's wait before a blocking closesocket, then the close.
+// SO_LINGER's wait before a blocking closesocket (on a non-blocking one,
+// WSAEWOULDBLOCK while sent bytes are unacknowledged), then the close.
 int stream_close(Socket& s, LPINT lpErrno) noexcept;
 // Pushes TCP_NODELAY / SO_KEEPALIVE to a live connection.
 void stream_options_changed(Socket& s) noexcept;

@@ -295,7 +295,15 @@ int stream_close(Socket& s, LPINT lpErrno) noexcept
 {
     Runtime& rt = *runtime();
     const int32_t linger = s.linger_seconds.load(std::memory_order_relaxed);
-    if (linger > 0 && s.connected.load() && !s.nonblocking.load(std::memory_order_relaxed)) {
+    if (linger > 0 && s.connected.load() && s.nonblocking.load(std::memory_order_relaxed)) {
+        // A close that would linger cannot wait on a non-blocking socket:
+        // WSAEWOULDBLOCK (WSPCloseSocket's page), the handle still valid and
+        // no disconnect begun, until what was sent is acknowledged and a
+        // later closesocket can complete at once (closesocket's page).
+        ControlCall call;
+        rt.control(kLwipEngine, Op::drained, &s, call);
+        if (call.value != 1) return fail(lpErrno, WSAEWOULDBLOCK);
+    } else if (linger > 0 && s.connected.load()) {
         // SO_LINGER {1, n}: wait for the peer to acknowledge what was sent;
         // past the time, the close resets the connection.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(linger);

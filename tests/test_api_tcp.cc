@@ -1383,6 +1383,50 @@ TEST_F(Tcp, LingerWithATimeWaitsForTheBytesToBeAcknowledged)
         << f.output;
 }
 
+// On a non-blocking socket a lingering close cannot wait: it fails with
+// WSAEWOULDBLOCK while sent bytes are unacknowledged (WSPCloseSocket's
+// page: "Socket is marked as nonblocking and SO_LINGER is set to a nonzero
+// time-out value"), the handle stays valid and no disconnect begins, and
+// a closesocket once the peer has read everything completes at once.
+TEST_F(Tcp, ANonBlockingLingeringCloseFailsWithWouldblockUntilTheBytesAreAcknowledged)
+{
+    constexpr uint16_t kPort = 7319;
+    auto peer = kernel_server(kPort, "slow");
+    SOCKET s = connected_socket(kPort);
+    std::vector<char> data(1 << 20);
+    Source source;
+    source.fill(data.data(), data.size());
+    ASSERT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
+    const linger wait{1, 20};
+    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&wait), sizeof(wait)), 0);
+    u_long on = 1;
+    ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(closesocket(s), SOCKET_ERROR) << "the peer reads nothing for 3 s";
+    EXPECT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms) << "a non-blocking close waited";
+    int type = 0, length = sizeof(type);
+    EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length), 0) << WSAGetLastError();
+    EXPECT_EQ(type, SOCK_STREAM) << "the handle stays valid";
+    int refusals = 1;
+    while (closesocket(s) != 0) {
+        ASSERT_EQ(WSAGetLastError(), WSAEWOULDBLOCK);
+        ASSERT_LT(std::chrono::steady_clock::now() - start, 20s) << "never acknowledged";
+        ++refusals;
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms) << "closed before the peer read";
+    EXPECT_GT(refusals, 10);
+    EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length), SOCKET_ERROR);
+    EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+    const Finished f = peer->wait(20s);
+    Sha256 rest;
+    rest.update(data.data() + 3, data.size() - 3);
+    EXPECT_EQ(reported(f.output, "received"), std::to_string(data.size() - 3) + " " + rest.hex())
+        << "every byte arrives and the close is graceful\n"
+        << f.output;
+}
+
 TEST_F(Tcp, LingerThatRunsOutResetsTheConnection)
 {
     constexpr uint16_t kPort = 7318;

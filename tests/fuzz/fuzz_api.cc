@@ -366,7 +366,7 @@ private:
         }
         make_nonblocking(server);
         for (auto [into, s] : {std::pair<SOCKET*, SOCKET>{&client_slot, client}, {&server_slot, server}}) {
-            if (*into != INVALID_SOCKET) close_socket(*into);
+            if (*into != INVALID_SOCKET) close_socket(*into, true);
             *into = s;
             streams_[s] = std::make_shared<StreamSide>();
         }
@@ -417,7 +417,7 @@ private:
             setsockopt(s, SOL_SOCKET, SO_RINGSOCK_PORT_SHARE, reinterpret_cast<const char*>(&share), sizeof(share));
         }
         SOCKET& into = slot();
-        if (into != INVALID_SOCKET) close_socket(into);
+        if (into != INVALID_SOCKET) close_socket(into, true);
         into = s;
         // A handle may come back for a new socket: the old one's side lives
         // on in the calls that still hold it.
@@ -440,14 +440,36 @@ private:
         if (s != INVALID_SOCKET) close_socket(s);
     }
 
-    // On an engine closesocket fails (WSAEWOULDBLOCK) and the socket stays;
-    // elsewhere a slot's socket, always a live one, must close.
-    void close_socket(SOCKET& s)
+    // Whether the socket has SO_LINGER on with a time: on a non-blocking
+    // stream socket whose sent bytes are not yet acknowledged, its close
+    // fails with WSAEWOULDBLOCK (WSPCloseSocket's page) and it stays open.
+    static bool lingers(SOCKET s)
+    {
+        linger l{};
+        int length = sizeof(l);
+        return getsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<char*>(&l), &length) == 0 && l.l_onoff != 0 &&
+               l.l_linger != 0;
+    }
+
+    // On an engine closesocket fails (WSAEWOULDBLOCK) and the socket stays,
+    // as it does elsewhere when a lingering close would wait; any other
+    // failure of a slot's socket, always a live one, aborts. `must_close`
+    // (the slot is wanted, or the program ends): a lingering socket has its
+    // linger turned off and must then close.
+    void close_socket(SOCKET& s, bool must_close = false)
     {
         if (closesocket(s) != 0) {
-            if (on_engine_ != kNoEngine && WSAGetLastError() == WSAEWOULDBLOCK) return;
-            std::fprintf(stderr, "fuzz_api: closesocket of a live socket failed (%d)\n", WSAGetLastError());
-            std::abort();
+            const int error = WSAGetLastError();
+            if (on_engine_ != kNoEngine && error == WSAEWOULDBLOCK) return;
+            const bool would_linger = error == WSAEWOULDBLOCK && lingers(s);
+            if (would_linger && !must_close) return;
+            const linger off{0, 0};
+            if (!would_linger ||
+                setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&off), sizeof(off)) != 0 ||
+                closesocket(s) != 0) {
+                std::fprintf(stderr, "fuzz_api: closesocket of a live socket failed (%d)\n", WSAGetLastError());
+                std::abort();
+            }
         }
         closed_ = s;
         s = INVALID_SOCKET;
@@ -1307,7 +1329,7 @@ private:
     void finish()
     {
         for (SOCKET& s : slots_)
-            if (s != INVALID_SOCKET) close_socket(s);
+            if (s != INVALID_SOCKET) close_socket(s, true);
         for (auto& p : pending_) {
             if (p->routine) continue; // its hEvent is the caller's, not signalled
             const DWORD waited = WSAWaitForMultipleEvents(1, &p->event, TRUE, kCompletionWaitMs, FALSE);
