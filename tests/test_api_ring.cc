@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <thread>
@@ -54,6 +55,16 @@ SOCKET bound_ipv6_socket(uint16_t port)
         return INVALID_SOCKET;
     }
     return s;
+}
+
+// FIONREAD reads 0 on each socket: nothing more reached it.
+void expect_nothing_queued(std::initializer_list<SOCKET> sockets)
+{
+    for (SOCKET s : sockets) {
+        u_long queued = 1;
+        ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
+        EXPECT_EQ(queued, 0u);
+    }
 }
 
 constexpr DWORD kWaitMs = 5000;
@@ -1468,11 +1479,7 @@ TEST_F(ApiRing, ADatagramFromOurOwnAddressNeverReachesASocket)
         << WSAGetLastError();
     inet_ntop(AF_INET6, &from6.sin6_addr, text, sizeof(text));
     EXPECT_STREQ(text, peer::kRingPeerIpv6);
-    for (SOCKET s : {v4, v6}) {
-        u_long queued = 1;
-        ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
-        EXPECT_EQ(queued, 0u);
-    }
+    expect_nothing_queued({v4, v6});
     closesocket(v4);
     closesocket(v6);
 }
@@ -1498,21 +1505,21 @@ int send_with_interface(SOCKET s, const sockaddr* to, int to_length, ULONG index
 {
     alignas(WSACMSGHDR) char control[WSA_CMSG_SPACE(sizeof(IN6_PKTINFO))] = {};
     auto* header = reinterpret_cast<WSACMSGHDR*>(control);
-    if (to->sa_family == AF_INET) {
-        header->cmsg_level = IPPROTO_IP;
+    static_assert(IP_PKTINFO == IPV6_PKTINFO);
+    const auto record = [header](int level, const auto& info) {
+        header->cmsg_level = level;
         header->cmsg_type = IP_PKTINFO;
-        header->cmsg_len = WSA_CMSG_LEN(sizeof(IN_PKTINFO));
-        IN_PKTINFO info{};
-        info.ipi_ifindex = index;
+        header->cmsg_len = WSA_CMSG_LEN(sizeof(info));
         std::memcpy(WSA_CMSG_DATA(header), &info, sizeof(info));
-    } else {
-        header->cmsg_level = IPPROTO_IPV6;
-        header->cmsg_type = IPV6_PKTINFO;
-        header->cmsg_len = WSA_CMSG_LEN(sizeof(IN6_PKTINFO));
-        IN6_PKTINFO info{};
-        info.ipi6_ifindex = index;
-        std::memcpy(WSA_CMSG_DATA(header), &info, sizeof(info));
-    }
+    };
+    IN_PKTINFO info4{};
+    info4.ipi_ifindex = index;
+    IN6_PKTINFO info6{};
+    info6.ipi6_ifindex = index;
+    if (to->sa_family == AF_INET)
+        record(IPPROTO_IP, info4);
+    else
+        record(IPPROTO_IPV6, info6);
     char x[] = "x";
     WSABUF buffer{1, x};
     WSAMSG message{};
@@ -1631,11 +1638,7 @@ TEST_F(ApiRing, AnInterfaceOtherThanTheOneIsRefusedWhereverACallerNamesOne)
     char b[64];
     for (const auto& [s, size] : {std::pair{v6, 25}, std::pair{v6, 26}, std::pair{v4, 27}, std::pair{v4, 28}})
         EXPECT_EQ(recv(s, b, sizeof(b), 0), size) << WSAGetLastError();
-    for (SOCKET s : {v4, v6}) {
-        u_long queued = 1;
-        ASSERT_EQ(ioctlsocket(s, FIONREAD, &queued), 0);
-        EXPECT_EQ(queued, 0u);
-    }
+    expect_nothing_queued({v4, v6});
     closesocket(v4);
     closesocket(v6);
     closesocket(linked);

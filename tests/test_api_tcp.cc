@@ -1357,30 +1357,38 @@ TEST_F(Tcp, LingerZeroClosesWithAReset)
     EXPECT_NE(f.output.find("reset after 6"), std::string::npos) << f.output;
 }
 
+// A connection to a kernel peer that reads nothing for 3 s ("slow"), 1 MiB
+// of source bytes sent on it (unacknowledged that long) and SO_LINGER
+// {1, 20} set; `received()` is what the peer must report once it has read
+// them all (it reports what follows its first 3 bytes).
+struct LingeringConnection {
+    explicit LingeringConnection(uint16_t port) : peer(kernel_server(port, "slow")), s(connected_socket(port))
+    {
+        Source source;
+        source.fill(data.data(), data.size());
+        EXPECT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
+        const linger wait{1, 20};
+        EXPECT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&wait), sizeof(wait)), 0);
+    }
+    std::string received() const
+    {
+        Sha256 rest;
+        rest.update(data.data() + 3, data.size() - 3);
+        return std::to_string(data.size() - 3) + " " + rest.hex();
+    }
+    std::unique_ptr<Child> peer;
+    SOCKET s;
+    std::vector<char> data = std::vector<char>(1 << 20);
+};
+
 TEST_F(Tcp, LingerWithATimeWaitsForTheBytesToBeAcknowledged)
 {
-    // The peer reads nothing for 3 s, so 1 MiB stays unacknowledged that long.
-    constexpr uint16_t kPort = 7316;
-    auto peer = kernel_server(kPort, "slow");
-    SOCKET s = connected_socket(kPort);
-    std::vector<char> data(1 << 20);
-    Source source;
-    source.fill(data.data(), data.size());
-    ASSERT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
-    const linger wait{1, 20};
-    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&wait), sizeof(wait)), 0);
+    LingeringConnection c(7316);
     const auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(closesocket(s), 0);
+    EXPECT_EQ(closesocket(c.s), 0);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms) << "closesocket returned before the peer read";
-    const Finished f = peer->wait(20s);
-    EXPECT_EQ(
-        reported(f.output, "received"), std::to_string(data.size() - 3) + " " +
-                                            [&] {
-                                                Sha256 rest;
-                                                rest.update(data.data() + 3, data.size() - 3);
-                                                return rest.hex();
-                                            }())
-        << f.output;
+    const Finished f = c.peer->wait(20s);
+    EXPECT_EQ(reported(f.output, "received"), c.received()) << f.output;
 }
 
 // On a non-blocking socket a lingering close cannot wait: it fails with
@@ -1390,15 +1398,8 @@ TEST_F(Tcp, LingerWithATimeWaitsForTheBytesToBeAcknowledged)
 // a closesocket once the peer has read everything completes at once.
 TEST_F(Tcp, ANonBlockingLingeringCloseFailsWithWouldblockUntilTheBytesAreAcknowledged)
 {
-    constexpr uint16_t kPort = 7319;
-    auto peer = kernel_server(kPort, "slow");
-    SOCKET s = connected_socket(kPort);
-    std::vector<char> data(1 << 20);
-    Source source;
-    source.fill(data.data(), data.size());
-    ASSERT_EQ(send(s, data.data(), static_cast<int>(data.size()), 0), static_cast<int>(data.size()));
-    const linger wait{1, 20};
-    ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&wait), sizeof(wait)), 0);
+    LingeringConnection c(7329);
+    const SOCKET s = c.s;
     u_long on = 1;
     ASSERT_EQ(ioctlsocket(s, FIONBIO, &on), 0);
     const auto start = std::chrono::steady_clock::now();
@@ -1419,12 +1420,9 @@ TEST_F(Tcp, ANonBlockingLingeringCloseFailsWithWouldblockUntilTheBytesAreAcknowl
     EXPECT_GT(refusals, 10);
     EXPECT_EQ(getsockopt(s, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length), SOCKET_ERROR);
     EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
-    const Finished f = peer->wait(20s);
-    Sha256 rest;
-    rest.update(data.data() + 3, data.size() - 3);
-    EXPECT_EQ(reported(f.output, "received"), std::to_string(data.size() - 3) + " " + rest.hex())
-        << "every byte arrives and the close is graceful\n"
-        << f.output;
+    const Finished f = c.peer->wait(20s);
+    EXPECT_EQ(reported(f.output, "received"), c.received()) << "every byte arrives and the close is graceful\n"
+                                                            << f.output;
 }
 
 TEST_F(Tcp, LingerThatRunsOutResetsTheConnection)

@@ -1195,6 +1195,13 @@ private:
         WSAWaitForMultipleEvents(1, &event, FALSE, 0, TRUE);
     }
 
+    // A call on an engine's lcore (`how` it got there, for the trace).
+    void run_engine_call(int call, const char* how)
+    {
+        if (trace_) std::fprintf(stderr, "fuzz_api:   %s: call %d\n", how, call);
+        run_call(call);
+    }
+
     // The next call made on an engine's own lcore, as a run-to-completion
     // program makes it (ringsock_run_on_engine), now and then on an engine
     // that is not there. Nested, on the same engine it runs in place, and
@@ -1216,8 +1223,7 @@ private:
             [](void* context) {
                 auto& m = *static_cast<Made*>(context);
                 m.ran = true;
-                if (m.program->trace_) std::fprintf(stderr, "fuzz_api:   on the engine: call %d\n", m.call);
-                m.program->run_call(m.call);
+                m.program->run_engine_call(m.call, "on the engine");
             },
             &made);
         on_engine_ = caller;
@@ -1253,10 +1259,7 @@ private:
                 ++p.polls;
                 Program& program = *p.program;
                 const int call = program.in_.ConsumeIntegralInRange<int>(0, kLastCall);
-                if (engine_may_make(call)) {
-                    if (program.trace_) std::fprintf(stderr, "fuzz_api:   by the poller: call %d\n", call);
-                    program.run_call(call);
-                }
+                if (engine_may_make(call)) program.run_engine_call(call, "by the poller");
                 return --p.calls_left == 0 ? 1 : 0;
             },
             &polling);
