@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "dataplane/counters.hh"
+#include "stack/tcp_segment_pbufs.hh"
 
 extern "C" {
 #include "lwip/ip.h"
@@ -26,8 +27,5 @@ extern "C" void ringsock_lwip_tcp_ooseq_capped(const struct tcp_pcb*, const stru
     auto* counter =
         static_cast<ringsock::dataplane::RelaxedCounter*>(netif_get_client_data(in, RINGSOCK_NETIF_OOSEQ_CAPPED_SLOT));
     if (counter == nullptr) return;
-    uint64_t pbufs = 0;
-    for (const tcp_seg* seg = dropped; seg != nullptr; seg = seg->next)
-        pbufs += pbuf_clen(seg->p);
-    counter->add(pbufs);
+    counter->add(ringsock::stack::pbufs_in(dropped));
 }

@@ -6,6 +6,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "stack/rx_pbuf.hh"
+#include "stack/tcp_segment_pbufs.hh"
 
 namespace ringsock::stack {
 
@@ -41,14 +42,6 @@ bool pins_a_short_pool(const tcp_seg* queue, ShortPools& pools) noexcept
         for (const pbuf* p = seg->p; p != nullptr; p = p->next)
             if (pools.holds_short(p)) return true;
     return false;
-}
-
-uint64_t pbufs_in(const tcp_seg* queue) noexcept
-{
-    uint64_t count = 0;
-    for (const tcp_seg* seg = queue; seg != nullptr; seg = seg->next)
-        count += pbuf_clen(seg->p);
-    return count;
 }
 
 } // namespace
