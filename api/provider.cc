@@ -1312,7 +1312,9 @@ int WINAPI WSPSetSockOpt(SOCKET s, int level, int optname, const char* optval, i
         default: { // IP_MULTICAST_IF: the one interface, by 0 (the default), its IPv4 address or its index
             const bool ours =
                 family == 4 ? names_our_ipv4_interface(rt, &value) : names_our_interface(static_cast<uint32_t>(value));
-            return ours ? succeed(lpErrno) : fail(lpErrno, WSAEADDRNOTAVAIL);
+            if (!ours) return fail(lpErrno, WSAEADDRNOTAVAIL);
+            sock->multicast_interface.store(static_cast<uint32_t>(value), std::memory_order_relaxed);
+            return succeed(lpErrno);
         }
         }
     }
@@ -1415,10 +1417,11 @@ int WINAPI WSPGetSockOpt(SOCKET s, int level, int optname, char* optval, LPINT o
         return succeed(lpErrno);
     }
     if (multicast_send_family(level, optname) == sock->family && !sock->is_stream()) {
-        // The TTL and loopback as set; the default interface.
-        value = optname == IP_MULTICAST_TTL    ? sock->multicast_ttl.load(std::memory_order_relaxed)
-                : optname == IP_MULTICAST_LOOP ? (sock->multicast_loop.load(std::memory_order_relaxed) ? 1 : 0)
-                                               : 0;
+        // Each as set (the interface in the form it was named).
+        value = optname == IP_MULTICAST_TTL ? sock->multicast_ttl.load(std::memory_order_relaxed)
+                : optname == IP_MULTICAST_LOOP
+                    ? (sock->multicast_loop.load(std::memory_order_relaxed) ? 1 : 0)
+                    : static_cast<int>(sock->multicast_interface.load(std::memory_order_relaxed));
         std::memcpy(optval, &value, sizeof(int));
         *optlen = sizeof(int);
         return succeed(lpErrno);

@@ -401,6 +401,7 @@ Socket* Runtime::open_socket(uint8_t family, int type, bool overlapped)
     s->multicast_ttl.store(1);
     s->unicast_ttl.store(Socket::kDefaultUnicastTtl);
     s->multicast_loop.store(true);
+    s->multicast_interface.store(0);
     s->message_records.store(0);
     s->rcvbuf.store(65536);
     s->sndbuf.store(65536);

@@ -159,6 +159,11 @@ struct Socket {
     // socket receives the process's own multicast sends (a receive-side
     // choice on Windows, unlike Unix's send side). On by default.
     std::atomic<bool> multicast_loop{true};
+    // IP_MULTICAST_IF / IPV6_MULTICAST_IF as set (an IPv4 address or
+    // 0.0.0.x index in network order, an IPv6 interface index), so that
+    // getsockopt reads back what was set. Only the one interface passes the
+    // check, so sends need not read it.
+    std::atomic<uint32_t> multicast_interface{0};
     // The control records WSARecvMsg writes with each datagram, a
     // MessageRecord bit each (IP_PKTINFO, IP_HOPLIMIT, IP_ECN and IPv6's).
     std::atomic<uint8_t> message_records{0};

@@ -1350,8 +1350,8 @@ TEST_F(Api, ASendToOurOwnAddressReachesOurOwnSocket)
 // IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: on until turned off, read back
 // as set (what it does: MulticastSendsLoopBackToTheProcesssOwnMembers).
 // IP_MULTICAST_IF / IPV6_MULTICAST_IF: the one interface, named by 0 (the
-// default) or, for IPv4, by its address; any other is not ours
-// (WSAEADDRNOTAVAIL).
+// default), its index or, for IPv4, its address, and read back as named;
+// any other is not ours (WSAEADDRNOTAVAIL) and changes nothing.
 TEST_F(Api, MulticastLoopbackReadsAsSetAndTheInterfaceIsTheOne)
 {
     for (const int family : {AF_INET, AF_INET6}) {
@@ -1375,14 +1375,24 @@ TEST_F(Api, MulticastLoopbackReadsAsSetAndTheInterfaceIsTheOne)
         EXPECT_EQ(get(multicast_if), 0u);
         EXPECT_EQ(set(multicast_if, 0), 0);
         if (family == AF_INET) {
-            DWORD ours = 0, other = 0;
+            DWORD ours = 0, other = 0, index_form = 0;
             inet_pton(AF_INET, "198.18.0.2", &ours);
             inet_pton(AF_INET, "198.18.0.9", &other);
+            inet_pton(AF_INET, "0.0.0.1", &index_form);
             EXPECT_EQ(set(multicast_if, ours), 0);
+            EXPECT_EQ(get(multicast_if), ours) << "read back as set";
             EXPECT_EQ(set(multicast_if, other), WSAEADDRNOTAVAIL);
+            EXPECT_EQ(get(multicast_if), ours) << "a refused interface changes nothing";
+            EXPECT_EQ(set(multicast_if, index_form), 0);
+            EXPECT_EQ(get(multicast_if), index_form);
         } else {
+            EXPECT_EQ(set(multicast_if, 1), 0);
+            EXPECT_EQ(get(multicast_if), 1u) << "read back as set";
             EXPECT_EQ(set(multicast_if, 5), WSAEADDRNOTAVAIL);
+            EXPECT_EQ(get(multicast_if), 1u) << "a refused interface changes nothing";
         }
+        EXPECT_EQ(set(multicast_if, 0), 0);
+        EXPECT_EQ(get(multicast_if), 0u);
         closesocket(s);
     }
     SOCKET stream = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
