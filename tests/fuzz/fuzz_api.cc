@@ -15,7 +15,9 @@
 // the ports the program binds, at our addresses, groups and broadcasts. The runtime is the real one (WSAStartup on
 // ring.toml, an engine on lcore 1); the api sources are compiled into this target, instrumented. FUZZ_API_ENGINES=2
 // starts two engines on the one-queue port (lcores 1 and 2 on CPU 1), so sockets homed on engine 1 receive what engine
-// 0 hands over, and port-shared sockets what its software RSS spreads.
+// 0 hands over, and port-shared sockets what its software RSS spreads. FUZZ_API_QUEUES=2 gives the port two queue
+// pairs (RSS mode "none", the peer picking each datagram's queue): with two engines each polls a queue of its own,
+// hands over what is homed on the other or is lwIP's, and sends through its own transmit queue.
 //
 // What a caller may not do is not done: no length longer than the buffer
 // behind it, no call that would block (every socket is non-blocking and
@@ -1092,8 +1094,11 @@ private:
         // From the peer to us most of the time; else between addresses of
         // either family: our own, a group, a broadcast, from a link-local,
         // mapped, loopback, our own or other source.
+        // On the queue the pattern's seed names, where the port has more
+        // than one (FUZZ_API_QUEUES).
+        const unsigned queue = seed;
         if (in_.ConsumeBool()) {
-            peer::send_udp(source, destination, payload, bad_checksum);
+            peer::send_udp(source, destination, payload, bad_checksum, queue);
             return;
         }
         constexpr const char* kFrom4[] = {peer::kRingPeerIpv4, "198.18.0.7",       "127.0.0.1",
@@ -1107,7 +1112,7 @@ private:
         const bool v6 = in_.ConsumeBool();
         const char* from = v6 ? pick(in_, kFrom6) : pick(in_, kFrom4);
         const char* to = v6 ? pick(in_, kTo6) : pick(in_, kTo4);
-        peer::send_udp_between(from, to, source, destination, payload, bad_checksum);
+        peer::send_udp_between(from, to, source, destination, payload, bad_checksum, queue);
     }
 
     void port_association()
@@ -1405,7 +1410,9 @@ void expect_peer_pool_back()
 
 extern "C" int LLVMFuzzerInitialize(int*, char***)
 {
-    std::vector<std::string> settings = peer::ring_peer_overrides();
+    const char* queues = std::getenv("FUZZ_API_QUEUES");
+    const unsigned queue_pairs = queues != nullptr && std::strcmp(queues, "2") == 0 ? 2 : 1;
+    std::vector<std::string> settings = peer::ring_peer_overrides(queue_pairs);
     if (settings.empty()) {
         std::fprintf(stderr, "fuzz_api: ring peer: %s\n", peer::ring_peer_error().c_str());
         std::abort();

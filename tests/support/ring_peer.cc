@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include <rte_byteorder.h>
 #include <rte_errno.h>
@@ -53,11 +54,13 @@ constexpr unsigned kPoolSize = 8191;
 constexpr unsigned kPoolCache = 256;
 
 // Multi-producer, multi-consumer (flags 0): the test thread and the engine
-// each use one end of each ring, and neither end is ever raced.
-rte_ring* g_to_stack = nullptr;   // ring A: the port's receive queue
-rte_ring* g_from_stack = nullptr; // ring B: the port's transmit queue
-rte_ring* g_rx_queues[1] = {nullptr};
-rte_ring* g_tx_queues[1] = {nullptr};
+// each use one end of each ring, and neither end is ever raced. Queue pair
+// k: g_to_stack[k], the port's receive queue k, and g_from_stack[k], its
+// transmit queue k (which engine polls and sends through which is the
+// runtime's choice).
+rte_ring* g_to_stack[kMaxRingPeerQueuePairs] = {};
+rte_ring* g_from_stack[kMaxRingPeerQueuePairs] = {};
+unsigned g_queue_pairs = 0;
 RingInternalArgs g_args{};
 rte_mempool* g_pool = nullptr;
 std::string g_error;
@@ -97,33 +100,48 @@ bool parse_mac(const char* text, rte_ether_addr& out)
 
 } // namespace
 
-std::string ring_device_devarg()
+std::string ring_device_devarg(unsigned queue_pairs)
 {
-    if (g_to_stack == nullptr) {
-        g_to_stack = make_ring("rs_peer_to_stack");
-        g_from_stack = make_ring("rs_peer_from_stack");
-        if (g_to_stack == nullptr || g_from_stack == nullptr) return {};
-        g_rx_queues[0] = g_to_stack;
-        g_tx_queues[0] = g_from_stack;
-        g_args.rx_queues = g_rx_queues;
-        g_args.nb_rx_queues = 1;
-        g_args.tx_queues = g_tx_queues;
-        g_args.nb_tx_queues = 1;
+    if (g_queue_pairs == 0) {
+        if (queue_pairs == 0 || queue_pairs > kMaxRingPeerQueuePairs) {
+            g_error = "queue pairs must be 1 to " + std::to_string(kMaxRingPeerQueuePairs);
+            return {};
+        }
+        for (unsigned q = 0; q < queue_pairs; ++q) {
+            g_to_stack[q] = make_ring(("rs_peer_to_stack" + std::to_string(q)).c_str());
+            g_from_stack[q] = make_ring(("rs_peer_from_stack" + std::to_string(q)).c_str());
+            if (g_to_stack[q] == nullptr || g_from_stack[q] == nullptr) return {};
+        }
+        g_queue_pairs = queue_pairs;
+        g_args.rx_queues = g_to_stack;
+        g_args.nb_rx_queues = queue_pairs;
+        g_args.tx_queues = g_from_stack;
+        g_args.nb_tx_queues = queue_pairs;
         // As rte_eth_from_ring() passes for a ring not in a memzone.
         g_args.numa_node = static_cast<unsigned int>(SOCKET_ID_ANY);
         g_args.addr = &g_args;
+    } else if (queue_pairs != g_queue_pairs) {
+        g_error = "the rings were made with " + std::to_string(g_queue_pairs) + " queue pairs";
+        return {};
     }
     char text[64];
     std::snprintf(text, sizeof(text), "net_ring0,internal=%p", static_cast<void*>(&g_args));
     return text;
 }
 
-std::vector<std::string> ring_peer_overrides()
+std::vector<std::string> ring_peer_overrides(unsigned queue_pairs)
 {
-    const std::string devarg = ring_device_devarg();
+    const std::string devarg = ring_device_devarg(queue_pairs);
     if (devarg.empty()) return {};
-    return {"port.device=" + devarg, std::string("interface.ipv4=") + kRingOurIpv4 + "/24",
-            std::string("interface.mac=") + kRingOurMac};
+    std::vector<std::string> overrides{"port.device=" + devarg, std::string("interface.ipv4=") + kRingOurIpv4 + "/24",
+                                       std::string("interface.mac=") + kRingOurMac};
+    if (queue_pairs > 1) {
+        // net_ring hashes nothing: the peer fills each queue itself.
+        const std::string queues = std::to_string(queue_pairs);
+        overrides.insert(overrides.end(),
+                         {"port.rx_queues=" + queues, "port.tx_queues=" + queues, "port.rss.mode=\"none\""});
+    }
+    return overrides;
 }
 
 bool start_peer()
@@ -243,10 +261,17 @@ void write_udp_frame(uint8_t* p, std::size_t frame_len, const FrameAddresses& a,
     udp->dgram_cksum = sum;
 }
 
-bool enqueue_udp(const FrameAddresses& a, uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload,
-                 bool bad_checksum)
+// The receive ring of queue `queue`, counted modulo the queue pairs made.
+rte_ring* receive_ring(unsigned queue)
 {
-    if (g_pool == nullptr || g_to_stack == nullptr) return false;
+    return g_queue_pairs == 0 ? nullptr : g_to_stack[queue % g_queue_pairs];
+}
+
+bool enqueue_udp(const FrameAddresses& a, uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload,
+                 bool bad_checksum, unsigned queue)
+{
+    rte_ring* ring = receive_ring(queue);
+    if (g_pool == nullptr || ring == nullptr) return false;
     const std::size_t frame_len = udp_frame_length(a.family, payload.size());
     if (frame_len > RTE_MBUF_DEFAULT_DATAROOM) return false;
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
@@ -257,7 +282,7 @@ bool enqueue_udp(const FrameAddresses& a, uint16_t src_port, uint16_t dst_port, 
         return false;
     }
     write_udp_frame(p, frame_len, a, src_port, dst_port, payload.data(), payload.size(), bad_checksum);
-    if (rte_ring_enqueue(g_to_stack, m) != 0) {
+    if (rte_ring_enqueue(ring, m) != 0) {
         rte_pktmbuf_free(m);
         return false;
     }
@@ -266,17 +291,18 @@ bool enqueue_udp(const FrameAddresses& a, uint16_t src_port, uint16_t dst_port, 
 
 } // namespace
 
-bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum)
+bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum,
+              unsigned queue)
 {
-    return enqueue_udp(peer_to_us(), src_port, dst_port, payload, bad_checksum);
+    return enqueue_udp(peer_to_us(), src_port, dst_port, payload, bad_checksum, queue);
 }
 
 bool send_udp_between(const std::string& source, const std::string& destination, uint16_t src_port, uint16_t dst_port,
-                      const std::vector<uint8_t>& payload, bool bad_checksum)
+                      const std::vector<uint8_t>& payload, bool bad_checksum, unsigned queue)
 {
     FrameAddresses a;
     return parse_addresses(source.c_str(), destination.c_str(), a) &&
-           enqueue_udp(a, src_port, dst_port, payload, bad_checksum);
+           enqueue_udp(a, src_port, dst_port, payload, bad_checksum, queue);
 }
 
 std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload)
@@ -289,7 +315,8 @@ std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::
 
 bool send_frame(const std::vector<uint8_t>& frame)
 {
-    if (g_pool == nullptr || g_to_stack == nullptr || frame.size() > RTE_MBUF_DEFAULT_DATAROOM) return false;
+    rte_ring* ring = receive_ring(0);
+    if (g_pool == nullptr || ring == nullptr || frame.size() > RTE_MBUF_DEFAULT_DATAROOM) return false;
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
     if (m == nullptr) return false;
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())));
@@ -298,7 +325,7 @@ bool send_frame(const std::vector<uint8_t>& frame)
         return false;
     }
     if (!frame.empty()) std::memcpy(p, frame.data(), frame.size());
-    if (rte_ring_enqueue(g_to_stack, m) != 0) {
+    if (rte_ring_enqueue(ring, m) != 0) {
         rte_pktmbuf_free(m);
         return false;
     }
@@ -308,7 +335,8 @@ bool send_frame(const std::vector<uint8_t>& frame)
 unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t payload_size, unsigned count)
 {
     constexpr unsigned kBurst = 64;
-    if (g_pool == nullptr || g_to_stack == nullptr) return 0;
+    rte_ring* ring = receive_ring(0);
+    if (g_pool == nullptr || ring == nullptr) return 0;
     const std::size_t frame_len = udp_frame_length(payload_size);
     if (frame_len > RTE_MBUF_DEFAULT_DATAROOM) return 0;
     // One template per call: its checksums are computed once, then copied.
@@ -329,7 +357,7 @@ unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t paylo
             burst[i]->data_len = static_cast<uint16_t>(frame_len);
             burst[i]->pkt_len = static_cast<uint32_t>(frame_len);
         }
-        const unsigned queued = rte_ring_enqueue_burst(g_to_stack, reinterpret_cast<void**>(burst), n, nullptr);
+        const unsigned queued = rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(burst), n, nullptr);
         rte_pktmbuf_free_bulk(burst + queued, n - queued);
         sent += queued;
         if (queued < n) return sent;
@@ -339,21 +367,26 @@ unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t paylo
 
 unsigned drain_sent()
 {
-    if (g_from_stack == nullptr) return 0;
     unsigned total = 0;
     void* burst[32];
-    for (;;) {
-        const unsigned n = rte_ring_dequeue_burst(g_from_stack, burst, 32, nullptr);
-        for (unsigned i = 0; i < n; ++i)
-            rte_pktmbuf_free(static_cast<rte_mbuf*>(burst[i]));
-        total += n;
-        if (n == 0) return total;
+    for (unsigned q = 0; q < g_queue_pairs; ++q) {
+        unsigned n = 0;
+        do {
+            n = rte_ring_dequeue_burst(g_from_stack[q], burst, 32, nullptr);
+            for (unsigned i = 0; i < n; ++i)
+                rte_pktmbuf_free(static_cast<rte_mbuf*>(burst[i]));
+            total += n;
+        } while (n != 0);
     }
+    return total;
 }
 
 unsigned pending_received()
 {
-    return g_to_stack == nullptr ? 0 : rte_ring_count(g_to_stack);
+    unsigned total = 0;
+    for (unsigned q = 0; q < g_queue_pairs; ++q)
+        total += rte_ring_count(g_to_stack[q]);
+    return total;
 }
 
 unsigned peer_mbufs_in_use()

@@ -22,16 +22,22 @@ inline constexpr const char* kRingPeerIpv6 = "2001:2::1";
 inline constexpr const char* kRingOurIpv6 = "2001:2::2"; // ring.toml's interface.ipv6
 inline constexpr const char* kRingOurMac = "02:00:00:00:00:02";
 
-// Before WSAStartup (no EAL needed): makes the two rings on ordinary memory
-// and returns the port.device value that hands them to net_ring:
-// "net_ring0,internal=0x...", the PMD's own in-process argument.
-std::string ring_device_devarg();
+// The most queue pairs the peer makes.
+inline constexpr unsigned kMaxRingPeerQueuePairs = 4;
+
+// Before WSAStartup (no EAL needed): makes two rings per queue pair (the
+// port's receive and transmit queue) on ordinary memory and returns the
+// port.device value that hands them to net_ring: "net_ring0,internal=0x...",
+// the PMD's own in-process argument. The rings are made once per process;
+// asking again for another number of pairs fails (empty).
+std::string ring_device_devarg(unsigned queue_pairs = 1);
 
 // Before WSAStartup: the profile overrides that put ring.toml's port on the
 // peer's rings with our addresses (port.device, interface.ipv4,
-// interface.mac), for ringsock_configure; empty (with ring_peer_error())
-// when the rings cannot be made.
-std::vector<std::string> ring_peer_overrides();
+// interface.mac, and for more than one pair the queue counts with RSS mode
+// "none": the peer picks each frame's queue), for ringsock_configure;
+// empty (with ring_peer_error()) when the rings cannot be made.
+std::vector<std::string> ring_peer_overrides(unsigned queue_pairs = 1);
 
 // After WSAStartup: the mempool the peer builds its frames from. Idempotent;
 // false (with ring_peer_error()) if it cannot be made.
@@ -39,8 +45,10 @@ bool start_peer();
 
 // One UDP/IPv4 datagram from kRingPeerIpv4:src_port to kRingOurIpv4:dst_port,
 // to our MAC, with a correct UDP checksum, or a wrong non-zero one if
-// `bad_checksum`. False if no mbuf or the ring is full.
-bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum = false);
+// `bad_checksum`, on receive queue `queue` (modulo the pairs made). False
+// if no mbuf or the ring is full.
+bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload, bool bad_checksum = false,
+              unsigned queue = 0);
 
 // One UDP datagram between any two addresses of one family, as inet_pton
 // reads them (IPv6 if the destination has a ':'): to our MAC, or for a
@@ -48,27 +56,27 @@ bool send_udp(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& 
 // ending in .255 (ring.toml's /24 broadcast) the broadcast MAC. False if
 // the addresses do not parse, no mbuf, or the ring is full.
 bool send_udp_between(const std::string& source, const std::string& destination, uint16_t src_port, uint16_t dst_port,
-                      const std::vector<uint8_t>& payload, bool bad_checksum = false);
+                      const std::vector<uint8_t>& payload, bool bad_checksum = false, unsigned queue = 0);
 // The bytes of the frame send_udp() would put on the ring (a good one), for
 // a test to damage before send_frame().
 std::vector<uint8_t> udp_frame(uint16_t src_port, uint16_t dst_port, const std::vector<uint8_t>& payload);
 
-// Any bytes as one frame on the receive ring, as a PMD would hand them
+// Any bytes as one frame on receive queue 0, as a PMD would hand them
 // over. False if no mbuf, the frame is larger than one, or the ring is full.
 bool send_frame(const std::vector<uint8_t>& frame);
 
 // `count` copies of one datagram of `payload_size` bytes (0x5a each), as
-// send_udp builds it, put on the receive ring in bursts of 64 with one
+// send_udp builds it, put on receive queue 0 in bursts of 64 with one
 // checksum computation; returns how many went on (fewer when the ring or
 // the pool runs out). For benchmarks: the per-frame cost is an mbuf and a
 // copy of the frame.
 unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t payload_size, unsigned count);
 
-// Frees whatever the stack has sent so far (ARP, neighbour discovery...);
-// returns how many frames that was.
+// Frees whatever the stack has sent so far on every transmit queue (ARP,
+// neighbour discovery...); returns how many frames that was.
 unsigned drain_sent();
 
-// Frames still waiting on the port's receive ring (not yet polled).
+// Frames still waiting on the port's receive queues (not yet polled).
 unsigned pending_received();
 
 // The peer's mbufs not back in its pool: frames on the receive ring, and
