@@ -18,6 +18,7 @@
 #include <cstring>
 #include <string>
 
+#include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_ether.h>
@@ -365,20 +366,176 @@ unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t paylo
     return sent;
 }
 
-unsigned drain_sent()
+namespace {
+
+// Calls look(mbuf) for each frame the stack has sent, on every transmit
+// queue, and frees it.
+template <typename Look>
+void take_sent(Look&& look)
 {
-    unsigned total = 0;
     void* burst[32];
     for (unsigned q = 0; q < g_queue_pairs; ++q) {
         unsigned n = 0;
         do {
             n = rte_ring_dequeue_burst(g_from_stack[q], burst, 32, nullptr);
-            for (unsigned i = 0; i < n; ++i)
-                rte_pktmbuf_free(static_cast<rte_mbuf*>(burst[i]));
-            total += n;
+            for (unsigned i = 0; i < n; ++i) {
+                auto* m = static_cast<rte_mbuf*>(burst[i]);
+                look(*m);
+                rte_pktmbuf_free(m);
+            }
         } while (n != 0);
     }
+}
+
+} // namespace
+
+unsigned drain_sent()
+{
+    unsigned total = 0;
+    take_sent([&](const rte_mbuf&) { ++total; });
     return total;
+}
+
+namespace {
+
+constexpr uint8_t kIcmpv6 = 58;
+constexpr uint8_t kNeighbourSolicitation = 135;
+constexpr uint8_t kNeighbourAdvertisement = 136;
+constexpr std::size_t kIcmpv6NdLength = 24; // type, code, checksum, flags or reserved, target
+constexpr std::size_t kLinkLayerOptionLength = 8;
+
+const rte_ether_addr& peer_mac()
+{
+    static const rte_ether_addr mac = [] {
+        rte_ether_addr m{};
+        parse_mac("02:00:00:00:00:01", m);
+        return m;
+    }();
+    return mac;
+}
+
+const std::array<uint8_t, 16>& peer_ipv6()
+{
+    static const std::array<uint8_t, 16> address = [] {
+        std::array<uint8_t, 16> a{};
+        inet_pton(AF_INET6, kRingPeerIpv6, a.data());
+        return a;
+    }();
+    return address;
+}
+
+uint32_t peer_ipv4()
+{
+    static const uint32_t address = [] {
+        uint32_t a = 0;
+        inet_pton(AF_INET, kRingPeerIpv4, &a);
+        return a;
+    }();
+    return address;
+}
+
+// The ARP reply to `request` (a whole frame, its length checked) that says
+// the peer's address is at the peer's MAC.
+std::vector<uint8_t> arp_reply(const uint8_t* request)
+{
+    std::vector<uint8_t> frame(sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr));
+    rte_ether_hdr asker;
+    rte_arp_hdr asked;
+    std::memcpy(&asker, request, sizeof(asker));
+    std::memcpy(&asked, request + sizeof(rte_ether_hdr), sizeof(asked));
+    rte_ether_hdr eth{};
+    eth.dst_addr = asker.src_addr;
+    eth.src_addr = peer_mac();
+    eth.ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    rte_arp_hdr arp = asked;
+    arp.arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+    arp.arp_data.arp_sha = peer_mac();
+    arp.arp_data.arp_sip = peer_ipv4();
+    arp.arp_data.arp_tha = asked.arp_data.arp_sha;
+    arp.arp_data.arp_tip = asked.arp_data.arp_sip;
+    std::memcpy(frame.data(), &eth, sizeof(eth));
+    std::memcpy(frame.data() + sizeof(eth), &arp, sizeof(arp));
+    return frame;
+}
+
+// The solicited neighbour advertisement (RFC 4861 4.4) answering
+// `solicitation`: the peer's address at the peer's MAC, to the asker.
+std::vector<uint8_t> neighbour_advertisement(const uint8_t* solicitation)
+{
+    constexpr std::size_t l4 = kIcmpv6NdLength + kLinkLayerOptionLength;
+    std::vector<uint8_t> frame(sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + l4, 0);
+    rte_ether_hdr asker;
+    rte_ipv6_hdr asked;
+    std::memcpy(&asker, solicitation, sizeof(asker));
+    std::memcpy(&asked, solicitation + sizeof(rte_ether_hdr), sizeof(asked));
+    rte_ether_hdr eth{};
+    eth.dst_addr = asker.src_addr;
+    eth.src_addr = peer_mac();
+    eth.ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+    std::memcpy(frame.data(), &eth, sizeof(eth));
+    uint8_t* l3 = frame.data() + sizeof(rte_ether_hdr);
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
+    ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+    ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4));
+    ip->proto = kIcmpv6;
+    ip->hop_limits = 255; // RFC 4861: anything else is not from the link
+    std::memcpy(l3 + offsetof(rte_ipv6_hdr, src_addr), peer_ipv6().data(), 16);
+    std::memcpy(l3 + offsetof(rte_ipv6_hdr, dst_addr), &asked.src_addr, 16);
+    uint8_t* icmp = l3 + sizeof(rte_ipv6_hdr);
+    icmp[0] = kNeighbourAdvertisement;
+    icmp[4] = 0x60; // solicited, override
+    std::memcpy(icmp + 8, peer_ipv6().data(), 16);
+    icmp[kIcmpv6NdLength] = 2;     // option: target link-layer address
+    icmp[kIcmpv6NdLength + 1] = 1; // its length, in units of 8 bytes
+    std::memcpy(icmp + kIcmpv6NdLength + 2, peer_mac().addr_bytes, 6);
+    const uint16_t sum = rte_ipv6_udptcp_cksum(ip, icmp);
+    std::memcpy(icmp + 2, &sum, sizeof(sum));
+    return frame;
+}
+
+// Reads one frame the stack sent: counts it, answers it when it asks for
+// the peer's MAC.
+void look_at_sent(const rte_mbuf& m, DrainedFrames& seen)
+{
+    ++seen.frames;
+    const auto* p = rte_pktmbuf_mtod(&m, const uint8_t*);
+    const std::size_t length = m.data_len;
+    if (length < sizeof(rte_ether_hdr)) return;
+    uint16_t type_be;
+    std::memcpy(&type_be, p + offsetof(rte_ether_hdr, ether_type), sizeof(type_be));
+    const uint16_t type = rte_be_to_cpu_16(type_be);
+    const uint8_t* l3 = p + sizeof(rte_ether_hdr);
+    if (type == RTE_ETHER_TYPE_ARP && length >= sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+        rte_arp_hdr arp;
+        std::memcpy(&arp, l3, sizeof(arp));
+        if (arp.arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) && arp.arp_data.arp_tip == peer_ipv4()) {
+            ++seen.neighbour_asked;
+            send_frame(arp_reply(p));
+        }
+    } else if (type == RTE_ETHER_TYPE_IPV4 && length >= sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) {
+        uint32_t destination;
+        std::memcpy(&destination, l3 + offsetof(rte_ipv4_hdr, dst_addr), sizeof(destination));
+        if (l3[offsetof(rte_ipv4_hdr, next_proto_id)] == IPPROTO_UDP && destination == peer_ipv4()) ++seen.udp_to_peer;
+    } else if (type == RTE_ETHER_TYPE_IPV6 && length >= sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr)) {
+        const uint8_t next = l3[offsetof(rte_ipv6_hdr, proto)];
+        const uint8_t* icmp = l3 + sizeof(rte_ipv6_hdr);
+        if (next == IPPROTO_UDP && std::memcmp(l3 + offsetof(rte_ipv6_hdr, dst_addr), peer_ipv6().data(), 16) == 0) {
+            ++seen.udp_to_peer;
+        } else if (next == kIcmpv6 && length >= sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + kIcmpv6NdLength &&
+                   icmp[0] == kNeighbourSolicitation && std::memcmp(icmp + 8, peer_ipv6().data(), 16) == 0) {
+            ++seen.neighbour_asked;
+            send_frame(neighbour_advertisement(p));
+        }
+    }
+}
+
+} // namespace
+
+DrainedFrames drain_answering_neighbours()
+{
+    DrainedFrames seen;
+    take_sent([&](const rte_mbuf& m) { look_at_sent(m, seen); });
+    return seen;
 }
 
 unsigned pending_received()

@@ -76,6 +76,20 @@ unsigned send_udp_copies(uint16_t src_port, uint16_t dst_port, std::size_t paylo
 // neighbour discovery...); returns how many frames that was.
 unsigned drain_sent();
 
+// What drain_answering_neighbours() found on the transmit queues.
+struct DrainedFrames {
+    unsigned frames = 0;          // every frame freed
+    unsigned udp_to_peer = 0;     // UDP datagrams to kRingPeerIpv4 or kRingPeerIpv6
+    unsigned neighbour_asked = 0; // ARP requests and solicitations for those, answered
+};
+
+// As drain_sent(), and each ARP request and neighbour solicitation for the
+// peer's addresses is answered on receive queue 0 with the peer's MAC
+// (02:00:00:00:00:01), as a host on the link would: so that the stack's
+// sends to the peer resolve and take the fast path. A benchmark of sends
+// calls this as its wire.
+DrainedFrames drain_answering_neighbours();
+
 // Frames still waiting on the port's receive queues (not yet polled).
 unsigned pending_received();
 
