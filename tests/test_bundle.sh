@@ -57,6 +57,7 @@ timeout -k 5 170 unshare -m bash -c '
     cd "$src"
     scripts/bench/scale --prebuilt "$bundle" --engines 1 --seconds 2 --rounds 1
     scripts/bench/api-rx-ring --prebuilt "$bundle" --frames 64 --seconds 1 --rounds 1
+    scripts/bench/api-tx-ring --prebuilt "$bundle" --frames 64 --families 6 --seconds 1 --rounds 1
     scripts/bench/udp-replay --prebuilt "$bundle" --sizes 64 --seconds 2 --rounds 1
     scripts/bench/udp-replay --prebuilt "$bundle" --sizes 64 --seconds 2 --rounds 1 --engines 2
 ' bash "$work/bundle" "$plugin_dir" "$work/empty" "$src" | tee "$work/out.txt"
@@ -65,6 +66,8 @@ grep -qE 'N=1 round 1: testpmd rxonly +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps
     { echo "FAILED: scale measured nothing from the bundle"; exit 1; }
 grep -qE '^api-rx-ring: 64 B: ceiling' "$work/out.txt" ||
     { echo "FAILED: api-rx-ring measured nothing from the bundle"; exit 1; }
+grep -qE '^api-tx-ring: +64 B IPv6: ringsock WSASendTo .* [0-9.]+ Mpps .*kernel sendmmsg [0-9.]+ Mpps' "$work/out.txt" ||
+    { echo "FAILED: api-tx-ring measured nothing from the bundle"; exit 1; }
 grep -qE '^ +64 B +ceiling +[0-9.]+ Mpps +ringsock-sink +[0-9.]+ Mpps \([0-9.]+ %\) +API +[0-9.]+ Mpps \([0-9.]+ %\) +API on the engine +[0-9.]+ Mpps \([0-9.]+ %' \
     "$work/out.txt" && ! grep -q "measured nothing" "$work/out.txt" ||
     { echo "FAILED: udp-replay measured nothing from the bundle (net_pcap, libpcap)"; exit 1; }

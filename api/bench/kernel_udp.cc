@@ -6,6 +6,8 @@
 // After a ramp-up second, counts what the receiver got for --seconds and
 // prints one JSON line: received per second, sent per second, and the
 // kernel's receive-buffer drops (/proc/net/snmp RcvbufErrors) over the run.
+// With --send-to, the sender alone, to an address out of a device that
+// drops what it is given: scripts/bench/api-tx-ring's baseline.
 //
 // Loopback only; stops by itself after --seconds + 1. Exit codes: 2 a bad
 // option, 1 a socket or pinning failure.
@@ -54,6 +56,66 @@ uint64_t rcvbuf_errors()
     return 0;
 }
 
+// --send-to: the sender alone, to an address routed out of a device that
+// drops what it is given (the script's dummy interface), so that the rate
+// is the kernel's send path with no receiver's work in it (on loopback the
+// sender's own softirq delivers each datagram). IPv4 or IPv6. 0, or 1
+// after saying why.
+int send_only(const std::string& address, uint16_t port, unsigned payload, unsigned seconds, unsigned cpu)
+{
+    sockaddr_storage to{};
+    socklen_t to_length = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&to);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&to);
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        to_length = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        to_length = sizeof(*v6);
+    } else {
+        std::fprintf(stderr, "ringsock-bench-kernel-udp: --send-to %s is not an IPv4 or IPv6 address\n",
+                     address.c_str());
+        return 1;
+    }
+    const int tx = socket(to.ss_family, SOCK_DGRAM, 0);
+    if (tx < 0 || connect(tx, reinterpret_cast<sockaddr*>(&to), to_length) != 0 || !ringsock::bench::pin_thread(cpu)) {
+        std::fprintf(stderr, "ringsock-bench-kernel-udp: cannot send to %s on CPU %u: %s\n", address.c_str(), cpu,
+                     std::strerror(errno));
+        return 1;
+    }
+    std::vector<char> data(payload, 'x');
+    iovec iov{data.data(), data.size()};
+    mmsghdr msgs[kBatch]{};
+    for (auto& m : msgs) {
+        m.msg_hdr.msg_iov = &iov;
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    using Clock = std::chrono::steady_clock;
+    const auto measure_from = Clock::now() + std::chrono::seconds(1);
+    const auto end = measure_from + std::chrono::seconds(seconds);
+    uint64_t sent = 0, failed = 0;
+    bool measuring = false;
+    for (auto now = Clock::now(); now < end; now = Clock::now()) {
+        if (!measuring && now >= measure_from) {
+            measuring = true;
+            sent = 0;
+            failed = 0;
+        }
+        const int n = sendmmsg(tx, msgs, kBatch, 0);
+        if (n > 0)
+            sent += static_cast<uint64_t>(n);
+        else
+            ++failed;
+    }
+    close(tx);
+    std::printf("{\"payload\":%u,\"seconds\":%u,\"send_only\":1,\"tx_pps\":%.0f,\"failed_calls\":%llu}\n", payload,
+                seconds, static_cast<double>(sent) / seconds, static_cast<unsigned long long>(failed));
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -69,7 +131,12 @@ int main(int argc, char** argv)
     app.add_option("--rx-cpu", rx_cpu, "CPU of the receiving thread");
     app.add_option("--tx-cpu", tx_cpu, "CPU of the sending thread");
     app.add_option("--port", port, "UDP port on 127.0.0.1");
+    std::string send_to;
+    app.add_option("--send-to", send_to,
+                   "send only, from --tx-cpu, to this IPv4 or IPv6 address (routed out of a device that drops "
+                   "what it is sent): the kernel's send path alone");
     CLI11_PARSE(app, argc, argv);
+    if (!send_to.empty()) return send_only(send_to, port, payload, seconds, tx_cpu);
 
     const int rx = socket(AF_INET, SOCK_DGRAM, 0);
     const int tx = socket(AF_INET, SOCK_DGRAM, 0);
