@@ -12,9 +12,10 @@
 // every outstanding send and takes what is left on the ring. Every send that
 // completed must have left as a datagram (the program fails otherwise: a
 // completed send lost). Prints one JSON line: the family, frame size, depth,
-// sends completed per second, datagrams on the wire per second, the share of
-// the main thread spent taking frames off the ring (the wire's cost, which a
-// NIC would not charge the application), and the datagrams lost.
+// sends completed per second, datagrams on the wire per second, completions
+// per reap that found any, the share of the main thread spent taking frames
+// off the ring (the wire's cost, which a NIC would not charge the
+// application), and the datagrams lost.
 //
 // In-process; stops by itself after --warm-up + --seconds + a few seconds of
 // resolution and drain. Exit codes: 2 a bad option or profile, 1 the stack
@@ -127,6 +128,7 @@ public:
         OVERLAPPED_ENTRY entries[64];
         ULONG removed = 0;
         if (!GetQueuedCompletionStatusEx(port_, entries, 64, &removed, timeout_ms, FALSE)) return true;
+        ++reaps;
         for (ULONG i = 0; i < removed; ++i) {
             auto* send = reinterpret_cast<Send*>(entries[i].lpOverlapped);
             --outstanding_;
@@ -156,6 +158,7 @@ public:
     const std::string& error() const { return error_; }
 
     uint64_t completed = 0;
+    uint64_t reaps = 0; // that found completions
     uint64_t on_wire = 0;
     uint64_t wire_cycles = 0;
 
@@ -173,6 +176,7 @@ private:
 struct Result {
     double seconds = 0;
     uint64_t completed = 0; // in the measured seconds
+    uint64_t reaps = 0;     // in the measured seconds, that found completions
     uint64_t on_wire = 0;   // in the measured seconds
     double wire_share = 0;  // of the main thread's measured time
     uint64_t lost = 0;      // completed over the whole run, never on the wire
@@ -198,7 +202,7 @@ std::string run(Sender& sender, double seconds, double warm_up, Result& result)
         if (!sender.post(send)) return sender.error();
     const auto start = Clock::now();
     Clock::time_point measured_from;
-    uint64_t completed_from = 0, wire_from = 0, wire_cycles_from = 0, tsc_from = 0;
+    uint64_t completed_from = 0, reaps_from = 0, wire_from = 0, wire_cycles_from = 0, tsc_from = 0;
     bool measuring = false;
     for (uint64_t turn = 1;; ++turn) {
         if (!sender.reap(true, 0)) return sender.error();
@@ -209,6 +213,7 @@ std::string run(Sender& sender, double seconds, double warm_up, Result& result)
             measuring = true;
             measured_from = Clock::now();
             completed_from = sender.completed;
+            reaps_from = sender.reaps;
             wire_from = sender.on_wire;
             wire_cycles_from = sender.wire_cycles;
             tsc_from = __rdtsc();
@@ -217,6 +222,7 @@ std::string run(Sender& sender, double seconds, double warm_up, Result& result)
     }
     result.seconds = seconds_since(measured_from);
     result.completed = sender.completed - completed_from;
+    result.reaps = sender.reaps - reaps_from;
     result.on_wire = sender.on_wire - wire_from;
     const uint64_t cycles = __rdtsc() - tsc_from;
     result.wire_share = cycles > 0 ? static_cast<double>(sender.wire_cycles - wire_cycles_from) / cycles : 0;
@@ -294,8 +300,9 @@ int main(int argc, char** argv)
     }
     const auto rate = [&](uint64_t n) { return result.seconds > 0 ? static_cast<double>(n) / result.seconds : 0; };
     std::printf("{\"family\":%d,\"frame\":%u,\"payload\":%zu,\"depth\":%u,\"sends_pps\":%.0f,\"wire_pps\":%.0f,"
-                "\"wire_share\":%.3f,\"lost\":%llu}\n",
-                family, frame, payload, depth, rate(result.completed), rate(result.on_wire), result.wire_share,
-                static_cast<unsigned long long>(result.lost));
+                "\"per_reap\":%.1f,\"wire_share\":%.3f,\"lost\":%llu}\n",
+                family, frame, payload, depth, rate(result.completed), rate(result.on_wire),
+                result.reaps > 0 ? static_cast<double>(result.completed) / static_cast<double>(result.reaps) : 0,
+                result.wire_share, static_cast<unsigned long long>(result.lost));
     return result.lost == 0 ? 0 : 3;
 }

@@ -56,6 +56,29 @@ uint64_t rcvbuf_errors()
     return 0;
 }
 
+// kBatch datagrams of `payload` bytes ('x'), for sendmmsg on a connected
+// socket.
+class SendBatch {
+public:
+    explicit SendBatch(unsigned payload) : data_(payload, 'x'), iov_{data_.data(), data_.size()}
+    {
+        for (auto& m : msgs_) {
+            m.msg_hdr.msg_iov = &iov_;
+            m.msg_hdr.msg_iovlen = 1;
+        }
+    }
+    SendBatch(const SendBatch&) = delete;
+    SendBatch& operator=(const SendBatch&) = delete;
+
+    // sendmmsg's result: how many left, or -1.
+    int send(int fd) { return sendmmsg(fd, msgs_, kBatch, 0); }
+
+private:
+    std::vector<char> data_;
+    iovec iov_;
+    mmsghdr msgs_[kBatch]{};
+};
+
 // --send-to: the sender alone, to an address routed out of a device that
 // drops what it is given (the script's dummy interface), so that the rate
 // is the kernel's send path with no receiver's work in it (on loopback the
@@ -86,13 +109,7 @@ int send_only(const std::string& address, uint16_t port, unsigned payload, unsig
                      std::strerror(errno));
         return 1;
     }
-    std::vector<char> data(payload, 'x');
-    iovec iov{data.data(), data.size()};
-    mmsghdr msgs[kBatch]{};
-    for (auto& m : msgs) {
-        m.msg_hdr.msg_iov = &iov;
-        m.msg_hdr.msg_iovlen = 1;
-    }
+    SendBatch batch(payload);
     using Clock = std::chrono::steady_clock;
     const auto measure_from = Clock::now() + std::chrono::seconds(1);
     const auto end = measure_from + std::chrono::seconds(seconds);
@@ -104,7 +121,7 @@ int send_only(const std::string& address, uint16_t port, unsigned payload, unsig
             sent = 0;
             failed = 0;
         }
-        const int n = sendmmsg(tx, msgs, kBatch, 0);
+        const int n = batch.send(tx);
         if (n > 0)
             sent += static_cast<uint64_t>(n);
         else
@@ -160,15 +177,9 @@ int main(int argc, char** argv)
     std::atomic<bool> pinned{true};
     std::thread sender([&] {
         if (!ringsock::bench::pin_thread(tx_cpu)) pinned = false;
-        std::vector<char> data(payload, 'x');
-        iovec iov{data.data(), data.size()};
-        mmsghdr msgs[kBatch]{};
-        for (auto& m : msgs) {
-            m.msg_hdr.msg_iov = &iov;
-            m.msg_hdr.msg_iovlen = 1;
-        }
+        SendBatch batch(payload);
         while (!stop.load(std::memory_order_relaxed)) {
-            const int n = sendmmsg(tx, msgs, kBatch, 0);
+            const int n = batch.send(tx);
             if (n > 0) sent.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
         }
     });

@@ -434,19 +434,27 @@ uint32_t peer_ipv4()
     return address;
 }
 
+// The Ethernet header of the peer's answer to `request`: back to its
+// sender, from the peer's MAC.
+rte_ether_hdr answer_header(const uint8_t* request, uint16_t ether_type)
+{
+    rte_ether_hdr asker;
+    std::memcpy(&asker, request, sizeof(asker));
+    rte_ether_hdr eth{};
+    eth.dst_addr = asker.src_addr;
+    eth.src_addr = peer_mac();
+    eth.ether_type = rte_cpu_to_be_16(ether_type);
+    return eth;
+}
+
 // The ARP reply to `request` (a whole frame, its length checked) that says
 // the peer's address is at the peer's MAC.
 std::vector<uint8_t> arp_reply(const uint8_t* request)
 {
     std::vector<uint8_t> frame(sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr));
-    rte_ether_hdr asker;
     rte_arp_hdr asked;
-    std::memcpy(&asker, request, sizeof(asker));
     std::memcpy(&asked, request + sizeof(rte_ether_hdr), sizeof(asked));
-    rte_ether_hdr eth{};
-    eth.dst_addr = asker.src_addr;
-    eth.src_addr = peer_mac();
-    eth.ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    const rte_ether_hdr eth = answer_header(request, RTE_ETHER_TYPE_ARP);
     rte_arp_hdr arp = asked;
     arp.arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
     arp.arp_data.arp_sha = peer_mac();
@@ -464,14 +472,9 @@ std::vector<uint8_t> neighbour_advertisement(const uint8_t* solicitation)
 {
     constexpr std::size_t l4 = kIcmpv6NdLength + kLinkLayerOptionLength;
     std::vector<uint8_t> frame(sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + l4, 0);
-    rte_ether_hdr asker;
     rte_ipv6_hdr asked;
-    std::memcpy(&asker, solicitation, sizeof(asker));
     std::memcpy(&asked, solicitation + sizeof(rte_ether_hdr), sizeof(asked));
-    rte_ether_hdr eth{};
-    eth.dst_addr = asker.src_addr;
-    eth.src_addr = peer_mac();
-    eth.ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+    const rte_ether_hdr eth = answer_header(solicitation, RTE_ETHER_TYPE_IPV6);
     std::memcpy(frame.data(), &eth, sizeof(eth));
     uint8_t* l3 = frame.data() + sizeof(rte_ether_hdr);
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
