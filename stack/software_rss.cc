@@ -30,7 +30,7 @@ SoftwareRss::SoftwareRss(std::span<const uint8_t> key)
 }
 
 uint32_t SoftwareRss::hash(uint8_t family, const std::array<uint8_t, 16>& src, const std::array<uint8_t, 16>& dst,
-                          uint16_t src_port, uint16_t dst_port) const noexcept
+                           uint16_t src_port, uint16_t dst_port) const noexcept
 {
     // Words in host order, first byte of the wire most significant: the
     // input rte_softrss_be expects with a key converted the same way.

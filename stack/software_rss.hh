@@ -35,10 +35,7 @@ public:
     explicit SoftwareRss(std::span<const uint8_t> key);
 
     // The Toeplitz hash of the datagram's 4-tuple (IPv4 or IPv6).
-    uint32_t hash(const UdpDatagram& d) const noexcept
-    {
-        return hash(d.family, d.src, d.dst, d.src_port, d.dst_port);
-    }
+    uint32_t hash(const UdpDatagram& d) const noexcept { return hash(d.family, d.src, d.dst, d.src_port, d.dst_port); }
     // The same over any 4-tuple (UDP or TCP): addresses in network order,
     // IPv4 in the first 4 bytes; ports in host order.
     uint32_t hash(uint8_t family, const std::array<uint8_t, 16>& src, const std::array<uint8_t, 16>& dst,
