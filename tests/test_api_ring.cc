@@ -24,6 +24,7 @@
 
 #include "api/bench/pin_thread.hh"
 #include "tests/support/ring_peer.hh"
+#include "tests/support/ring_peer_startup.hh"
 #include "tests/support/subprocess.hh"
 #include "tests/support/winsock_helpers.hh"
 #include "tests/support/winsock_receive_cases.hh"
@@ -1862,31 +1863,19 @@ TEST_F(ApiRing, DamagedFramesAmongGoodDatagramsCostNoDatagramAndNoMbuf)
     EXPECT_EQ(queued, 0u) << "something beyond the good datagrams reached the socket";
     closesocket(s);
     peer::drain_sent();
-    EXPECT_EQ(mbufs_in_use(), in_use_before) << "mbufs held after every frame was taken";
-}
-
-} // namespace
-
-int main(int argc, char** argv)
+    EXPECT_EQ(mbufs_in_use(), in_use_before) << "mbufs held aftint main(int argc, char** argv)
 {
     ::testing::InitGoogleTest(&argc, argv);
-    std::vector<std::string> settings = peer::ring_peer_overrides();
-    if (settings.empty()) {
-        std::fprintf(stderr, "ring peer: %s\n", peer::ring_peer_error().c_str());
-        return 1;
-    }
-    settings.insert(settings.end(), {"eal.lcores=0-1", "eal.memory_mb=256"});
+    std::vector<std::string> settings{"eal.lcores=0-1", "eal.memory_mb=256"};
 #ifdef RINGSOCK_API_RING_UNREGISTERED
     // The same receive paths on threads that stay unregistered.
     settings.emplace_back("eal.register_application_threads=false");
     if (::testing::GTEST_FLAG(filter) == "*") ::testing::GTEST_FLAG(filter) = "*ApplicationThread*:*TwoThreads*";
 #endif
-    std::vector<const char*> overrides;
-    for (const std::string& s : settings)
-        overrides.push_back(s.c_str());
     const std::string profile = ringsock::testing::source_root() + "/drivers_config/ring.toml";
-    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0) {
-        std::fprintf(stderr, "%s\n", ringsock_startup_error());
+    std::string error;
+    if (peer::configure_on_ring_peer(profile, 1, settings, error) != peer::PeerConfigured::yes) {
+        std::fprintf(stderr, "%s\n", error.c_str());
         return 1;
     }
     return RUN_ALL_TESTS();

@@ -48,6 +48,7 @@
 
 #include "api/bench/pin_thread.hh"
 #include "tests/support/ring_peer.hh"
+#include "tests/support/ring_peer_startup.hh"
 
 namespace {
 
@@ -409,27 +410,10 @@ int main(int argc, char** argv)
     for (unsigned cpu : reaper_cpus)
         reapers_share |= cpu < 2 || cpu >= std::thread::hardware_concurrency();
 
-    std::vector<std::string> settings = peer::ring_peer_overrides();
-    if (settings.empty()) {
-        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", peer::ring_peer_error().c_str());
-        return 1;
-    }
-    settings.emplace_back("eal.lcores=0-1");
+    std::vector<std::string> settings{"eal.lcores=0-1"};
     if (unregistered) settings.emplace_back("eal.register_application_threads=false");
     settings.insert(settings.end(), extra_settings.begin(), extra_settings.end());
-    std::vector<const char*> overrides;
-    for (const std::string& s : settings)
-        overrides.push_back(s.c_str());
-    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0) {
-        std::fprintf(stderr, "ringsock-bench-api-rx: %s\n", ringsock_startup_error());
-        return 2;
-    }
-    WSADATA data;
-    if (WSAStartup(MAKEWORD(2, 2), &data) != 0 || !peer::start_peer()) {
-        std::fprintf(stderr, "ringsock-bench-api-rx: cannot start: %s %s\n", ringsock_startup_error(),
-                     peer::ring_peer_error().c_str());
-        return 1;
-    }
+    if (const int failed = peer::start_on_ring_peer("ringsock-bench-api-rx", profile, 1, settings)) return failed;
     SOCKET ignored = bound_socket(kIgnoredPort, 0);
     SOCKET s = bound_socket(kReadPort, 16 << 20);
     if (ignored == INVALID_SOCKET || s == INVALID_SOCKET) return 1;

@@ -35,6 +35,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tests/support/ring_peer.hh"
+#include "tests/support/ring_peer_startup.hh"
 
 namespace {
 
@@ -264,26 +265,9 @@ int main(int argc, char** argv)
     const std::size_t headers = 14 + (family == 4 ? 20 : 40) + 8;
     const std::size_t payload = frame - headers;
 
-    std::vector<std::string> settings = peer::ring_peer_overrides();
-    if (settings.empty()) {
-        std::fprintf(stderr, "ringsock-bench-api-tx: %s\n", peer::ring_peer_error().c_str());
-        return 1;
-    }
-    settings.emplace_back("eal.lcores=0-1");
+    std::vector<std::string> settings{"eal.lcores=0-1"};
     settings.insert(settings.end(), extra_settings.begin(), extra_settings.end());
-    std::vector<const char*> overrides;
-    for (const std::string& s : settings)
-        overrides.push_back(s.c_str());
-    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0) {
-        std::fprintf(stderr, "ringsock-bench-api-tx: %s\n", ringsock_startup_error());
-        return 2;
-    }
-    WSADATA data;
-    if (WSAStartup(MAKEWORD(2, 2), &data) != 0 || !peer::start_peer()) {
-        std::fprintf(stderr, "ringsock-bench-api-tx: cannot start: %s %s\n", ringsock_startup_error(),
-                     peer::ring_peer_error().c_str());
-        return 1;
-    }
+    if (const int failed = peer::start_on_ring_peer("ringsock-bench-api-tx", profile, 1, settings)) return failed;
     Result result;
     std::string error;
     {

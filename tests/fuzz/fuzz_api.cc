@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "tests/support/ring_peer.hh"
+#include "tests/support/ring_peer_startup.hh"
 
 namespace {
 
@@ -1412,36 +1413,19 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
 {
     const char* queues = std::getenv("FUZZ_API_QUEUES");
     const unsigned queue_pairs = queues != nullptr && std::strcmp(queues, "2") == 0 ? 2 : 1;
-    std::vector<std::string> settings = peer::ring_peer_overrides(queue_pairs);
-    if (settings.empty()) {
-        std::fprintf(stderr, "fuzz_api: ring peer: %s\n", peer::ring_peer_error().c_str());
-        std::abort();
-    }
     // Two engines share CPU 1 (EAL's --lcores), as in test_api_engines,
     // sleeping when idle so that each gets its turn: enough to cross the
     // engines' rings, not to measure them.
     const char* engines = std::getenv("FUZZ_API_ENGINES");
     const bool two = engines != nullptr && std::strcmp(engines, "2") == 0;
-    settings.insert(settings.end(), {"eal.lcores=0-1", "eal.memory_mb=256"});
+    std::vector<std::string> settings{"eal.lcores=0-1", "eal.memory_mb=256"};
     if (two)
         settings.insert(settings.end(), {"eal.extra_args=[\"--log-level=error\", \"--lcores=0@0,1@1,2@1\"]",
                                          "engine.idle_sleep_us=50"});
     else
         settings.push_back("eal.extra_args=[\"--log-level=error\"]");
-    std::vector<const char*> overrides;
-    for (const std::string& s : settings)
-        overrides.push_back(s.c_str());
     const std::string profile = std::string(RINGSOCK_SOURCE_DIR) + "/drivers_config/ring.toml";
-    WSADATA data;
-    if (ringsock_configure(profile.c_str(), static_cast<int>(overrides.size()), overrides.data()) != 0 ||
-        WSAStartup(MAKEWORD(2, 2), &data) != 0) {
-        std::fprintf(stderr, "fuzz_api: %s\n", ringsock_startup_error());
-        std::abort();
-    }
-    if (!peer::start_peer()) {
-        std::fprintf(stderr, "fuzz_api: ring peer: %s\n", peer::ring_peer_error().c_str());
-        std::abort();
-    }
+    if (peer::start_on_ring_peer("fuzz_api", profile, queue_pairs, settings) != 0) std::abort();
     // What the stack sends after a program's last drain (lwIP's reports and
     // solicitations on their timers) waits in the peer's ring, in our mbufs:
     // drained before the runtime's teardown (registered earlier, so run
