@@ -366,6 +366,12 @@ void release_notification(Request& r) noexcept
     if (r.notify == Notify::port) r.port->unreserve(r.engine);
 }
 
+bool may_report_in_place(const Socket& s, const Request& r) noexcept
+{
+    return r.notify != Notify::port ||
+           (s.notification_modes.load(std::memory_order_acquire) & FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) == 0;
+}
+
 void notify_waiting_caller(Request& r, OVERLAPPED& mine, unsigned engine) noexcept
 {
     r.notify = Notify::sync;
@@ -483,6 +489,7 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
         ov->Offset = 0;
         std::atomic_ref<ULONG_PTR>(ov->Internal).store(STATUS_PENDING, std::memory_order_release);
         if (r->event != nullptr) r->event->reset();
+        const bool may_succeed_in_place = may_report_in_place(*s, *r);
         s->outstanding.fetch_add(1, std::memory_order_seq_cst);
         if (!rt.engine(r->engine).submit(Submission{Op::recv, 0, s, r})) {
             s->outstanding.fetch_sub(1);
@@ -491,8 +498,9 @@ int receive(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD received, LPDW
             return fail(lpErrno, WSAENOBUFS);
         }
         // Run to completion: on the home engine's lcore the submission ran
-        // in place and may have completed (its notification already went).
-        if (rt.engine(s->home_engine).on_own_lcore()) {
+        // in place and may have completed (its notification already went;
+        // one on a port that skips on success keeps it pending).
+        if (may_succeed_in_place && rt.engine(s->home_engine).on_own_lcore()) {
             const auto status = std::atomic_ref<ULONG_PTR>(ov->Internal).load(std::memory_order_acquire);
             if (status == 0) {
                 if (received != nullptr) *received = static_cast<DWORD>(ov->InternalHigh);

@@ -38,6 +38,12 @@ bool buffers_valid(const WSABUF* buffers, DWORD count) noexcept;
 int choose_notification(Socket& s, Request& r, unsigned engine, LPWSAOVERLAPPED ov,
                         LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, LPWSATHREADID thread) noexcept;
 void release_notification(Request& r) noexcept;
+// Whether a request that its caller's own engine completed in place (run to
+// completion) may report success to the caller: not when its completion went
+// to a port that skips completions on success, where the caller would
+// finish it twice. It reports WSA_IO_PENDING then, and the port has it.
+// Read before the submission: the request is back in the pool once done.
+bool may_report_in_place(const Socket& s, const Request& r) noexcept;
 // A blocking call's request: completed into `mine`, which the caller waits
 // on (wait_or_time_out), by `engine`.
 void notify_waiting_caller(Request& r, OVERLAPPED& mine, unsigned engine) noexcept;

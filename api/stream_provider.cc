@@ -101,6 +101,7 @@ int submit(Runtime& rt, Socket& s, Request& r, Op op, uint32_t timeout_ms, LPDWO
     target->Offset = 0;
     std::atomic_ref<ULONG_PTR>(target->Internal).store(STATUS_PENDING, std::memory_order_release);
     if (r.event != nullptr) r.event->reset();
+    const bool may_succeed_in_place = overlapped && may_report_in_place(s, r);
     s.outstanding.fetch_add(1, std::memory_order_seq_cst);
     SocketEngine& engine = rt.engine(kLwipEngine);
     if (!engine.submit(Submission{op, 0, &s, &r})) {
@@ -110,7 +111,7 @@ int submit(Runtime& rt, Socket& s, Request& r, Op op, uint32_t timeout_ms, LPDWO
     }
     std::atomic_ref<ULONG_PTR> status(target->Internal);
     if (overlapped) {
-        if (engine.on_own_lcore() && status.load(std::memory_order_acquire) == 0) {
+        if (may_succeed_in_place && engine.on_own_lcore() && status.load(std::memory_order_acquire) == 0) {
             if (bytes != nullptr) *bytes = static_cast<DWORD>(target->InternalHigh);
             return succeed(lpErrno);
         }

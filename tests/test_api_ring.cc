@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -1730,6 +1731,77 @@ TEST_F(ApiRing, AStreamReceiveWithMsgWaitallNeverBlocksACallThatMustNotWait)
     closesocket(server);
 }
 
+// What an overlapped stream receive and send made on lwIP's engine returned.
+struct StreamCallsOnTheEngine {
+    SOCKET receiver = INVALID_SOCKET;
+    SOCKET sender = INVALID_SOCKET;
+    WSAOVERLAPPED receive_ov{};
+    WSAOVERLAPPED send_ov{};
+    char in[64];
+    char out[12] = "in place";
+    int receive_result = -2, receive_error = 0;
+    int send_result = -2, send_error = 0;
+    DWORD received = 0, sent = 0;
+};
+
+void stream_calls_on_the_engine(void* context)
+{
+    auto& c = *static_cast<StreamCallsOnTheEngine*>(context);
+    WSABUF in{sizeof(c.in), c.in};
+    DWORD flags = 0;
+    c.receive_result = WSARecv(c.receiver, &in, 1, &c.received, &flags, &c.receive_ov, nullptr);
+    c.receive_error = WSAGetLastError();
+    WSABUF out{sizeof(c.out), c.out};
+    c.send_result = WSASend(c.sender, &out, 1, &c.sent, 0, &c.send_ov, nullptr);
+    c.send_error = WSAGetLastError();
+}
+
+// Skipping the port on success, a call either succeeds and leaves the port
+// alone or is pending and completes there: never both, which would have the
+// application finish one request twice.
+TEST_F(ApiRing, OnTheEngineAStreamCallCompletedInPlaceIsNotifiedOnce)
+{
+    const auto [client, server] = loopback_connection();
+    ASSERT_NE(server, INVALID_SOCKET) << "no connection over lwIP's loopback";
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(server), nullptr, 1, 0);
+    ASSERT_EQ(CreateIoCompletionPort(reinterpret_cast<HANDLE>(client), port, 2, 0), port);
+    for (SOCKET s : {client, server}) {
+        ASSERT_TRUE(
+            SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    }
+    const std::vector<uint8_t> sent = datagram(5, 10);
+    ASSERT_EQ(send(client, reinterpret_cast<const char*>(sent.data()), 10, 0), 10) << WSAGetLastError();
+    ASSERT_TRUE(wait_queued(server, 10));
+
+    StreamCallsOnTheEngine c;
+    c.receiver = server;
+    c.sender = client;
+    ASSERT_EQ(ringsock_run_on_engine(0, stream_calls_on_the_engine, &c), 0);
+    std::map<LPOVERLAPPED, int> on_port;
+    for (;;) {
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED ov = nullptr;
+        if (!GetQueuedCompletionStatus(port, &bytes, &key, &ov, 500)) break;
+        ++on_port[ov];
+    }
+    ASSERT_TRUE(c.receive_result == 0 || c.receive_error == WSA_IO_PENDING) << c.receive_error;
+    EXPECT_EQ(on_port[&c.receive_ov], c.receive_result == 0 ? 0 : 1)
+        << "the receive " << (c.receive_result == 0 ? "succeeded at once" : "was pending");
+    EXPECT_EQ(c.receive_ov.InternalHigh, 10u);
+    EXPECT_EQ(std::memcmp(c.in, sent.data(), 10), 0);
+    ASSERT_TRUE(c.send_result == 0 || c.send_error == WSA_IO_PENDING) << c.send_error;
+    EXPECT_EQ(on_port[&c.send_ov], c.send_result == 0 ? 0 : 1)
+        << "the send " << (c.send_result == 0 ? "succeeded at once" : "was pending");
+    char back[sizeof(c.out)];
+    ASSERT_TRUE(wait_queued(server, sizeof(back)));
+    EXPECT_EQ(recv(server, back, sizeof(back), 0), static_cast<int>(sizeof(back))) << WSAGetLastError();
+    EXPECT_STREQ(back, c.out);
+    closesocket(client);
+    closesocket(server);
+    CloseHandle(port);
+}
+
 TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
 {
     SOCKET s = bound_socket(7308);
@@ -1863,7 +1935,12 @@ TEST_F(ApiRing, DamagedFramesAmongGoodDatagramsCostNoDatagramAndNoMbuf)
     EXPECT_EQ(queued, 0u) << "something beyond the good datagrams reached the socket";
     closesocket(s);
     peer::drain_sent();
-    EXPECT_EQ(mbufs_in_use(), in_use_before) << "mbufs held aftint main(int argc, char** argv)
+    EXPECT_EQ(mbufs_in_use(), in_use_before) << "mbufs held after every frame was taken";
+}
+
+} // namespace
+
+int main(int argc, char** argv)
 {
     ::testing::InitGoogleTest(&argc, argv);
     std::vector<std::string> settings{"eal.lcores=0-1", "eal.memory_mb=256"};
