@@ -658,9 +658,9 @@ int transmit(SOCKET handle, LPWSABUF buffers, DWORD count, LPDWORD sent, DWORD f
     target->Offset = 0;
     std::atomic_ref<ULONG_PTR>(target->Internal).store(STATUS_PENDING, std::memory_order_release);
     if (r->event != nullptr) r->event->reset();
-    s->outstanding.fetch_add(1, std::memory_order_seq_cst);
+    s->sends_outstanding.fetch_add(1, std::memory_order_relaxed);
     if (!rt.engine(sender).submit(Submission{Op::send, 0, s, r})) {
-        s->outstanding.fetch_sub(1);
+        s->sends_outstanding.fetch_sub(1);
         if (overlapped) release_notification(*r);
         rt.requests().give_back(r);
         return fail(lpErrno, WSAENOBUFS);

@@ -498,7 +498,7 @@ void Runtime::close_socket(Socket& s)
     // Requests still in a submission ring complete (aborted) when their
     // engine reads them; the slot waits until they have.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (s.outstanding.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < deadline)
+    while (s.requests_outstanding() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
     // A receive completing in a caller may still push to the port on the
     // association's reference; any that starts now sees the socket closed.
@@ -508,10 +508,10 @@ void Runtime::close_socket(Socket& s)
     // it), which the socket's requests complete on. Kept, port and all, if
     // some never completed in time: a late push must not find the slot
     // serving another port.
-    const bool quiet = s.outstanding.load() == 0 && s.app_consumers.load() == 0;
+    const bool quiet = !s.requests_outstanding() && s.app_consumers.load() == 0;
     if (CompletionPort* port = s.port.exchange(nullptr); port != nullptr && quiet) port->release_association();
     s.generation.fetch_add(1, std::memory_order_acq_rel);
-    if (s.outstanding.load() == 0) free_slots_.push_back(s.index);
+    if (!s.requests_outstanding()) free_slots_.push_back(s.index);
 }
 
 void Runtime::end_pollers()

@@ -191,7 +191,12 @@ struct Socket {
     // of their own, away from what the engine only reads (above) and from
     // each other: sharing one cost the engine a miss on every field it read
     // after the application's last write (ringsock-bench-api-rx's profile).
-    alignas(64) std::atomic<uint32_t> outstanding{0}; // requests posted, not yet completed
+    // Requests posted, not yet completed: a datagram socket's receives (a
+    // stream socket's every request), which the immediate receive must not
+    // overtake, and apart from them its sends, which take nothing from the
+    // queue and so hold up no receive. Close waits for both.
+    alignas(64) std::atomic<uint32_t> outstanding{0};
+    alignas(64) std::atomic<uint32_t> sends_outstanding{0};
     // Application threads inside the queue right now (immediate receive).
     // With `outstanding` it forms a Dekker pair: the engine leaves the
     // queue to them while this is non-zero, they leave it to the engine
@@ -273,6 +278,16 @@ struct Socket {
 
     static constexpr int kStream = 1; // SOCK_STREAM (the same value in Winsock and the C library)
     bool is_stream() const noexcept { return type == kStream; }
+    // The count a request of this socket is in (see `outstanding`).
+    std::atomic<uint32_t>& outstanding_for(bool send) noexcept
+    {
+        return send && !is_stream() ? sends_outstanding : outstanding;
+    }
+    bool requests_outstanding() const noexcept
+    {
+        return outstanding.load(std::memory_order_acquire) != 0 ||
+               sends_outstanding.load(std::memory_order_acquire) != 0;
+    }
     // Whether the bound socket sends and receives `ip_family` (4 or 6).
     bool carries(uint8_t ip_family) const noexcept
     {

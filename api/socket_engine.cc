@@ -438,7 +438,7 @@ void SocketEngine::abort_everything() noexcept
 
 void SocketEngine::finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noexcept
 {
-    Socket* socket = r.socket;
+    std::atomic<uint32_t>& outstanding = r.socket->outstanding_for(r.kind == RequestKind::send);
     counters_.completions.add(1);
     if (r.notify == Notify::port) {
         CompletionPort* port = r.port;
@@ -446,18 +446,18 @@ void SocketEngine::finish(Request& r, DWORD error, DWORD bytes, DWORD flags) noe
         Event* event = r.event; // the request goes back to the pool below
         runtime_.write_result(r, error, bytes, flags, index_);
         if (event != nullptr) event->set(runtime_.hub());
-        stage(port, c, *socket);
+        stage(port, c, outstanding);
         return;
     }
     runtime_.complete(r, error, bytes, flags, index_);
-    socket->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    outstanding.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-void SocketEngine::stage(CompletionPort* port, const Completion& c, Socket& outstanding_on) noexcept
+void SocketEngine::stage(CompletionPort* port, const Completion& c, std::atomic<uint32_t>& outstanding) noexcept
 {
     staged_ports_[staged_count_] = port;
     staged_[staged_count_] = c;
-    staged_sockets_[staged_count_] = &outstanding_on;
+    staged_outstanding_[staged_count_] = &outstanding;
     if (++staged_count_ == kStagedCompletions) push_staged();
 }
 
@@ -472,7 +472,7 @@ void SocketEngine::push_staged() noexcept
         i = end;
     }
     for (uint32_t i = 0; i < n; ++i)
-        staged_sockets_[i]->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+        staged_outstanding_[i]->fetch_sub(1, std::memory_order_acq_rel);
     staged_count_ = 0;
 }
 

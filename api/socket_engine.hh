@@ -295,11 +295,11 @@ private:
     // completing at once in an application thread, which waits for
     // `outstanding` to reach zero, never queues ahead of it.
     static constexpr uint32_t kStagedCompletions = 32;
-    void stage(CompletionPort* port, const Completion& c, Socket& outstanding_on) noexcept;
+    void stage(CompletionPort* port, const Completion& c, std::atomic<uint32_t>& outstanding) noexcept;
     void push_staged() noexcept;
     std::array<CompletionPort*, kStagedCompletions> staged_ports_{};
     std::array<Completion, kStagedCompletions> staged_{};
-    std::array<Socket*, kStagedCompletions> staged_sockets_{};
+    std::array<std::atomic<uint32_t>*, kStagedCompletions> staged_outstanding_{};
     uint32_t staged_count_ = 0;
     struct StagedPusher final : dataplane::BurstHandler {
         explicit StagedPusher(SocketEngine& owner) noexcept : owner(owner) {}

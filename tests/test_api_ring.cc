@@ -929,6 +929,124 @@ TEST_F(ApiRing, RunToCompletionOnTheEngineCompletesInPlaceAndNeverBlocks)
     closesocket(s);
 }
 
+// What receives on the engine returned behind requests the engine has not
+// read yet (they wait in its submission ring until the call returns).
+struct BehindInFlight {
+    SOCKET socket = INVALID_SOCKET;
+    WSAOVERLAPPED send_ov{};
+    WSAOVERLAPPED receive_ov{};
+    WSAOVERLAPPED pending_ov{};
+    char send_buffer[16] = "in flight";
+    char receive_buffer[64];
+    char pending_buffer[64];
+    int send_result = -2, send_error = 0;
+    int receive_result = -2, receive_error = 0;
+    DWORD received = 0;
+    int empty_result = -2, empty_error = 0;
+    int pending_result = -2, pending_error = 0;
+    int behind_result = -2, behind_error = 0;
+    std::chrono::steady_clock::duration took{};
+};
+
+void receive_behind_in_flight(void* context)
+{
+    auto& b = *static_cast<BehindInFlight*>(context);
+    const auto start = std::chrono::steady_clock::now();
+    const sockaddr_in to = ringsock::testing::ipv4_address(peer::kRingPeerIpv4, 9);
+    WSABUF out{sizeof(b.send_buffer), b.send_buffer};
+    DWORD sent = 0;
+    b.send_result =
+        WSASendTo(b.socket, &out, 1, &sent, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to), &b.send_ov, nullptr);
+    b.send_error = WSAGetLastError();
+    // A send in flight takes nothing from the receive queue: the queued
+    // datagram is this receive's at once.
+    WSABUF in{sizeof(b.receive_buffer), b.receive_buffer};
+    DWORD flags = 0;
+    b.receive_result = WSARecv(b.socket, &in, 1, &b.received, &flags, &b.receive_ov, nullptr);
+    b.receive_error = WSAGetLastError();
+    // Nothing queued, the send still in flight: no receive to wait behind.
+    char c[8];
+    b.empty_result = recv(b.socket, c, sizeof(c), 0);
+    b.empty_error = WSAGetLastError();
+    // A receive pending: a receive behind it would wait for this very
+    // engine to serve the first, so it fails at once.
+    WSABUF pending{sizeof(b.pending_buffer), b.pending_buffer};
+    flags = 0;
+    b.pending_result = WSARecv(b.socket, &pending, 1, nullptr, &flags, &b.pending_ov, nullptr);
+    b.pending_error = WSAGetLastError();
+    b.behind_result = recv(b.socket, c, sizeof(c), 0);
+    b.behind_error = WSAGetLastError();
+    b.took = std::chrono::steady_clock::now() - start;
+}
+
+// On a port, the engine stages a completion and counts its request done
+// only once it has pushed it, after the call: the send stays in flight
+// while the receives are made.
+void receives_on_the_engine_behind_a_send_in_flight(uint16_t port_number, bool skip_on_success)
+{
+    SOCKET s = bound_socket(port_number);
+    HANDLE port = CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), nullptr, 5, 0);
+    ASSERT_NE(port, nullptr);
+    if (skip_on_success) {
+        ASSERT_TRUE(
+            SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    }
+    peer_sends(port_number, 0, 19);
+    ASSERT_TRUE(wait_queued(s, 19));
+    BehindInFlight b;
+    b.socket = s;
+    ASSERT_EQ(ringsock_run_on_engine(0, receive_behind_in_flight, &b), 0);
+    EXPECT_EQ(b.send_result, SOCKET_ERROR);
+    EXPECT_EQ(b.send_error, WSA_IO_PENDING);
+    EXPECT_EQ(b.receive_result, 0) << b.receive_error << ": the queued datagram waited behind a send";
+    EXPECT_EQ(b.received, 19u);
+    EXPECT_EQ(std::memcmp(b.receive_buffer, datagram(0, 19).data(), 19), 0);
+    EXPECT_EQ(b.empty_result, SOCKET_ERROR);
+    EXPECT_EQ(b.empty_error, WSAEWOULDBLOCK);
+    EXPECT_EQ(b.pending_result, SOCKET_ERROR);
+    EXPECT_EQ(b.pending_error, WSA_IO_PENDING);
+    EXPECT_EQ(b.behind_result, SOCKET_ERROR);
+    EXPECT_EQ(b.behind_error, WSAEWOULDBLOCK);
+    EXPECT_LT(b.took, 1s) << "a receive waited on the engine";
+    // The port gets the send's completion, the pending receive's once the
+    // next datagram comes, and the at-once receive's unless skipped on
+    // success (which would make the application see it twice).
+    peer_sends(port_number, 1, 23);
+    std::map<LPOVERLAPPED, DWORD> completed;
+    const int expected = skip_on_success ? 2 : 3;
+    for (int i = 0; i < expected; ++i) {
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED ov = nullptr;
+        ASSERT_TRUE(GetQueuedCompletionStatus(port, &bytes, &key, &ov, kWaitMs)) << "completion " << i;
+        EXPECT_EQ(key, 5u);
+        completed[ov] = bytes;
+    }
+    EXPECT_EQ(completed[&b.send_ov], sizeof(b.send_buffer));
+    EXPECT_EQ(completed[&b.pending_ov], 23u);
+    EXPECT_EQ(std::memcmp(b.pending_buffer, datagram(1, 23).data(), 23), 0);
+    if (!skip_on_success) {
+        EXPECT_EQ(completed[&b.receive_ov], 19u);
+    }
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED extra = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(port, &bytes, &key, &extra, 200))
+        << "a completion beyond the requests': " << (extra == &b.receive_ov ? "the at-once receive's" : "another");
+    closesocket(s);
+    CloseHandle(port);
+}
+
+TEST_F(ApiRing, OnTheEngineASendInFlightNeverHoldsUpAReceive)
+{
+    receives_on_the_engine_behind_a_send_in_flight(7338, false);
+}
+
+TEST_F(ApiRing, OnTheEngineASendInFlightNeverHoldsUpAReceiveSkippingThePortOnSuccess)
+{
+    receives_on_the_engine_behind_a_send_in_flight(7339, true);
+}
+
 // A receive loop run to completion on the engine (ringsock_poll_on_engine):
 // the poller posts on a socket whose successes skip the port, receives
 // while datagrams are queued, and reaps the port for those that completed
