@@ -30,8 +30,10 @@ int ringsock_engine_count(void);
  * engine, it fails with WSAEWOULDBLOCK, since an engine that waited for
  * another could wait for one waiting for it. Inside, calls on sockets homed
  * on that engine execute in place: an overlapped receive that finds a datagram
- * queued, or that the engine fills at once, returns 0; a call that would
- * block (a non-overlapped receive with nothing queued) fails with
+ * queued, or that the engine fills at once, returns 0 (one the engine fills
+ * for a port in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode returns
+ * WSA_IO_PENDING instead and completes on the port: never both); a call
+ * that would block (a non-overlapped receive with nothing queued) fails with
  * WSAEWOULDBLOCK instead, since the engine it would wait for is the caller.
  * Calls that change the socket table (socket, bind, connect, closesocket,
  * an implicit bind, IP_ADD/DROP_MEMBERSHIP and IPV6_ADD/DROP_MEMBERSHIP,
