@@ -28,8 +28,10 @@
 // was left pending must complete within 5 s (a call that never completes
 // would hang its caller forever), each completion routine must have run
 // exactly once in alertable waits meanwhile (and none for a call that
-// failed), and every mbuf the peer sent must be back in its pool within 5 s
-// (a datagram the API lost track of). Any of these aborts the run, as does a sanitizer report or a call that blocks
+// failed), no port packet may have named a call that failed at once or
+// succeeded at once on a socket skipping the port on success, and every
+// mbuf the peer sent must be back in its pool within 5 s (a datagram the
+// API lost track of). Any of these aborts the run, as does a sanitizer report or a call that blocks
 // past libFuzzer's -timeout. FUZZ_API_TRACE=1 prints each call and its error.
 #include <ringsock/mstcpip.h>
 #include <ringsock/mswsock.h>
@@ -175,6 +177,14 @@ struct Pending {
     WSAMSG message{};
     std::vector<char> control;
     DWORD bytes = 0;
+    // The socket whose port association and notification modes its
+    // completion follows (AcceptEx's: the listener's).
+    SOCKET through = INVALID_SOCKET;
+    // Settled at the call (not pending) where the pages allow no port
+    // packet: it failed at once, or succeeded at once on a socket that
+    // skips the port on success.
+    bool no_port_packet = false;
+    bool succeeded_at_once = false;
 };
 
 class Program {
@@ -370,6 +380,7 @@ private:
         make_nonblocking(server);
         for (auto [into, s] : {std::pair<SOCKET*, SOCKET>{&client_slot, client}, {&server_slot, server}}) {
             if (*into != INVALID_SOCKET) close_socket(*into, true);
+            skips_port_.erase(s);
             *into = s;
             streams_[s] = std::make_shared<StreamSide>();
         }
@@ -404,6 +415,7 @@ private:
         if (protocol == -1) protocol = in_.ConsumeIntegral<int>();
         const SOCKET s = WSASocketW(family, type, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED);
         if (s == INVALID_SOCKET) return;
+        skips_port_.erase(s); // a handle closed earlier, made again
         if (on_engine_ != kNoEngine) {
             std::fprintf(stderr, "fuzz_api: socket succeeded on an engine (ringsock.h: WSAEWOULDBLOCK there)\n");
             std::abort();
@@ -620,11 +632,12 @@ private:
         if (accepted != INVALID_SOCKET) closesocket(accepted);
     }
 
-    Pending& pending(const char* call)
+    Pending& pending(const char* call, SOCKET through)
     {
         pending_.push_back(std::make_unique<Pending>());
         Pending& p = *pending_.back();
         p.call = call;
+        p.through = through;
         p.serial = ++serials_;
         p.event = WSACreateEvent();
         if (p.event == WSA_INVALID_EVENT) {
@@ -636,11 +649,19 @@ private:
     }
 
     // The last call made with `p` either left it pending (kept until it
-    // completes) or did not (its event and memory go now).
-    void keep_if_pending(bool started_pending)
+    // completes) or did not: its event goes now, and the rest at the end
+    // of the program, so that no later call's OVERLAPPED has its address
+    // and a port packet naming it is known for what it is.
+    void keep_if_pending(bool started_pending, bool succeeded_at_once = false)
     {
         if (started_pending) return;
-        WSACloseEvent(pending_.back()->event);
+        Pending& p = *pending_.back();
+        WSACloseEvent(p.event);
+        p.event = nullptr;
+        p.succeeded_at_once = succeeded_at_once;
+        const auto mode = skips_port_.find(p.through);
+        p.no_port_packet = !succeeded_at_once || (mode != skips_port_.end() && mode->second);
+        settled_.push_back(std::move(pending_.back()));
         pending_.pop_back();
     }
 
@@ -650,7 +671,24 @@ private:
     // state". After any other failure the routine must never run.
     void keep_if_routine_or_pending(const Pending& p, int result)
     {
-        keep_if_pending(went_pending(result) || (p.routine && result == 0));
+        keep_if_pending(went_pending(result) || (p.routine && result == 0), result == 0);
+    }
+
+    // A packet the port handed out: none may name a call that settled where
+    // the pages allow no packet (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: "the
+    // I/O manager does not queue a completion entry to the port" when the
+    // call succeeds at once; and a call that fails at once has no
+    // completion indication at all).
+    void expect_packet_allowed(const OVERLAPPED_ENTRY& e) const
+    {
+        if (e.lpOverlapped == nullptr) return;
+        for (const auto& p : settled_) {
+            if (&p->overlapped != e.lpOverlapped || !p->no_port_packet) continue;
+            std::fprintf(stderr, "fuzz_api: a port packet for an overlapped %s that %s\n", p->call,
+                         p->succeeded_at_once ? "succeeded at once on a socket skipping the port on success"
+                                              : "failed at once (or was made without its OVERLAPPED)");
+            std::abort();
+        }
     }
 
     static bool went_pending(int result) { return result == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING; }
@@ -684,7 +722,7 @@ private:
     {
         const SOCKET listener = socket_to_use();
         const SOCKET into = socket_to_use();
-        Pending& p = pending("AcceptEx");
+        Pending& p = pending("AcceptEx", listener);
         const DWORD receive = in_.ConsumeIntegralInRange<DWORD>(0, 64);
         const DWORD local = in_.ConsumeIntegralInRange<DWORD>(0, 64);
         const DWORD remote = in_.ConsumeIntegralInRange<DWORD>(0, 64);
@@ -701,7 +739,7 @@ private:
             take(*side, p.serial);
             if (done) expect_received(p, p.bytes);
         }
-        keep_if_pending(started && !done);
+        keep_if_pending(started && !done, done == TRUE);
     }
 
     // Zero to three buffers of up to 2 kB, now and then one of 64 kB; to
@@ -838,7 +876,7 @@ private:
     {
         const SOCKET s = socket_to_use();
         const std::shared_ptr<StreamSide> side = stream_of(s);
-        Pending& p = pending("WSASendTo");
+        Pending& p = pending("WSASendTo", s);
         buffers(p, true);
         if (side) fill_stream(p, side->sent);
         const int length = address(p.name);
@@ -912,7 +950,7 @@ private:
     void send_message()
     {
         const SOCKET s = socket_to_use();
-        Pending& p = pending("WSASendMsg");
+        Pending& p = pending("WSASendMsg", s);
         message(p, true);
         const bool overlapped = in_.ConsumeBool();
         const bool null_message = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
@@ -923,13 +961,13 @@ private:
         p.routine = p.routine && overlapped;
         const int r = WSASendMsg(s, null_message ? nullptr : &p.message, send_flags, &p.bytes,
                                  overlapped ? &p.overlapped : nullptr, routine);
-        keep_if_pending(overlapped && (went_pending(r) || (p.routine && r == 0)));
+        keep_if_pending(overlapped && (went_pending(r) || (p.routine && r == 0)), overlapped && r == 0);
     }
 
     void receive_overlapped()
     {
         const SOCKET s = socket_to_use();
-        Pending& p = pending("WSARecvFrom");
+        Pending& p = pending("WSARecvFrom", s);
         p.datagram = is_datagram_socket(s);
         buffers(p, false);
         p.name_length = length_within(sizeof(p.name));
@@ -967,7 +1005,7 @@ private:
         const SOCKET s = socket_to_use();
         if (recv_message_ == nullptr) fetch_recv_message(s);
         if (recv_message_ == nullptr) return;
-        Pending& p = pending("WSARecvMsg");
+        Pending& p = pending("WSARecvMsg", s);
         p.datagram = is_datagram_socket(s);
         message(p, false);
         const bool null_message = in_.ConsumeIntegralInRange<int>(0, 15) == 0;
@@ -1120,8 +1158,11 @@ private:
     {
         const SOCKET s = socket_to_use();
         CreateIoCompletionPort(reinterpret_cast<HANDLE>(s), port_, in_.ConsumeIntegral<ULONG_PTR>(), 0);
-        if (in_.ConsumeBool())
-            SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), in_.ConsumeIntegralInRange<UCHAR>(0, 3));
+        if (in_.ConsumeBool()) {
+            const UCHAR modes = in_.ConsumeIntegralInRange<UCHAR>(0, 3);
+            if (SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(s), modes))
+                skips_port_[s] = (modes & FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) != 0;
+        }
     }
 
     void reap_port()
@@ -1134,6 +1175,8 @@ private:
         ULONG removed = 0;
         GetQueuedCompletionStatusEx(port_, entries.data(), in_.ConsumeIntegralInRange<ULONG>(0, entries.size()),
                                     &removed, 0, FALSE);
+        for (ULONG i = 0; i < removed; ++i)
+            expect_packet_allowed(entries[i]);
     }
 
     // The port closed under the sockets associated with it and a new one
@@ -1172,7 +1215,7 @@ private:
                 return;
             connect_ex_ = function;
         }
-        Pending& p = pending("ConnectEx");
+        Pending& p = pending("ConnectEx", s);
         buffers(p, true);
         const std::shared_ptr<StreamSide> side = stream_of(s);
         if (side) fill_stream(p, 0); // a connection begun carries these bytes first
@@ -1186,7 +1229,7 @@ private:
             side->new_connection();
             side->sent = with_data ? p.data[0].size() : 0;
         }
-        keep_if_pending(started && !done);
+        keep_if_pending(started && !done, done == TRUE);
     }
 
     // An alertable wait that returns at once: the routines of the calls
@@ -1370,9 +1413,21 @@ private:
             WSACloseEvent(p->event);
         }
         pending_.clear();
+        // An engine pushes the port packets of a poll at its end, after the
+        // results the waits above saw: once each engine has run a function
+        // in a later poll, every packet of this program is on the port.
+        const bool packets_checked =
+            std::any_of(settled_.begin(), settled_.end(), [](const auto& p) { return p->no_port_packet; });
+        for (int round = 0; packets_checked && round < 2; ++round)
+            for (int engine = 0; engine < engines_; ++engine)
+                ringsock_run_on_engine(
+                    engine, [](void*) {}, nullptr);
         std::array<OVERLAPPED_ENTRY, 64> entries{};
         ULONG removed = 0;
-        while (GetQueuedCompletionStatusEx(port_, entries.data(), entries.size(), &removed, 0, FALSE) && removed > 0) {}
+        while (GetQueuedCompletionStatusEx(port_, entries.data(), entries.size(), &removed, 0, FALSE) && removed > 0)
+            for (ULONG i = 0; i < removed; ++i)
+                expect_packet_allowed(entries[i]);
+        settled_.clear();
         peer::drain_sent();
     }
 
@@ -1381,6 +1436,8 @@ private:
     SOCKET closed_ = INVALID_SOCKET;
     const bool trace_ = std::getenv("FUZZ_API_TRACE") != nullptr;
     std::vector<std::unique_ptr<Pending>> pending_;
+    std::vector<std::unique_ptr<Pending>> settled_; // calls that did not go pending, until the program ends
+    std::unordered_map<SOCKET, bool> skips_port_;   // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, as last set
     uint64_t serials_ = 0;
     std::unordered_map<SOCKET, std::shared_ptr<StreamSide>> streams_; // the slots' stream sockets
     static constexpr int kNoEngine = -1;
