@@ -1494,6 +1494,22 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
         std::fprintf(stderr, "fuzz_api: FUZZ_API_ENGINES=2 started %d engines\n", ringsock_engine_count());
         std::abort();
     }
+    // Each queue is polled: a datagram (to a port nobody binds) on every
+    // queue pair leaves the peer's rings, or the port did not start them all.
+    for (unsigned queue = 0; queue < queue_pairs; ++queue)
+        if (!peer::send_udp(40000, 9, {1, 2, 3}, false, queue)) {
+            std::fprintf(stderr, "fuzz_api: the peer could not send on queue %u\n", queue);
+            std::abort();
+        }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (peer::pending_received() != 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            std::fprintf(stderr, "fuzz_api: %u datagram(s) never polled off %u queue pair(s)\n",
+                         peer::pending_received(), queue_pairs);
+            std::abort();
+        }
+        std::this_thread::sleep_for(1ms);
+    }
     return 0;
 }
 
