@@ -461,18 +461,34 @@ void SocketEngine::stage(CompletionPort* port, const Completion& c, std::atomic<
     if (++staged_count_ == kStagedCompletions) push_staged();
 }
 
+namespace {
+
+// Calls f(first, count) for each run of equal values in values[0, n).
+template <typename T, typename F>
+void for_each_run(const T* values, uint32_t n, F&& f) noexcept
+{
+    for (uint32_t i = 0; i < n;) {
+        uint32_t end = i + 1;
+        while (end < n && values[end] == values[i])
+            ++end;
+        f(i, end - i);
+        i = end;
+    }
+}
+
+} // namespace
+
 void SocketEngine::push_staged() noexcept
 {
     const uint32_t n = staged_count_;
-    for (uint32_t i = 0; i < n;) {
-        uint32_t end = i + 1;
-        while (end < n && staged_ports_[end] == staged_ports_[i])
-            ++end;
-        staged_ports_[i]->push_burst(index_, &staged_[i], end - i);
-        i = end;
-    }
-    for (uint32_t i = 0; i < n; ++i)
-        staged_outstanding_[i]->fetch_sub(1, std::memory_order_acq_rel);
+    for_each_run(staged_ports_.data(), n, [&](uint32_t first, uint32_t count) {
+        staged_ports_[first]->push_burst(index_, &staged_[first], count);
+    });
+    // One locked instruction per socket's run of completions, not one each:
+    // a receiving socket's are consecutive.
+    for_each_run(staged_outstanding_.data(), n, [&](uint32_t first, uint32_t count) {
+        staged_outstanding_[first]->fetch_sub(count, std::memory_order_acq_rel);
+    });
     staged_count_ = 0;
 }
 
