@@ -101,17 +101,6 @@ ringsock::testing::DatagramPeer ring_peer()
             pattern};
 }
 
-// Until the engine has taken every frame off the peer's ring, at most 5 s.
-bool wait_polled()
-{
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (peer::pending_received() != 0) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
-
 class ApiRing : public ::testing::Test {
 protected:
     void SetUp() override
@@ -547,7 +536,7 @@ TEST_F(ApiRing, ReceiveQueueIsBoundedByRcvbufAndCountsEveryDrop)
     ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&rcvbuf), sizeof(int)), 0);
     for (unsigned k = 0; k < 20; ++k)
         peer_sends(7306, k, 100);
-    ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+    ASSERT_TRUE(peer::wait_polled()) << "the engine did not take the frames";
     int drops = 0, len = sizeof(int);
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -587,10 +576,10 @@ void peer_sends_paced(uint16_t port, unsigned count, std::size_t size)
     for (unsigned k = 0; k < count; ++k) {
         peer_sends(port, k % 256, size);
         if (k % 256 == 255) {
-            ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+            ASSERT_TRUE(peer::wait_polled()) << "the engine did not take the frames";
         }
     }
-    ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+    ASSERT_TRUE(peer::wait_polled()) << "the engine did not take the frames";
 }
 
 // An overlapped UDP socket with SO_RCVBUF `rcvbuf` set before it is bound
@@ -811,7 +800,7 @@ void reapers_get_every_datagram_exactly_once(uint16_t port, unsigned threads, un
     for (uint32_t k = 0; k < kSent && sent; ++k) {
         std::vector<uint8_t> payload(16, 0);
         std::memcpy(payload.data(), &k, sizeof(k));
-        sent = peer::send_udp(40000, port, payload) && (k % 256 != 255 || wait_polled());
+        sent = peer::send_udp(40000, port, payload) && (k % 256 != 255 || peer::wait_polled());
     }
     EXPECT_TRUE(sent) << "the peer could not send, or the engine did not take the frames";
     for (std::thread& t : reapers)
@@ -1186,10 +1175,10 @@ void peer_sends_numbered(uint16_t port, uint32_t first, uint32_t count)
     for (uint32_t seq = first; seq < first + count; ++seq) {
         peer_sends_numbered(port, seq);
         if (seq % 200 == 199) {
-            ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+            ASSERT_TRUE(peer::wait_polled()) << "the engine did not take the frames";
         }
     }
-    ASSERT_TRUE(wait_polled()) << "the engine did not take the frames";
+    ASSERT_TRUE(peer::wait_polled()) << "the engine did not take the frames";
 }
 
 // One side's receives on a shared socket, one overlapped receive at a time
@@ -1932,7 +1921,7 @@ TEST_F(ApiRing, DatagramWithABadUdpChecksumIsNeverDelivered)
     ASSERT_EQ(WSARecv(s, &buf, 1, &got, &flags, &ov, nullptr), SOCKET_ERROR);
     ASSERT_EQ(WSAGetLastError(), WSA_IO_PENDING);
     peer_sends(7308, 2, 13, 40000, /*bad_checksum=*/true);
-    ASSERT_TRUE(wait_polled()) << "the engine did not take the frame";
+    ASSERT_TRUE(peer::wait_polled()) << "the engine did not take the frame";
     EXPECT_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 300, FALSE), WSA_WAIT_TIMEOUT)
         << "the bad datagram reached the receive";
     u_long queued = 1;
@@ -2037,10 +2026,10 @@ TEST_F(ApiRing, DamagedFramesAmongGoodDatagramsCostNoDatagramAndNoMbuf)
         ASSERT_TRUE(peer::send_frame(good)) << k;
         ASSERT_TRUE(peer::send_frame(damaged(good, k))) << k;
         if (k % 100 == 99) {
-            ASSERT_TRUE(wait_polled());
+            ASSERT_TRUE(peer::wait_polled());
         }
     }
-    ASSERT_TRUE(wait_polled());
+    ASSERT_TRUE(peer::wait_polled());
     char b[128];
     for (unsigned k = 0; k < kGood; ++k) {
         const int got = recvfrom(s, b, sizeof(b), 0, nullptr, nullptr);

@@ -1501,14 +1501,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
             std::fprintf(stderr, "fuzz_api: the peer could not send on queue %u\n", queue);
             std::abort();
         }
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (peer::pending_received() != 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            std::fprintf(stderr, "fuzz_api: %u datagram(s) never polled off %u queue pair(s)\n",
-                         peer::pending_received(), queue_pairs);
-            std::abort();
-        }
-        std::this_thread::sleep_for(1ms);
+    if (!peer::wait_polled()) {
+        std::fprintf(stderr, "fuzz_api: %u datagram(s) never polled off %u queue pair(s)\n", peer::pending_received(),
+                     queue_pairs);
+        std::abort();
     }
     return 0;
 }

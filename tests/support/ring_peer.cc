@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include <rte_arp.h>
 #include <rte_byteorder.h>
@@ -547,6 +549,16 @@ unsigned pending_received()
     for (unsigned q = 0; q < g_queue_pairs; ++q)
         total += rte_ring_count(g_to_stack[q]);
     return total;
+}
+
+bool wait_polled()
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (pending_received() != 0) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
 }
 
 unsigned peer_mbufs_in_use()

@@ -93,6 +93,10 @@ DrainedFrames drain_answering_neighbours();
 // Frames still waiting on the port's receive queues (not yet polled).
 unsigned pending_received();
 
+// Until the engines have taken every frame off the peer's receive queues:
+// true, or false after 5 s with some still there.
+bool wait_polled();
+
 // The peer's mbufs not back in its pool: frames on the receive ring, and
 // datagrams the stack still holds (queued on a socket, being copied).
 unsigned peer_mbufs_in_use();
