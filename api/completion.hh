@@ -2,7 +2,10 @@
 // thread that reaps it: the record a completion ring carries.
 #pragma once
 
+#include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "ringsock/winsock2.h"
 
@@ -20,6 +23,26 @@ struct Completion {
     DWORD reserved;
 };
 static_assert(sizeof(Completion) == 32);
+
+// A Completion written as the rings copy it, a 64-bit word at a time
+// (bytes and error share one, flags and reserved another): built field by
+// field, the word holding two DWORDs was read back across two 4-byte
+// stores, a store-forwarding stall on every completion pushed.
+inline Completion completion_of(LPWSAOVERLAPPED overlapped, ULONG_PTR key, DWORD bytes, DWORD error = 0,
+                                DWORD flags = 0) noexcept
+{
+    static_assert(std::endian::native == std::endian::little);
+    static_assert(offsetof(Completion, bytes) == 16 && offsetof(Completion, error) == 20 &&
+                  offsetof(Completion, flags) == 24 && offsetof(Completion, reserved) == 28);
+    Completion c;
+    c.overlapped = overlapped;
+    c.key = key;
+    const uint64_t bytes_and_error = uint64_t{bytes} | uint64_t{error} << 32;
+    const uint64_t flags_and_reserved = flags;
+    std::memcpy(&c.bytes, &bytes_and_error, sizeof(bytes_and_error));
+    std::memcpy(&c.flags, &flags_and_reserved, sizeof(flags_and_reserved));
+    return c;
+}
 
 // A completion routine to run in its initiating thread, or a plain user APC
 // (WPUQueueApc). 40 bytes.

@@ -306,7 +306,7 @@ bool complete_at_once(Runtime& rt, Socket& s, const WSABUF* buffers, DWORD count
         std::atomic_ref<ULONG_PTR>(ov->Internal).store(error, std::memory_order_release);
         // A receive that failed at once has no completion indication (the pages).
         if (via_port && error == 0)
-            port->push_associated(s.home_engine, Completion{ov, s.port_key, bytes, 0, 0, 0});
+            port->push_associated(s.home_engine, completion_of(ov, s.port_key, bytes));
         else if (via_port)
             port->unreserve(s.home_engine);
     }

@@ -701,7 +701,7 @@ void Runtime::complete(Request& r, DWORD error, DWORD bytes, DWORD flags, unsign
         break;
     case Notify::port:
         if (event != nullptr) event->set(hub());
-        port->push(engine, Completion{ov, key, bytes, error, flags, 0});
+        port->push(engine, completion_of(ov, key, bytes, error, flags));
         break;
     case Notify::apc:
         apc->push(engine, ApcEntry{routine, ov, error, bytes, flags, 0, 0});

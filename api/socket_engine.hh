@@ -295,7 +295,10 @@ private:
     // completing at once in an application thread, which waits for
     // `outstanding` to reach zero, never queues ahead of it.
     static constexpr uint32_t kStagedCompletions = 32;
+    // stage() fills the next slot, commit_staged() makes it part of the
+    // next push (pushing once 32 wait).
     void stage(CompletionPort* port, const Completion& c, std::atomic<uint32_t>& outstanding) noexcept;
+    void commit_staged() noexcept;
     void push_staged() noexcept;
     std::array<CompletionPort*, kStagedCompletions> staged_ports_{};
     std::array<Completion, kStagedCompletions> staged_{};

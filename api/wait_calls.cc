@@ -445,7 +445,7 @@ BOOL WINAPI PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBy
         set_error(ERROR_INVALID_HANDLE);
         return FALSE;
     }
-    const bool queued = port->post(Completion{lpOverlapped, dwCompletionKey, dwNumberOfBytesTransferred, 0, 0, 0});
+    const bool queued = port->post(completion_of(lpOverlapped, dwCompletionKey, dwNumberOfBytesTransferred));
     ports.release(bits);
     if (!queued) {
         set_error(ERROR_NOT_ENOUGH_MEMORY);
