@@ -31,7 +31,19 @@ struct Endpoint {
     uint16_t port = 0;              // host order
     std::array<uint8_t, 16> addr{}; // network order; IPv4 in the first 4 bytes
 
-    bool is_any() const noexcept { return address_halves_differ(addr, {}) == 0; }
+    // An IPv4 address reads as its own four bytes: a send checks the
+    // endpoint it just built from the caller's sockaddr, and two 8-byte
+    // loads across those narrower stores stall store forwarding (half of
+    // WSASendTo's own samples in perf).
+    bool is_any() const noexcept
+    {
+        if (family == 4) {
+            uint32_t v4 = 0;
+            std::memcpy(&v4, addr.data(), sizeof(v4));
+            return v4 == 0;
+        }
+        return address_halves_differ(addr, {}) == 0;
+    }
     bool is_ipv4_multicast() const noexcept { return family == 4 && (addr[0] & 0xf0) == 0xe0; }
     bool is_ipv6_multicast() const noexcept { return family == 6 && addr[0] == 0xff; }
     bool is_ipv6_link_local() const noexcept { return family == 6 && addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80; }

@@ -1,5 +1,6 @@
 #include "stack/neighbour_cache.hh"
 
+#include <bit>
 #include <cstring>
 
 namespace ringsock::stack {
@@ -33,6 +34,21 @@ unsigned NeighbourCache<Address>::home_of(const Key& key) noexcept
     return static_cast<unsigned>(h >> 54);
 }
 
+// The MAC in the low six bytes of `packed`, first byte lowest, stored as
+// one 4-byte and one 2-byte move: the sender reads the MAC back as such
+// moves at once, and six byte stores would stall that load's store
+// forwarding (a tenth of WSASendTo's own samples in perf).
+template <typename Address>
+void NeighbourCache<Address>::write_mac(uint64_t packed, MacAddress& mac) noexcept
+{
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(mac.data(), &packed, mac.size());
+    } else {
+        for (unsigned b = 0; b < mac.size(); ++b)
+            mac[b] = static_cast<uint8_t>(packed >> (8 * b));
+    }
+}
+
 template <typename Address>
 auto NeighbourCache<Address>::load_key(const Entry& e, std::memory_order order) noexcept -> Key
 {
@@ -61,8 +77,7 @@ bool NeighbourCache<Address>::lookup(const Address& ip, MacAddress& mac, uint64_
             if (e.seq.load(std::memory_order_relaxed) != before) continue;
             if (got_key != want) break;
             if (expires <= now) return false;
-            for (unsigned b = 0; b < 6; ++b)
-                mac[b] = static_cast<uint8_t>(got_mac >> (8 * b));
+            write_mac(got_mac, mac);
             return true;
         }
     }

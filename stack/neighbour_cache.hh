@@ -60,6 +60,7 @@ private:
     static Address unpack(const Key& key) noexcept;
     static unsigned home_of(const Key& key) noexcept;
     static Key load_key(const Entry& e, std::memory_order order) noexcept;
+    static void write_mac(uint64_t packed, MacAddress& mac) noexcept;
     void write(Entry& e, const Key& key, uint64_t mac, uint64_t expires) noexcept;
 
     std::array<Entry, kEntries> entries_{};

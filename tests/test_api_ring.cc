@@ -1753,6 +1753,46 @@ TEST_F(ApiRing, AnInterfaceOtherThanTheOneIsRefusedWhereverACallerNamesOne)
     closesocket(linked);
 }
 
+// A datagram's destination must name a host and a port: the wildcard
+// address (ADDR_ANY) or port 0 is refused with WSAEADDRNOTAVAIL, as
+// Windows' sendto page gives it, overlapped or not, in either family,
+// while the peer's address and port are sent.
+TEST_F(ApiRing, ASendToTheWildcardAddressOrPortZeroIsRefused)
+{
+    SOCKET v4 = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    SOCKET v6 = WSASocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+    ASSERT_NE(v4, INVALID_SOCKET);
+    ASSERT_NE(v6, INVALID_SOCKET);
+    const auto send_error = [](SOCKET s, const auto& to) {
+        return sendto(s, "x", 1, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 1 ? 0 : WSAGetLastError();
+    };
+    const auto overlapped_send_error = [](SOCKET s, const auto& to) {
+        char byte = 'x';
+        WSABUF buffer{1, &byte};
+        DWORD sent = 0;
+        WSAOVERLAPPED ov{};
+        ov.hEvent = WSACreateEvent();
+        const int result =
+            WSASendTo(s, &buffer, 1, &sent, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to), &ov, nullptr);
+        const int error = result == 0 ? 0 : WSAGetLastError();
+        if (error == WSA_IO_PENDING) WSAWaitForMultipleEvents(1, &ov.hEvent, TRUE, 5000, FALSE);
+        WSACloseEvent(ov.hEvent);
+        return error == WSA_IO_PENDING ? 0 : error;
+    };
+    using ringsock::testing::ipv4_address;
+    EXPECT_EQ(send_error(v4, ipv4_address("0.0.0.0", 9)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(overlapped_send_error(v4, ipv4_address("0.0.0.0", 9)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v4, ipv4_address(peer::kRingPeerIpv4, 0)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v6, ipv6_address("::", 9, 0)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(overlapped_send_error(v6, ipv6_address("::", 9, 0)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v6, ipv6_address(peer::kRingPeerIpv6, 0, 0)), WSAEADDRNOTAVAIL);
+    EXPECT_EQ(send_error(v4, ipv4_address(peer::kRingPeerIpv4, 9)), 0);
+    EXPECT_EQ(overlapped_send_error(v4, ipv4_address(peer::kRingPeerIpv4, 9)), 0);
+    EXPECT_EQ(send_error(v6, ipv6_address(peer::kRingPeerIpv6, 9, 0)), 0);
+    closesocket(v4);
+    closesocket(v6);
+}
+
 // The two ends of one TCP connection over lwIP's loopback (a listener on
 // an ephemeral port of ours), both non-blocking; INVALID_SOCKETs if no
 // connection came within 5 s.
