@@ -350,6 +350,10 @@ TEST_F(ChecksumOffload, FastPathUdpFramesVerifyWithAndWithoutOffload)
             f.src_port = 7000;
             f.dst_port = 40000;
             f.ip_id = 0x1234;
+            // Every header field is in the sums (they are composed from
+            // the values, not read back): a TTL and a TOS of each kind.
+            f.ttl = total % 2 == 0 ? 64 : 200;
+            f.type_of_service = total < 300 ? 0 : 0xb9;
             f.offload_ipv4_checksum = offload;
             f.offload_udp_checksum = offload;
             rte_mbuf* m = ringsock::stack::build_udp4_frame(environment->pool().get(), f, pieces, 3, total);
@@ -361,10 +365,11 @@ TEST_F(ChecksumOffload, FastPathUdpFramesVerifyWithAndWithoutOffload)
             EXPECT_EQ(get16(p + 12), 0x0800);
             const uint8_t* ip = p + 14;
             EXPECT_EQ(ip[0], 0x45);
+            EXPECT_EQ(ip[1], f.type_of_service);
             EXPECT_EQ(get16(ip + 2), 28 + total);
             EXPECT_EQ(get16(ip + 4), 0x1234);
             EXPECT_EQ(get16(ip + 6), 0) << "not fragmented, DF clear";
-            EXPECT_EQ(ip[8], 64);
+            EXPECT_EQ(ip[8], f.ttl);
             EXPECT_EQ(ip[9], kUdp);
             EXPECT_EQ(Bytes(ip + 12, ip + 20), (Bytes{198, 18, 0, 2, 198, 18, 0, 1}));
             const uint8_t* udp = ip + 20;
