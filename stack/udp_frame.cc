@@ -18,8 +18,8 @@ namespace {
 // back from the frame: the headers were just stored a field at a time
 // (bytes, 16-bit words, addresses), and the sum's wider loads across those
 // narrower stores stalled store forwarding, most of the engine's time in
-// build_udp4_frame in perf on the send path. Only the payload, written by
-// memcpy, is summed from the frame.
+// build_udp4_frame in perf on the send path. The payload is summed from
+// the caller's segments (payload_sum).
 
 // A big-endian 16-bit field as the sum reads it from the wire (in host
 // order, as rte_raw_cksum keeps sums).
@@ -39,16 +39,33 @@ uint64_t udp_pseudo_header_sum(uint64_t addresses, uint16_t udp_length) noexcept
     return addresses + wire_word(udp_length) + wire_word(IPPROTO_UDP);
 }
 
+// The payload's sum, from the caller's segments rather than from the
+// frame: memcpy wrote the frame's copy with overlapping wide stores, which
+// the sum's loads straddle (another store-forwarding stall). A segment
+// that starts at an odd offset of the payload adds its bytes in the other
+// halves of the 16-bit words: its sum, byte-swapped.
+uint64_t payload_sum(const ConstSegment* segments, std::size_t count) noexcept
+{
+    uint64_t sum = 0;
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (segments[i].length == 0) continue;
+        const uint64_t own = ones_complement_add(segments[i].data, segments[i].length, 0);
+        sum += offset % 2 == 0 ? own : rte_bswap16(ones_complement_fold(own));
+        offset += segments[i].length;
+    }
+    return sum;
+}
+
 // The UDP checksum over the pseudo-header, the header write_udp() wrote and
-// the payload behind it. A zero sum goes out as 0xffff: zero means "no
+// the payload (its sum). A zero sum goes out as 0xffff: zero means "no
 // checksum" (and IPv6 forbids it).
-uint16_t udp_checksum(uint64_t pseudo, uint16_t src_port, uint16_t dst_port, const uint8_t* payload,
+uint16_t udp_checksum(uint64_t pseudo, uint16_t src_port, uint16_t dst_port, uint64_t payload,
                       std::size_t total) noexcept
 {
     const auto udp_length = static_cast<uint16_t>(8 + total);
     const uint64_t header = wire_word(src_port) + wire_word(dst_port) + wire_word(udp_length);
-    const uint64_t sum = ones_complement_add(payload, total, pseudo + header);
-    const auto checksum = static_cast<uint16_t>(~ones_complement_fold(sum));
+    const auto checksum = static_cast<uint16_t>(~ones_complement_fold(ones_complement_add64(pseudo + header, payload)));
     return checksum == 0 ? 0xffff : checksum;
 }
 
@@ -135,7 +152,7 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
         m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = ones_complement_fold(pseudo); // as rte_ipv4_phdr_cksum: the port adds the rest
     } else {
-        udp->dgram_cksum = udp_checksum(pseudo, f.src_port, f.dst_port, p + kUdp4FrameHeaders, total);
+        udp->dgram_cksum = udp_checksum(pseudo, f.src_port, f.dst_port, payload_sum(segments, count), total);
     }
     return m;
 }
@@ -168,7 +185,7 @@ rte_mbuf* build_udp6_frame(rte_mempool* pool, const Udp6Frame& f, const ConstSeg
         m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = ones_complement_fold(pseudo); // as rte_ipv6_phdr_cksum: the port adds the rest
     } else {
-        udp->dgram_cksum = udp_checksum(pseudo, f.src_port, f.dst_port, p + kUdp6FrameHeaders, total);
+        udp->dgram_cksum = udp_checksum(pseudo, f.src_port, f.dst_port, payload_sum(segments, count), total);
     }
     return m;
 }
