@@ -10,6 +10,7 @@
 // 16-bit words modulo 0xffff, and the end-around carry keeps that).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -75,24 +76,32 @@ inline uint64_t ones_complement_add(const void* data, std::size_t len, uint64_t 
     return ones_complement_add64(sum, a + b);
 }
 
-// The running sum of a UDP or TCP pseudo-header (RFC 768; RFC 8200 8.1):
-// `addresses` are the source and destination as they sit in the IP header
-// (8 bytes for IPv4, 32 for IPv6), then the upper-layer length and
-// protocol. Laid out as IPv6 lays them out, in network order; for IPv4 the
-// extra zero bytes change nothing, and the order of the words does not
-// matter to the sum.
+// A big-endian 16-bit field as the sum holds it: its two bytes as they
+// sit on the wire, read in host order (as rte_raw_cksum keeps sums). Lets a
+// sender sum header fields from their values instead of reading back what
+// it just wrote (a store-forwarding stall, see stack/udp_frame.cc).
+inline uint64_t wire_word(uint16_t field) noexcept
+{
+    if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(field);
+    return field;
+}
+
+// The running sum of a UDP or TCP pseudo-header (RFC 768; RFC 8200 8.1)
+// past its addresses: the upper-layer length and protocol, laid out as
+// IPv6 lays them out (for IPv4 the extra zero bytes change nothing).
+inline uint64_t pseudo_header_tail_sum(uint8_t protocol, uint32_t length) noexcept
+{
+    return wire_word(static_cast<uint16_t>(length >> 16)) + wire_word(static_cast<uint16_t>(length)) +
+           wire_word(protocol);
+}
+
+// The whole pseudo-header's running sum: `addresses` are the source and
+// destination as they sit in the IP header (8 bytes for IPv4, 32 for
+// IPv6); the order of the words does not matter to the sum.
 inline uint64_t pseudo_header_sum(const void* addresses, std::size_t address_bytes, uint8_t protocol,
                                   uint32_t length) noexcept
 {
-    const unsigned char tail[8] = {static_cast<unsigned char>(length >> 24),
-                                   static_cast<unsigned char>(length >> 16),
-                                   static_cast<unsigned char>(length >> 8),
-                                   static_cast<unsigned char>(length),
-                                   0,
-                                   0,
-                                   0,
-                                   protocol};
-    return ones_complement_add(tail, sizeof(tail), ones_complement_add(addresses, address_bytes, 0));
+    return ones_complement_add(addresses, address_bytes, pseudo_header_tail_sum(protocol, length));
 }
 
 // The running sum folded to 16 bits (not complemented), as rte_raw_cksum

@@ -21,22 +21,9 @@ namespace {
 // build_udp4_frame in perf on the send path. The payload is summed from
 // the caller's segments (payload_sum).
 
-// A big-endian 16-bit field as the sum reads it from the wire (in host
-// order, as rte_raw_cksum keeps sums).
-uint64_t wire_word(uint16_t field) noexcept
-{
-    return rte_cpu_to_be_16(field);
-}
-
 uint64_t ipv4_address_sum(const Ipv4Address& a) noexcept
 {
     return wire_word(static_cast<uint16_t>(a[0] << 8 | a[1])) + wire_word(static_cast<uint16_t>(a[2] << 8 | a[3]));
-}
-
-// The pseudo-header's sum (RFC 768; RFC 8200 8.1) from its addresses' sum.
-uint64_t udp_pseudo_header_sum(uint64_t addresses, uint16_t udp_length) noexcept
-{
-    return addresses + wire_word(udp_length) + wire_word(IPPROTO_UDP);
 }
 
 // The payload's sum, from the caller's segments rather than from the
@@ -147,7 +134,7 @@ rte_mbuf* build_udp4_frame(rte_mempool* pool, const Udp4Frame& f, const ConstSeg
                                 wire_word(static_cast<uint16_t>(f.ttl << 8 | IPPROTO_UDP)) + addresses;
         ip->hdr_checksum = static_cast<uint16_t>(~ones_complement_fold(header)); // as rte_ipv4_cksum
     }
-    const uint64_t pseudo = udp_pseudo_header_sum(addresses, static_cast<uint16_t>(8 + total));
+    const uint64_t pseudo = addresses + pseudo_header_tail_sum(IPPROTO_UDP, static_cast<uint32_t>(8 + total));
     if (f.offload_udp_checksum) {
         m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = ones_complement_fold(pseudo); // as rte_ipv4_phdr_cksum: the port adds the rest
@@ -178,9 +165,10 @@ rte_mbuf* build_udp6_frame(rte_mempool* pool, const Udp6Frame& f, const ConstSeg
     m->l3_len = 40;
     // The addresses from the caller's frame description, not from the
     // header's copy of them just written.
-    const uint64_t pseudo = udp_pseudo_header_sum(
-        ones_complement_add(f.dst.data(), f.dst.size(), ones_complement_add(f.src.data(), f.src.size(), 0)),
-        static_cast<uint16_t>(8 + total));
+    const uint64_t pseudo =
+        ones_complement_add(f.dst.data(), f.dst.size(),
+                            ones_complement_add(f.src.data(), f.src.size(),
+                                                pseudo_header_tail_sum(IPPROTO_UDP, static_cast<uint32_t>(8 + total))));
     if (f.offload_udp_checksum) {
         m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = ones_complement_fold(pseudo); // as rte_ipv6_phdr_cksum: the port adds the rest
