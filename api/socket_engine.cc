@@ -14,7 +14,6 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
-#include <rte_ring_elem.h>
 
 #include "api/apc_queue.hh"
 #include "api/completion_port.hh"
@@ -87,6 +86,13 @@ bool receives(const Socket& s, const Endpoint& destination, const stack::UdpData
     return false;
 }
 
+// Every request in the pool plus a control call per thread, rounded up to
+// the ring's power of two: a submission never finds the ring full.
+uint32_t submission_slots(Runtime& runtime)
+{
+    return std::bit_ceil(static_cast<uint32_t>(runtime.requests().size() + 4096));
+}
+
 Endpoint destination_of(const stack::UdpDatagram& d)
 {
     Endpoint e;
@@ -100,20 +106,10 @@ Endpoint destination_of(const stack::UdpDatagram& d)
 
 SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& engine, stack::Classifier& classifier,
                            stack::LwipInterface* lwip)
-    : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip), forward_(65536, -1),
-      spread_(65536, 0), present_(65536, 0), by_port_(65536, nullptr)
+    : runtime_(runtime), index_(index), engine_(engine), classifier_(classifier), lwip_(lwip),
+      submissions_(submission_slots(runtime)), forward_(65536, -1), spread_(65536, 0), present_(65536, 0),
+      by_port_(65536, nullptr)
 {
-    const std::string name = "rs_submit_" + std::to_string(index);
-    // Every request in the pool plus a control call per thread, rounded up.
-    // Application threads are preemptible and may share CPUs: in DPDK's
-    // default multi-producer mode a producer descheduled between claiming
-    // and publishing makes every later producer spin until it runs again
-    // (two threads reaping one completion port on one CPU fell from 1.4
-    // Mpps to ~100 datagrams/s). Relaxed tail sync lets the others go on.
-    const unsigned slots = rte_align32pow2(runtime.requests().size() + 4096);
-    submissions_ = rte_ring_create_elem(name.c_str(), sizeof(Submission), slots, SOCKET_ID_ANY,
-                                        RING_F_MP_RTS_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
-    if (submissions_ == nullptr) throw std::runtime_error("cannot create the submission ring " + name);
     const std::string inbound = "rs_handover_" + std::to_string(index);
     inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
@@ -132,7 +128,6 @@ SocketEngine::~SocketEngine()
     while (rte_ring_sc_dequeue(inbound_, &m) == 0)
         rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     rte_ring_free(inbound_);
-    rte_ring_free(submissions_);
 }
 
 bool SocketEngine::on_own_lcore() const noexcept
@@ -146,15 +141,12 @@ bool SocketEngine::submit(const Submission& s) noexcept
         execute(s);
         return true;
     }
-    return rte_ring_enqueue_elem(submissions_, const_cast<Submission*>(&s), sizeof(Submission)) == 0;
+    return submissions_.try_push(s);
 }
 
 void SocketEngine::on_poll(dataplane::Engine&)
 {
-    Submission batch[32];
-    const unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr);
-    for (unsigned i = 0; i < n; ++i)
-        execute(batch[i]);
+    submissions_.consume(32, [this](const Submission& s) { execute(s); });
     take_handed_over();
     if (!reassembled_.empty()) take_reassembled();
     if (lwip_ != nullptr) refresh_neighbours();
@@ -420,18 +412,14 @@ void SocketEngine::abort_everything() noexcept
             detach(s);
         }
     }
-    Submission batch[32];
-    while (unsigned n = rte_ring_sc_dequeue_burst_elem(submissions_, batch, sizeof(Submission), 32, nullptr)) {
-        for (unsigned i = 0; i < n; ++i) {
-            if (batch[i].op == Op::notify)
-                runtime_.notify_only(*static_cast<Request*>(batch[i].arg), index_);
-            else if (batch[i].op == Op::recv || batch[i].op == Op::send || batch[i].op == Op::accept ||
-                     batch[i].op == Op::connect)
-                finish(*static_cast<Request*>(batch[i].arg), WSA_OPERATION_ABORTED, 0, 0);
-            else
-                answer(*static_cast<ControlCall*>(batch[i].arg), WSAENETDOWN);
-        }
-    }
+    while (submissions_.consume(32, [this](const Submission& s) {
+        if (s.op == Op::notify)
+            runtime_.notify_only(*static_cast<Request*>(s.arg), index_);
+        else if (s.op == Op::recv || s.op == Op::send || s.op == Op::accept || s.op == Op::connect)
+            finish(*static_cast<Request*>(s.arg), WSA_OPERATION_ABORTED, 0, 0);
+        else
+            answer(*static_cast<ControlCall*>(s.arg), WSAENETDOWN);
+    }) != 0) {}
     push_staged();
     runtime_.flush_returns(index_);
 }

@@ -9,7 +9,7 @@
 // filled from lwIP's ARP table, and joins multicast groups for everyone.
 //
 // Everything here runs on the engine's lcore except submit(), which any
-// thread may call (a multi-producer rte_ring), and counters(). An
+// thread may call (a multi-producer SubmissionRing), and counters(). An
 // application running on the engine's own lcore calls execute() directly.
 #pragma once
 
@@ -22,6 +22,7 @@
 #include "api/completion.hh"
 #include "api/endpoint.hh"
 #include "api/socket.hh"
+#include "api/submission_ring.hh"
 #include "dataplane/counters.hh"
 #include "dataplane/engine.hh"
 #include "stack/classifier.hh"
@@ -261,7 +262,7 @@ private:
     bool fan_out(const stack::UdpDatagram& d) noexcept;
 
     std::unique_ptr<StreamEngine> streams_; // the lwIP engine's stream sockets
-    rte_ring* submissions_ = nullptr;
+    SubmissionRing<Submission> submissions_;
     rte_ring* inbound_ = nullptr;   // frames other engines hand over (MP/SC)
     std::vector<int16_t> forward_;  // by port: the engine owning its sockets, -1: none elsewhere
     std::vector<uint64_t> spread_;  // by port: engines whose port-shared sockets split its flows
