@@ -1,5 +1,6 @@
 #include "api/endpoint.hh"
 
+#include <cstddef>
 #include <cstring>
 
 #include "ringsock/ws2tcpip.h"
@@ -17,19 +18,23 @@ int endpoint_from_sockaddr(const sockaddr* name, int namelen, uint8_t family, En
     const int want_af = family == 6 ? AF_INET6 : AF_INET;
     if (name->sa_family != want_af) return WSAEAFNOSUPPORT;
     if (namelen < sockaddr_size(family)) return WSAEFAULT;
+    // Each field read on its own, as wide as it is: callers fill a
+    // sockaddr field by field just before the call, and one wider load
+    // across those stores would wait for them to reach the cache (a
+    // store-forwarding stall, as whole WSABUFs were in Request::capture).
+    const auto* bytes = reinterpret_cast<const unsigned char*>(name);
+    uint16_t wire_port = 0;
+    std::memcpy(&wire_port, bytes + offsetof(sockaddr_in, sin_port), sizeof(wire_port));
     out = Endpoint{};
     out.family = family;
+    out.port = static_cast<uint16_t>((wire_port >> 8) | (wire_port << 8));
     if (family == 4) {
-        sockaddr_in in;
-        std::memcpy(&in, name, sizeof(in));
-        out.port = static_cast<uint16_t>((in.sin_port >> 8) | (in.sin_port << 8));
-        std::memcpy(out.addr.data(), &in.sin_addr, 4);
+        std::memcpy(out.addr.data(), bytes + offsetof(sockaddr_in, sin_addr), 4);
     } else {
-        sockaddr_in6 in6;
-        std::memcpy(&in6, name, sizeof(in6));
-        out.port = static_cast<uint16_t>((in6.sin6_port >> 8) | (in6.sin6_port << 8));
-        std::memcpy(out.addr.data(), &in6.sin6_addr, 16);
-        if (out.is_ipv6_link_scoped() && !names_our_interface(in6.sin6_scope_id)) return WSAEADDRNOTAVAIL;
+        std::memcpy(out.addr.data(), bytes + offsetof(sockaddr_in6, sin6_addr), 16);
+        ULONG scope = 0;
+        std::memcpy(&scope, bytes + offsetof(sockaddr_in6, sin6_scope_id), sizeof(scope));
+        if (out.is_ipv6_link_scoped() && !names_our_interface(scope)) return WSAEADDRNOTAVAIL;
     }
     return 0;
 }
