@@ -112,6 +112,7 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
 {
     const std::string inbound = "rs_handover_" + std::to_string(index);
     inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    hand_overs_ = std::make_unique<HandOvers[]>(kMaxEngines);
     if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
     if (index == 0) streams_ = std::make_unique<StreamEngine>(*this);
     deferred_.reserve(Runtime::kMaxSockets);
@@ -665,7 +666,7 @@ void SocketEngine::miss(const stack::UdpDatagram& d) noexcept
     // the engine whose sockets own the port.
     const int16_t home = forward_[d.dst_port];
     if (home >= 0 && static_cast<unsigned>(home) != index_) {
-        runtime_.engine(static_cast<unsigned>(home)).hand_over(d.mbuf, counters_);
+        stage_hand_over(static_cast<unsigned>(home), d.mbuf);
         return;
     }
     drop_unrouted(d);
@@ -686,7 +687,7 @@ bool SocketEngine::fan_out(const stack::UdpDatagram& d) noexcept
             continue;
         }
         counters_.fanned_out.add(1);
-        runtime_.engine(e).hand_over(copy, counters_);
+        stage_hand_over(e, copy);
         any = true;
     }
     return any;
@@ -698,14 +699,38 @@ void SocketEngine::drop_unrouted(const stack::UdpDatagram& d) noexcept
     rte_pktmbuf_free(d.mbuf);
 }
 
-void SocketEngine::hand_over(rte_mbuf* m, SocketEngineCounters& from) noexcept
+void SocketEngine::hand_over(rte_mbuf* const* frames, uint32_t n, SocketEngineCounters& from) noexcept
 {
-    if (rte_ring_mp_enqueue(inbound_, m) != 0) {
-        from.handover_full.add(1);
-        rte_pktmbuf_free(m);
-        return;
+    const unsigned taken = rte_ring_mp_enqueue_burst(inbound_, reinterpret_cast<void* const*>(frames), n, nullptr);
+    if (taken != 0) from.handed_over.add(taken);
+    if (taken < n) [[unlikely]] {
+        from.handover_full.add(n - taken);
+        for (uint32_t i = taken; i < n; ++i)
+            rte_pktmbuf_free(frames[i]);
     }
-    from.handed_over.add(1);
+}
+
+void SocketEngine::stage_hand_over(unsigned engine, rte_mbuf* m) noexcept
+{
+    HandOvers& waiting = hand_overs_[engine];
+    waiting.frames[waiting.count++] = m;
+    hand_overs_waiting_ |= uint64_t{1} << engine;
+    if (waiting.count == kHandOverBurst) [[unlikely]] {
+        runtime_.engine(engine).hand_over(waiting.frames.data(), waiting.count, counters_);
+        waiting.count = 0;
+        hand_overs_waiting_ &= ~(uint64_t{1} << engine);
+    }
+}
+
+void SocketEngine::flush_hand_overs() noexcept
+{
+    for (uint64_t engines = hand_overs_waiting_; engines != 0; engines &= engines - 1) {
+        const auto engine = static_cast<unsigned>(std::countr_zero(engines));
+        HandOvers& waiting = hand_overs_[engine];
+        runtime_.engine(engine).hand_over(waiting.frames.data(), waiting.count, counters_);
+        waiting.count = 0;
+    }
+    hand_overs_waiting_ = 0;
 }
 
 void SocketEngine::take_handed_over() noexcept
@@ -811,7 +836,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) no
             const int owner = flow_owner(d[i]);
             if (static_cast<unsigned>(owner) != index_) {
                 counters_.rss_spread.add(1);
-                runtime_.engine(static_cast<unsigned>(owner)).hand_over(d[i].mbuf, counters_);
+                stage_hand_over(static_cast<unsigned>(owner), d[i].mbuf);
                 continue;
             }
         }
@@ -827,6 +852,7 @@ void SocketEngine::route(stack::UdpDatagram* d, uint16_t n, bool first_sight) no
         }
         deliver(*s, d[i]);
     }
+    if (hand_overs_waiting_ != 0) flush_hand_overs();
 }
 
 void SocketEngine::cancel(Socket& s, ControlCall& call) noexcept

@@ -144,9 +144,10 @@ public:
     SocketEngine(const SocketEngine&) = delete;
     SocketEngine& operator=(const SocketEngine&) = delete;
 
-    // Any engine: a frame for a socket homed here, classified again on
-    // arrival by this engine's classifier. Takes the mbuf in every case.
-    void hand_over(rte_mbuf* m, SocketEngineCounters& from) noexcept;
+    // Any engine: frames for sockets homed here, classified again on
+    // arrival by this engine's classifier, in one enqueue. Takes every
+    // mbuf; those the ring has no room for are freed and counted on `from`.
+    void hand_over(rte_mbuf* const* frames, uint32_t n, SocketEngineCounters& from) noexcept;
 
     // Any thread. False only if the ring is full (it is sized for every
     // request the pool holds plus control calls, so: never in practice).
@@ -256,6 +257,19 @@ private:
     void route(stack::UdpDatagram* d, uint16_t n, bool first_sight) noexcept;
     int flow_owner(const stack::UdpDatagram& d) const noexcept;
     void drop_unrouted(const stack::UdpDatagram& d) noexcept;
+    // Frames route() hands to other engines wait here, per engine, and go
+    // as one burst each when route() ends (or when 32 wait for one): one
+    // multi-producer enqueue, a compare-and-swap on the ring's shared
+    // lines, per burst instead of per frame.
+    static constexpr uint32_t kHandOverBurst = 32;
+    struct HandOvers {
+        uint32_t count = 0;
+        std::array<rte_mbuf*, kHandOverBurst> frames{};
+    };
+    void stage_hand_over(unsigned engine, rte_mbuf* m) noexcept;
+    void flush_hand_overs() noexcept;
+    std::unique_ptr<HandOvers[]> hand_overs_; // by engine index
+    uint64_t hand_overs_waiting_ = 0;         // bit per engine with frames in hand_overs_
     // A multicast datagram from the NIC: a copy to every other engine with
     // a socket on the port. True when some went (the datagram is then not
     // a miss here even with no socket of ours).
