@@ -5,7 +5,6 @@
 #include <string>
 
 #include <rte_byteorder.h>
-#include <rte_thash.h>
 
 namespace ringsock::stack {
 
@@ -18,6 +17,16 @@ uint32_t word_at(const uint8_t* p) noexcept
     return rte_be_to_cpu_32(v);
 }
 
+// The 32 bits of the key that start at `bit` (bit 0: the first byte's most
+// significant), the part of the key an input bit at that offset adds.
+uint32_t key_window(std::span<const uint8_t> key, unsigned bit) noexcept
+{
+    uint64_t bits = 0;
+    for (unsigned b = 0; b < 5; ++b)
+        bits = (bits << 8) | key[bit / 8 + b];
+    return static_cast<uint32_t>(bits >> (8 - bit % 8));
+}
+
 } // namespace
 
 SoftwareRss::SoftwareRss(std::span<const uint8_t> key)
@@ -25,15 +34,20 @@ SoftwareRss::SoftwareRss(std::span<const uint8_t> key)
     if (key.size() < kKeyLen)
         throw std::invalid_argument("software RSS needs a key of at least " + std::to_string(kKeyLen) + " bytes; got " +
                                     std::to_string(key.size()));
-    for (std::size_t i = 0; i < key_.size(); ++i)
-        key_[i] = word_at(key.data() + 4 * i);
+    for (unsigned nibble = 0; nibble < kMaxInputNibbles; ++nibble) {
+        for (unsigned value = 0; value < 16; ++value) {
+            uint32_t sum = 0;
+            for (unsigned b = 0; b < 4; ++b)
+                if ((value & (8u >> b)) != 0) sum ^= key_window(key, 4 * nibble + b);
+            by_nibble_[nibble][value] = sum;
+        }
+    }
 }
 
 uint32_t SoftwareRss::hash(uint8_t family, const std::array<uint8_t, 16>& src, const std::array<uint8_t, 16>& dst,
                            uint16_t src_port, uint16_t dst_port) const noexcept
 {
-    // Words in host order, first byte of the wire most significant: the
-    // input rte_softrss_be expects with a key converted the same way.
+    // Words in host order, first byte of the wire most significant.
     uint32_t tuple[9];
     uint32_t words;
     const uint32_t ports = (uint32_t{src_port} << 16) | dst_port;
@@ -50,7 +64,15 @@ uint32_t SoftwareRss::hash(uint8_t family, const std::array<uint8_t, 16>& src, c
         tuple[2] = ports;
         words = 3;
     }
-    return rte_softrss_be(tuple, words, reinterpret_cast<const uint8_t*>(key_.data()));
+    uint32_t hash = 0;
+    for (uint32_t w = 0; w < words; ++w) {
+        // Written out: constant shifts and independent lookups.
+        const auto* t = &by_nibble_[8 * w];
+        const uint32_t v = tuple[w];
+        hash ^= (t[0][v >> 28] ^ t[1][(v >> 24) & 0xf]) ^ (t[2][(v >> 20) & 0xf] ^ t[3][(v >> 16) & 0xf]) ^
+                (t[4][(v >> 12) & 0xf] ^ t[5][(v >> 8) & 0xf]) ^ (t[6][(v >> 4) & 0xf] ^ t[7][v & 0xf]);
+    }
+    return hash;
 }
 
 } // namespace ringsock::stack
