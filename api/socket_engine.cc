@@ -112,8 +112,8 @@ SocketEngine::SocketEngine(Runtime& runtime, unsigned index, dataplane::Engine& 
 {
     const std::string inbound = "rs_handover_" + std::to_string(index);
     inbound_ = rte_ring_create(inbound.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    hand_overs_ = std::make_unique<HandOvers[]>(kMaxEngines);
     if (inbound_ == nullptr) throw std::runtime_error("cannot create the hand-over ring " + inbound);
+    hand_overs_ = std::make_unique<HandOvers[]>(kMaxEngines);
     if (index == 0) streams_ = std::make_unique<StreamEngine>(*this);
     deferred_.reserve(Runtime::kMaxSockets);
     reassembled_.reserve(kMaxReassembled);
