@@ -14,7 +14,7 @@
 // relaxed tail sync mode (which we need, below) two compare-and-swaps. Here
 // a producer touches the tail, written by producers only, and the slot it
 // fills; the consumer touches the slots alone. In perf, rte_ring's enqueue
-// was 9-10 % of the send benchmark's samples.
+// was 7-10 % of the send benchmark's samples.
 //
 // Preemption: application threads are preemptible and may share CPUs. A
 // producer descheduled between its claim and its publish holds up only the
